@@ -1,0 +1,52 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "credits-ledger",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "credits-ledger", targets: ["credits-ledger"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: [.defaults, "YAML"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        // System libraries (installed from Debian: libsqlite3-dev, librdkafka-dev).
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "Crdkafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+
+        // Domain core: amounts, pricing, inputs, ledger rules, output events. No I/O.
+        .target(name: "CreditsCore", swiftSettings: strict),
+        // SQLite adapter: schema, migrations, batch apply, dedupe, outbox, offsets.
+        .target(name: "CreditsStore", dependencies: ["CreditsCore", "CSQLite"], swiftSettings: strict),
+        // librdkafka adapter: consumer, producer, admin, embedded (mock) broker.
+        .target(name: "CreditsKafka", dependencies: [
+            "Crdkafka",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
+        // The service: pipeline loop, grace timer, configuration, HTTP.
+        .target(name: "CreditsService", dependencies: [
+            "CreditsCore", "CreditsStore", "CreditsKafka",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Configuration", package: "swift-configuration"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: strict),
+        .executableTarget(name: "credits-ledger", dependencies: [
+            "CreditsService",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: strict),
+        // Store micro-benchmark: prints events/s for the batched store and a naive baseline.
+        .executableTarget(name: "credits-bench", dependencies: ["CreditsCore", "CreditsStore", "CSQLite"], swiftSettings: strict),
+
+        .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore"], swiftSettings: strict),
+        .testTarget(name: "CreditsStoreTests", dependencies: ["CreditsStore", "CreditsCore"], swiftSettings: strict),
+        .testTarget(name: "CreditsIntegrationTests", dependencies: ["CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,120 @@
+extension OutputEvent {
+    /// The event as a message for its output topic, encoded as the contract's JSON.
+    public var message: OutboundMessage {
+        switch self {
+        case .balanceChanged(let entry):
+            OutboundMessage(topic: .balanceChanged, key: entry.customerID, value: entry.json)
+        case .lowCredit(let alert):
+            OutboundMessage(topic: .lowCredit, key: alert.customerID, value: alert.json)
+        case .block(let event):
+            OutboundMessage(topic: .blocks, key: event.customerID, value: event.json)
+        case .commandResult(let result):
+            OutboundMessage(topic: .commandResults, key: result.customerID, value: result.json)
+        case .deadLetter(let letter):
+            OutboundMessage(topic: .deadLetter, key: letter.key ?? "", value: letter.json)
+        }
+    }
+}
+
+/// Deterministic output event ids: customer, the entry (or command) and the event kind.
+enum EventID {
+    static func forEntry(_ customerID: String, _ entryID: Int64, _ kind: String) -> String {
+        "\(customerID)/\(entryID)/\(kind)"
+    }
+
+    static func forCommand(_ customerID: String, _ commandID: String, _ kind: String) -> String {
+        "\(customerID)/command:\(commandID)/\(kind)"
+    }
+}
+
+extension LedgerEntry {
+    /// The `credits.balance-changed` value.
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("event_id", EventID.forEntry(customerID, entryID, "balance-changed"))
+        w.string("customer_id", customerID)
+        w.int("entry_id", entryID)
+        w.string("type", kind.rawValue)
+        w.string("amount", amount.description)
+        w.string("balance", balance.description)
+        w.string("note", note)
+        var source = JSONObjectWriter()
+        source.string("kind", self.source.kind)
+        source.string("id", self.source.id)
+        w.object("source", source)
+        w.optionalString("actor", actor)
+        w.optionalString("reason", deductReason?.rawValue)
+        if let breakdown {
+            var parts = JSONObjectWriter()
+            parts.string("call", breakdown.call.description)
+            parts.string("ai", breakdown.ai.description)
+            parts.string("tool_calls", breakdown.toolCalls.description)
+            w.object("breakdown", parts)
+            if !breakdown.warnings.isEmpty { w.stringArray("warnings", breakdown.warnings) }
+        }
+        w.string("occurred_at", occurredAt.description)
+        w.string("recorded_at", recordedAt.description)
+        return w.finished()
+    }
+}
+
+extension LowCreditAlert {
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("event_id", eventID)
+        w.string("customer_id", customerID)
+        w.string("balance", balance.description)
+        w.string("threshold", threshold.description)
+        if let entryID { w.int("entry_id", entryID) }
+        w.string("occurred_at", occurredAt.description)
+        return w.finished()
+    }
+}
+
+extension BlockEvent {
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("event_id", eventID)
+        w.string("customer_id", customerID)
+        w.string("type", kind.rawValue)
+        w.string("balance", balance.description)
+        w.optionalString("previous_state", previousState)
+        w.optionalString("block_at", blockAt?.description)
+        w.optionalString("reason", reason)
+        w.string("occurred_at", occurredAt.description)
+        return w.finished()
+    }
+}
+
+extension CommandResult {
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("command_id", commandID)
+        w.string("customer_id", customerID)
+        w.string("status", status.rawValue)
+        w.optionalString("reason", reason?.rawValue)
+        w.optionalString("message", message)
+        w.optionalString("original_status", originalStatus?.rawValue)
+        if let entryID { w.int("entry_id", entryID) }
+        w.string("balance", balance.description)
+        w.string("processed_at", processedAt.description)
+        return w.finished()
+    }
+}
+
+extension DeadLetter {
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("source_topic", sourceTopic)
+        w.int("partition", Int64(partition))
+        w.int("offset", offset)
+        if let key { w.string("key", key) }
+        w.string("payload", payload)
+        var errorObject = JSONObjectWriter()
+        errorObject.string("code", error.code.rawValue)
+        errorObject.string("message", error.message)
+        w.object("error", errorObject)
+        w.string("at", at.description)
+        return w.finished()
+    }
+}

@@ -1,0 +1,89 @@
+/// A low-credit alert (`credits.low-credit`).
+public struct LowCreditAlert: Sendable, Equatable {
+    public var eventID: String
+    public var customerID: String
+    public var balance: CreditAmount
+    public var threshold: CreditAmount
+    /// Absent when a settings change, not an entry, triggered the alert.
+    public var entryID: Int64?
+    public var occurredAt: Timestamp
+}
+
+/// A change of block state (`credits.blocks`).
+public struct BlockEvent: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable {
+        case depleted, blocked, unblocked
+    }
+
+    public var eventID: String
+    public var customerID: String
+    public var kind: Kind
+    public var balance: CreditAmount
+    public var previousState: String?
+    public var blockAt: Timestamp?
+    public var reason: String?
+    public var occurredAt: Timestamp
+}
+
+/// The answer to one admin command (`credits.command-results`).
+public struct CommandResult: Sendable, Equatable {
+    public enum Status: String, Sendable, Equatable {
+        case applied, rejected, duplicate
+    }
+
+    public var commandID: String
+    public var customerID: String
+    public var status: Status
+    public var reason: ReasonCode?
+    public var message: String?
+    public var entryID: Int64?
+    public var balance: CreditAmount
+    /// For `duplicate`: the first outcome.
+    public var originalStatus: Status?
+    public var processedAt: Timestamp
+
+    public init(commandID: String, customerID: String, status: Status, reason: ReasonCode? = nil,
+                message: String? = nil, entryID: Int64? = nil, balance: CreditAmount,
+                originalStatus: Status? = nil, processedAt: Timestamp) {
+        self.commandID = commandID
+        self.customerID = customerID
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.entryID = entryID
+        self.balance = balance
+        self.originalStatus = originalStatus
+        self.processedAt = processedAt
+    }
+}
+
+/// An input that cannot be applied (`credits.dead-letter`).
+public struct DeadLetter: Sendable, Equatable {
+    public var sourceTopic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: String?
+    public var payload: String
+    public var error: InputError
+    public var at: Timestamp
+
+    public init(sourceTopic: String, partition: Int32, offset: Int64, key: String?, payload: String,
+                error: InputError, at: Timestamp) {
+        self.sourceTopic = sourceTopic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.payload = payload
+        self.error = error
+        self.at = at
+    }
+}
+
+/// Everything the ledger emits, in the order it happened.
+public enum OutputEvent: Sendable, Equatable {
+    case balanceChanged(LedgerEntry)
+    case lowCredit(LowCreditAlert)
+    case block(BlockEvent)
+    case commandResult(CommandResult)
+    case deadLetter(DeadLetter)
+}

@@ -1,0 +1,30 @@
+/// Everything the ledger knows about one customer between inputs.
+public struct CustomerAccount: Sendable, Equatable {
+    public var customerID: String
+    public var creditsEnabled: Bool
+    public var balance: CreditAmount
+    /// The id of the newest entry; 0 before the first.
+    public var lastEntryID: Int64
+    /// When the balance last changed; nil before the first entry.
+    public var balanceUpdatedAt: Timestamp?
+    public var blockState: BlockState
+    /// True once a low-credit alert went out for the current crossing; re-armed above the threshold.
+    public var lowCreditAlerted: Bool
+    public var settings: CustomerSettings
+
+    public init(customerID: String, creditsEnabled: Bool = false, balance: CreditAmount = .zero,
+                lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
+                lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings()) {
+        self.customerID = customerID
+        self.creditsEnabled = creditsEnabled
+        self.balance = balance
+        self.lastEntryID = lastEntryID
+        self.balanceUpdatedAt = balanceUpdatedAt
+        self.blockState = blockState
+        self.lowCreditAlerted = lowCreditAlerted
+        self.settings = settings
+    }
+
+    /// A customer never seen before: disabled, balance 0, default settings.
+    public static func new(_ customerID: String) -> CustomerAccount { CustomerAccount(customerID: customerID) }
+}

@@ -1,0 +1,116 @@
+/// The ledger rules of the contract: a pure function from (customer state, input, time) to
+/// (new state, entries, events). No I/O; the same inputs always give the same outputs.
+public struct Ledger: Sendable {
+    public let configuration: LedgerConfiguration
+
+    public init(configuration: LedgerConfiguration = LedgerConfiguration()) {
+        self.configuration = configuration
+    }
+
+    /// Charges a usage event. A customer without AI credits is not charged and gets no entry.
+    /// Throws `amount_out_of_range` when the charge or the new balance does not fit.
+    public func apply(_ usage: UsageEvent, to account: CustomerAccount, at now: Timestamp) throws(InputError) -> LedgerTransition {
+        var transition = LedgerTransition(account: account, now: now)
+        guard account.creditsEnabled else { return transition }
+        guard let charge = Pricing.charge(for: usage, settings: account.settings,
+                                          defaultCreditsPerUSD: configuration.creditsPerUSD)
+        else { throw InputError(.amountOutOfRange, "the charge of this usage event is over 1e12 credits") }
+        let note = usage.callID.map { "Usage of call \($0)" } ?? "Usage event \(usage.eventID)"
+        guard transition.record(.used, amount: -charge.total, note: note, source: .usage(eventID: usage.eventID),
+                                breakdown: charge, occurredAt: usage.occurredAt)
+        else { throw InputError(.amountOutOfRange, "the balance would leave the ledger's range") }
+        return transition
+    }
+
+    /// Moves a customer whose grace period has ended to `blocked`; otherwise changes nothing.
+    public func fireGraceDeadline(for account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
+        var transition = LedgerTransition(account: account, now: now)
+        if case .grace(let blockAt, let entryID) = account.blockState, blockAt <= now, account.balance.micros <= 0 {
+            transition.block(depletedBy: entryID)
+        }
+        return transition
+    }
+
+    /// Applies an admin command; its result (applied or rejected) is in `commandResult`.
+    public func apply(_ command: AdminCommand, to account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
+        var transition = LedgerTransition(account: account, now: now)
+        let outcome = perform(command, on: &transition)
+        let entryID = transition.entries.last?.entryID
+        let result: CommandResult
+        switch outcome {
+        case .success:
+            result = CommandResult(commandID: command.commandID, customerID: command.customerID, status: .applied,
+                                   entryID: entryID, balance: transition.account.balance, processedAt: now)
+        case .failure(let error):
+            transition = LedgerTransition(account: account, now: now)
+            result = CommandResult(commandID: command.commandID, customerID: command.customerID, status: .rejected,
+                                   reason: error.code, message: error.message, balance: account.balance,
+                                   processedAt: now)
+        }
+        transition.commandResult = result
+        transition.events.insert(.commandResult(result), at: 0)
+        return transition
+    }
+
+    private func perform(_ command: AdminCommand, on transition: inout LedgerTransition) -> Result<Void, InputError> {
+        let settingsEventID = EventID.forCommand(command.customerID, command.commandID, "low-credit")
+        let source = LedgerEntry.Source.command(commandID: command.commandID)
+        switch command.action {
+        case .enableCredits(let change):
+            transition.account.creditsEnabled = true
+            if let change { transition.account.settings.apply(change) }
+            transition.evaluateLowCredit(entryID: nil, eventID: settingsEventID)
+            return .success(())
+        case .disableCredits:
+            transition.account.creditsEnabled = false
+            transition.unblock(eventID: EventID.forCommand(command.customerID, command.commandID, "unblocked"),
+                               reason: "credits_disabled")
+            return .success(())
+        case .configure(let change):
+            transition.account.settings.apply(change)
+            transition.evaluateLowCredit(entryID: nil, eventID: settingsEventID)
+            return .success(())
+        case .addCredits(let amount, let note):
+            return credit(amount, note: note, command: command, source: source, on: &transition)
+        case .quickBuy(let selection, let paymentRef):
+            switch selection {
+            case .package(let name):
+                guard let package = configuration.package(named: name) else {
+                    let known = configuration.packages.map(\.name).joined(separator: ", ")
+                    return .failure(InputError(.unknownPackage, "package \"\(name)\" is not sold; packages: \(known)"))
+                }
+                return credit(package.credits, note: "Quick Buy package \(name) (payment \(paymentRef))",
+                              command: command, source: source, on: &transition)
+            case .amount(let amount):
+                return credit(amount, note: "Quick Buy \(amount) credits (payment \(paymentRef))",
+                              command: command, source: source, on: &transition)
+            }
+        case .deductCredits(let amount, let reason, let note, let allowNegative):
+            guard transition.account.creditsEnabled else { return .failure(notEnabled(command)) }
+            let balance = transition.account.balance
+            guard allowNegative || balance.micros >= amount.micros else {
+                return .failure(InputError(.insufficientBalance,
+                                           "cannot deduct \(amount) from a balance of \(balance) without allow_negative"))
+            }
+            guard transition.record(.deducted, amount: -amount, note: note, source: source, actor: command.actor,
+                                    deductReason: reason, occurredAt: command.issuedAt)
+            else { return .failure(outOfRange) }
+            return .success(())
+        }
+    }
+
+    private func credit(_ amount: CreditAmount, note: String, command: AdminCommand, source: LedgerEntry.Source,
+                        on transition: inout LedgerTransition) -> Result<Void, InputError> {
+        guard transition.account.creditsEnabled else { return .failure(notEnabled(command)) }
+        guard transition.record(.added, amount: amount, note: note, source: source, actor: command.actor,
+                                occurredAt: command.issuedAt)
+        else { return .failure(outOfRange) }
+        return .success(())
+    }
+
+    private func notEnabled(_ command: AdminCommand) -> InputError {
+        InputError(.creditsNotEnabled, "AI credits are not enabled for customer \(command.customerID); enable them first")
+    }
+
+    private var outOfRange: InputError { InputError(.amountOutOfRange, "the balance would leave the ledger's range") }
+}

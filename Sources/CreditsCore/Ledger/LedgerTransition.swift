@@ -1,0 +1,89 @@
+/// The result of applying one input: the customer's new state, the entries it made and the
+/// events to publish, in order.
+public struct LedgerTransition: Sendable, Equatable {
+    public var account: CustomerAccount
+    public var entries: [LedgerEntry] = []
+    public var events: [OutputEvent] = []
+    /// For commands: the result that also appears in `events`.
+    public var commandResult: CommandResult?
+    let now: Timestamp
+
+    init(account: CustomerAccount, now: Timestamp) {
+        self.account = account
+        self.now = now
+    }
+
+    /// Appends an entry and the events that follow from it (balance-changed, then block and
+    /// low-credit changes). Returns false, changing nothing, when the balance would overflow.
+    mutating func record(_ kind: LedgerEntry.Kind, amount: CreditAmount, note: String, source: LedgerEntry.Source,
+                         actor: String? = nil, breakdown: Pricing.Charge? = nil,
+                         deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp) -> Bool {
+        guard let balance = account.balance.adding(amount) else { return false }
+        let entry = LedgerEntry(customerID: account.customerID, entryID: account.lastEntryID + 1, kind: kind,
+                                amount: amount, balance: balance, note: note, source: source, actor: actor,
+                                breakdown: breakdown, deductReason: deductReason, occurredAt: occurredAt,
+                                recordedAt: now)
+        account.balance = balance
+        account.lastEntryID = entry.entryID
+        account.balanceUpdatedAt = now
+        entries.append(entry)
+        events.append(.balanceChanged(entry))
+        updateBlockState(after: entry)
+        evaluateLowCredit(entryID: entry.entryID, eventID: EventID.forEntry(account.customerID, entry.entryID, "low-credit"))
+        return true
+    }
+
+    private mutating func updateBlockState(after entry: LedgerEntry) {
+        let customerID = account.customerID
+        switch account.blockState {
+        case .active where account.balance.micros <= 0:
+            let blockAt = now.adding(seconds: account.settings.gracePeriodSeconds)
+            account.blockState = .grace(blockAt: blockAt, depletedBy: entry.entryID)
+            events.append(.block(BlockEvent(eventID: EventID.forEntry(customerID, entry.entryID, "depleted"),
+                                            customerID: customerID, kind: .depleted, balance: account.balance,
+                                            previousState: "active", blockAt: blockAt, reason: "balance_depleted",
+                                            occurredAt: now)))
+            if account.settings.gracePeriodSeconds == 0 { block(depletedBy: entry.entryID) }
+        case .active:
+            break
+        case .grace, .blocked:
+            if account.balance.micros > 0 {
+                unblock(eventID: EventID.forEntry(customerID, entry.entryID, "unblocked"), reason: "balance_restored")
+            }
+        }
+    }
+
+    /// grace → blocked.
+    mutating func block(depletedBy entryID: Int64) {
+        let customerID = account.customerID
+        account.blockState = .blocked(depletedBy: entryID)
+        events.append(.block(BlockEvent(eventID: EventID.forEntry(customerID, entryID, "blocked"),
+                                        customerID: customerID, kind: .blocked, balance: account.balance,
+                                        previousState: "grace", blockAt: nil, reason: "grace_period_expired",
+                                        occurredAt: now)))
+    }
+
+    /// grace or blocked → active.
+    mutating func unblock(eventID: String, reason: String) {
+        let previous = account.blockState
+        guard previous != .active else { return }
+        account.blockState = .active
+        events.append(.block(BlockEvent(eventID: eventID, customerID: account.customerID, kind: .unblocked,
+                                        balance: account.balance, previousState: previous.name, blockAt: nil,
+                                        reason: reason, occurredAt: now)))
+    }
+
+    /// Sends a low-credit alert once per crossing of the threshold; re-arms above it.
+    mutating func evaluateLowCredit(entryID: Int64?, eventID: String) {
+        guard account.creditsEnabled, let threshold = account.settings.lowCreditThreshold else { return }
+        if account.balance > threshold {
+            account.lowCreditAlerted = false
+            return
+        }
+        guard account.settings.lowCreditAlerts, !account.lowCreditAlerted else { return }
+        account.lowCreditAlerted = true
+        events.append(.lowCredit(LowCreditAlert(eventID: eventID, customerID: account.customerID,
+                                                balance: account.balance, threshold: threshold, entryID: entryID,
+                                                occurredAt: now)))
+    }
+}

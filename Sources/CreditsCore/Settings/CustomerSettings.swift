@@ -1,0 +1,98 @@
+/// A customer's credit settings, with the contract's defaults.
+public struct CustomerSettings: Sendable, Equatable {
+    /// Credits per minute of call; nil means not configured (calls then cost 0 with a warning).
+    public var pricePerMinute: CreditAmount?
+    /// Seconds between running out (`depleted`) and `blocked`; 0-604800.
+    public var gracePeriodSeconds: Int64
+    /// Low-credit alert threshold; nil means none.
+    public var lowCreditThreshold: CreditAmount?
+    public var lowCreditAlerts: Bool
+    public var toolCallPrice: CreditAmount
+    /// nil means the service's configured `credits_per_usd`.
+    public var creditsPerUSD: CreditAmount?
+
+    public static let defaultGracePeriodSeconds: Int64 = 300
+    public static let defaultToolCallPrice = CreditAmount(micros: 30_000)
+
+    public init(pricePerMinute: CreditAmount? = nil, gracePeriodSeconds: Int64 = defaultGracePeriodSeconds,
+                lowCreditThreshold: CreditAmount? = nil, lowCreditAlerts: Bool = false,
+                toolCallPrice: CreditAmount = defaultToolCallPrice, creditsPerUSD: CreditAmount? = nil) {
+        self.pricePerMinute = pricePerMinute
+        self.gracePeriodSeconds = gracePeriodSeconds
+        self.lowCreditThreshold = lowCreditThreshold
+        self.lowCreditAlerts = lowCreditAlerts
+        self.toolCallPrice = toolCallPrice
+        self.creditsPerUSD = creditsPerUSD
+    }
+
+    /// Applies the fields a command sets.
+    public mutating func apply(_ change: SettingsChange) {
+        if let value = change.pricePerMinute { pricePerMinute = value }
+        if let value = change.gracePeriodSeconds { gracePeriodSeconds = value }
+        if let value = change.lowCreditThreshold { lowCreditThreshold = value }
+        if let value = change.lowCreditAlerts { lowCreditAlerts = value }
+        if let value = change.toolCallPrice { toolCallPrice = value }
+        if let value = change.creditsPerUSD { creditsPerUSD = value }
+    }
+}
+
+/// The settings a `configure` (or `enable_credits`) command changes. For the two settings that
+/// can be unset, `.some(nil)` (JSON `null`) clears them.
+public struct SettingsChange: Sendable, Equatable {
+    public var pricePerMinute: CreditAmount??
+    public var gracePeriodSeconds: Int64?
+    public var lowCreditThreshold: CreditAmount??
+    public var lowCreditAlerts: Bool?
+    public var toolCallPrice: CreditAmount?
+    public var creditsPerUSD: CreditAmount?
+
+    public init(pricePerMinute: CreditAmount?? = nil, gracePeriodSeconds: Int64? = nil,
+                lowCreditThreshold: CreditAmount?? = nil, lowCreditAlerts: Bool? = nil,
+                toolCallPrice: CreditAmount? = nil, creditsPerUSD: CreditAmount? = nil) {
+        self.pricePerMinute = pricePerMinute
+        self.gracePeriodSeconds = gracePeriodSeconds
+        self.lowCreditThreshold = lowCreditThreshold
+        self.lowCreditAlerts = lowCreditAlerts
+        self.toolCallPrice = toolCallPrice
+        self.creditsPerUSD = creditsPerUSD
+    }
+
+    static let fieldNames = ["price_per_minute", "grace_period_seconds", "low_credit_threshold",
+                             "low_credit_alerts", "tool_call_price", "credits_per_usd"]
+
+    /// Reads the settings fields of `reader`; `requireOne` demands at least one.
+    init(reader: FieldReader, requireOne: Bool) throws(InputError) {
+        if reader.fields["price_per_minute"] == .null {
+            pricePerMinute = .some(nil)
+        } else if let price = try reader.optionalCredits("price_per_minute", nonNegative: true) {
+            pricePerMinute = .some(price)
+        }
+        gracePeriodSeconds = try reader.optionalInteger("grace_period_seconds", range: 0...604_800)
+        if reader.fields["low_credit_threshold"] == .null {
+            lowCreditThreshold = .some(nil)
+        } else if let threshold = try reader.optionalCredits("low_credit_threshold") {
+            lowCreditThreshold = .some(threshold)
+        }
+        lowCreditAlerts = try reader.optionalBool("low_credit_alerts")
+        toolCallPrice = try reader.optionalCredits("tool_call_price", nonNegative: true)
+        creditsPerUSD = try reader.optionalCredits("credits_per_usd", nonNegative: true)
+        if requireOne && self == SettingsChange() {
+            throw InputError(.invalidCommand, "\(reader.path.isEmpty ? "" : reader.path)configure needs at least one of "
+                             + Self.fieldNames.joined(separator: ", "))
+        }
+    }
+
+    /// Canonical text of the change, for fingerprints.
+    var canonical: String {
+        func text(_ value: CreditAmount??) -> String {
+            switch value {
+            case .none: "-"
+            case .some(.none): "null"
+            case .some(.some(let amount)): amount.description
+            }
+        }
+        return [text(pricePerMinute), gracePeriodSeconds.map { String($0) } ?? "-", text(lowCreditThreshold),
+                lowCreditAlerts.map { String($0) } ?? "-", toolCallPrice?.description ?? "-",
+                creditsPerUSD?.description ?? "-"].joined(separator: ",")
+    }
+}

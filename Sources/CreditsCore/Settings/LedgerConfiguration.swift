@@ -1,0 +1,28 @@
+/// Service-wide settings the ledger rules need.
+public struct LedgerConfiguration: Sendable, Equatable {
+    /// A Quick Buy package: its name (what `quick_buy.package` names) and its credits.
+    public struct Package: Sendable, Equatable {
+        public var name: String
+        public var credits: CreditAmount
+
+        public init(name: String, credits: CreditAmount) {
+            self.name = name
+            self.credits = credits
+        }
+    }
+
+    /// Credits per US dollar for customers who do not set their own.
+    public var creditsPerUSD: CreditAmount
+    public var packages: [Package]
+
+    public static let defaultPackages = [1000, 5000, 10000].map {
+        Package(name: String($0), credits: CreditAmount(credits: Int64($0)))
+    }
+
+    public init(creditsPerUSD: CreditAmount = CreditAmount(credits: 100), packages: [Package] = defaultPackages) {
+        self.creditsPerUSD = creditsPerUSD
+        self.packages = packages
+    }
+
+    func package(named name: String) -> Package? { packages.first { $0.name == name } }
+}

@@ -1,0 +1,60 @@
+import CreditsCore
+
+/// Where an input message came from: enough to dead-letter it and to commit its offset.
+public struct MessageOrigin: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    public var key: String?
+    public var payload: [UInt8]
+
+    public init(topic: String, partition: Int32, offset: Int64, key: String?, payload: [UInt8]) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.payload = payload
+    }
+}
+
+/// An input message after decoding, ready for the store to apply.
+public struct InboundMessage: Sendable, Equatable {
+    public var origin: MessageOrigin
+    public var input: DecodedInput
+
+    public init(origin: MessageOrigin, input: DecodedInput) {
+        self.origin = origin
+        self.input = input
+    }
+}
+
+/// A Kafka topic and partition.
+public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// What one batch did, for metrics and logs.
+public struct BatchReport: Sendable, Equatable {
+    /// Inputs applied (usage charged or not, commands applied or rejected by a ledger rule).
+    public var applied = 0
+    /// Usage events of customers without AI credits (applied, no entry).
+    public var usageNotCharged = 0
+    /// Repeated idempotency keys with the same fields.
+    public var duplicates = 0
+    /// Dead-lettered inputs by reason.
+    public var deadLettered: [ReasonCode: Int] = [:]
+    /// Commands rejected by a ledger rule, by reason.
+    public var rejectedCommands: [ReasonCode: Int] = [:]
+    public var entries = 0
+    public var outboxMessages = 0
+
+    public init() {}
+}

@@ -1,0 +1,266 @@
+import CreditsCore
+
+/// The durable ledger: applies batches of decoded inputs through the ledger rules in one SQLite
+/// transaction each (entries, balances, idempotency keys, outbox and consumed offsets together),
+/// so every input is applied exactly once across crashes.
+///
+/// Confined to one thread or task at a time: it owns a write connection and a cache of the
+/// customers it has touched.
+public final class LedgerStore {
+    /// Tuning of the SQLite connection.
+    public struct Options: Sendable {
+        /// `synchronous=NORMAL` in WAL mode: durable across process crashes; an OS crash may
+        /// lose the last transactions, never corrupt the file. `FULL` syncs every commit.
+        public var synchronousFull = false
+        /// Page cache in KiB.
+        public var cacheKiB = 65_536
+        /// Customers kept in memory between batches.
+        public var customerCacheLimit = 200_000
+
+        public init() {}
+    }
+
+    private let connection: SQLiteConnection
+    private let ledger: Ledger
+    private let options: Options
+    private var customers: [String: CachedCustomer] = [:]
+    private var nextOutboxSeq: Int64
+
+    private struct CachedCustomer {
+        var num: Int64
+        var account: CustomerAccount
+    }
+
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    public init(path: String, ledger: Ledger, options: Options = Options()) throws(StoreError) {
+        connection = try SQLiteConnection(path: path)
+        self.ledger = ledger
+        self.options = options
+        try connection.execute("""
+            PRAGMA journal_mode=WAL;
+            PRAGMA synchronous=\(options.synchronousFull ? "FULL" : "NORMAL");
+            PRAGMA cache_size=-\(options.cacheKiB);
+            PRAGMA temp_store=MEMORY;
+            PRAGMA foreign_keys=OFF;
+            """)
+        try Migrations.migrate(connection)
+        nextOutboxSeq = try Outbox(connection: connection).maxSeq() + 1
+    }
+
+    // MARK: Applying inputs
+
+    /// Applies a batch of inputs in order, in one transaction, and records for each partition
+    /// the offset after its last message. Either all of it is stored or none.
+    @discardableResult
+    public func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport {
+        try inTransaction { () throws(StoreError) in
+            var work = BatchWork(now: now)
+            var offsets: [TopicPartition: Int64] = [:]
+            for message in batch {
+                let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
+                offsets[partition] = max(offsets[partition] ?? 0, message.origin.offset + 1)
+                try apply(message, work: &work)
+            }
+            for (partition, next) in offsets {
+                try ConsumerOffsets(connection: connection).save(partition, nextOffset: next)
+            }
+            try finish(&work)
+            return work.report
+        }
+    }
+
+    /// Blocks every customer whose grace period has ended by `now`.
+    @discardableResult
+    public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> Int {
+        try inTransaction { () throws(StoreError) in
+            var work = BatchWork(now: now)
+            let due = try CustomerRecords(connection: connection).dueForBlocking(at: now)
+            for customerID in due {
+                var customer = try customer(customerID, work: &work)
+                let transition = ledger.fireGraceDeadline(for: customer.account, at: now)
+                try record(transition, for: &customer, work: &work)
+            }
+            try finish(&work)
+            return due.count
+        }
+    }
+
+    /// The earliest grace deadline still pending.
+    public func nextGraceDeadline() throws(StoreError) -> Timestamp? {
+        try CustomerRecords(connection: connection).nextDeadline()
+    }
+
+    // MARK: Outbox and offsets
+
+    /// Output messages not yet acknowledged, oldest first, after `seq`.
+    public func pendingOutbox(after seq: Int64 = 0, limit: Int = 10_000) throws(StoreError) -> [OutboxRecord] {
+        try Outbox(connection: connection).pending(after: seq, limit: limit)
+    }
+
+    /// Forgets the outbox messages up to and including `seq`: the broker has them.
+    public func markDelivered(through seq: Int64) throws(StoreError) {
+        try Outbox(connection: connection).delete(through: seq)
+    }
+
+    /// Messages in the outbox.
+    public func outboxDepth() throws(StoreError) -> Int { try Outbox(connection: connection).count() }
+
+    /// The next offset to consume for every partition this store has applied messages from.
+    public func consumedOffsets() throws(StoreError) -> [TopicPartition: Int64] {
+        try ConsumerOffsets(connection: connection).all()
+    }
+
+    /// The state of one customer, or nil if the store has never seen it.
+    public func account(_ customerID: String) throws(StoreError) -> CustomerAccount? {
+        if let cached = customers[customerID] { return cached.account }
+        return try CustomerRecords(connection: connection).load(customerID)?.account
+    }
+
+    /// Writes a consistent copy of the database to `path` while the store stays usable.
+    public func backup(to path: String) throws(StoreError) { try connection.backup(to: path) }
+
+    // MARK: Internals
+
+    private struct BatchWork {
+        let now: Timestamp
+        var report = BatchReport()
+        var dirty: [String: CachedCustomer] = [:]
+    }
+
+    private func inTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        if customers.count > options.customerCacheLimit { customers.removeAll(keepingCapacity: true) }
+        let firstSeq = nextOutboxSeq
+        do {
+            return try connection.transaction(body)
+        } catch {
+            // The cache may hold changes that were rolled back.
+            customers.removeAll()
+            nextOutboxSeq = firstSeq
+            throw error
+        }
+    }
+
+    private func finish(_ work: inout BatchWork) throws(StoreError) {
+        let records = CustomerRecords(connection: connection)
+        for (customerID, customer) in work.dirty {
+            try records.update(num: customer.num, customer.account)
+            customers[customerID] = customer
+        }
+    }
+
+    private func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CachedCustomer {
+        if let dirty = work.dirty[customerID] { return dirty }
+        if let cached = customers[customerID] { return cached }
+        let records = CustomerRecords(connection: connection)
+        let loaded: CachedCustomer
+        if let stored = try records.load(customerID) {
+            loaded = CachedCustomer(num: stored.num, account: stored.account)
+        } else {
+            let account = CustomerAccount.new(customerID)
+            loaded = CachedCustomer(num: try records.insert(account), account: account)
+        }
+        customers[customerID] = loaded
+        return loaded
+    }
+
+    private func apply(_ message: InboundMessage, work: inout BatchWork) throws(StoreError) {
+        switch message.input {
+        case .usage(let usage):
+            try apply(usage, origin: message.origin, work: &work)
+        case .command(let command):
+            try apply(command, origin: message.origin, work: &work)
+        case .invalid(let error, let identity):
+            try deadLetter(message.origin, error, work: &work)
+            if let identity {
+                let balance = try account(identity.customerID)?.balance ?? .zero
+                let result = CommandResult(commandID: identity.commandID, customerID: identity.customerID,
+                                           status: .rejected, reason: .invalidCommand, message: error.message,
+                                           balance: balance, processedAt: work.now)
+                try emit(.commandResult(result), work: &work)
+            }
+        }
+    }
+
+    private func apply(_ usage: UsageEvent, origin: MessageOrigin, work: inout BatchWork) throws(StoreError) {
+        var customer = try customer(usage.customerID, work: &work)
+        let keys = IdempotencyKeys(connection: connection)
+        switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint) {
+        case .duplicate:
+            work.report.duplicates += 1
+        case .conflicting:
+            try deadLetter(origin, InputError(.conflictingDuplicate,
+                "event_id \"\(usage.eventID)\" was applied before with other fields"), work: &work)
+        case .new:
+            do {
+                let transition = try ledger.apply(usage, to: customer.account, at: work.now)
+                if transition.entries.isEmpty { work.report.usageNotCharged += 1 }
+                work.report.applied += 1
+                try record(transition, for: &customer, work: &work)
+            } catch let error as InputError {
+                try keys.release(customerNum: customer.num, kind: .usage, key: usage.eventID)
+                try deadLetter(origin, error, work: &work)
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError(code: -1, message: "\(error)", context: "applying usage \(usage.eventID)")
+            }
+        }
+    }
+
+    private func apply(_ command: AdminCommand, origin: MessageOrigin, work: inout BatchWork) throws(StoreError) {
+        var customer = try customer(command.customerID, work: &work)
+        let keys = IdempotencyKeys(connection: connection)
+        let claim = try keys.claim(customerNum: customer.num, kind: .command, key: command.commandID,
+                                   fingerprint: command.fingerprint)
+        switch claim {
+        case .duplicate(let status, let reason, let entryID):
+            work.report.duplicates += 1
+            try emit(.commandResult(CommandResult(
+                commandID: command.commandID, customerID: command.customerID, status: .duplicate,
+                reason: reason.flatMap(ReasonCode.init(rawValue:)), entryID: entryID, balance: customer.account.balance,
+                originalStatus: status, processedAt: work.now)), work: &work)
+        case .conflicting:
+            let error = InputError(.conflictingDuplicate,
+                                   "command_id \"\(command.commandID)\" was used before with other fields")
+            try deadLetter(origin, error, work: &work)
+            try emit(.commandResult(CommandResult(
+                commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
+                message: error.message, balance: customer.account.balance, processedAt: work.now)), work: &work)
+        case .new:
+            let transition = ledger.apply(command, to: customer.account, at: work.now)
+            let result = transition.commandResult
+            try keys.recordOutcome(customerNum: customer.num, kind: .command, key: command.commandID,
+                                   status: result?.status ?? .applied, reason: result?.reason?.rawValue,
+                                   entryID: result?.entryID)
+            work.report.applied += 1
+            if let reason = result?.reason { work.report.rejectedCommands[reason, default: 0] += 1 }
+            try record(transition, for: &customer, work: &work)
+        }
+    }
+
+    private func record(_ transition: LedgerTransition, for customer: inout CachedCustomer,
+                        work: inout BatchWork) throws(StoreError) {
+        let entries = EntryRecords(connection: connection)
+        for entry in transition.entries { try entries.insert(entry, customerNum: customer.num) }
+        for event in transition.events { try emit(event, work: &work) }
+        work.report.entries += transition.entries.count
+        if transition.account != customer.account {
+            customer.account = transition.account
+            work.dirty[customer.account.customerID] = customer
+        }
+    }
+
+    private func deadLetter(_ origin: MessageOrigin, _ error: InputError, work: inout BatchWork) throws(StoreError) {
+        work.report.deadLettered[error.code, default: 0] += 1
+        let letter = DeadLetter(sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
+                                key: origin.key, payload: String(decoding: origin.payload, as: UTF8.self),
+                                error: error, at: work.now)
+        try emit(.deadLetter(letter), work: &work)
+    }
+
+    private func emit(_ event: OutputEvent, work: inout BatchWork) throws(StoreError) {
+        try Outbox(connection: connection).append(event.message, seq: nextOutboxSeq)
+        nextOutboxSeq += 1
+        work.report.outboxMessages += 1
+    }
+}

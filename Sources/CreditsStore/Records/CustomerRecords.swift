@@ -1,0 +1,93 @@
+import CreditsCore
+
+/// Reads and writes the `customers` table.
+struct CustomerRecords {
+    let connection: SQLiteConnection
+
+    static let columns = """
+        customer_num, customer_id, credits_enabled, balance, last_entry_id, balance_updated_at, block_state, block_at,
+        depleted_by, low_credit_alerted, price_per_minute, grace_period_seconds, low_credit_threshold,
+        low_credit_alerts, tool_call_price, credits_per_usd
+        """
+
+    /// The stored customer and its row number, or nil if never seen.
+    func load(_ customerID: String) throws(StoreError) -> (num: Int64, account: CustomerAccount)? {
+        let statement = try connection.statement("SELECT \(Self.columns) FROM customers WHERE customer_id = ?")
+        statement.bind(1, customerID)
+        guard try statement.step() else { return nil }
+        return (statement.int64(0), Self.account(from: statement))
+    }
+
+    /// Adds a new customer row with default settings and returns its number.
+    func insert(_ account: CustomerAccount) throws(StoreError) -> Int64 {
+        let statement = try connection.statement("INSERT INTO customers(customer_id) VALUES (?)")
+        statement.bind(1, account.customerID)
+        try statement.run()
+        let num = connection.lastInsertRowID
+        try update(num: num, account)
+        return num
+    }
+
+    func update(num: Int64, _ account: CustomerAccount) throws(StoreError) {
+        let statement = try connection.statement("""
+            UPDATE customers SET credits_enabled = ?, balance = ?, last_entry_id = ?, balance_updated_at = ?,
+            block_state = ?, block_at = ?, depleted_by = ?, low_credit_alerted = ?, price_per_minute = ?,
+            grace_period_seconds = ?, low_credit_threshold = ?, low_credit_alerts = ?, tool_call_price = ?,
+            credits_per_usd = ? WHERE customer_num = ?
+            """)
+        let settings = account.settings
+        var stateCode: Int64 = 0
+        var blockAt: Int64?
+        var depletedBy: Int64?
+        switch account.blockState {
+        case .active: break
+        case .grace(let at, let entry): stateCode = 1; blockAt = at.millisecondsSinceEpoch; depletedBy = entry
+        case .blocked(let entry): stateCode = 2; depletedBy = entry
+        }
+        statement.bind(
+            .integer(account.creditsEnabled ? 1 : 0), .integer(account.balance.micros), .integer(account.lastEntryID),
+            .integer(account.balanceUpdatedAt?.millisecondsSinceEpoch), .integer(stateCode), .integer(blockAt),
+            .integer(depletedBy), .integer(account.lowCreditAlerted ? 1 : 0), .integer(settings.pricePerMinute?.micros),
+            .integer(settings.gracePeriodSeconds), .integer(settings.lowCreditThreshold?.micros),
+            .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
+            .integer(settings.creditsPerUSD?.micros), .integer(num))
+        try statement.run()
+    }
+
+    /// Customers in grace whose deadline is at or before `now`.
+    func dueForBlocking(at now: Timestamp) throws(StoreError) -> [String] {
+        let statement = try connection.statement(
+            "SELECT customer_id FROM customers WHERE block_state = 1 AND block_at <= ? ORDER BY block_at")
+        statement.bind(1, now.millisecondsSinceEpoch)
+        var ids: [String] = []
+        while try statement.step() { ids.append(statement.string(0)) }
+        return ids
+    }
+
+    /// The earliest pending grace deadline.
+    func nextDeadline() throws(StoreError) -> Timestamp? {
+        let statement = try connection.statement("SELECT min(block_at) FROM customers WHERE block_state = 1")
+        guard try statement.step(), let millis = statement.optionalInt64(0) else { return nil }
+        return Timestamp(millisecondsSinceEpoch: millis)
+    }
+
+    static func account(from row: SQLiteStatement) -> CustomerAccount {
+        let blockState: BlockState
+        switch row.int64(6) {
+        case 1: blockState = .grace(blockAt: Timestamp(millisecondsSinceEpoch: row.int64(7)), depletedBy: row.int64(8))
+        case 2: blockState = .blocked(depletedBy: row.int64(8))
+        default: blockState = .active
+        }
+        let settings = CustomerSettings(
+            pricePerMinute: row.optionalInt64(10).map(CreditAmount.init(micros:)),
+            gracePeriodSeconds: row.int64(11),
+            lowCreditThreshold: row.optionalInt64(12).map(CreditAmount.init(micros:)),
+            lowCreditAlerts: row.int64(13) != 0,
+            toolCallPrice: CreditAmount(micros: row.int64(14)),
+            creditsPerUSD: row.optionalInt64(15).map(CreditAmount.init(micros:)))
+        return CustomerAccount(
+            customerID: row.string(1), creditsEnabled: row.int64(2) != 0, balance: CreditAmount(micros: row.int64(3)),
+            lastEntryID: row.int64(4), balanceUpdatedAt: row.optionalInt64(5).map(Timestamp.init(millisecondsSinceEpoch:)),
+            blockState: blockState, lowCreditAlerted: row.int64(9) != 0, settings: settings)
+    }
+}

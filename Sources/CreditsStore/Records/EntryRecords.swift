@@ -1,0 +1,50 @@
+import CreditsCore
+
+/// Reads and writes the `entries` table.
+struct EntryRecords {
+    let connection: SQLiteConnection
+
+    static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used]
+
+    func insert(_ entry: LedgerEntry, customerNum: Int64) throws(StoreError) {
+        let statement = try connection.statement("""
+            INSERT INTO entries(customer_num, entry_id, kind, amount, balance, note, source_kind, source_id, actor,
+            call_part, ai_part, tool_part, warnings, deduct_reason, occurred_at, recorded_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let sourceKind: Int64 = if case .usage = entry.source { 0 } else { 1 }
+        let warnings = entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") }
+        statement.bind(
+            .integer(customerNum), .integer(entry.entryID), .integer(Int64(Self.kinds.firstIndex(of: entry.kind)!)),
+            .integer(entry.amount.micros), .integer(entry.balance.micros), .text(entry.note), .integer(sourceKind),
+            .text(entry.source.id), .text(entry.actor), .integer(entry.breakdown?.call.micros),
+            .integer(entry.breakdown?.ai.micros), .integer(entry.breakdown?.toolCalls.micros), .text(warnings),
+            .text(entry.deductReason?.rawValue), .integer(entry.occurredAt.millisecondsSinceEpoch),
+            .integer(entry.recordedAt.millisecondsSinceEpoch))
+        try statement.run()
+    }
+
+    static let columns = """
+        entry_id, kind, amount, balance, note, source_kind, source_id, actor, call_part, ai_part, tool_part, warnings,
+        deduct_reason, occurred_at, recorded_at
+        """
+
+    static func entry(from row: SQLiteStatement, customerID: String) -> LedgerEntry {
+        let sourceID = row.string(6)
+        var breakdown: Pricing.Charge?
+        if let call = row.optionalInt64(8) {
+            breakdown = Pricing.Charge(
+                call: CreditAmount(micros: call), ai: CreditAmount(micros: row.int64(9)),
+                toolCalls: CreditAmount(micros: row.int64(10)),
+                warnings: row.optionalString(11).map { $0.split(separator: ",").map(String.init) } ?? [])
+        }
+        return LedgerEntry(
+            customerID: customerID, entryID: row.int64(0), kind: kinds[Int(row.int64(1))],
+            amount: CreditAmount(micros: row.int64(2)), balance: CreditAmount(micros: row.int64(3)), note: row.string(4),
+            source: row.int64(5) == 0 ? .usage(eventID: sourceID) : .command(commandID: sourceID),
+            actor: row.optionalString(7), breakdown: breakdown,
+            deductReason: row.optionalString(12).flatMap(AdminCommand.DeductReason.init(rawValue:)),
+            occurredAt: Timestamp(millisecondsSinceEpoch: row.int64(13)),
+            recordedAt: Timestamp(millisecondsSinceEpoch: row.int64(14)))
+    }
+}

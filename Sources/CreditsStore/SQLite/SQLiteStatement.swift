@@ -1,0 +1,86 @@
+import CSQLite
+
+/// A prepared statement. Parameters are bound by 1-based index; columns read by 0-based index.
+final class SQLiteStatement {
+    private let handle: OpaquePointer
+    private let database: OpaquePointer
+    let sql: String
+
+    init(connection: SQLiteConnection, handle database: OpaquePointer, sql: String) throws(StoreError) {
+        var pointer: OpaquePointer?
+        let status = sqlite3_prepare_v3(database, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &pointer, nil)
+        guard status == SQLITE_OK, let pointer else {
+            throw StoreError(code: status, message: String(cString: sqlite3_errmsg(database)), context: sql)
+        }
+        self.handle = pointer
+        self.database = database
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    func reset() {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+    }
+
+    func bind(_ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(handle, index, value) } else { sqlite3_bind_null(handle, index) }
+    }
+
+    func bind(_ index: Int32, _ value: Bool) { sqlite3_bind_int64(handle, index, value ? 1 : 0) }
+
+    func bind(_ index: Int32, _ value: String?) {
+        guard let value else { sqlite3_bind_null(handle, index); return }
+        let length = Int32(value.utf8.count)
+        _ = value.withCString { sqlite3_bind_text(handle, index, $0, length, csqlite_transient()) }
+    }
+
+    /// Binds parameters 1, 2, … in order.
+    func bind(_ values: SQLiteValue...) {
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            switch value {
+            case .integer(let number): bind(index, number)
+            case .text(let text): bind(index, text)
+            }
+        }
+    }
+
+    /// Advances to the next row; false when there are no more.
+    @discardableResult
+    func step() throws(StoreError) -> Bool {
+        let status = sqlite3_step(handle)
+        switch status {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw StoreError(code: status, message: String(cString: sqlite3_errmsg(database)), context: sql)
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    func run() throws(StoreError) {
+        try step()
+        sqlite3_reset(handle)
+    }
+
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+
+    func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+    func optionalInt64(_ column: Int32) -> Int64? { isNull(column) ? nil : int64(column) }
+
+    func string(_ column: Int32) -> String {
+        guard let text = sqlite3_column_text(handle, column) else { return "" }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
+    }
+
+    func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
+}
+
+/// A value to bind positionally.
+enum SQLiteValue {
+    case integer(Int64?)
+    case text(String?)
+}

@@ -1,0 +1,95 @@
+/// The schema's history: named migrations applied in order at open and recorded in
+/// `schema_migrations`. Never edit a released migration; append a new one.
+enum Migrations {
+    static let all: [(name: String, sql: String)] = [
+        ("001_ledger", """
+        CREATE TABLE customers (
+            customer_num INTEGER PRIMARY KEY,
+            customer_id TEXT NOT NULL UNIQUE,
+            credits_enabled INTEGER NOT NULL DEFAULT 0,
+            balance INTEGER NOT NULL DEFAULT 0,
+            last_entry_id INTEGER NOT NULL DEFAULT 0,
+            balance_updated_at INTEGER,
+            block_state INTEGER NOT NULL DEFAULT 0,   -- 0 active, 1 grace, 2 blocked
+            block_at INTEGER,
+            depleted_by INTEGER,
+            low_credit_alerted INTEGER NOT NULL DEFAULT 0,
+            price_per_minute INTEGER,
+            grace_period_seconds INTEGER NOT NULL DEFAULT 300,
+            low_credit_threshold INTEGER,
+            low_credit_alerts INTEGER NOT NULL DEFAULT 0,
+            tool_call_price INTEGER NOT NULL DEFAULT 30000,
+            credits_per_usd INTEGER
+        );
+        CREATE INDEX customers_grace_deadline ON customers(block_at) WHERE block_state = 1;
+
+        -- Amounts are micro-credits; times are milliseconds since the epoch.
+        CREATE TABLE entries (
+            customer_num INTEGER NOT NULL,
+            entry_id INTEGER NOT NULL,
+            kind INTEGER NOT NULL,                    -- 0 added, 1 deducted, 2 used
+            amount INTEGER NOT NULL,
+            balance INTEGER NOT NULL,
+            note TEXT NOT NULL,
+            source_kind INTEGER NOT NULL,             -- 0 usage, 1 command
+            source_id TEXT NOT NULL,
+            actor TEXT,
+            call_part INTEGER,
+            ai_part INTEGER,
+            tool_part INTEGER,
+            warnings TEXT,
+            deduct_reason TEXT,
+            occurred_at INTEGER NOT NULL,
+            recorded_at INTEGER NOT NULL,
+            PRIMARY KEY (customer_num, entry_id)
+        ) WITHOUT ROWID;
+
+        -- event_id / command_id per customer, indexed by a 64-bit hash; the key text is part of
+        -- the primary key, so two keys with the same hash never collide.
+        CREATE TABLE idempotency_keys (
+            customer_num INTEGER NOT NULL,
+            kind INTEGER NOT NULL,                    -- 0 usage event, 1 command
+            key_hash INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            fingerprint INTEGER NOT NULL,
+            status INTEGER NOT NULL,                  -- 0 applied, 1 rejected
+            reason TEXT,
+            entry_id INTEGER,
+            PRIMARY KEY (customer_num, kind, key_hash, key)
+        ) WITHOUT ROWID;
+
+        -- Output messages not yet acknowledged by the broker, in the order they happened.
+        CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            topic INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL
+        );
+
+        -- Next offset to consume per input partition, committed with the batch it ends.
+        CREATE TABLE consumer_offsets (
+            topic TEXT NOT NULL,
+            partition INTEGER NOT NULL,
+            next_offset INTEGER NOT NULL,
+            PRIMARY KEY (topic, partition)
+        ) WITHOUT ROWID;
+        """),
+    ]
+
+    /// Applies the migrations `connection` has not seen yet.
+    static func migrate(_ connection: SQLiteConnection) throws(StoreError) {
+        try connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+        let applied = try connection.statement("SELECT name FROM schema_migrations")
+        var done = Set<String>()
+        while try applied.step() { done.insert(applied.string(0)) }
+        for migration in all where !done.contains(migration.name) {
+            try connection.transaction { () throws(StoreError) in
+                try connection.execute(migration.sql)
+                let record = try connection.statement(
+                    "INSERT INTO schema_migrations(name, applied_at) VALUES (?, datetime('now'))")
+                record.bind(1, migration.name)
+                try record.run()
+            }
+        }
+    }
+}
