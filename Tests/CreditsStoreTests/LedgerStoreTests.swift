@@ -1,0 +1,208 @@
+import CreditsCore
+@testable import CreditsStore
+import Testing
+
+@Suite("SQLite ledger store")
+struct LedgerStoreTests {
+    typealias J = JSONInputs
+
+    func enabledFixture(_ settings: String = #""price_per_minute":"60""#) throws -> StoreFixture {
+        let fixture = try StoreFixture()
+        try fixture.apply([fixture.message(.command, J.command("enable", "enable_credits", #""settings":{\#(settings)}"#)),
+                           fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))])
+        return fixture
+    }
+
+    @Test("a batch records entries, balance, outbox and offsets together")
+    func batch() throws {
+        let fixture = try enabledFixture()
+        let report = try fixture.apply([
+            fixture.message(.usage, J.usage("u1", #""call_seconds":30"#)),
+            fixture.message(.usage, J.usage("u2", #""tool_calls":3"#)),
+        ])
+        #expect(report.applied == 2 && report.entries == 2)
+        let account = try #require(try fixture.store.account("cus_1"))
+        #expect(account.balance.description == "69.91")
+        #expect(account.lastEntryID == 3)
+        #expect(try fixture.store.consumedOffsets()[TopicPartition(topic: "credits.usage", partition: 0)] == 4)
+        #expect(try fixture.store.consumedOffsets()[TopicPartition(topic: "credits.commands", partition: 0)] == 2)
+        let changes = try fixture.outbox(.balanceChanged)
+        #expect(changes.map { $0["balance"]?.text } == ["100", "70", "69.91"])
+        #expect(changes.map { $0["entry_id"]?.text } == ["1", "2", "3"])
+        let entries = try fixture.reader().entries("cus_1")
+        #expect(entries.map(\.entryID) == [3, 2, 1])
+        #expect(entries[0].breakdown?.toolCalls.description == "0.09")
+    }
+
+    @Test("a repeated event_id is applied once, in the same batch and across batches")
+    func duplicateUsage() throws {
+        let fixture = try enabledFixture()
+        let usage = J.usage("u1", #""call_seconds":60"#)
+        let first = try fixture.apply([fixture.message(.usage, usage), fixture.message(.usage, usage)])
+        let second = try fixture.apply([fixture.message(.usage, usage)])
+        #expect(first.duplicates == 1 && second.duplicates == 1)
+        #expect(try fixture.store.account("cus_1")?.balance.description == "40")
+        #expect(try fixture.outbox(.deadLetter).isEmpty)
+    }
+
+    @Test("the same event_id for another customer is a different event")
+    func keysPerCustomer() throws {
+        let fixture = try enabledFixture()
+        try fixture.apply([fixture.message(.command, J.command("e2", "enable_credits", customer: "cus_2")),
+                           fixture.message(.usage, J.usage("u1", #""tool_calls":1"#)),
+                           fixture.message(.usage, J.usage("u1", #""tool_calls":1"#, customer: "cus_2"))])
+        #expect(try fixture.store.account("cus_2")?.balance.description == "-0.03")
+        #expect(try fixture.store.account("cus_1")?.balance.description == "99.97")
+    }
+
+    @Test("a repeated event_id with other fields is dead-lettered as conflicting_duplicate")
+    func conflictingUsage() throws {
+        let fixture = try enabledFixture()
+        try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":60"#))])
+        let report = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":61"#))])
+        #expect(report.deadLettered == [.conflictingDuplicate: 1])
+        let letter = try #require(try fixture.outbox(.deadLetter).first)
+        guard case .object(let error) = letter["error"] else { Issue.record("no error"); return }
+        #expect(error["code"]?.text == "conflicting_duplicate")
+        #expect(letter["offset"]?.text == "3")
+        #expect(letter["source_topic"]?.text == "credits.usage")
+        #expect(try fixture.store.account("cus_1")?.balance.description == "40")
+    }
+
+    @Test("a repeated command answers duplicate with the first outcome and changes nothing")
+    func duplicateCommand() throws {
+        let fixture = try enabledFixture()
+        let add = J.command("add", "add_credits", #""amount":"100","note":"Monthly""#)
+        try fixture.apply([fixture.message(.command, add)])
+        let results = try fixture.outbox(.commandResults)
+        #expect(results.map { $0["status"]?.text } == ["applied", "applied", "duplicate"])
+        #expect(results[2]["original_status"]?.text == "applied")
+        #expect(results[2]["entry_id"]?.text == "1")
+        #expect(try fixture.store.account("cus_1")?.balance.description == "100")
+
+        let refused = J.command("d1", "deduct_credits", #""amount":"500","reason":"refund","note":"n""#)
+        try fixture.apply([fixture.message(.command, refused), fixture.message(.command, refused)])
+        let more = try fixture.outbox(.commandResults).suffix(2)
+        #expect(more.map { $0["status"]?.text } == ["rejected", "duplicate"])
+        #expect(more.last?["original_status"]?.text == "rejected")
+        #expect(more.last?["reason"]?.text == "insufficient_balance")
+    }
+
+    @Test("a conflicting command is dead-lettered and rejected")
+    func conflictingCommand() throws {
+        let fixture = try enabledFixture()
+        try fixture.apply([fixture.message(.command, J.command("add", "add_credits", #""amount":"5","note":"Monthly""#))])
+        let result = try #require(try fixture.outbox(.commandResults).last)
+        #expect(result["status"]?.text == "rejected")
+        #expect(result["reason"]?.text == "conflicting_duplicate")
+        #expect(try fixture.outbox(.deadLetter).count == 1)
+        #expect(try fixture.store.account("cus_1")?.balance.description == "100")
+    }
+
+    @Test("invalid inputs are dead-lettered with their code; commands also get a rejected result", arguments: [
+        (InputKind.usage, "not json", ReasonCode.invalidJSON, false),
+        (.usage, #"{"event_id":"e","customer_id":"cus_1","occurred_at":"2026-11-24T10:00:00Z"}"#, .invalidUsage, false),
+        (.command, #"{"command_id":"c9","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"x"}"#,
+         .invalidCommand, true),
+        (.command, #"{"type":"x"}"#, .invalidCommand, false),
+    ])
+    func invalid(kind: InputKind, payload: String, code: ReasonCode, hasResult: Bool) throws {
+        let fixture = try StoreFixture()
+        let report = try fixture.apply([fixture.message(kind, payload)])
+        #expect(report.deadLettered == [code: 1])
+        let letter = try #require(try fixture.outbox(.deadLetter).first)
+        #expect(letter["payload"]?.text == payload)
+        #expect(try fixture.outbox(.commandResults).count == (hasResult ? 1 : 0))
+        #expect(try fixture.store.consumedOffsets().values.first == 1)
+    }
+
+    @Test("key mismatch and too large")
+    func keyAndSize() throws {
+        let fixture = try StoreFixture()
+        let usage = J.usage("u1", #""tool_calls":1"#)
+        let big = J.usage("u2", #""tool_calls":1,"pad":"\#(String(repeating: "x", count: 70_000))""#)
+        let report = try fixture.apply([fixture.message(.usage, usage, key: "cus_9"), fixture.message(.usage, big)])
+        #expect(report.deadLettered == [.keyMismatch: 1, .tooLarge: 1])
+        #expect(try fixture.outbox(.deadLetter).first?["key"]?.text == "cus_9")
+    }
+
+    @Test("a usage charge beyond the range is dead-lettered and its event_id stays free")
+    func outOfRange() throws {
+        let fixture = try enabledFixture(#""price_per_minute":"1000000000000""#)
+        let report = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":86400"#))])
+        #expect(report.deadLettered == [.amountOutOfRange: 1])
+        try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":1"#))])
+        #expect(try fixture.store.account("cus_1")?.lastEntryID == 2)
+    }
+
+    @Test("usage of a customer without credits makes no entry but is remembered")
+    func disabledUsage() throws {
+        let fixture = try StoreFixture()
+        let usage = J.usage("u1", #""call_seconds":60"#)
+        let report = try fixture.apply([fixture.message(.usage, usage)])
+        #expect(report.usageNotCharged == 1)
+        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits"))])
+        #expect(try fixture.apply([fixture.message(.usage, usage)]).duplicates == 1)
+        #expect(try fixture.store.account("cus_1")?.lastEntryID == 0)
+    }
+
+    @Test("state, idempotency keys and grace deadlines survive reopening the file")
+    func restart() throws {
+        let fixture = try enabledFixture(#""price_per_minute":"60","grace_period_seconds":120"#)
+        try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":100"#))])
+        #expect(try fixture.store.nextGraceDeadline() == t0.adding(seconds: 120))
+        try fixture.reopen()
+        #expect(try fixture.store.nextGraceDeadline() == t0.adding(seconds: 120))
+        #expect(try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":100"#))]).duplicates == 1)
+        #expect(try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 119)) == 0)
+        try fixture.reopen()
+        #expect(try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120)) == 1)
+        #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: 2))
+        #expect(try fixture.store.nextGraceDeadline() == nil)
+        #expect(try fixture.outbox(.blocks).map { $0["type"]?.text } == ["depleted", "blocked"])
+        try fixture.reopen()
+        try fixture.apply([fixture.message(.command, J.command("top", "quick_buy", #""package":"1000","payment_ref":"p""#))])
+        #expect(try fixture.store.account("cus_1")?.blockState == .active)
+        #expect(try fixture.outbox(.blocks).last?["type"]?.text == "unblocked")
+        #expect(try fixture.reader().verify().isClean)
+    }
+
+    @Test("delivered outbox messages are removed; sequence numbers keep growing after a restart")
+    func outbox() throws {
+        let fixture = try enabledFixture()
+        let pending = try fixture.store.pendingOutbox()
+        #expect(pending.map(\.seq) == Array(1...Int64(pending.count)))
+        try fixture.store.markDelivered(through: pending[1].seq)
+        #expect(try fixture.store.pendingOutbox().first?.seq == 3)
+        try fixture.store.markDelivered(through: pending.last!.seq)
+        #expect(try fixture.store.outboxDepth() == 0)
+        try fixture.reopen()
+        try fixture.apply([fixture.message(.usage, J.usage("u9", #""tool_calls":1"#))])
+        #expect(try fixture.store.pendingOutbox().first!.seq >= 1)
+        #expect(try fixture.store.outboxDepth() == 1)
+    }
+
+    @Test("history paging and type filter, newest first")
+    func history() throws {
+        let fixture = try enabledFixture()
+        try fixture.apply((1...5).map { fixture.message(.usage, J.usage("u\($0)", #""tool_calls":1"#)) })
+        let reader = try fixture.reader()
+        #expect(try reader.entries("cus_1", limit: 2).map(\.entryID) == [6, 5])
+        #expect(try reader.entries("cus_1", before: 5, limit: 2).map(\.entryID) == [4, 3])
+        #expect(try reader.entries("cus_1", kind: .added).map(\.entryID) == [1])
+        #expect(try reader.entries("nobody").isEmpty)
+        let buckets = try reader.usage("cus_1", from: t0, to: t0.adding(seconds: 3600), bucketMilliseconds: 3_600_000)
+        #expect(buckets.count == 1 && buckets[0].events == 5 && buckets[0].toolCalls.description == "0.15")
+    }
+
+    @Test("verify reports a tampered entry")
+    func verifyDetects() throws {
+        let fixture = try enabledFixture()
+        #expect(try fixture.reader().verify() == VerificationReport(customers: 1, entries: 1, problems: []))
+        let tamper = try SQLiteConnection(path: fixture.path)
+        try tamper.execute("UPDATE entries SET amount = amount + 1")
+        #expect(try fixture.reader().verify().problems == ["cus_1: entry 1 says balance 100, the sum of entries is 100.000001"])
+        try tamper.execute("UPDATE customers SET balance = balance + 5")
+        #expect(try fixture.reader().verify().problems.count == 2)
+    }
+}
