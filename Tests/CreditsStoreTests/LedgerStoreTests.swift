@@ -13,6 +13,16 @@ struct LedgerStoreTests {
         return fixture
     }
 
+    @Test("a batch returns its outbox messages in order, ready to produce")
+    func batchOutbox() throws {
+        let fixture = try enabledFixture()
+        let report = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":6000"#))])
+        #expect(report.outbox.map(\.message.topic) == [.balanceChanged, .blocks])
+        let stored = try fixture.store.pendingOutbox().suffix(2)
+        #expect(stored.map(\.seq) == report.outbox.map(\.seq))
+        #expect(stored.map(\.message) == report.outbox.map(\.message), "read back from the outbox, byte for byte")
+    }
+
     @Test("a batch records entries, balance, outbox and offsets together")
     func batch() throws {
         let fixture = try enabledFixture()
@@ -29,7 +39,7 @@ struct LedgerStoreTests {
         let changes = try fixture.outbox(.balanceChanged)
         #expect(changes.map { $0["balance"]?.text } == ["100", "70", "69.91"])
         #expect(changes.map { $0["entry_id"]?.text } == ["1", "2", "3"])
-        let entries = try fixture.reader().entries("cus_1")
+        let entries = try fixture.reader().entries("cus_1").entries
         #expect(entries.map(\.entryID) == [3, 2, 1])
         #expect(entries[0].breakdown?.toolCalls.description == "0.09")
     }
@@ -154,9 +164,11 @@ struct LedgerStoreTests {
         try fixture.reopen()
         #expect(try fixture.store.nextGraceDeadline() == t0.adding(seconds: 120))
         #expect(try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":100"#))]).duplicates == 1)
-        #expect(try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 119)) == 0)
+        #expect(try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 119)).graceDeadlinesFired == 0)
         try fixture.reopen()
-        #expect(try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120)) == 1)
+        let fired = try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120))
+        #expect(fired.graceDeadlinesFired == 1)
+        #expect(fired.outbox.map(\.message.topic) == [.blocks])
         #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: 2))
         #expect(try fixture.store.nextGraceDeadline() == nil)
         #expect(try fixture.outbox(.blocks).map { $0["type"]?.text } == ["depleted", "blocked"])
@@ -187,10 +199,14 @@ struct LedgerStoreTests {
         let fixture = try enabledFixture()
         try fixture.apply((1...5).map { fixture.message(.usage, J.usage("u\($0)", #""tool_calls":1"#)) })
         let reader = try fixture.reader()
-        #expect(try reader.entries("cus_1", limit: 2).map(\.entryID) == [6, 5])
-        #expect(try reader.entries("cus_1", before: 5, limit: 2).map(\.entryID) == [4, 3])
-        #expect(try reader.entries("cus_1", kind: .added).map(\.entryID) == [1])
-        #expect(try reader.entries("nobody").isEmpty)
+        let first = try reader.entries("cus_1", limit: 2)
+        #expect(first.entries.map(\.entryID) == [6, 5])
+        let second = try reader.entries("cus_1", cursor: first.next, limit: 2)
+        #expect(second.entries.map(\.entryID) == [4, 3])
+        let last = try reader.entries("cus_1", cursor: second.next, limit: 2)
+        #expect(last.entries.map(\.entryID) == [2, 1] && last.next == nil)
+        #expect(try reader.entries("cus_1", kind: .added).entries.map(\.entryID) == [1])
+        #expect(try reader.entries("nobody").entries.isEmpty)
         let buckets = try reader.usage("cus_1", from: t0, to: t0.adding(seconds: 3600), bucketMilliseconds: 3_600_000)
         #expect(buckets.count == 1 && buckets[0].events == 5 && buckets[0].toolCalls.description == "0.15")
     }

@@ -50,7 +50,7 @@ struct StorePropertyTests {
         #expect(report.problems == [])
         #expect(report.customers == 3)
         for customer in customers {
-            let entries = try fixture.reader().entries(customer, limit: 100_000)
+            let entries = try fixture.reader().entries(customer, limit: 100_000, scanLimit: 100_000).entries
             let account = try #require(try fixture.store.account(customer))
             #expect(account.balance.micros == entries.reduce(0) { $0 + $1.amount.micros })
             #expect(entries.map(\.entryID) == Array((1...Int64(entries.count)).reversed()))

@@ -12,6 +12,8 @@ extension OutputEvent {
             OutboundMessage(topic: .commandResults, key: result.customerID, value: result.json)
         case .deadLetter(let letter):
             OutboundMessage(topic: .deadLetter, key: letter.key ?? "", value: letter.json)
+        case .encoded(let message):
+            message
         }
     }
 }

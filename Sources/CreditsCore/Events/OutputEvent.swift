@@ -86,4 +86,6 @@ public enum OutputEvent: Sendable, Equatable {
     case block(BlockEvent)
     case commandResult(CommandResult)
     case deadLetter(DeadLetter)
+    /// An event already encoded (as read back from an outbox).
+    case encoded(OutboundMessage)
 }

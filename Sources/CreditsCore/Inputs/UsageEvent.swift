@@ -67,9 +67,9 @@ public struct UsageEvent: Sendable, Equatable {
         hash.add(customerID)
         hash.add(callID ?? "-")
         hash.add(callSeconds)
-        hash.add(aiCosts?.llm?.description ?? "-")
-        hash.add(aiCosts?.stt?.description ?? "-")
-        hash.add(aiCosts?.tts?.description ?? "-")
+        hash.add(aiCosts?.llm?.nanos)
+        hash.add(aiCosts?.stt?.nanos)
+        hash.add(aiCosts?.tts?.nanos)
         hash.add(toolCalls)
         return hash.signed
     }

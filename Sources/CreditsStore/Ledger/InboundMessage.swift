@@ -55,6 +55,10 @@ public struct BatchReport: Sendable, Equatable {
     public var rejectedCommands: [ReasonCode: Int] = [:]
     public var entries = 0
     public var outboxMessages = 0
+    /// Customers moved from grace to blocked.
+    public var graceDeadlinesFired = 0
+    /// The messages this batch added to the outbox, to produce now.
+    public var outbox: [OutboxRecord] = []
 
     public init() {}
 }

@@ -15,81 +15,96 @@ public final class LedgerReader {
         try CustomerRecords(connection: connection).load(customerID)?.account
     }
 
-    /// A page of a customer's entries, newest first, with entry ids below `before` and of `kind`.
-    public func entries(_ customerID: String, before: Int64? = nil, limit: Int = 50,
-                        kind: LedgerEntry.Kind? = nil) throws(StoreError) -> [LedgerEntry] {
-        let statement = try connection.statement("""
-            SELECT \(EntryRecords.columns) FROM entries
-            WHERE customer_num = (SELECT customer_num FROM customers WHERE customer_id = ?1)
-              AND entry_id < ?2 AND (?3 IS NULL OR kind = ?3)
-            ORDER BY entry_id DESC LIMIT ?4
-            """)
-        statement.bind(.text(customerID), .integer(before ?? Int64.max),
-                       .integer(kind.map { Int64(EntryRecords.kinds.firstIndex(of: $0)!) }), .integer(Int64(limit)))
-        var page: [LedgerEntry] = []
-        while try statement.step() { page.append(EntryRecords.entry(from: statement, customerID: customerID)) }
+    /// A page of a customer's entries of `kind` (all kinds when nil), newest first, starting
+    /// below the `cursor` of a previous page. Walks the customer's chain of entries, reading at
+    /// most `scanLimit` of them, so a rare kind never makes one request expensive.
+    public func entries(_ customerID: String, cursor: HistoryCursor? = nil, limit: Int = 50,
+                        kind: LedgerEntry.Kind? = nil, scanLimit: Int = 10_000) throws(StoreError) -> HistoryPage {
+        var page = HistoryPage(entries: [], next: nil)
+        var seq: Int64?
+        if let cursor {
+            seq = cursor.seq
+        } else {
+            seq = try CustomerRecords(connection: connection).load(customerID)?.lastEntrySeq
+        }
+        let records = EntryRecords(connection: connection)
+        var scanned = 0
+        while let current = seq, page.entries.count < limit, scanned < scanLimit {
+            guard let (entry, previous) = try records.load(seq: current), entry.customerID == customerID else { break }
+            if kind == nil || entry.kind == kind { page.entries.append(entry) }
+            scanned += 1
+            seq = previous
+        }
+        if let seq { page.next = HistoryCursor(seq: seq) }
         return page
     }
 
-    /// Consumption per time bucket (used entries only), oldest first.
+    /// Consumption per time bucket (used entries that occurred in [from, to)), oldest first.
     public func usage(_ customerID: String, from: Timestamp, to: Timestamp,
                       bucketMilliseconds: Int64) throws(StoreError) -> [UsageBucket] {
-        let statement = try connection.statement("""
-            SELECT (occurred_at / ?4) * ?4 AS bucket, count(*), sum(call_part), sum(ai_part), sum(tool_part), sum(amount)
-            FROM entries
-            WHERE customer_num = (SELECT customer_num FROM customers WHERE customer_id = ?1)
-              AND kind = 2 AND occurred_at >= ?2 AND occurred_at < ?3
-            GROUP BY bucket ORDER BY bucket
-            """)
-        statement.bind(.text(customerID), .integer(from.millisecondsSinceEpoch), .integer(to.millisecondsSinceEpoch),
-                       .integer(bucketMilliseconds))
-        var buckets: [UsageBucket] = []
-        while try statement.step() {
-            buckets.append(UsageBucket(
-                start: Timestamp(millisecondsSinceEpoch: statement.int64(0)), events: Int(statement.int64(1)),
-                call: CreditAmount(micros: statement.int64(2)), ai: CreditAmount(micros: statement.int64(3)),
-                toolCalls: CreditAmount(micros: statement.int64(4)), total: CreditAmount(micros: -statement.int64(5))))
+        var buckets: [Int64: UsageBucket] = [:]
+        var seq = try CustomerRecords(connection: connection).load(customerID)?.lastEntrySeq
+        let records = EntryRecords(connection: connection)
+        // Entries are recorded after they occur, so the walk stops at the first one recorded before `from`.
+        while let current = seq, let (entry, previous) = try records.load(seq: current), entry.recordedAt >= from {
+            seq = previous
+            guard entry.kind == .used, entry.occurredAt >= from, entry.occurredAt < to, let parts = entry.breakdown else { continue }
+            let (quotient, _) = entry.occurredAt.millisecondsSinceEpoch.quotientAndRemainder(dividingBy: bucketMilliseconds)
+            let start = quotient * bucketMilliseconds
+            var bucket = buckets[start] ?? UsageBucket(start: Timestamp(millisecondsSinceEpoch: start), events: 0,
+                                                       call: .zero, ai: .zero, toolCalls: .zero, total: .zero)
+            bucket.events += 1
+            bucket.call = CreditAmount(micros: bucket.call.micros + parts.call.micros)
+            bucket.ai = CreditAmount(micros: bucket.ai.micros + parts.ai.micros)
+            bucket.toolCalls = CreditAmount(micros: bucket.toolCalls.micros + parts.toolCalls.micros)
+            bucket.total = CreditAmount(micros: bucket.total.micros - entry.amount.micros)
+            buckets[start] = bucket
         }
-        return buckets
+        return buckets.values.sorted { $0.start < $1.start }
     }
 
     /// Checks every customer's chain of entries: each balance is the previous plus the amount,
-    /// ids run 1, 2, 3 … without gaps, and the stored balance is the sum. Returns the problems.
+    /// ids run 1, 2, 3 … without gaps, and the stored balance is the sum. One pass over the
+    /// entries in write order.
     public func verify() throws(StoreError) -> VerificationReport {
         var report = VerificationReport()
+        struct Running { var nextID: Int64 = 1; var sum: Int64 = 0 }
+        var running: [Int64: Running] = [:]
+        var names: [Int64: String] = [:]
+        var stored: [Int64: (balance: Int64, lastEntryID: Int64)] = [:]
         let customers = try connection.statement("SELECT customer_num, customer_id, balance, last_entry_id FROM customers")
-        var all: [(Int64, String, Int64, Int64)] = []
         while try customers.step() {
-            all.append((customers.int64(0), customers.string(1), customers.int64(2), customers.int64(3)))
+            names[customers.int64(0)] = customers.string(1)
+            stored[customers.int64(0)] = (customers.int64(2), customers.int64(3))
         }
-        let entries = try connection.statement(
-            "SELECT entry_id, amount, balance FROM entries WHERE customer_num = ? ORDER BY entry_id")
-        for (num, customerID, balance, lastEntryID) in all {
-            report.customers += 1
-            entries.reset()
-            entries.bind(1, num)
-            var expectedID: Int64 = 1
-            var running: Int64 = 0
-            while try entries.step() {
-                report.entries += 1
-                let (id, amount, after) = (entries.int64(0), entries.int64(1), entries.int64(2))
-                if id != expectedID {
-                    report.problems.append("\(customerID): entry \(id) found where \(expectedID) was expected")
-                }
-                running += amount
-                if after != running {
-                    report.problems.append("\(customerID): entry \(id) says balance \(CreditAmount(micros: after)), "
-                                           + "the sum of entries is \(CreditAmount(micros: running))")
-                    running = after
-                }
-                expectedID = id + 1
+        report.customers = names.count
+        let entries = try connection.statement("SELECT customer_num, entry_id, amount, balance FROM entries ORDER BY seq")
+        while try entries.step() {
+            report.entries += 1
+            let (num, id, amount, after) = (entries.int64(0), entries.int64(1), entries.int64(2), entries.int64(3))
+            let name = names[num] ?? "customer #\(num)"
+            var state = running[num] ?? Running()
+            if id != state.nextID {
+                report.problems.append("\(name): entry \(id) found where \(state.nextID) was expected")
             }
-            if running != balance {
-                report.problems.append("\(customerID): balance \(CreditAmount(micros: balance)) differs from the sum "
-                                       + "of entries \(CreditAmount(micros: running))")
+            state.sum += amount
+            if after != state.sum {
+                report.problems.append("\(name): entry \(id) says balance \(CreditAmount(micros: after)), "
+                                       + "the sum of entries is \(CreditAmount(micros: state.sum))")
+                state.sum = after
             }
-            if expectedID - 1 != lastEntryID {
-                report.problems.append("\(customerID): last entry id \(lastEntryID), entries end at \(expectedID - 1)")
+            state.nextID = id + 1
+            running[num] = state
+        }
+        for (num, customer) in stored.sorted(by: { $0.key < $1.key }) {
+            let state = running[num] ?? Running()
+            let name = names[num] ?? ""
+            if state.sum != customer.balance {
+                report.problems.append("\(name): balance \(CreditAmount(micros: customer.balance)) differs from the sum "
+                                       + "of entries \(CreditAmount(micros: state.sum))")
+            }
+            if state.nextID - 1 != customer.lastEntryID {
+                report.problems.append("\(name): last entry id \(customer.lastEntryID), entries end at \(state.nextID - 1)")
             }
         }
         return report
@@ -105,6 +120,27 @@ public final class LedgerReader {
         }
         return counts
     }
+}
+
+/// Where the next page of a history starts: opaque to clients (its text is a number).
+public struct HistoryCursor: Sendable, Equatable {
+    public var seq: Int64
+
+    public init(seq: Int64) { self.seq = seq }
+
+    public init?(_ text: String) {
+        guard let seq = Int64(text), seq > 0 else { return nil }
+        self.seq = seq
+    }
+
+    public var text: String { String(seq) }
+}
+
+/// One page of a customer's history, newest first.
+public struct HistoryPage: Sendable, Equatable {
+    public var entries: [LedgerEntry]
+    /// Set when older entries remain.
+    public var next: HistoryCursor?
 }
 
 /// Consumption of one time bucket.

@@ -23,13 +23,9 @@ public final class LedgerStore {
     private let connection: SQLiteConnection
     private let ledger: Ledger
     private let options: Options
-    private var customers: [String: CachedCustomer] = [:]
+    private var customers: [String: CustomerRecords.Stored] = [:]
+    private var keyIndex: IdempotencyKeys.Index
     private var nextOutboxSeq: Int64
-
-    private struct CachedCustomer {
-        var num: Int64
-        var account: CustomerAccount
-    }
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     public init(path: String, ledger: Ledger, options: Options = Options()) throws(StoreError) {
@@ -45,7 +41,11 @@ public final class LedgerStore {
             """)
         try Migrations.migrate(connection)
         nextOutboxSeq = try Outbox(connection: connection).maxSeq() + 1
+        keyIndex = try IdempotencyKeys(connection: connection).loadIndex()
     }
+
+    /// Idempotency keys held in the in-memory index.
+    public var idempotencyKeyCount: Int { keyIndex.count }
 
     // MARK: Applying inputs
 
@@ -65,13 +65,14 @@ public final class LedgerStore {
                 try ConsumerOffsets(connection: connection).save(partition, nextOffset: next)
             }
             try finish(&work)
+            work.report.outbox = work.outbox
             return work.report
         }
     }
 
     /// Blocks every customer whose grace period has ended by `now`.
     @discardableResult
-    public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> Int {
+    public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
         try inTransaction { () throws(StoreError) in
             var work = BatchWork(now: now)
             let due = try CustomerRecords(connection: connection).dueForBlocking(at: now)
@@ -81,7 +82,9 @@ public final class LedgerStore {
                 try record(transition, for: &customer, work: &work)
             }
             try finish(&work)
-            return due.count
+            work.report.graceDeadlinesFired = due.count
+            work.report.outbox = work.outbox
+            return work.report
         }
     }
 
@@ -124,17 +127,23 @@ public final class LedgerStore {
     private struct BatchWork {
         let now: Timestamp
         var report = BatchReport()
-        var dirty: [String: CachedCustomer] = [:]
+        /// Customers changed in this batch (their new state is in the cache).
+        var dirty: [String] = []
+        var dirtyNums = Set<Int64>()
+        var outbox: [OutboxRecord] = []
     }
 
     private func inTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         if customers.count > options.customerCacheLimit { customers.removeAll(keepingCapacity: true) }
         let firstSeq = nextOutboxSeq
         do {
-            return try connection.transaction(body)
+            let value = try connection.transaction(body)
+            keyIndex.commit()
+            return value
         } catch {
-            // The cache may hold changes that were rolled back.
+            // The caches may hold changes that were rolled back.
             customers.removeAll()
+            keyIndex.rollBack()
             nextOutboxSeq = firstSeq
             throw error
         }
@@ -142,22 +151,20 @@ public final class LedgerStore {
 
     private func finish(_ work: inout BatchWork) throws(StoreError) {
         let records = CustomerRecords(connection: connection)
-        for (customerID, customer) in work.dirty {
-            try records.update(num: customer.num, customer.account)
-            customers[customerID] = customer
+        for customerID in work.dirty {
+            if let customer = customers[customerID] { try records.update(customer) }
         }
     }
 
-    private func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CachedCustomer {
-        if let dirty = work.dirty[customerID] { return dirty }
+    private func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CustomerRecords.Stored {
         if let cached = customers[customerID] { return cached }
         let records = CustomerRecords(connection: connection)
-        let loaded: CachedCustomer
+        let loaded: CustomerRecords.Stored
         if let stored = try records.load(customerID) {
-            loaded = CachedCustomer(num: stored.num, account: stored.account)
+            loaded = stored
         } else {
             let account = CustomerAccount.new(customerID)
-            loaded = CachedCustomer(num: try records.insert(account), account: account)
+            loaded = CustomerRecords.Stored(num: try records.insert(account), account: account, lastEntrySeq: nil)
         }
         customers[customerID] = loaded
         return loaded
@@ -184,20 +191,21 @@ public final class LedgerStore {
     private func apply(_ usage: UsageEvent, origin: MessageOrigin, work: inout BatchWork) throws(StoreError) {
         var customer = try customer(usage.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
-        switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint) {
+        switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint,
+                              index: &keyIndex) {
         case .duplicate:
             work.report.duplicates += 1
         case .conflicting:
             try deadLetter(origin, InputError(.conflictingDuplicate,
                 "event_id \"\(usage.eventID)\" was applied before with other fields"), work: &work)
-        case .new:
+        case .new(let seq):
             do {
                 let transition = try ledger.apply(usage, to: customer.account, at: work.now)
                 if transition.entries.isEmpty { work.report.usageNotCharged += 1 }
                 work.report.applied += 1
                 try record(transition, for: &customer, work: &work)
             } catch let error as InputError {
-                try keys.release(customerNum: customer.num, kind: .usage, key: usage.eventID)
+                try keys.release(seq: seq, customerNum: customer.num, kind: .usage, key: usage.eventID, index: &keyIndex)
                 try deadLetter(origin, error, work: &work)
             } catch let error as StoreError {
                 throw error
@@ -211,7 +219,7 @@ public final class LedgerStore {
         var customer = try customer(command.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         let claim = try keys.claim(customerNum: customer.num, kind: .command, key: command.commandID,
-                                   fingerprint: command.fingerprint)
+                                   fingerprint: command.fingerprint, index: &keyIndex)
         switch claim {
         case .duplicate(let status, let reason, let entryID):
             work.report.duplicates += 1
@@ -226,11 +234,10 @@ public final class LedgerStore {
             try emit(.commandResult(CommandResult(
                 commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
                 message: error.message, balance: customer.account.balance, processedAt: work.now)), work: &work)
-        case .new:
+        case .new(let seq):
             let transition = ledger.apply(command, to: customer.account, at: work.now)
             let result = transition.commandResult
-            try keys.recordOutcome(customerNum: customer.num, kind: .command, key: command.commandID,
-                                   status: result?.status ?? .applied, reason: result?.reason?.rawValue,
+            try keys.recordOutcome(seq: seq, status: result?.status ?? .applied, reason: result?.reason?.rawValue,
                                    entryID: result?.entryID)
             work.report.applied += 1
             if let reason = result?.reason { work.report.rejectedCommands[reason, default: 0] += 1 }
@@ -238,15 +245,27 @@ public final class LedgerStore {
         }
     }
 
-    private func record(_ transition: LedgerTransition, for customer: inout CachedCustomer,
+    private func record(_ transition: LedgerTransition, for customer: inout CustomerRecords.Stored,
                         work: inout BatchWork) throws(StoreError) {
         let entries = EntryRecords(connection: connection)
-        for entry in transition.entries { try entries.insert(entry, customerNum: customer.num) }
-        for event in transition.events { try emit(event, work: &work) }
+        var entrySeqs: [Int64: Int64] = [:]
+        for entry in transition.entries {
+            let seq = try entries.append(entry, customerNum: customer.num, previousSeq: customer.lastEntrySeq)
+            customer.lastEntrySeq = seq
+            entrySeqs[entry.entryID] = seq
+        }
+        for event in transition.events {
+            if case .balanceChanged(let entry) = event {
+                try emit(event, entrySeq: entrySeqs[entry.entryID], work: &work)
+            } else {
+                try emit(event, work: &work)
+            }
+        }
         work.report.entries += transition.entries.count
-        if transition.account != customer.account {
+        if transition.account != customer.account || !transition.entries.isEmpty {
             customer.account = transition.account
-            work.dirty[customer.account.customerID] = customer
+            customers[customer.account.customerID] = customer
+            if work.dirtyNums.insert(customer.num).inserted { work.dirty.append(customer.account.customerID) }
         }
     }
 
@@ -258,8 +277,9 @@ public final class LedgerStore {
         try emit(.deadLetter(letter), work: &work)
     }
 
-    private func emit(_ event: OutputEvent, work: inout BatchWork) throws(StoreError) {
-        try Outbox(connection: connection).append(event.message, seq: nextOutboxSeq)
+    private func emit(_ event: OutputEvent, entrySeq: Int64? = nil, work: inout BatchWork) throws(StoreError) {
+        try Outbox(connection: connection).append(event, seq: nextOutboxSeq, entrySeq: entrySeq)
+        work.outbox.append(OutboxRecord(seq: nextOutboxSeq, event: event))
         nextOutboxSeq += 1
         work.report.outboxMessages += 1
     }

@@ -7,15 +7,21 @@ struct CustomerRecords {
     static let columns = """
         customer_num, customer_id, credits_enabled, balance, last_entry_id, balance_updated_at, block_state, block_at,
         depleted_by, low_credit_alerted, price_per_minute, grace_period_seconds, low_credit_threshold,
-        low_credit_alerts, tool_call_price, credits_per_usd
+        low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq
         """
 
+    /// A stored customer: its row number, state and the seq of its newest entry.
+    struct Stored {
+        var num: Int64
+        var account: CustomerAccount
+        var lastEntrySeq: Int64?
+    }
+
     /// The stored customer and its row number, or nil if never seen.
-    func load(_ customerID: String) throws(StoreError) -> (num: Int64, account: CustomerAccount)? {
+    func load(_ customerID: String) throws(StoreError) -> Stored? {
         let statement = try connection.statement("SELECT \(Self.columns) FROM customers WHERE customer_id = ?")
         statement.bind(1, customerID)
-        guard try statement.step() else { return nil }
-        return (statement.int64(0), Self.account(from: statement))
+        return try statement.firstRow { Stored(num: $0.int64(0), account: Self.account(from: $0), lastEntrySeq: $0.optionalInt64(16)) }
     }
 
     /// Adds a new customer row with default settings and returns its number.
@@ -24,16 +30,17 @@ struct CustomerRecords {
         statement.bind(1, account.customerID)
         try statement.run()
         let num = connection.lastInsertRowID
-        try update(num: num, account)
+        try update(Stored(num: num, account: account, lastEntrySeq: nil))
         return num
     }
 
-    func update(num: Int64, _ account: CustomerAccount) throws(StoreError) {
-        let statement = try connection.statement("""
+    func update(_ stored: Stored) throws(StoreError) {
+        let account = stored.account
+        let statement = try connection.hot("""
             UPDATE customers SET credits_enabled = ?, balance = ?, last_entry_id = ?, balance_updated_at = ?,
             block_state = ?, block_at = ?, depleted_by = ?, low_credit_alerted = ?, price_per_minute = ?,
             grace_period_seconds = ?, low_credit_threshold = ?, low_credit_alerts = ?, tool_call_price = ?,
-            credits_per_usd = ? WHERE customer_num = ?
+            credits_per_usd = ?, last_entry_seq = ? WHERE customer_num = ?
             """)
         let settings = account.settings
         var stateCode: Int64 = 0
@@ -50,7 +57,7 @@ struct CustomerRecords {
             .integer(depletedBy), .integer(account.lowCreditAlerted ? 1 : 0), .integer(settings.pricePerMinute?.micros),
             .integer(settings.gracePeriodSeconds), .integer(settings.lowCreditThreshold?.micros),
             .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
-            .integer(settings.creditsPerUSD?.micros), .integer(num))
+            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .integer(stored.num))
         try statement.run()
     }
 
@@ -67,8 +74,7 @@ struct CustomerRecords {
     /// The earliest pending grace deadline.
     func nextDeadline() throws(StoreError) -> Timestamp? {
         let statement = try connection.statement("SELECT min(block_at) FROM customers WHERE block_state = 1")
-        guard try statement.step(), let millis = statement.optionalInt64(0) else { return nil }
-        return Timestamp(millisecondsSinceEpoch: millis)
+        return try statement.firstRow { $0.optionalInt64(0) }?.map(Timestamp.init(millisecondsSinceEpoch:))
     }
 
     static func account(from row: SQLiteStatement) -> CustomerAccount {

@@ -1,32 +1,47 @@
 import CreditsCore
 
-/// Reads and writes the `entries` table.
+/// Reads and writes the append-only `entries` table.
 struct EntryRecords {
     let connection: SQLiteConnection
 
     static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used]
 
-    func insert(_ entry: LedgerEntry, customerNum: Int64) throws(StoreError) {
-        let statement = try connection.statement("""
-            INSERT INTO entries(customer_num, entry_id, kind, amount, balance, note, source_kind, source_id, actor,
-            call_part, ai_part, tool_part, warnings, deduct_reason, occurred_at, recorded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    /// Appends an entry after the customer's entry at `previousSeq`; returns the new entry's seq.
+    func append(_ entry: LedgerEntry, customerNum: Int64, previousSeq: Int64?) throws(StoreError) -> Int64 {
+        let statement = try connection.hot("""
+            INSERT INTO entries(customer_num, entry_id, prev_seq, kind, amount, balance, note, source_kind, source_id,
+            actor, call_part, ai_part, tool_part, warnings, deduct_reason, occurred_at, recorded_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let sourceKind: Int64 = if case .usage = entry.source { 0 } else { 1 }
         let warnings = entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") }
         statement.bind(
-            .integer(customerNum), .integer(entry.entryID), .integer(Int64(Self.kinds.firstIndex(of: entry.kind)!)),
+            .integer(customerNum), .integer(entry.entryID), .integer(previousSeq),
+            .integer(Int64(Self.kinds.firstIndex(of: entry.kind)!)),
             .integer(entry.amount.micros), .integer(entry.balance.micros), .text(entry.note), .integer(sourceKind),
             .text(entry.source.id), .text(entry.actor), .integer(entry.breakdown?.call.micros),
             .integer(entry.breakdown?.ai.micros), .integer(entry.breakdown?.toolCalls.micros), .text(warnings),
             .text(entry.deductReason?.rawValue), .integer(entry.occurredAt.millisecondsSinceEpoch),
             .integer(entry.recordedAt.millisecondsSinceEpoch))
         try statement.run()
+        return connection.lastInsertRowID
+    }
+
+    /// The entry stored at `seq`, its customer and the seq of the customer's previous entry.
+    func load(seq: Int64) throws(StoreError) -> (entry: LedgerEntry, previousSeq: Int64?)? {
+        let statement = try connection.statement("""
+            SELECT \(Self.columns), c.customer_id, e.prev_seq FROM entries e
+            JOIN customers c ON c.customer_num = e.customer_num WHERE e.seq = ?
+            """)
+        statement.bind(1, seq)
+        return try statement.firstRow { row in
+            (Self.entry(from: row, customerID: row.string(15)), row.optionalInt64(16))
+        }
     }
 
     static let columns = """
-        entry_id, kind, amount, balance, note, source_kind, source_id, actor, call_part, ai_part, tool_part, warnings,
-        deduct_reason, occurred_at, recorded_at
+        e.entry_id, e.kind, e.amount, e.balance, e.note, e.source_kind, e.source_id, e.actor, e.call_part, e.ai_part,
+        e.tool_part, e.warnings, e.deduct_reason, e.occurred_at, e.recorded_at
         """
 
     static func entry(from row: SQLiteStatement, customerID: String) -> LedgerEntry {

@@ -1,29 +1,53 @@
 import CreditsCore
 
-/// A message waiting in the outbox, with its sequence number.
+/// A message waiting in the outbox, with its sequence number. Encoded on demand: the hot path
+/// (balance-changed) keeps the entry and turns it into JSON only when it is produced.
 public struct OutboxRecord: Sendable, Equatable {
     public var seq: Int64
-    public var message: OutboundMessage
+    public var event: OutputEvent
+
+    /// The message to produce.
+    public var message: OutboundMessage { event.message }
 }
 
 /// The `outbox` table: output messages in the order they happened, until the broker has them.
 struct Outbox {
     let connection: SQLiteConnection
 
-    func append(_ message: OutboundMessage, seq: Int64) throws(StoreError) {
-        let statement = try connection.statement("INSERT INTO outbox(seq, topic, key, value) VALUES (?, ?, ?, ?)")
-        statement.bind(.integer(seq), .integer(Int64(message.topic.rawValue)), .text(message.key), .text(message.value))
+    /// Appends an event; a balance-changed event is stored as a reference to its entry.
+    func append(_ event: OutputEvent, seq: Int64, entrySeq: Int64?) throws(StoreError) {
+        let statement = try connection.hot("INSERT INTO outbox(seq, topic, key, value, entry_seq) VALUES (?, ?, ?, ?, ?)")
+        if case .balanceChanged(let entry) = event, let entrySeq {
+            statement.bind(.integer(seq), .integer(Int64(OutputTopic.balanceChanged.rawValue)), .text(entry.customerID),
+                           .text(nil), .integer(entrySeq))
+        } else {
+            let message = event.message
+            statement.bind(.integer(seq), .integer(Int64(message.topic.rawValue)), .text(message.key),
+                           .text(message.value), .integer(nil))
+        }
         try statement.run()
     }
 
     func pending(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
-        let statement = try connection.statement("SELECT seq, topic, key, value FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+        let statement = try connection.statement(
+            "SELECT seq, topic, key, value, entry_seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
         statement.bind(.integer(seq), .integer(Int64(limit)))
-        var records: [OutboxRecord] = []
+        var rows: [(Int64, Int64, String, String?, Int64?)] = []
         while try statement.step() {
-            guard let topic = OutputTopic(rawValue: Int(statement.int64(1))) else { continue }
-            records.append(OutboxRecord(seq: statement.int64(0), message: OutboundMessage(
-                topic: topic, key: statement.string(2), value: statement.string(3))))
+            rows.append((statement.int64(0), statement.int64(1), statement.string(2), statement.optionalString(3),
+                         statement.optionalInt64(4)))
+        }
+        let entries = EntryRecords(connection: connection)
+        var records: [OutboxRecord] = []
+        for (seq, topicCode, key, value, entrySeq) in rows {
+            if let entrySeq {
+                guard let (entry, _) = try entries.load(seq: entrySeq) else {
+                    throw StoreError(code: -1, message: "outbox \(seq) names missing entry \(entrySeq)", context: "outbox")
+                }
+                records.append(OutboxRecord(seq: seq, event: .balanceChanged(entry)))
+            } else if let topic = OutputTopic(rawValue: Int(topicCode)), let value {
+                records.append(OutboxRecord(seq: seq, event: .encoded(OutboundMessage(topic: topic, key: key, value: value))))
+            }
         }
         return records
     }
@@ -35,15 +59,11 @@ struct Outbox {
     }
 
     func count() throws(StoreError) -> Int {
-        let statement = try connection.statement("SELECT count(*) FROM outbox")
-        try statement.step()
-        return Int(statement.int64(0))
+        try connection.statement("SELECT count(*) FROM outbox").firstRow { Int($0.int64(0)) } ?? 0
     }
 
     func maxSeq() throws(StoreError) -> Int64 {
-        let statement = try connection.statement("SELECT coalesce(max(seq), 0) FROM outbox")
-        try statement.step()
-        return statement.int64(0)
+        try connection.statement("SELECT coalesce(max(seq), 0) FROM outbox").firstRow { $0.int64(0) } ?? 0
     }
 }
 

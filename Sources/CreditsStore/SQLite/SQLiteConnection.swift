@@ -5,6 +5,7 @@ import CSQLite
 final class SQLiteConnection {
     private let handle: OpaquePointer
     private var statements: [String: SQLiteStatement] = [:]
+    private var hotStatements: [UnsafeRawPointer: SQLiteStatement] = [:]
 
     init(path: String, readOnly: Bool = false) throws(StoreError) {
         var pointer: OpaquePointer?
@@ -22,6 +23,7 @@ final class SQLiteConnection {
 
     deinit {
         statements.removeAll()
+        hotStatements.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -44,6 +46,20 @@ final class SQLiteConnection {
         }
         let statement = try SQLiteStatement(connection: self, handle: handle, sql: sql)
         statements[sql] = statement
+        return statement
+    }
+
+    /// A prepared statement for constant `sql`, found by the literal's address: the per-event
+    /// statements use this to skip hashing their text.
+    func hot(_ sql: StaticString) throws(StoreError) -> SQLiteStatement {
+        let key = UnsafeRawPointer(sql.utf8Start)
+        if let cached = hotStatements[key] {
+            cached.reset()
+            return cached
+        }
+        let text = sql.withUTF8Buffer { String(decoding: $0, as: UTF8.self) }
+        let statement = try SQLiteStatement(connection: self, handle: handle, sql: text)
+        hotStatements[key] = statement
         return statement
     }
 

@@ -53,7 +53,10 @@ final class SQLiteStatement {
         let status = sqlite3_step(handle)
         switch status {
         case SQLITE_ROW: return true
-        case SQLITE_DONE: return false
+        case SQLITE_DONE:
+            // Release the statement's read snapshot at once, or the WAL cannot be checkpointed.
+            sqlite3_reset(handle)
+            return false
         default: throw StoreError(code: status, message: String(cString: sqlite3_errmsg(database)), context: sql)
         }
     }
@@ -62,6 +65,13 @@ final class SQLiteStatement {
     func run() throws(StoreError) {
         try step()
         sqlite3_reset(handle)
+    }
+
+    /// Reads the first row, if any, with `read`, then releases the statement.
+    func firstRow<T>(_ read: (SQLiteStatement) -> T) throws(StoreError) -> T? {
+        defer { sqlite3_reset(handle) }
+        guard try step() else { return nil }
+        return read(self)
     }
 
     func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }

@@ -14,6 +14,7 @@ enum Migrations {
             block_at INTEGER,
             depleted_by INTEGER,
             low_credit_alerted INTEGER NOT NULL DEFAULT 0,
+            last_entry_seq INTEGER,                   -- newest entry's seq: the head of the history chain
             price_per_minute INTEGER,
             grace_period_seconds INTEGER NOT NULL DEFAULT 300,
             low_credit_threshold INTEGER,
@@ -23,10 +24,14 @@ enum Migrations {
         );
         CREATE INDEX customers_grace_deadline ON customers(block_at) WHERE block_state = 1;
 
+        -- Every table written per event is append-only (keys in write order), so a batch dirties
+        -- few pages. A customer's history is a chain through prev_seq, newest first.
         -- Amounts are micro-credits; times are milliseconds since the epoch.
         CREATE TABLE entries (
+            seq INTEGER PRIMARY KEY,
             customer_num INTEGER NOT NULL,
             entry_id INTEGER NOT NULL,
+            prev_seq INTEGER,                         -- the customer's previous entry
             kind INTEGER NOT NULL,                    -- 0 added, 1 deducted, 2 used
             amount INTEGER NOT NULL,
             balance INTEGER NOT NULL,
@@ -40,13 +45,13 @@ enum Migrations {
             warnings TEXT,
             deduct_reason TEXT,
             occurred_at INTEGER NOT NULL,
-            recorded_at INTEGER NOT NULL,
-            PRIMARY KEY (customer_num, entry_id)
-        ) WITHOUT ROWID;
+            recorded_at INTEGER NOT NULL
+        );
 
-        -- event_id / command_id per customer, indexed by a 64-bit hash; the key text is part of
-        -- the primary key, so two keys with the same hash never collide.
+        -- Every applied event_id / command_id per customer. Looked up through an in-memory
+        -- index of key hashes built at open; the row holds the full key, so hashes never collide.
         CREATE TABLE idempotency_keys (
+            seq INTEGER PRIMARY KEY,
             customer_num INTEGER NOT NULL,
             kind INTEGER NOT NULL,                    -- 0 usage event, 1 command
             key_hash INTEGER NOT NULL,
@@ -54,16 +59,17 @@ enum Migrations {
             fingerprint INTEGER NOT NULL,
             status INTEGER NOT NULL,                  -- 0 applied, 1 rejected
             reason TEXT,
-            entry_id INTEGER,
-            PRIMARY KEY (customer_num, kind, key_hash, key)
-        ) WITHOUT ROWID;
+            entry_id INTEGER
+        );
 
         -- Output messages not yet acknowledged by the broker, in the order they happened.
+        -- A balance-changed message is stored as a reference to its entry (value NULL).
         CREATE TABLE outbox (
             seq INTEGER PRIMARY KEY,
             topic INTEGER NOT NULL,
             key TEXT NOT NULL,
-            value TEXT NOT NULL
+            value TEXT,
+            entry_seq INTEGER
         );
 
         -- Next offset to consume per input partition, committed with the batch it ends.
