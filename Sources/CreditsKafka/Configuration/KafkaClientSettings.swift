@@ -1,0 +1,12 @@
+/// How to reach the brokers, plus any librdkafka property to pass through (security, tuning).
+public struct KafkaClientSettings: Sendable, Equatable {
+    /// `host:port,host:port`.
+    public var bootstrapServers: String
+    /// Extra librdkafka properties, e.g. `security.protocol`, `sasl.mechanisms`.
+    public var properties: [String: String]
+
+    public init(bootstrapServers: String, properties: [String: String] = [:]) {
+        self.bootstrapServers = bootstrapServers
+        self.properties = properties
+    }
+}

@@ -1,0 +1,169 @@
+import Crdkafka
+import Logging
+
+/// What the consumer's owner decides when partitions are assigned or revoked. Called on the
+/// thread that polls, inside librdkafka's rebalance callback: keep it short.
+public protocol KafkaRebalanceListener: AnyObject {
+    /// The offset to start each newly assigned partition from (nil: the group's committed offset,
+    /// or the beginning), and the partitions to keep paused.
+    func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
+        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>)
+    func partitionsRevoked(_ partitions: [KafkaTopicPartition])
+}
+
+/// A consumer-group member with manual offsets: nothing is committed or stored automatically.
+/// Range assignment keeps co-partitioned topics together. Confined to one thread.
+public final class KafkaConsumer {
+    private let handle: OpaquePointer
+    private let queue: OpaquePointer
+    private let context: RebalanceContext
+    private let logger: Logger
+    private var closed = false
+
+    /// The partitions assigned to this member now.
+    public var assignment: Set<KafkaTopicPartition> { context.assignment }
+
+    public init(settings: KafkaClientSettings, groupID: String, topics: [String], listener: KafkaRebalanceListener,
+                logger: Logger) throws(KafkaError) {
+        var properties = [
+            "bootstrap.servers": settings.bootstrapServers,
+            "group.id": groupID,
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+            "auto.offset.reset": "earliest",
+            "partition.assignment.strategy": "range",
+            "enable.partition.eof": "false",
+            "fetch.wait.max.ms": "50",
+            "queued.max.messages.kbytes": "65536",
+        ]
+        properties.merge(settings.properties) { _, override in override }
+        let conf = try RDKafkaConfig.make(properties)
+        context = RebalanceContext(listener: listener, logger: logger)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+        rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        handle = try RDKafkaConfig.client(RD_KAFKA_CONSUMER, conf: conf)
+        rd_kafka_poll_set_consumer(handle)
+        queue = rd_kafka_queue_get_consumer(handle)
+        self.logger = logger
+        let list = RDKafkaPartitionList(capacity: topics.count)
+        for topic in topics { list.add(KafkaTopicPartition(topic: topic, partition: -1)) }
+        let error = rd_kafka_subscribe(handle, list.pointer)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            rd_kafka_queue_destroy(queue)
+            rd_kafka_destroy(handle)
+            throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))")
+        }
+    }
+
+    deinit {
+        close()
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(handle)
+    }
+
+    /// Up to `maxMessages` messages, waiting at most `timeoutMilliseconds` for the first.
+    /// Serves rebalances on this thread.
+    public func poll(maxMessages: Int, timeoutMilliseconds: Int32) -> [KafkaMessage] {
+        var pointers = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
+        let count = rd_kafka_consume_batch_queue(queue, timeoutMilliseconds, &pointers, maxMessages)
+        guard count > 0 else { return [] }
+        var messages: [KafkaMessage] = []
+        messages.reserveCapacity(count)
+        for pointer in pointers.prefix(count) {
+            guard let message = pointer else { continue }
+            defer { rd_kafka_message_destroy(message) }
+            let fields = message.pointee
+            guard fields.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                logger.warning("Kafka consumer error", metadata: ["error": "\(String(cString: rd_kafka_err2str(fields.err)))"])
+                continue
+            }
+            let topic = fields.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+            let key = fields.key.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.key_len)) }
+            let value = fields.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.len)) } ?? []
+            messages.append(KafkaMessage(topic: topic, partition: fields.partition, offset: fields.offset, key: key,
+                                         value: value))
+        }
+        return messages
+    }
+
+    /// Commits `offsets` (the next offset to read per partition) to the group, without waiting.
+    public func commit(_ offsets: [KafkaTopicPartition: Int64]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = RDKafkaPartitionList(capacity: offsets.count)
+        for (partition, offset) in offsets { list.add(partition, offset: offset) }
+        let error = rd_kafka_commit(handle, list.pointer, 1)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET else {
+            throw KafkaError(error, "committing offsets")
+        }
+    }
+
+    /// Leaves the group (serving the final rebalance) and stops fetching. Idempotent.
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        let error = rd_kafka_consumer_close(handle)
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.warning("Kafka consumer close", metadata: ["error": "\(String(cString: rd_kafka_err2str(error)))"])
+        }
+    }
+}
+
+/// The consumer's state reached from librdkafka's rebalance callback through the conf opaque.
+final class RebalanceContext {
+    weak var listener: KafkaRebalanceListener?
+    let logger: Logger
+    var assignment = Set<KafkaTopicPartition>()
+
+    init(listener: KafkaRebalanceListener, logger: Logger) {
+        self.listener = listener
+        self.logger = logger
+    }
+
+    func assign(_ handle: OpaquePointer, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        let partitions = RDKafkaPartitionList.elements(of: list).map(\.partition)
+        // The group's committed offsets, to notice a partition another store has worked on.
+        let query = RDKafkaPartitionList(capacity: partitions.count)
+        for partition in partitions { query.add(partition) }
+        var committed: [KafkaTopicPartition: Int64] = [:]
+        if rd_kafka_committed(handle, query.pointer, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
+            for element in query.elements where element.offset >= 0 { committed[element.partition] = element.offset }
+        }
+        let decision = listener?.partitionsAssigned(partitions, committed: committed) ?? (start: [:], paused: [])
+        let count = Int(list.pointee.cnt)
+        if let elements = list.pointee.elems {
+            for index in 0..<count {
+                let partition = KafkaTopicPartition(topic: String(cString: elements[index].topic),
+                                                    partition: elements[index].partition)
+                elements[index].offset = decision.start[partition] ?? KafkaOffset.invalid
+            }
+        }
+        let error = rd_kafka_assign(handle, list)
+        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            logger.error("Kafka assign failed", metadata: ["error": "\(String(cString: rd_kafka_err2str(error)))"])
+        }
+        assignment = Set(partitions)
+        if !decision.paused.isEmpty {
+            let pause = RDKafkaPartitionList(capacity: decision.paused.count)
+            for partition in decision.paused { pause.add(partition) }
+            rd_kafka_pause_partitions(handle, pause.pointer)
+        }
+    }
+
+    func revoke(_ handle: OpaquePointer, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
+        listener?.partitionsRevoked(RDKafkaPartitionList.elements(of: list).map(\.partition))
+        assignment = []
+        rd_kafka_assign(handle, nil)
+    }
+}
+
+/// librdkafka's rebalance callback: hands the event to the consumer's context and assigns.
+private func rebalanceCallback(handle: OpaquePointer?, error: rd_kafka_resp_err_t,
+                               partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+                               opaque: UnsafeMutableRawPointer?) {
+    guard let handle, let partitions, let opaque else { return }
+    let context = Unmanaged<RebalanceContext>.fromOpaque(opaque).takeUnretainedValue()
+    switch error {
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS: context.assign(handle, partitions)
+    default: context.revoke(handle, partitions)
+    }
+}

@@ -1,0 +1,38 @@
+/// A Kafka topic and partition.
+public struct KafkaTopicPartition: Hashable, Sendable, CustomStringConvertible {
+    public var topic: String
+    public var partition: Int32
+
+    public init(topic: String, partition: Int32) {
+        self.topic = topic
+        self.partition = partition
+    }
+
+    public var description: String { "\(topic)[\(partition)]" }
+}
+
+/// A consumed message, copied out of librdkafka's buffers.
+public struct KafkaMessage: Sendable, Equatable {
+    public var topic: String
+    public var partition: Int32
+    public var offset: Int64
+    /// nil when the message has no key.
+    public var key: [UInt8]?
+    /// Empty for a message without a value.
+    public var value: [UInt8]
+}
+
+/// The broker's answer for one produced message.
+public struct KafkaDelivery: Sendable, Equatable {
+    /// The caller's token given to `send`.
+    public var token: Int64
+    /// nil when the broker has the message.
+    public var error: String?
+}
+
+/// Special offsets understood by librdkafka.
+public enum KafkaOffset {
+    public static let beginning: Int64 = -2
+    public static let end: Int64 = -1
+    public static let invalid: Int64 = -1001
+}

@@ -1,0 +1,76 @@
+import CreditsKafka
+import Foundation
+import Logging
+import Testing
+
+final class RecordingListener: KafkaRebalanceListener {
+    var assigned: [KafkaTopicPartition] = []
+    var committedSeen: [KafkaTopicPartition: Int64] = [:]
+    var start: [KafkaTopicPartition: Int64] = [:]
+
+    func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
+        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>) {
+        assigned = partitions
+        committedSeen = committed
+        return (start, [])
+    }
+
+    func partitionsRevoked(_ partitions: [KafkaTopicPartition]) { assigned = [] }
+}
+
+@Suite("librdkafka binding against the embedded broker")
+struct KafkaBindingTests {
+    @Test("produce with delivery reports, consume in a group with range assignment, commit and resume")
+    func roundTrip() throws {
+        let broker = try EmbeddedBroker()
+        try broker.createTopic("t.in", partitions: 2)
+        let settings = KafkaClientSettings(bootstrapServers: broker.bootstrapServers, properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+        let logger = Logger(label: "test")
+        let producer = try KafkaProducer(settings: settings, logger: logger)
+        var reports: [KafkaDelivery] = []
+        for index in 0..<20 {
+            try producer.send(topic: "t.in", key: "k\(index % 5)", value: "v\(index)", token: Int64(index + 1),
+                              reports: &reports)
+        }
+        reports += producer.flush(timeoutMilliseconds: 10_000)
+        #expect(Set(reports.map(\.token)) == Set(1...20))
+        #expect(reports.allSatisfy { $0.error == nil })
+
+        let listener = RecordingListener()
+        var received: [KafkaMessage] = []
+        do {
+            let consumer = try KafkaConsumer(settings: settings, groupID: "g1", topics: ["t.in"], listener: listener,
+                                             logger: logger)
+            let deadline = Date().addingTimeInterval(20)
+            while received.count < 20 && Date() < deadline {
+                received += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200)
+            }
+            #expect(Set(listener.assigned) == [KafkaTopicPartition(topic: "t.in", partition: 0),
+                                               KafkaTopicPartition(topic: "t.in", partition: 1)])
+            var next: [KafkaTopicPartition: Int64] = [:]
+            for message in received where message.value != Array("v19".utf8) {
+                let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
+                next[partition] = max(next[partition] ?? 0, message.offset + 1)
+            }
+            try consumer.commit(next)
+            _ = consumer.poll(maxMessages: 1, timeoutMilliseconds: 500)
+            consumer.close()
+        }
+        #expect(received.count == 20)
+        #expect(Set(received.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<20).map { "v\($0)" }))
+        let byKey = Dictionary(grouping: received) { $0.key.map { String(decoding: $0, as: UTF8.self) } ?? "" }
+        for (_, messages) in byKey { #expect(Set(messages.map(\.partition)).count == 1, "one key, one partition") }
+
+        // A new member sees the committed offsets and starts where it is told.
+        let second = RecordingListener()
+        let consumer = try KafkaConsumer(settings: settings, groupID: "g1", topics: ["t.in"], listener: second,
+                                         logger: logger)
+        var again: [KafkaMessage] = []
+        let started = Date()
+        let deadline = Date().addingTimeInterval(30)
+        while again.isEmpty && Date() < deadline { again += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200) }
+        #expect(second.committedSeen.values.reduce(0, +) == 19)
+        #expect(again.map { String(decoding: $0.value, as: UTF8.self) } == ["v19"])
+        consumer.close()
+    }
+}
