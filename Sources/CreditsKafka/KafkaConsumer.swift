@@ -86,6 +86,25 @@ public final class KafkaConsumer {
         return messages
     }
 
+    /// Messages behind the partition's end for a consumer at `nextOffset`, from the high
+    /// watermark librdkafka last fetched (no broker round trip); nil when unknown.
+    public func lag(of partition: KafkaTopicPartition, nextOffset: Int64) -> Int64? {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let error = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return max(0, high - max(nextOffset, low))
+    }
+
+    /// The partition's end offset, asked of the broker (blocks up to `timeoutMilliseconds`).
+    public func queryEndOffset(of partition: KafkaTopicPartition, timeoutMilliseconds: Int32 = 5_000) -> Int64? {
+        var low: Int64 = 0
+        var high: Int64 = 0
+        let error = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high,
+                                                     timeoutMilliseconds)
+        return error == RD_KAFKA_RESP_ERR_NO_ERROR ? high : nil
+    }
+
     /// Commits `offsets` (the next offset to read per partition) to the group, without waiting.
     public func commit(_ offsets: [KafkaTopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }

@@ -46,10 +46,19 @@ public struct JSONObjectWriter: Sendable {
         text += "]"
     }
 
-    /// Writes a parsed JSON value as it was (used to echo payloads).
-    public mutating func raw(_ name: String, json: String) {
+    public mutating func objectArray(_ name: String, _ values: [JSONObjectWriter]) {
         key(name)
-        text += json
+        text += "["
+        for (offset, value) in values.enumerated() {
+            if offset > 0 { text += "," }
+            text += value.finished()
+        }
+        text += "]"
+    }
+
+    public mutating func null(_ name: String) {
+        key(name)
+        text += "null"
     }
 
     /// The finished object's text.

@@ -110,15 +110,9 @@ public final class LedgerReader {
         return report
     }
 
-    /// Customers per block state name (`active`, `grace`, `blocked`), among those with credits enabled.
+    /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
     public func blockStateCounts() throws(StoreError) -> [String: Int] {
-        let statement = try connection.statement(
-            "SELECT block_state, count(*) FROM customers WHERE credits_enabled = 1 GROUP BY block_state")
-        var counts = ["active": 0, "grace": 0, "blocked": 0]
-        while try statement.step() {
-            counts[["active", "grace", "blocked"][Int(statement.int64(0))]] = Int(statement.int64(1))
-        }
-        return counts
+        try CustomerRecords(connection: connection).blockStateCounts()
     }
 }
 

@@ -88,6 +88,11 @@ public final class LedgerStore {
         }
     }
 
+    /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
+    public func blockStateCounts() throws(StoreError) -> [String: Int] {
+        try CustomerRecords(connection: connection).blockStateCounts()
+    }
+
     /// The earliest grace deadline still pending.
     public func nextGraceDeadline() throws(StoreError) -> Timestamp? {
         try CustomerRecords(connection: connection).nextDeadline()

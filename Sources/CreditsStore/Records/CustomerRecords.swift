@@ -77,6 +77,17 @@ struct CustomerRecords {
         return try statement.firstRow { $0.optionalInt64(0) }?.map(Timestamp.init(millisecondsSinceEpoch:))
     }
 
+    /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
+    func blockStateCounts() throws(StoreError) -> [String: Int] {
+        let statement = try connection.statement(
+            "SELECT block_state, count(*) FROM customers WHERE credits_enabled = 1 GROUP BY block_state")
+        var counts = ["active": 0, "grace": 0, "blocked": 0]
+        while try statement.step() {
+            counts[["active", "grace", "blocked"][Int(statement.int64(0)) % 3]] = Int(statement.int64(1))
+        }
+        return counts
+    }
+
     static func account(from row: SQLiteStatement) -> CustomerAccount {
         let blockState: BlockState
         switch row.int64(6) {

@@ -1,0 +1,87 @@
+import CreditsKafka
+import Foundation
+import Logging
+
+/// Reads output topics from their end (or beginning) with a private consumer group: used by
+/// the admin CLI to wait for a command's result and by the demo to show what happened.
+public final class OutputTail: KafkaRebalanceListener {
+    private var consumer: KafkaConsumer?
+    private let fromStart: Bool
+    private(set) var assigned = false
+
+    /// Subscribes to `topics` and waits (up to `timeout` seconds) until partitions are assigned.
+    public init(settings: KafkaClientSettings, topics: [String], fromStart: Bool, timeout: TimeInterval = 30,
+                logger: Logger) throws {
+        self.fromStart = fromStart
+        consumer = try KafkaConsumer(settings: settings, groupID: "credits-ledger-tail-\(UUID().uuidString)",
+                                     topics: topics, listener: self, logger: logger)
+        let deadline = Date().addingTimeInterval(timeout)
+        var early: [KafkaMessage] = []
+        while !assigned && Date() < deadline {
+            early += consumer?.poll(maxMessages: 100, timeoutMilliseconds: 100) ?? []
+        }
+        guard assigned else { throw KafkaError(code: -1, message: "no partitions assigned within \(Int(timeout)) s") }
+        pending = early
+    }
+
+    private var pending: [KafkaMessage] = []
+
+    /// The next messages, waiting up to `timeoutMilliseconds`.
+    public func poll(timeoutMilliseconds: Int32) -> [KafkaMessage] {
+        if !pending.isEmpty { defer { pending = [] }; return pending }
+        return consumer?.poll(maxMessages: 1000, timeoutMilliseconds: timeoutMilliseconds) ?? []
+    }
+
+    public func close() {
+        consumer?.close()
+        consumer = nil
+    }
+
+    public func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
+        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>) {
+        assigned = true
+        // The end is resolved now, so that messages produced right after this returns are seen.
+        return (Dictionary(uniqueKeysWithValues: partitions.map { partition in
+            (partition, fromStart ? KafkaOffset.beginning : consumer?.queryEndOffset(of: partition) ?? KafkaOffset.end)
+        }), [])
+    }
+
+    public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {}
+}
+
+/// Publishes an admin command and waits for its result on `credits.command-results`.
+public enum CommandClient {
+    /// A command's result as the service published it.
+    public struct Outcome: Sendable {
+        public var status: String
+        public var json: String
+    }
+
+    public static func submit(commandJSON: String, commandID: String, customerID: String,
+                              configuration: ServiceConfiguration, bootstrapServers: String,
+                              timeout: TimeInterval = 30, logger: Logger) throws -> Outcome {
+        let settings = configuration.kafkaSettings(bootstrapServers: bootstrapServers)
+        let tail = try OutputTail(settings: settings, topics: [configuration.topics.commandResults], fromStart: false,
+                                  logger: logger)
+        defer { tail.close() }
+        let producer = try KafkaProducer(settings: settings, logger: logger)
+        var reports: [KafkaDelivery] = []
+        try producer.send(topic: configuration.topics.commands, key: customerID, value: commandJSON, token: 1,
+                          reports: &reports)
+        reports += producer.flush(timeoutMilliseconds: 10_000)
+        if let failure = reports.first(where: { $0.error != nil })?.error {
+            throw KafkaError(code: -1, message: "the command was not accepted by Kafka: \(failure)")
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        let needle = "\"command_id\":\(JSONText.quoted(commandID))"
+        while Date() < deadline {
+            for message in tail.poll(timeoutMilliseconds: 200) {
+                let text = String(decoding: message.value, as: UTF8.self)
+                guard text.contains(needle) else { continue }
+                let status = JSONText.field("status", in: text) ?? "unknown"
+                return Outcome(status: status, json: text)
+            }
+        }
+        throw KafkaError(code: -1, message: "no result for command \(commandID) within \(Int(timeout)) s; is the service running?")
+    }
+}

@@ -1,0 +1,65 @@
+import CreditsCore
+import CreditsKafka
+
+/// Everything `serve` needs, read from `config/credits-ledger.yaml` and the environment.
+public struct ServiceConfiguration: Sendable, Equatable {
+    /// The names of the contract's topics (all configurable).
+    public struct Topics: Sendable, Equatable {
+        public var usage = "credits.usage"
+        public var commands = "credits.commands"
+        public var commandResults = "credits.command-results"
+        public var balanceChanged = "credits.balance-changed"
+        public var lowCredit = "credits.low-credit"
+        public var blocks = "credits.blocks"
+        public var deadLetter = "credits.dead-letter"
+
+        public init() {}
+
+        /// The topic an output event goes to.
+        public func name(of topic: OutputTopic) -> String {
+            switch topic {
+            case .commandResults: commandResults
+            case .balanceChanged: balanceChanged
+            case .lowCredit: lowCredit
+            case .blocks: blocks
+            case .deadLetter: deadLetter
+            }
+        }
+
+        public var outputs: [String] { OutputTopic.allCases.map(name(of:)) }
+    }
+
+    /// `embedded` (start a broker on loopback) or `host:port,...`.
+    public var brokers = "embedded"
+    public var groupID = "credits-ledger"
+    public var topics = Topics()
+    /// Partitions of every topic this service creates (the two inputs must match).
+    public var partitions: Int32 = 6
+    /// Create missing topics at start (always on with the embedded broker).
+    public var createTopics = false
+    /// Extra librdkafka properties (security and tuning), passed through as given.
+    public var kafkaProperties: [String: String] = [:]
+    /// Most input messages applied in one store transaction.
+    public var batchMaxMessages = 5_000
+    /// How long a poll waits for the first message of a batch.
+    public var pollTimeoutMilliseconds: Int32 = 100
+    /// Output messages produced but not yet acknowledged before consuming pauses (backpressure).
+    public var maxInFlight = 200_000
+    public var storePath = "data/credits-ledger.sqlite"
+    public var httpHost = "0.0.0.0"
+    public var httpPort = 8080
+    /// Bearer token required on `/v1` when set.
+    public var httpAuthToken: String?
+    public var ledger = LedgerConfiguration()
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// True when the service starts its own broker.
+    public var usesEmbeddedBroker: Bool { brokers.isEmpty || brokers == "embedded" }
+
+    /// Client settings for a broker address.
+    public func kafkaSettings(bootstrapServers: String) -> KafkaClientSettings {
+        KafkaClientSettings(bootstrapServers: bootstrapServers, properties: kafkaProperties)
+    }
+}

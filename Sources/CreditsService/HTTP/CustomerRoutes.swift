@@ -1,0 +1,171 @@
+import CreditsCore
+import CreditsStore
+import Hummingbird
+
+/// `/v1/customers/{id}`: balance and state, history, usage per bucket (the dashboard's Credits tab).
+struct CustomerRoutes {
+    let model: ReadModel
+    let authToken: String?
+
+    func register(on router: Router<BasicRequestContext>) {
+        let group = router.group("v1/customers")
+        group.get(":id") { request, context in try account(request, context) }
+        group.get(":id/transactions") { request, context in try transactions(request, context) }
+        group.get(":id/usage") { request, context in try usage(request, context) }
+    }
+
+    private func authorize(_ request: Request) throws {
+        guard let authToken else { return }
+        guard request.headers[.authorization] == "Bearer \(authToken)" else {
+            throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required")
+        }
+    }
+
+    private func customerID(_ context: BasicRequestContext) throws -> String {
+        let id = context.parameters.get("id") ?? ""
+        guard Identifier.isValidCustomerID(id) else {
+            throw APIError.badParameter("id", "must be 1-128 characters of [A-Za-z0-9._:@-]")
+        }
+        return id
+    }
+
+    private func account(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        try authorize(request)
+        let id = try customerID(context)
+        guard let account = try model.read({ try $0.account(id) }) else { throw APIError.unknownCustomer(id) }
+        return JSONResponse.make(CustomerJSON.account(account))
+    }
+
+    private func transactions(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        try authorize(request)
+        let id = try customerID(context)
+        let query = request.uri.queryParameters
+        var limit = 50
+        if let text = query.get("limit") {
+            guard let value = Int(text), (1...500).contains(value) else {
+                throw APIError.badParameter("limit", "must be an integer from 1 to 500")
+            }
+            limit = value
+        }
+        var kind: LedgerEntry.Kind?
+        if let text = query.get("type") {
+            guard let value = LedgerEntry.Kind(rawValue: text.lowercased()) else {
+                throw APIError.badParameter("type", "must be added, deducted or used")
+            }
+            kind = value
+        }
+        var cursor: HistoryCursor?
+        if let text = query.get("cursor") {
+            guard let value = HistoryCursor(text) else { throw APIError.badParameter("cursor", "is not a cursor from a previous page") }
+            cursor = value
+        }
+        let page = try model.read { reader -> HistoryPage? in
+            guard try reader.account(id) != nil else { return nil }
+            return try reader.entries(id, cursor: cursor, limit: limit, kind: kind)
+        }
+        guard let page else { throw APIError.unknownCustomer(id) }
+        var body = JSONObjectWriter()
+        body.string("customer_id", id)
+        body.objectArray("transactions", page.entries.map(CustomerJSON.entry))
+        if let next = page.next { body.string("next_cursor", next.text) } else { body.null("next_cursor") }
+        return JSONResponse.make(body)
+    }
+
+    private func usage(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        try authorize(request)
+        let id = try customerID(context)
+        let query = request.uri.queryParameters
+        func time(_ name: String) throws -> Timestamp? {
+            guard let text = query.get(name) else { return nil }
+            guard let value = Timestamp(rfc3339: text) else {
+                throw APIError.badParameter(name, "must be an RFC 3339 timestamp such as 2026-11-24T00:00:00Z")
+            }
+            return value
+        }
+        let bucketName = query.get("bucket") ?? "day"
+        let bucket: Int64
+        switch bucketName {
+        case "hour": bucket = 3_600_000
+        case "day": bucket = 86_400_000
+        default: throw APIError.badParameter("bucket", "must be hour or day")
+        }
+        let to = try time("to") ?? LedgerPipeline.now()
+        let from = try time("from") ?? to.adding(seconds: -30 * 86_400)
+        guard from < to else { throw APIError.badParameter("from", "must be before to") }
+        let buckets = try model.read { reader -> [UsageBucket]? in
+            guard try reader.account(id) != nil else { return nil }
+            return try reader.usage(id, from: from, to: to, bucketMilliseconds: bucket)
+        }
+        guard let buckets else { throw APIError.unknownCustomer(id) }
+        var body = JSONObjectWriter()
+        body.string("customer_id", id)
+        body.string("from", from.description)
+        body.string("to", to.description)
+        body.string("bucket", bucketName)
+        body.objectArray("buckets", buckets.map { bucket in
+            var row = JSONObjectWriter()
+            row.string("start", bucket.start.description)
+            row.int("usage_events", Int64(bucket.events))
+            row.string("call_credits", bucket.call.description)
+            row.string("ai_credits", bucket.ai.description)
+            row.string("tool_call_credits", bucket.toolCalls.description)
+            row.string("total_credits", bucket.total.description)
+            return row
+        })
+        return JSONResponse.make(body)
+    }
+}
+
+/// JSON shapes of the read API.
+enum CustomerJSON {
+    static func account(_ account: CustomerAccount) -> JSONObjectWriter {
+        var body = JSONObjectWriter()
+        body.string("customer_id", account.customerID)
+        body.string("balance", account.balance.description)
+        if let updated = account.balanceUpdatedAt { body.string("last_updated", updated.description) } else { body.null("last_updated") }
+        body.bool("credits_enabled", account.creditsEnabled)
+        body.string("state", account.blockState.name)
+        if case .grace(let blockAt, _) = account.blockState { body.string("block_at", blockAt.description) }
+        body.int("last_entry_id", account.lastEntryID)
+        let settings = account.settings
+        var fields = JSONObjectWriter()
+        if let price = settings.pricePerMinute { fields.string("price_per_minute", price.description) } else { fields.null("price_per_minute") }
+        fields.int("grace_period_seconds", settings.gracePeriodSeconds)
+        if let threshold = settings.lowCreditThreshold {
+            fields.string("low_credit_threshold", threshold.description)
+        } else {
+            fields.null("low_credit_threshold")
+        }
+        fields.bool("low_credit_alerts", settings.lowCreditAlerts)
+        fields.string("tool_call_price", settings.toolCallPrice.description)
+        if let perUSD = settings.creditsPerUSD { fields.string("credits_per_usd", perUSD.description) } else { fields.null("credits_per_usd") }
+        body.object("settings", fields)
+        return body
+    }
+
+    static func entry(_ entry: LedgerEntry) -> JSONObjectWriter {
+        var row = JSONObjectWriter()
+        row.int("entry_id", entry.entryID)
+        row.string("type", entry.kind.rawValue)
+        row.string("amount", entry.amount.description)
+        row.string("balance", entry.balance.description)
+        row.string("note", entry.note)
+        row.string("date", entry.recordedAt.description)
+        row.string("occurred_at", entry.occurredAt.description)
+        var source = JSONObjectWriter()
+        source.string("kind", entry.source.kind)
+        source.string("id", entry.source.id)
+        row.object("source", source)
+        row.optionalString("actor", entry.actor)
+        row.optionalString("reason", entry.deductReason?.rawValue)
+        if let parts = entry.breakdown {
+            var breakdown = JSONObjectWriter()
+            breakdown.string("call", parts.call.description)
+            breakdown.string("ai", parts.ai.description)
+            breakdown.string("tool_calls", parts.toolCalls.description)
+            row.object("breakdown", breakdown)
+            if !parts.warnings.isEmpty { row.stringArray("warnings", parts.warnings) }
+        }
+        return row
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The pipeline as a `Service`: runs the blocking loop on a thread of its own (never on the
+/// cooperative pool) and stops it on graceful shutdown (SIGTERM/SIGINT), draining first.
+public struct LedgerService: Service {
+    let configuration: ServiceConfiguration
+    let bootstrapServers: String
+    let status: ServiceStatus
+    let metrics: ServiceMetrics
+    let logger: Logger
+
+    public init(configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
+                metrics: ServiceMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.bootstrapServers = bootstrapServers
+        self.status = status
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let stop = StopSignal()
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+                let thread = Thread { [configuration, bootstrapServers, status, metrics, logger] in
+                    do {
+                        let pipeline = try LedgerPipeline(configuration: configuration, bootstrapServers: bootstrapServers,
+                                                          status: status, metrics: PipelineMetrics(metrics), logger: logger)
+                        try pipeline.run(until: stop)
+                        continuation.resume()
+                    } catch {
+                        logger.critical("Pipeline failed", metadata: ["error": "\(error)"])
+                        status.update { $0.stopping = true }
+                        continuation.resume(throwing: error)
+                    }
+                }
+                thread.name = "credits-pipeline"
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            logger.info("Shutdown requested: finishing the batch in hand")
+            status.update { $0.stopping = true }
+            stop.stop()
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import CreditsCore
+import CreditsKafka
+import CreditsStore
+import Foundation
+import Logging
+
+/// The service loop, on one thread: poll a batch, decode, apply it in one store transaction
+/// (entries, idempotency keys, outbox, offsets together), produce the outbox, commit offsets to
+/// the group, fire due grace deadlines, and forget delivered outbox messages.
+final class LedgerPipeline: KafkaRebalanceListener {
+    private let configuration: ServiceConfiguration
+    private let store: LedgerStore
+    private let publisher: OutboxPublisher
+    private var consumer: KafkaConsumer?
+    private let status: ServiceStatus
+    private let metrics: PipelineMetrics
+    private let logger: Logger
+    /// Next offset to apply per partition, as the store holds it.
+    private var nextOffsets: [TopicPartition: Int64]
+    private var lastDeleted: Int64 = 0
+    private var paused = Set<TopicPartition>()
+    private var reportedProduceErrors = 0
+    private var lastGaugeUpdate: UInt64 = 0
+
+    init(configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
+         metrics: PipelineMetrics, logger: Logger) throws {
+        self.configuration = configuration
+        self.status = status
+        self.metrics = metrics
+        self.logger = logger
+        let directory = (configuration.storePath as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        store = try LedgerStore(path: configuration.storePath, ledger: Ledger(configuration: configuration.ledger))
+        nextOffsets = try store.consumedOffsets()
+        let settings = configuration.kafkaSettings(bootstrapServers: bootstrapServers)
+        publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
+                                    topics: configuration.topics, logger: logger)
+        status.update { $0.storeOpen = true }
+        logger.info("Store open", metadata: ["path": "\(configuration.storePath)",
+                                             "idempotency_keys": "\(store.idempotencyKeyCount)"])
+        consumer = try KafkaConsumer(settings: settings, groupID: configuration.groupID,
+                                     topics: [configuration.topics.usage, configuration.topics.commands],
+                                     listener: self, logger: logger)
+    }
+
+    /// Runs until `stop` is set, then drains: finishes the batch in hand, flushes the producer,
+    /// leaves the group.
+    func run(until stop: StopSignal) throws {
+        try republishPendingOutbox()
+        while !stop.isStopped {
+            try step()
+        }
+        status.update { $0.stopping = true }
+        logger.info("Stopping: flushing output messages", metadata: ["in_flight": "\(publisher.inFlightCount)"])
+        if let through = try publisher.drain(timeoutMilliseconds: 10_000) { try forgetDelivered(through: through) }
+        consumer?.close()
+        consumer = nil
+        let left = try store.outboxDepth()
+        logger.info("Stopped", metadata: ["outbox_left": "\(left)"])
+    }
+
+    /// One turn of the loop.
+    func step() throws {
+        // Backpressure: stop taking input while too much output is unacknowledged.
+        while publisher.inFlightCount > configuration.maxInFlight {
+            if let through = try publisher.serveDeliveries(timeoutMilliseconds: 100) { try forgetDelivered(through: through) }
+        }
+        let messages = consumer?.poll(maxMessages: configuration.batchMaxMessages,
+                                      timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
+        if !messages.isEmpty { try apply(messages) }
+        try fireGraceDeadlines()
+        if let through = try publisher.serveDeliveries(timeoutMilliseconds: 0) { try forgetDelivered(through: through) }
+        try updateGauges()
+    }
+
+    /// Slow-moving gauges, refreshed once a second.
+    private func updateGauges() throws {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastGaugeUpdate > 1_000_000_000 else { return }
+        lastGaugeUpdate = now
+        metrics.outboxInFlight(publisher.inFlightCount)
+        metrics.outboxDepth(try store.outboxDepth())
+        metrics.produceErrors(total: publisher.produceErrors, reported: &reportedProduceErrors)
+        metrics.blockStates(try store.blockStateCounts())
+        if let consumer {
+            for partition in consumer.assignment {
+                let key = TopicPartition(topic: partition.topic, partition: partition.partition)
+                if let lag = consumer.lag(of: partition, nextOffset: nextOffsets[key] ?? 0) {
+                    metrics.lag(partition.description, lag)
+                }
+            }
+        }
+    }
+
+    private func apply(_ messages: [KafkaMessage]) throws {
+        let started = DispatchTime.now().uptimeNanoseconds
+        var batch: [InboundMessage] = []
+        batch.reserveCapacity(messages.count)
+        for message in messages {
+            let partition = TopicPartition(topic: message.topic, partition: message.partition)
+            // Already applied (redelivery after a rebalance or a lagging group commit), or paused.
+            if message.offset < nextOffsets[partition, default: 0] || paused.contains(partition) { continue }
+            let kind: InputKind = message.topic == configuration.topics.usage ? .usage : .command
+            let key = message.key.map { String(decoding: $0, as: UTF8.self) }
+            batch.append(InboundMessage(
+                origin: MessageOrigin(topic: message.topic, partition: message.partition, offset: message.offset,
+                                      key: key, payload: message.value),
+                input: InputDecoder.decode(kind, key: key, payload: message.value)))
+        }
+        guard !batch.isEmpty else { return }
+        let report = try store.apply(batch, at: Self.now())
+        var commits: [KafkaTopicPartition: Int64] = [:]
+        for message in batch {
+            let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
+            nextOffsets[partition] = message.origin.offset + 1
+            commits[KafkaTopicPartition(topic: partition.topic, partition: partition.partition)] = message.origin.offset + 1
+        }
+        try publisher.publish(report.outbox)
+        do {
+            try consumer?.commit(commits)
+        } catch {
+            // The store holds the offsets; the group's copy is for lag and hand-over only.
+            logger.warning("Committing offsets to the group failed", metadata: ["error": "\(error)"])
+        }
+        metrics.batchApplied(report, messages: batch, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
+                             usageTopic: configuration.topics.usage)
+        for (code, count) in report.deadLettered {
+            logger.debug("Dead-lettered inputs", metadata: ["reason": "\(code.rawValue)", "count": "\(count)"])
+        }
+    }
+
+    private func fireGraceDeadlines() throws {
+        let now = Self.now()
+        guard let next = try store.nextGraceDeadline(), next <= now else { return }
+        let report = try store.fireDueGraceDeadlines(at: now)
+        if report.graceDeadlinesFired > 0 {
+            logger.info("Grace periods ended; customers blocked", metadata: ["count": "\(report.graceDeadlinesFired)"])
+        }
+        try publisher.publish(report.outbox)
+    }
+
+    private func republishPendingOutbox() throws {
+        var after: Int64 = 0
+        var total = 0
+        while true {
+            let records = try store.pendingOutbox(after: after, limit: 10_000)
+            guard let last = records.last else { break }
+            try publisher.publish(records)
+            total += records.count
+            after = last.seq
+        }
+        if total > 0 { logger.info("Publishing output messages left from the last run", metadata: ["count": "\(total)"]) }
+    }
+
+    private func forgetDelivered(through seq: Int64) throws {
+        guard seq > lastDeleted else { return }
+        try store.markDelivered(through: seq)
+        lastDeleted = seq
+    }
+
+    static func now() -> Timestamp {
+        Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+    }
+
+    // MARK: KafkaRebalanceListener
+
+    func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
+        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>) {
+        var start: [KafkaTopicPartition: Int64] = [:]
+        var paused = Set<KafkaTopicPartition>()
+        var reasons: [String: String] = [:]
+        for partition in partitions {
+            let key = TopicPartition(topic: partition.topic, partition: partition.partition)
+            if let next = nextOffsets[key] {
+                start[partition] = next
+            } else if let groupOffset = committed[partition], groupOffset > 0 {
+                // Another store applied this partition: applying from here would give wrong balances.
+                paused.insert(partition)
+                reasons[partition.description] = "group offset is \(groupOffset) but this store has no state for "
+                    + "the partition; restore the store that applied it (or reset the group) before resuming"
+            } else {
+                start[partition] = KafkaOffset.beginning
+            }
+        }
+        for (partition, reason) in reasons {
+            logger.error("Partition paused", metadata: ["partition": "\(partition)", "reason": "\(reason)"])
+        }
+        self.paused = Set(paused.map { TopicPartition(topic: $0.topic, partition: $0.partition) })
+        status.update { snapshot in
+            snapshot.assignedPartitions = partitions.map(\.description).sorted()
+            snapshot.pausedPartitions = reasons
+        }
+        logger.info("Partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
+        return (start, paused)
+    }
+
+    func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
+        status.update { $0.assignedPartitions = []; $0.pausedPartitions = [:] }
+        logger.info("Partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
+    }
+}

@@ -1,0 +1,82 @@
+import CreditsCore
+import CreditsStore
+import CoreMetrics
+import Metrics
+import Prometheus
+
+/// The service's Prometheus metrics (one registry per service instance).
+public final class ServiceMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultValueHistogramBuckets = [1, 10, 50, 100, 500, 1000, 2000, 5000, 10000]
+        self.factory = factory
+    }
+
+    /// The exposition text for `GET /metrics`.
+    public func exposition() -> String { registry.emitToString() }
+}
+
+/// The pipeline's instruments. Used from the pipeline thread only.
+final class PipelineMetrics {
+    private let factory: PrometheusMetricsFactory
+    private var counters: [String: CoreMetrics.Counter] = [:]
+    private var gauges: [String: CoreMetrics.Gauge] = [:]
+    private let batchSize: CoreMetrics.Recorder
+    private let batchLatency: CoreMetrics.Timer
+
+    init(_ metrics: ServiceMetrics) {
+        factory = metrics.factory
+        batchSize = CoreMetrics.Recorder(label: "credits_apply_batch_size", factory: factory)
+        batchLatency = CoreMetrics.Timer(label: "credits_apply_batch_duration", factory: factory)
+    }
+
+    func count(_ label: String, _ dimensions: [(String, String)], by amount: Int) {
+        guard amount > 0 else { return }
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        if counters[key] == nil { counters[key] = CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory) }
+        counters[key]!.increment(by: amount)
+    }
+
+    func gauge(_ label: String, _ dimensions: [(String, String)], _ value: Double) {
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        if gauges[key] == nil { gauges[key] = CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory) }
+        gauges[key]!.record(value)
+    }
+
+    func batchApplied(_ report: BatchReport, messages: [InboundMessage], seconds: Double, usageTopic: String) {
+        var consumed: [String: Int] = [:]
+        for message in messages { consumed[message.origin.topic, default: 0] += 1 }
+        for (topic, total) in consumed { count("credits_messages_consumed_total", [("topic", topic)], by: total) }
+        count("credits_messages_applied_total", [], by: report.applied)
+        count("credits_messages_duplicate_total", [], by: report.duplicates)
+        for (reason, total) in report.deadLettered {
+            count("credits_messages_dead_lettered_total", [("reason", reason.rawValue)], by: total)
+        }
+        for (reason, total) in report.rejectedCommands {
+            count("credits_commands_rejected_total", [("reason", reason.rawValue)], by: total)
+        }
+        count("credits_usage_skipped_total", [("reason", "credits_not_enabled")], by: report.usageNotCharged)
+        count("credits_entries_total", [], by: report.entries)
+        batchSize.record(messages.count)
+        batchLatency.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func outboxInFlight(_ count: Int) { gauge("credits_outbox_in_flight", [], Double(count)) }
+
+    func outboxDepth(_ count: Int) { gauge("credits_outbox_depth", [], Double(count)) }
+
+    func produceErrors(total: Int, reported: inout Int) {
+        count("credits_produce_errors_total", [], by: total - reported)
+        reported = total
+    }
+
+    func lag(_ partition: String, _ value: Int64) { gauge("credits_consumer_lag", [("partition", partition)], Double(value)) }
+
+    func blockStates(_ counts: [String: Int]) {
+        for (state, total) in counts { gauge("credits_customers", [("state", state)], Double(total)) }
+    }
+}

@@ -1,0 +1,40 @@
+import Synchronization
+
+/// What the pipeline tells the rest of the service (readiness, metrics), shared across threads.
+public final class ServiceStatus: Sendable {
+    public struct Snapshot: Sendable, Equatable {
+        public var storeOpen = false
+        public var assignedPartitions: [String] = []
+        /// Partitions the pipeline will not apply, with the reason.
+        public var pausedPartitions: [String: String] = [:]
+        public var stopping = false
+        /// The embedded broker's address, when one runs.
+        public var bootstrapServers: String?
+        /// The HTTP port actually bound (differs from the configured one when that is 0).
+        public var httpPort: Int?
+
+        /// Ready: store open and partitions assigned (and not shutting down).
+        public var isReady: Bool { storeOpen && !assignedPartitions.isEmpty && !stopping }
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+
+    public func update(_ change: (inout Snapshot) -> Void) {
+        state.withLock { change(&$0) }
+    }
+}
+
+/// A stop request that the pipeline thread polls.
+public final class StopSignal: Sendable {
+    private let flag = Atomic(false)
+
+    public init() {}
+
+    public func stop() { flag.store(true, ordering: .releasing) }
+
+    public var isStopped: Bool { flag.load(ordering: .acquiring) }
+}

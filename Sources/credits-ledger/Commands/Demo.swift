@@ -1,0 +1,87 @@
+import ArgumentParser
+import CreditsCore
+import CreditsKafka
+import CreditsService
+import Foundation
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Publish realistic traffic for a few customers, then print the events the service emits.")
+
+    @OptionGroup var kafka: KafkaOptions
+    @Option(help: "Seconds to watch the output topics.") var watch = 20
+
+    func run() async throws {
+        let (configuration, brokers) = try await kafka.resolve()
+        let logger = Logs.bootstrap(level: "warning")
+        let settings = configuration.kafkaSettings(bootstrapServers: brokers)
+        let tail = try OutputTail(settings: settings, topics: configuration.topics.outputs, fromStart: false, logger: logger)
+        let producer = try KafkaProducer(settings: settings, logger: logger)
+        let run = UUID().uuidString.prefix(8).lowercased()
+        var reports: [KafkaDelivery] = []
+        var token: Int64 = 0
+        func send(_ topic: String, _ customer: String, _ json: String) throws {
+            token += 1
+            try producer.send(topic: topic, key: customer, value: json, token: token, reports: &reports)
+        }
+        // Usage and commands are separate topics: the top-up goes out once the call has been charged.
+        for phase in DemoTraffic.phases(run: run, now: Date()) {
+            for (topic, customer, json) in phase {
+                try send(topic == "usage" ? configuration.topics.usage : configuration.topics.commands, customer, json)
+            }
+            reports += producer.flush(timeoutMilliseconds: 10_000)
+            try await Task.sleep(for: .seconds(2))
+        }
+        print("published \(token) messages (\(reports.filter { $0.error == nil }.count) acknowledged); watching outputs for \(watch) s")
+        let deadline = Date().addingTimeInterval(TimeInterval(watch))
+        while Date() < deadline {
+            for message in tail.poll(timeoutMilliseconds: 250) {
+                let key = message.key.map { String(decoding: $0, as: UTF8.self) } ?? ""
+                print("\(message.topic) [\(key)] \(String(decoding: message.value, as: UTF8.self))")
+            }
+        }
+        tail.close()
+    }
+}
+
+/// The demo's story, one customer per case the seed talks about.
+enum DemoTraffic {
+    static func phases(run: String, now: Date) -> [[(String, String, String)]] {
+        let stamp = Timestamp(millisecondsSinceEpoch: Int64(now.timeIntervalSince1970 * 1000)).description
+        func command(_ customer: String, _ id: String, _ type: String, _ fields: String) -> (String, String, String) {
+            ("commands", customer, #"{"command_id":"\#(run)-\#(id)","customer_id":"\#(customer)","issued_at":"\#(stamp)","#
+                + #""actor":"demo@agency","type":"\#(type)"\#(fields.isEmpty ? "" : "," + fields)}"#)
+        }
+        func usage(_ customer: String, _ id: String, _ fields: String) -> (String, String, String) {
+            ("usage", customer, #"{"event_id":"\#(run)-\#(id)","customer_id":"\#(customer)","occurred_at":"\#(stamp)",\#(fields)}"#)
+        }
+        let acme = "demo-acme-\(run)", globex = "demo-globex-\(run)", initech = "demo-initech-\(run)"
+        return [[
+            // A healthy customer: enabled, topped up, calls with AI costs and tool calls, a refund.
+            command(acme, "a1", "enable_credits",
+                    #""settings":{"price_per_minute":"2","low_credit_threshold":"100","low_credit_alerts":true}"#),
+            command(acme, "a2", "add_credits", #""amount":"1000","note":"Monthly package - 1000 credits""#),
+            usage(acme, "call-1", #""call_id":"call-1","call_seconds":95,"ai_costs_usd":{"llm":"0.0123","stt":"0.004","tts":"0.0061"},"tool_calls":3"#),
+            usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
+            usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
+            command(acme, "a3", "deduct_credits", #""amount":"5","reason":"refund","note":"Refund for failed calls""#),
+            command(acme, "a4", "deduct_credits", #""amount":"5000","reason":"correction","note":"Too much""#),
+            usage(acme, "call-3", #""call_id":"call-3","call_seconds":26000"#),
+            // A customer who runs out: grace period of 5 s, then blocked.
+            command(globex, "g1", "enable_credits", #""settings":{"price_per_minute":"1","grace_period_seconds":5}"#),
+            command(globex, "g2", "add_credits", #""amount":"3","note":"Trial credits""#),
+            usage(globex, "call-1", #""call_id":"call-1","call_seconds":240,"tool_calls":2"#),
+            // A customer who runs out and is topped up with a Quick Buy package.
+            command(initech, "i1", "enable_credits", #""settings":{"price_per_minute":"1.5","grace_period_seconds":300}"#),
+            command(initech, "i2", "add_credits", #""amount":"1","note":"Trial credits""#),
+            usage(initech, "call-1", #""call_id":"call-1","call_seconds":120"#),
+            // Credits not enabled: usage is not charged; add_credits is rejected.
+            usage("demo-dollar-\(run)", "call-1", #""call_id":"call-1","call_seconds":60"#),
+            command("demo-dollar-\(run)", "d1", "add_credits", #""amount":"10","note":"Should be rejected""#),
+            // Bad input goes to the dead-letter topic.
+            ("usage", acme, #"{"event_id":"\#(run)-bad","customer_id":"\#(acme)","occurred_at":"\#(stamp)","call_seconds":-5}"#),
+        ], [
+            command(initech, "i3", "quick_buy", #""package":"1000","payment_ref":"pay_demo_\#(run)""#),
+        ]]
+    }
+}

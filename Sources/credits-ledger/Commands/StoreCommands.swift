@@ -1,0 +1,87 @@
+import ArgumentParser
+import CreditsCore
+import CreditsService
+import CreditsStore
+
+/// Opens the configured store read-only.
+func openReader(_ options: ConfigOptions) async throws -> LedgerReader {
+    let configuration = try await options.load()
+    do {
+        return try LedgerReader(path: configuration.storePath)
+    } catch {
+        throw ValidationError("cannot open the store at \(configuration.storePath): \(error)")
+    }
+}
+
+struct Balance: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show a customer's balance, state and settings.")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "Customer id.") var customer: String
+
+    func run() async throws {
+        guard let account = try await openReader(options).account(customer) else {
+            throw ValidationError("no customer \(customer) in the ledger")
+        }
+        print("customer:        \(account.customerID)")
+        print("balance:         \(account.balance)")
+        print("last updated:    \(account.balanceUpdatedAt?.description ?? "never")")
+        print("credits enabled: \(account.creditsEnabled)")
+        var state = account.blockState.name
+        if case .grace(let blockAt, _) = account.blockState { state += " (blocks at \(blockAt))" }
+        print("state:           \(state)")
+        let settings = account.settings
+        print("price/minute:    \(settings.pricePerMinute?.description ?? "not configured")")
+        print("grace period:    \(settings.gracePeriodSeconds) s")
+        print("low credit:      \(settings.lowCreditThreshold?.description ?? "no threshold"), alerts \(settings.lowCreditAlerts ? "on" : "off")")
+        print("tool call price: \(settings.toolCallPrice)")
+    }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a customer's transactions, newest first.")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "Customer id.") var customer: String
+    @Option(help: "Most rows.") var limit = 100
+    @Option(help: "Only added, deducted or used.") var type: String?
+    @Flag(help: "CSV instead of a table.") var csv = false
+
+    func run() async throws {
+        var kind: LedgerEntry.Kind?
+        if let type {
+            guard let parsed = LedgerEntry.Kind(rawValue: type) else { throw ValidationError("--type must be added, deducted or used") }
+            kind = parsed
+        }
+        let page = try await openReader(options).entries(customer, limit: limit, kind: kind, scanLimit: max(limit * 100, 10_000))
+        if csv {
+            print("entry_id,type,amount,balance,note,date")
+            for entry in page.entries {
+                let note = "\"" + entry.note.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                print("\(entry.entryID),\(entry.kind.rawValue),\(entry.amount),\(entry.balance),\(note),\(entry.recordedAt)")
+            }
+        } else {
+            for entry in page.entries {
+                let type = entry.kind.rawValue.capitalized.padding(toLength: 9, withPad: " ", startingAt: 0)
+                print("\(String(entry.entryID).leftPadded(6))  \(type) \(entry.amount.description.leftPadded(16))  "
+                      + "\(entry.balance.description.leftPadded(16))  \(entry.recordedAt)  \(entry.note)")
+            }
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check every customer's entries: balance chain, gapless ids, balance = sum. Exit 1 on any mismatch.")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let report = try await openReader(options).verify()
+        for problem in report.problems { print("MISMATCH \(problem)") }
+        print("verified \(report.customers) customers, \(report.entries) entries: "
+              + (report.isClean ? "all consistent" : "\(report.problems.count) problems"))
+        if !report.isClean { throw ExitCode(1) }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}
