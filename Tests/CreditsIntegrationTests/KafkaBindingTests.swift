@@ -66,7 +66,6 @@ struct KafkaBindingTests {
         let consumer = try KafkaConsumer(settings: settings, groupID: "g1", topics: ["t.in"], listener: second,
                                          logger: logger)
         var again: [KafkaMessage] = []
-        let started = Date()
         let deadline = Date().addingTimeInterval(30)
         while again.isEmpty && Date() < deadline { again += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200) }
         #expect(second.committedSeen.values.reduce(0, +) == 19)

@@ -103,7 +103,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
             // Already applied (redelivery after a rebalance or a lagging group commit), or paused.
             if message.offset < nextOffsets[partition, default: 0] || paused.contains(partition) { continue }
             let kind: InputKind = message.topic == configuration.topics.usage ? .usage : .command
-            let key = message.key.map { String(decoding: $0, as: UTF8.self) }
+            // An empty key counts as no key.
+            let key = message.key.flatMap { $0.isEmpty ? nil : String(decoding: $0, as: UTF8.self) }
             batch.append(InboundMessage(
                 origin: MessageOrigin(topic: message.topic, partition: message.partition, offset: message.offset,
                                       key: key, payload: message.value),

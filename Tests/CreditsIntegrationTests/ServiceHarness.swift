@@ -1,0 +1,159 @@
+import CreditsCore
+import CreditsKafka
+import CreditsService
+import CreditsStore
+import Foundation
+import Logging
+
+/// A real service on the embedded broker, with a producer for the input topics and a tail of the
+/// output topics, for end-to-end tests through real topics.
+final class ServiceHarness {
+    let broker: EmbeddedBroker
+    let directory: URL
+    var configuration: ServiceConfiguration
+    private(set) var server: CreditsServer?
+    private var runTask: Task<Void, Error>?
+    private let producer: KafkaProducer
+    private var tail: OutputTail?
+    private var token: Int64 = 0
+    /// Every output message seen, per topic, in arrival order.
+    private(set) var outputs: [String: [[String: JSONValue]]] = [:]
+    let logger: Logger
+
+    init(partitions: Int32 = 2, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+        var logger = Logger(label: "integration")
+        logger.logLevel = .warning
+        self.logger = logger
+        broker = try EmbeddedBroker()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-it-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var configuration = ServiceConfiguration()
+        configuration.brokers = broker.bootstrapServers
+        configuration.groupID = "credits-it-\(UUID().uuidString.prefix(8))"
+        configuration.partitions = partitions
+        configuration.storePath = directory.appendingPathComponent("ledger.sqlite").path
+        configuration.httpHost = "127.0.0.1"
+        configuration.httpPort = 0
+        configuration.pollTimeoutMilliseconds = 50
+        configuration.batchMaxMessages = 500
+        configuration.kafkaProperties = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+        configure(&configuration)
+        self.configuration = configuration
+        let topics = [configuration.topics.usage, configuration.topics.commands] + configuration.topics.outputs
+        for topic in topics { try broker.createTopic(topic, partitions: partitions) }
+        let settings = configuration.kafkaSettings(bootstrapServers: broker.bootstrapServers)
+        producer = try KafkaProducer(settings: settings, logger: logger)
+        tail = try OutputTail(settings: settings, topics: configuration.topics.outputs, fromStart: true, logger: logger)
+    }
+
+    deinit {
+        tail?.close()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    var settings: KafkaClientSettings { configuration.kafkaSettings(bootstrapServers: broker.bootstrapServers) }
+
+    /// Starts the service and waits until it is ready (partitions assigned, store open).
+    func start(timeout: TimeInterval = 40) async throws {
+        let server = CreditsServer(configuration: configuration, bootstrapServers: broker.bootstrapServers, logger: logger)
+        self.server = server
+        runTask = Task { try await server.run() }
+        try await waitUntil(timeout: timeout, "the service to become ready") { server.status.snapshot.isReady }
+    }
+
+    /// Stops the service gracefully and waits for it to finish.
+    func stop() async throws {
+        guard let server, let runTask else { return }
+        await server.shutdown()
+        try await runTask.value
+        self.server = nil
+        self.runTask = nil
+    }
+
+    var httpPort: Int { server?.status.snapshot.httpPort ?? 0 }
+
+    // MARK: Input
+
+    func sendUsage(_ json: String, key: String?) throws { try send(configuration.topics.usage, json, key: key) }
+
+    func sendCommand(_ json: String, key: String?) throws { try send(configuration.topics.commands, json, key: key) }
+
+    func send(_ topic: String, _ json: String, key: String?) throws {
+        token += 1
+        var reports: [KafkaDelivery] = []
+        try producer.send(topic: topic, key: key ?? "", value: json, token: token, reports: &reports)
+        reports += producer.flush(timeoutMilliseconds: 10_000)
+        if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
+    }
+
+    /// A usage event's JSON.
+    func usage(_ id: String, _ customer: String, _ fields: String) -> String {
+        #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:15:00Z",\#(fields)}"#
+    }
+
+    /// An admin command's JSON.
+    func command(_ id: String, _ customer: String, _ type: String, _ fields: String = "") -> String {
+        #"{"command_id":"\#(id)","customer_id":"\#(customer)","issued_at":"2026-11-24T10:15:00Z","actor":"it","type":"\#(type)""#
+            + (fields.isEmpty ? "" : "," + fields) + "}"
+    }
+
+    // MARK: Output
+
+    /// Reads outputs until `topic` has `count` messages matching `predicate`, or fails after `timeout`.
+    @discardableResult
+    func waitFor(_ topic: String, count: Int = 1, timeout: TimeInterval = 30,
+                 where predicate: ([String: JSONValue]) -> Bool = { _ in true }) throws -> [[String: JSONValue]] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let matches = (outputs[topic] ?? []).filter(predicate)
+            if matches.count >= count { return matches }
+            guard Date() < deadline else {
+                throw HarnessError("timed out waiting for \(count) message(s) on \(topic); have \(matches.count): "
+                                   + "\((outputs[topic] ?? []).suffix(5))")
+            }
+            drainOutputs(timeoutMilliseconds: 100)
+        }
+    }
+
+    /// Collects whatever output arrives within `timeoutMilliseconds`.
+    func drainOutputs(timeoutMilliseconds: Int32) {
+        for message in tail?.poll(timeoutMilliseconds: timeoutMilliseconds) ?? [] {
+            if case .object(let fields) = try? JSONParser.parse(message.value) {
+                outputs[message.topic, default: []].append(fields)
+            }
+        }
+    }
+
+    func messages(_ topic: String, customer: String) -> [[String: JSONValue]] {
+        (outputs[topic] ?? []).filter { $0["customer_id"]?.text == customer }
+    }
+
+    func reader() throws -> LedgerReader { try LedgerReader(path: configuration.storePath) }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+func waitUntil(timeout: TimeInterval, _ what: String, _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while try !condition() {
+        guard Date() < deadline else { throw HarnessError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+extension JSONValue {
+    var text: String? {
+        switch self {
+        case .string(let text), .number(let text): text
+        default: nil
+        }
+    }
+
+    subscript(_ key: String) -> JSONValue? {
+        if case .object(let fields) = self { return fields[key] }
+        return nil
+    }
+}
