@@ -54,6 +54,9 @@ let package = Package(
 
         .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore"], swiftSettings: strict),
         .testTarget(name: "CreditsStoreTests", dependencies: ["CreditsStore", "CreditsCore"], swiftSettings: strict),
-        .testTarget(name: "CreditsIntegrationTests", dependencies: ["CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore"], swiftSettings: strict),
+        .testTarget(name: "CreditsIntegrationTests", dependencies: [
+            "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
+            "credits-ledger",  // the CLI tests run the built executable
+        ], swiftSettings: strict),
     ]
 )

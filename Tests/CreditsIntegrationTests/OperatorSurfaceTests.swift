@@ -1,0 +1,189 @@
+import CreditsCore
+import CreditsService
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+
+/// GET on the service's HTTP port: status and body.
+func httpGet(_ port: Int, _ path: String, token: String? = nil) async throws -> (Int, String) {
+    var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+    if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+    let (data, response) = try await URLSession.shared.data(for: request)
+    return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+}
+
+func json(_ text: String) -> JSONValue { (try? JSONParser.parse(Array(text.utf8))) ?? .null }
+
+/// Runs the built `credits-ledger` executable.
+func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("credits-ledger")
+    let executable = FileManager.default.fileExists(atPath: binary.path)
+        ? binary
+        : URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/debug/credits-ledger")
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    process.currentDirectoryURL = FileManager.default.temporaryDirectory
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+@Suite("Operator surface: HTTP API, metrics, readiness, CLI", .serialized)
+struct OperatorSurfaceTests {
+    @Test("readiness is 503 before partitions are assigned and 200 after; healthz answers at once")
+    func readiness() async throws {
+        let h = try ServiceHarness()
+        let server = CreditsServer(configuration: h.configuration, bootstrapServers: h.broker.bootstrapServers, logger: h.logger)
+        let task = Task { try await server.run() }
+        try await waitUntil(timeout: 10, "HTTP to listen") { server.status.snapshot.httpPort != nil }
+        let port = server.status.snapshot.httpPort!
+        let (health, _) = try await httpGet(port, "/healthz")
+        #expect(health == 200)
+        let (before, beforeBody) = try await httpGet(port, "/readyz")
+        #expect(before == 503)
+        #expect(json(beforeBody)["ready"] == .bool(false))
+        try await waitUntil(timeout: 30, "assignment") { server.status.snapshot.isReady }
+        let (after, afterBody) = try await httpGet(port, "/readyz")
+        #expect(after == 200)
+        guard case .array(let partitions) = json(afterBody)["assigned_partitions"] else { Issue.record("no partitions"); return }
+        #expect(partitions.count == 4)
+        await server.shutdown()
+        try await task.value
+    }
+
+    @Test("customer, paginated history with type filter, usage buckets, and every error path")
+    func api() async throws {
+        let h = try ServiceHarness()
+        try await h.start()
+        let port = h.httpPort
+        try h.sendCommand(h.command("e", "cus_api", "enable_credits", #""settings":{"price_per_minute":"6"}"#), key: "cus_api")
+        try h.sendCommand(h.command("a", "cus_api", "add_credits", #""amount":"100","note":"Monthly""#), key: "cus_api")
+        try h.waitFor("credits.command-results", count: 2)
+        for index in 1...5 {
+            try h.sendUsage(#"{"event_id":"u\#(index)","customer_id":"cus_api","occurred_at":"2026-11-24T1\#(index):00:00Z","call_seconds":60,"tool_calls":1}"#,
+                            key: "cus_api")
+        }
+        try h.waitFor("credits.balance-changed", count: 6)
+
+        let (status, body) = try await httpGet(port, "/v1/customers/cus_api")
+        #expect(status == 200)
+        let account = json(body)
+        #expect(account["balance"]?.text == "69.85")
+        #expect(account["credits_enabled"] == .bool(true))
+        #expect(account["state"]?.text == "active")
+        #expect(account["settings"]?["price_per_minute"]?.text == "6")
+        #expect(account["settings"]?["grace_period_seconds"]?.text == "300")
+
+        let (_, page1) = try await httpGet(port, "/v1/customers/cus_api/transactions?limit=4")
+        guard case .array(let first) = json(page1)["transactions"] else { Issue.record("no transactions"); return }
+        #expect(first.map { $0["entry_id"]?.text } == ["6", "5", "4", "3"])
+        #expect(first[0]["type"]?.text == "used" && first[0]["amount"]?.text == "-6.03")
+        let cursor = try #require(json(page1)["next_cursor"]?.text)
+        let (_, page2) = try await httpGet(port, "/v1/customers/cus_api/transactions?limit=4&cursor=\(cursor)")
+        guard case .array(let second) = json(page2)["transactions"] else { Issue.record("no page 2"); return }
+        #expect(second.map { $0["entry_id"]?.text } == ["2", "1"])
+        #expect(json(page2)["next_cursor"] == .null)
+        let (_, added) = try await httpGet(port, "/v1/customers/cus_api/transactions?type=added")
+        guard case .array(let addedRows) = json(added)["transactions"] else { Issue.record("no filter"); return }
+        #expect(addedRows.map { $0["note"]?.text } == ["Monthly"])
+
+        let (_, usage) = try await httpGet(port, "/v1/customers/cus_api/usage?from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z&bucket=hour")
+        guard case .array(let buckets) = json(usage)["buckets"] else { Issue.record("no buckets"); return }
+        #expect(buckets.count == 5)
+        #expect(buckets.first?["start"]?.text == "2026-11-24T11:00:00.000Z")
+        #expect(buckets.first?["call_credits"]?.text == "6" && buckets.first?["tool_call_credits"]?.text == "0.03")
+        let (_, daily) = try await httpGet(port, "/v1/customers/cus_api/usage?from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z")
+        guard case .array(let days) = json(daily)["buckets"] else { Issue.record("no days"); return }
+        #expect(days.count == 1 && days.first?["total_credits"]?.text == "30.15")
+
+        let errors: [(String, Int, String, String?)] = [
+            ("/v1/customers/nobody", 404, "customer_not_found", nil),
+            ("/v1/customers/nobody/transactions", 404, "customer_not_found", nil),
+            ("/v1/customers/cus_api/transactions?limit=0", 400, "invalid_parameter", "limit"),
+            ("/v1/customers/cus_api/transactions?limit=abc", 400, "invalid_parameter", "limit"),
+            ("/v1/customers/cus_api/transactions?type=refund", 400, "invalid_parameter", "type"),
+            ("/v1/customers/cus_api/transactions?cursor=x", 400, "invalid_parameter", "cursor"),
+            ("/v1/customers/cus_api/usage?bucket=week", 400, "invalid_parameter", "bucket"),
+            ("/v1/customers/cus_api/usage?from=yesterday", 400, "invalid_parameter", "from"),
+            ("/v1/customers/bad%20id", 400, "invalid_parameter", "id"),
+        ]
+        for (path, expectedStatus, code, field) in errors {
+            let (status, body) = try await httpGet(port, path)
+            #expect(status == expectedStatus, "\(path)")
+            #expect(json(body)["error"]?["code"]?.text == code, "\(path)")
+            #expect(json(body)["error"]?["field"]?.text == field, "\(path)")
+            #expect(json(body)["error"]?["message"]?.text?.isEmpty == false)
+        }
+        try await h.stop()
+    }
+
+    @Test("with a token, /v1 needs it; health, readiness and metrics stay open")
+    func auth() async throws {
+        let h = try ServiceHarness { $0.httpAuthToken = "s3cret" }
+        try await h.start()
+        #expect(try await httpGet(h.httpPort, "/v1/customers/x").0 == 401)
+        #expect(try await httpGet(h.httpPort, "/v1/customers/x", token: "wrong").0 == 401)
+        #expect(try await httpGet(h.httpPort, "/v1/customers/x", token: "s3cret").0 == 404)
+        #expect(try await httpGet(h.httpPort, "/metrics").0 == 200)
+        try await h.stop()
+    }
+
+    @Test("metrics move when messages are applied, dead-lettered and rejected")
+    func metrics() async throws {
+        let h = try ServiceHarness()
+        try await h.start()
+        func value(_ text: String, _ series: String) -> Double {
+            text.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        let (_, before) = try await httpGet(h.httpPort, "/metrics")
+        try h.sendCommand(h.command("e", "cus_m", "enable_credits"), key: "cus_m")
+        try h.sendCommand(h.command("d", "cus_m", "deduct_credits", #""amount":"5","reason":"manual","note":"n""#), key: "cus_m")
+        try h.sendUsage("{oops", key: "cus_m")
+        try h.waitFor("credits.dead-letter")
+        try h.waitFor("credits.command-results", count: 2)
+        let (_, after) = try await httpGet(h.httpPort, "/metrics")
+        #expect(value(after, "credits_messages_applied_total") - value(before, "credits_messages_applied_total") == 2)
+        #expect(value(after, #"credits_messages_dead_lettered_total{reason="invalid_json"}"#) == 1)
+        #expect(value(after, #"credits_commands_rejected_total{reason="insufficient_balance"}"#) == 1)
+        #expect(value(after, #"credits_messages_consumed_total{topic="credits.usage"}"#) == 1)
+        #expect(after.contains("credits_apply_batch_size_bucket"))
+        #expect(after.contains("credits_apply_batch_duration_bucket"))
+        try await h.stop()
+    }
+
+    @Test("the admin CLI publishes commands, prints results and exits non-zero on rejection; balance and verify read the store")
+    func cli() async throws {
+        let h = try ServiceHarness()
+        try await h.start()
+        let brokers = ["--brokers", h.broker.bootstrapServers]
+        let rejected = try runCLI(["admin", "add", "cus_cli", "--amount", "10", "--note", "Monthly"] + brokers)
+        #expect(rejected.status == 1)
+        #expect(rejected.output.contains(#""reason":"credits_not_enabled""#))
+        let enabled = try runCLI(["admin", "enable", "cus_cli", "--price-per-minute", "2", "--actor", "ops@agency"] + brokers)
+        #expect(enabled.status == 0, "\(enabled.output)")
+        let added = try runCLI(["admin", "add", "cus_cli", "--amount", "10.5", "--note", "Monthly"] + brokers)
+        #expect(added.status == 0)
+        #expect(added.output.contains(#""status":"applied""#) && added.output.contains(#""balance":"10.5""#))
+        let deduct = try runCLI(["admin", "deduct", "cus_cli", "--amount", "20", "--reason", "refund", "--note", "x"] + brokers)
+        #expect(deduct.status == 1 && deduct.output.contains("insufficient_balance"))
+        let store = ["CREDITS_STORE_PATH": h.configuration.storePath]
+        let balance = try runCLI(["balance", "cus_cli"], environment: store)
+        #expect(balance.status == 0 && balance.output.contains("balance:         10.5"))
+        let history = try runCLI(["history", "cus_cli", "--csv"], environment: store)
+        #expect(history.output.contains(#"1,added,10.5,10.5,"Monthly","#))
+        let verify = try runCLI(["verify"], environment: store)
+        #expect(verify.status == 0 && verify.output.contains("all consistent"))
+        try await h.stop()
+    }
+}
