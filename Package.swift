@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // System libraries (installed from Debian: libsqlite3-dev, librdkafka-dev).
@@ -57,6 +58,10 @@ let package = Package(
         .testTarget(name: "CreditsIntegrationTests", dependencies: [
             "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
             "credits-ledger",  // the CLI tests run the built executable
+        ], swiftSettings: strict),
+        // Parses docker/ and config/ and checks them against each other (no Docker engine needed).
+        .testTarget(name: "DeploymentTests", dependencies: [
+            "CreditsService", .product(name: "Yams", package: "Yams"),
         ], swiftSettings: strict),
     ]
 )

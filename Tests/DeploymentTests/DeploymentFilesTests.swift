@@ -1,0 +1,176 @@
+import CreditsService
+import Foundation
+import Testing
+import Yams
+
+/// The repository root, found from this file.
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+func text(_ path: String) throws -> String { try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8) }
+
+func yaml(_ path: String) throws -> [String: Any] {
+    guard let document = try Yams.load(yaml: try text(path)) as? [String: Any] else {
+        throw DeploymentError("\(path) is not a YAML mapping")
+    }
+    return document
+}
+
+struct DeploymentError: Error { let text: String; init(_ text: String) { self.text = text } }
+
+/// Dockerfile instructions with their arguments (continuation lines joined, comments dropped).
+func dockerInstructions() throws -> [(String, String)] {
+    var instructions: [(String, String)] = []
+    var pending = ""
+    for rawLine in try text("docker/Dockerfile").split(separator: "\n", omittingEmptySubsequences: false) {
+        let line = rawLine.trimmingCharacters(in: .whitespaces)
+        if pending.isEmpty && (line.isEmpty || line.hasPrefix("#")) { continue }
+        if line.hasSuffix("\\") {
+            pending += line.dropLast() + " "
+            continue
+        }
+        let full = pending + line
+        pending = ""
+        let parts = full.split(separator: " ", maxSplits: 1).map(String.init)
+        instructions.append((parts[0].uppercased(), parts.count > 1 ? parts[1] : ""))
+    }
+    return instructions
+}
+
+@Suite("Deployment files: Dockerfile, compose, Prometheus and config agree")
+struct DeploymentFilesTests {
+    let compose: [String: Any]
+    let services: [String: [String: Any]]
+    let configuration: ServiceConfiguration
+
+    init() async throws {
+        compose = try yaml("docker/compose.yaml")
+        services = (compose["services"] as? [String: [String: Any]]) ?? [:]
+        configuration = try await ConfigurationLoader.load(file: root.appendingPathComponent("config/credits-ledger.yaml").path,
+                                                           environment: [:])
+    }
+
+    var ledgerEnvironment: [String: String] {
+        (services["credits-ledger"]?["environment"] as? [String: Any])?.mapValues { "\($0)" } ?? [:]
+    }
+
+    @Test("compose has Kafka in KRaft mode, a topic job, the service and Prometheus, wired together")
+    func composeServices() throws {
+        #expect(Set(self.services.keys) == ["kafka", "kafka-init", "credits-ledger", "prometheus"])
+        let kafka = try #require(self.services["kafka"])
+        #expect((kafka["image"] as? String)?.hasPrefix("apache/kafka:") == true)
+        let kafkaEnvironment = (kafka["environment"] as? [String: Any])?.mapValues { "\($0)" } ?? [:]
+        #expect(kafkaEnvironment["KAFKA_PROCESS_ROLES"]?.contains("controller") == true, "KRaft: no ZooKeeper")
+        let dependsOn = self.services["credits-ledger"]?["depends_on"] as? [String: [String: String]]
+        #expect(dependsOn?["kafka-init"]?["condition"] == "service_completed_successfully")
+        #expect((self.services["kafka-init"]?["depends_on"] as? [String: [String: String]])?["kafka"]?["condition"]
+            == "service_healthy")
+        #expect((self.services["prometheus"]?["profiles"] as? [String]) == ["monitoring"])
+    }
+
+    @Test("the service reaches Kafka on an advertised listener")
+    func brokers() throws {
+        let advertised = (self.services["kafka"]?["environment"] as? [String: Any])?["KAFKA_ADVERTISED_LISTENERS"] as? String ?? ""
+        let hosts = advertised.split(separator: ",").compactMap { $0.split(separator: "//").last.map(String.init) }
+        let brokers = try #require(ledgerEnvironment["CREDITS_KAFKA_BROKERS"])
+        for broker in brokers.split(separator: ",") { #expect(hosts.contains(String(broker)), "\(broker) in \(hosts)") }
+    }
+
+    @Test("volumes are declared and mounted where the store lives")
+    func volumes() throws {
+        let declared = Set((compose["volumes"] as? [String: Any])?.keys.map { $0 } ?? [])
+        for (name, service) in self.services {
+            for mount in (service["volumes"] as? [String]) ?? [] {
+                let source = String(mount.split(separator: ":")[0])
+                if !source.hasPrefix(".") { #expect(declared.contains(source), "\(name) mounts undeclared \(source)") }
+            }
+        }
+        let ledgerMounts = (self.services["credits-ledger"]?["volumes"] as? [String]) ?? []
+        let storePath = try #require(ledgerEnvironment["CREDITS_STORE_PATH"])
+        let storeDirectory = (storePath as NSString).deletingLastPathComponent
+        #expect(ledgerMounts.contains { $0.split(separator: ":").dropFirst().first.map(String.init) == storeDirectory })
+        let dockerVolume = try dockerInstructions().first { $0.0 == "VOLUME" }?.1 ?? ""
+        #expect(dockerVolume.contains(storeDirectory))
+    }
+
+    @Test("one HTTP port everywhere: config, compose, Dockerfile, health check, Prometheus")
+    func ports() throws {
+        let port = try #require(Int(ledgerEnvironment["CREDITS_HTTP_PORT"] ?? ""))
+        #expect(port == configuration.httpPort)
+        let mappings = (self.services["credits-ledger"]?["ports"] as? [String]) ?? []
+        #expect(mappings.contains { $0.hasSuffix(":\(port)") })
+        let instructions = try dockerInstructions()
+        #expect(instructions.contains { $0.0 == "EXPOSE" && $0.1 == "\(port)" })
+        let healthcheck = try #require(instructions.first { $0.0 == "HEALTHCHECK" }?.1)
+        #expect(healthcheck.contains(#""healthcheck", "--port", "\#(port)""#))
+        #expect(instructions.contains { $0.0 == "ENV" && $0.1.contains("CREDITS_HTTP_PORT=\(port)") })
+        let prometheus = try yaml("docker/prometheus.yml")
+        let jobs = (prometheus["scrape_configs"] as? [[String: Any]]) ?? []
+        let targets = jobs.flatMap { (($0["static_configs"] as? [[String: Any]]) ?? []).flatMap { ($0["targets"] as? [String]) ?? [] } }
+        #expect(targets == ["credits-ledger:\(port)"])
+        #expect(jobs.first?["metrics_path"] as? String == "/metrics")
+    }
+
+    @Test("the topic job creates every configured topic, inputs co-partitioned")
+    func topics() throws {
+        let script = ((self.services["kafka-init"]?["command"] as? [String]) ?? []).joined(separator: "\n")
+        let created = script.split(separator: "\n").compactMap { line -> String? in
+            let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ")
+            return words.count == 3 && words[0] == "create" ? String(words[1]) : nil
+        }
+        let expected = [configuration.topics.usage, configuration.topics.commands] + configuration.topics.outputs
+        #expect(Set(created) == Set(expected))
+        #expect(script.contains(#"--partitions "$$PARTITIONS""#), "one partition count for all topics")
+        #expect(script.contains("--if-not-exists"))
+    }
+
+    @Test("Dockerfile: multi-stage, slim runtime with librdkafka1 and libsqlite3-0 only, non-root")
+    func dockerfile() throws {
+        let instructions = try dockerInstructions()
+        let stages = instructions.filter { $0.0 == "FROM" }.map(\.1)
+        #expect(stages.count == 2)
+        #expect(stages.first?.hasPrefix("swift:6") == true && stages.first?.hasSuffix("AS build") == true)
+        #expect(stages.last?.hasPrefix("debian:") == true && stages.last?.contains("-slim") == true)
+        let runtime = instructions.drop { !($0.0 == "FROM" && $0.1.contains("debian")) }
+        let installs = runtime.filter { $0.0 == "RUN" && $0.1.contains("apt-get install") }.map(\.1).joined()
+        let packages = installs.components(separatedBy: "--no-install-recommends").last?
+            .components(separatedBy: "&&").first?.split(separator: " ").map(String.init) ?? []
+        #expect(packages == ["librdkafka1", "libsqlite3-0"])
+        let user = try #require(runtime.last { $0.0 == "USER" }?.1)
+        #expect(user != "root" && user != "0")
+        #expect(runtime.contains { $0.0 == "COPY" && $0.1.hasPrefix("--from=build") })
+        #expect(instructions.last { $0.0 == "ENTRYPOINT" }?.1 == #"["credits-ledger"]"#)
+        #expect(instructions.last { $0.0 == "CMD" }?.1.contains("serve") == true)
+    }
+
+    @Test("the configuration files load with the service's own loader")
+    func configurations() async throws {
+        #expect(configuration.usesEmbeddedBroker)
+        #expect(configuration.topics == ServiceConfiguration.Topics())
+        #expect(configuration.ledger.packages.map(\.name) == ["1000", "5000", "10000"])
+        #expect(configuration.ledger.creditsPerUSD.description == "100")
+        #expect(configuration.httpAuthToken == nil)
+        let production = try await ConfigurationLoader.load(
+            file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: [:])
+        #expect(!production.usesEmbeddedBroker)
+        #expect(production.kafkaProperties["security.protocol"] == "SASL_SSL")
+        #expect(production.topics == configuration.topics)
+    }
+
+    @Test("environment variables override the file, with the contract's names")
+    func environment() async throws {
+        let loaded = try await ConfigurationLoader.load(
+            file: root.appendingPathComponent("config/credits-ledger.yaml").path,
+            environment: ["CREDITS_KAFKA_BROKERS": "k1:9092,k2:9092", "CREDITS_KAFKA_GROUP_ID": "g2",
+                          "CREDITS_STORE_PATH": "/tmp/x.sqlite", "CREDITS_HTTP_PORT": "9999",
+                          "CREDITS_CREDITS_PER_USD": "120.5", "CREDITS_KAFKA_PROPERTIES": "a.b=1,c=d=e"])
+        #expect(loaded.brokers == "k1:9092,k2:9092")
+        #expect(loaded.groupID == "g2")
+        #expect(loaded.storePath == "/tmp/x.sqlite")
+        #expect(loaded.httpPort == 9999)
+        #expect(loaded.ledger.creditsPerUSD.description == "120.5")
+        #expect(loaded.kafkaProperties == ["a.b": "1", "c": "d=e"])
+        await #expect(throws: ConfigurationError.self) {
+            _ = try await ConfigurationLoader.load(file: nil, environment: ["CREDITS_CREDITS_PER_USD": "abc"])
+        }
+    }
+}
