@@ -25,7 +25,14 @@ public final class LedgerStore {
     private let options: Options
     private var customers: [String: CustomerRecords.Stored] = [:]
     private var keyIndex: IdempotencyKeys.Index
-    private var nextOutboxSeq: Int64
+    /// The next row numbers of the append-only tables (assigned by the store, written per batch).
+    private var sequences: Sequences
+
+    private struct Sequences {
+        var entry: Int64
+        var key: Int64
+        var outbox: Int64
+    }
 
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
     public init(path: String, ledger: Ledger, options: Options = Options()) throws(StoreError) {
@@ -40,7 +47,9 @@ public final class LedgerStore {
             PRAGMA foreign_keys=OFF;
             """)
         try Migrations.migrate(connection)
-        nextOutboxSeq = try Outbox(connection: connection).maxSeq() + 1
+        sequences = Sequences(entry: try EntryRecords(connection: connection).maxSeq() + 1,
+                              key: try IdempotencyKeys(connection: connection).maxSeq() + 1,
+                              outbox: try Outbox(connection: connection).maxSeq() + 1)
         keyIndex = try IdempotencyKeys(connection: connection).loadIndex()
     }
 
@@ -54,7 +63,7 @@ public final class LedgerStore {
     @discardableResult
     public func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport {
         try inTransaction { () throws(StoreError) in
-            var work = BatchWork(now: now)
+            var work = BatchWork(now: now, firstKeySeq: sequences.key)
             var offsets: [TopicPartition: Int64] = [:]
             for message in batch {
                 let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
@@ -74,7 +83,7 @@ public final class LedgerStore {
     @discardableResult
     public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
         try inTransaction { () throws(StoreError) in
-            var work = BatchWork(now: now)
+            var work = BatchWork(now: now, firstKeySeq: sequences.key)
             let due = try CustomerRecords(connection: connection).dueForBlocking(at: now)
             for customerID in due {
                 var customer = try customer(customerID, work: &work)
@@ -136,11 +145,17 @@ public final class LedgerStore {
         var dirty: [String] = []
         var dirtyNums = Set<Int64>()
         var outbox: [OutboxRecord] = []
+        var pending: PendingWrites
+
+        init(now: Timestamp, firstKeySeq: Int64) {
+            self.now = now
+            pending = PendingWrites(firstKeySeq: firstKeySeq)
+        }
     }
 
     private func inTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         if customers.count > options.customerCacheLimit { customers.removeAll(keepingCapacity: true) }
-        let firstSeq = nextOutboxSeq
+        let first = sequences
         do {
             let value = try connection.transaction(body)
             keyIndex.commit()
@@ -149,16 +164,14 @@ public final class LedgerStore {
             // The caches may hold changes that were rolled back.
             customers.removeAll()
             keyIndex.rollBack()
-            nextOutboxSeq = firstSeq
+            sequences = first
             throw error
         }
     }
 
     private func finish(_ work: inout BatchWork) throws(StoreError) {
-        let records = CustomerRecords(connection: connection)
-        for customerID in work.dirty {
-            if let customer = customers[customerID] { try records.update(customer) }
-        }
+        try work.pending.flush(to: connection)
+        try CustomerRecords(connection: connection).updateAll(work.dirty.compactMap { customers[$0] })
     }
 
     private func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CustomerRecords.Stored {
@@ -197,20 +210,22 @@ public final class LedgerStore {
         var customer = try customer(usage.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint,
-                              index: &keyIndex) {
+                              seq: sequences.key, index: &keyIndex, pending: &work.pending) {
         case .duplicate:
             work.report.duplicates += 1
         case .conflicting:
             try deadLetter(origin, InputError(.conflictingDuplicate,
                 "event_id \"\(usage.eventID)\" was applied before with other fields"), work: &work)
         case .new(let seq):
+            sequences.key += 1
             do {
                 let transition = try ledger.apply(usage, to: customer.account, at: work.now)
                 if transition.entries.isEmpty { work.report.usageNotCharged += 1 }
                 work.report.applied += 1
                 try record(transition, for: &customer, work: &work)
             } catch let error as InputError {
-                try keys.release(seq: seq, customerNum: customer.num, kind: .usage, key: usage.eventID, index: &keyIndex)
+                if let position = work.pending.pendingKeyIndex(seq) { work.pending.keys[position].released = true }
+                keyIndex.remove(IdempotencyKeys.hash(customerNum: customer.num, kind: .usage, key: usage.eventID), seq: seq)
                 try deadLetter(origin, error, work: &work)
             } catch let error as StoreError {
                 throw error
@@ -224,7 +239,8 @@ public final class LedgerStore {
         var customer = try customer(command.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         let claim = try keys.claim(customerNum: customer.num, kind: .command, key: command.commandID,
-                                   fingerprint: command.fingerprint, index: &keyIndex)
+                                   fingerprint: command.fingerprint, seq: sequences.key, index: &keyIndex,
+                                   pending: &work.pending)
         switch claim {
         case .duplicate(let status, let reason, let entryID):
             work.report.duplicates += 1
@@ -240,10 +256,14 @@ public final class LedgerStore {
                 commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
                 message: error.message, balance: customer.account.balance, processedAt: work.now)), work: &work)
         case .new(let seq):
+            sequences.key += 1
             let transition = ledger.apply(command, to: customer.account, at: work.now)
+            if let result = transition.commandResult, let position = work.pending.pendingKeyIndex(seq) {
+                work.pending.keys[position].status = result.status
+                work.pending.keys[position].reason = result.reason?.rawValue
+                work.pending.keys[position].entryID = result.entryID
+            }
             let result = transition.commandResult
-            try keys.recordOutcome(seq: seq, status: result?.status ?? .applied, reason: result?.reason?.rawValue,
-                                   entryID: result?.entryID)
             work.report.applied += 1
             if let reason = result?.reason { work.report.rejectedCommands[reason, default: 0] += 1 }
             try record(transition, for: &customer, work: &work)
@@ -252,10 +272,12 @@ public final class LedgerStore {
 
     private func record(_ transition: LedgerTransition, for customer: inout CustomerRecords.Stored,
                         work: inout BatchWork) throws(StoreError) {
-        let entries = EntryRecords(connection: connection)
         var entrySeqs: [Int64: Int64] = [:]
         for entry in transition.entries {
-            let seq = try entries.append(entry, customerNum: customer.num, previousSeq: customer.lastEntrySeq)
+            let seq = sequences.entry
+            sequences.entry += 1
+            work.pending.entries.append(PendingWrites.Entry(seq: seq, customerNum: customer.num,
+                                                            previousSeq: customer.lastEntrySeq, entry: entry))
             customer.lastEntrySeq = seq
             entrySeqs[entry.entryID] = seq
         }
@@ -283,9 +305,10 @@ public final class LedgerStore {
     }
 
     private func emit(_ event: OutputEvent, entrySeq: Int64? = nil, work: inout BatchWork) throws(StoreError) {
-        try Outbox(connection: connection).append(event, seq: nextOutboxSeq, entrySeq: entrySeq)
-        work.outbox.append(OutboxRecord(seq: nextOutboxSeq, event: event))
-        nextOutboxSeq += 1
+        let seq = sequences.outbox
+        sequences.outbox += 1
+        work.pending.outbox.append(PendingWrites.OutboxRow(seq: seq, event: event, entrySeq: entrySeq))
+        work.outbox.append(OutboxRecord(seq: seq, event: event))
         work.report.outboxMessages += 1
     }
 }

@@ -34,14 +34,23 @@ struct CustomerRecords {
         return num
     }
 
-    func update(_ stored: Stored) throws(StoreError) {
+    func update(_ stored: Stored) throws(StoreError) { try updateAll([stored]) }
+
+    static let writeColumns = [
+        "customer_num", "customer_id", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
+        "block_at", "depleted_by", "low_credit_alerted", "price_per_minute", "grace_period_seconds",
+        "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd", "last_entry_seq",
+    ]
+
+    /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
+    func updateAll(_ customers: [Stored]) throws(StoreError) {
+        let assignments = Self.writeColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
+        try connection.insert(customers, into: "customers", columns: Self.writeColumns,
+                              suffix: " ON CONFLICT(customer_num) DO UPDATE SET " + assignments, values: Self.values)
+    }
+
+    static func values(_ stored: Stored) -> [SQLiteValue] {
         let account = stored.account
-        let statement = try connection.hot("""
-            UPDATE customers SET credits_enabled = ?, balance = ?, last_entry_id = ?, balance_updated_at = ?,
-            block_state = ?, block_at = ?, depleted_by = ?, low_credit_alerted = ?, price_per_minute = ?,
-            grace_period_seconds = ?, low_credit_threshold = ?, low_credit_alerts = ?, tool_call_price = ?,
-            credits_per_usd = ?, last_entry_seq = ? WHERE customer_num = ?
-            """)
         let settings = account.settings
         var stateCode: Int64 = 0
         var blockAt: Int64?
@@ -51,14 +60,15 @@ struct CustomerRecords {
         case .grace(let at, let entry): stateCode = 1; blockAt = at.millisecondsSinceEpoch; depletedBy = entry
         case .blocked(let entry): stateCode = 2; depletedBy = entry
         }
-        statement.bind(
-            .integer(account.creditsEnabled ? 1 : 0), .integer(account.balance.micros), .integer(account.lastEntryID),
+        return [
+            .integer(stored.num), .text(account.customerID), .integer(account.creditsEnabled ? 1 : 0),
+            .integer(account.balance.micros), .integer(account.lastEntryID),
             .integer(account.balanceUpdatedAt?.millisecondsSinceEpoch), .integer(stateCode), .integer(blockAt),
             .integer(depletedBy), .integer(account.lowCreditAlerted ? 1 : 0), .integer(settings.pricePerMinute?.micros),
             .integer(settings.gracePeriodSeconds), .integer(settings.lowCreditThreshold?.micros),
             .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
-            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .integer(stored.num))
-        try statement.run()
+            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq),
+        ]
     }
 
     /// Customers in grace whose deadline is at or before `now`.

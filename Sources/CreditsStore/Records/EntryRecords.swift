@@ -6,25 +6,28 @@ struct EntryRecords {
 
     static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used]
 
-    /// Appends an entry after the customer's entry at `previousSeq`; returns the new entry's seq.
-    func append(_ entry: LedgerEntry, customerNum: Int64, previousSeq: Int64?) throws(StoreError) -> Int64 {
-        let statement = try connection.hot("""
-            INSERT INTO entries(customer_num, entry_id, prev_seq, kind, amount, balance, note, source_kind, source_id,
-            actor, call_part, ai_part, tool_part, warnings, deduct_reason, occurred_at, recorded_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+    static let insertColumns = [
+        "seq", "customer_num", "entry_id", "prev_seq", "kind", "amount", "balance", "note", "source_kind", "source_id",
+        "actor", "call_part", "ai_part", "tool_part", "warnings", "deduct_reason", "occurred_at", "recorded_at",
+    ]
+
+    /// A pending entry's values in `insertColumns` order.
+    static func values(_ row: PendingWrites.Entry) -> [SQLiteValue] {
+        let entry = row.entry
         let sourceKind: Int64 = if case .usage = entry.source { 0 } else { 1 }
         let warnings = entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") }
-        statement.bind(
-            .integer(customerNum), .integer(entry.entryID), .integer(previousSeq),
-            .integer(Int64(Self.kinds.firstIndex(of: entry.kind)!)),
-            .integer(entry.amount.micros), .integer(entry.balance.micros), .text(entry.note), .integer(sourceKind),
-            .text(entry.source.id), .text(entry.actor), .integer(entry.breakdown?.call.micros),
-            .integer(entry.breakdown?.ai.micros), .integer(entry.breakdown?.toolCalls.micros), .text(warnings),
-            .text(entry.deductReason?.rawValue), .integer(entry.occurredAt.millisecondsSinceEpoch),
-            .integer(entry.recordedAt.millisecondsSinceEpoch))
-        try statement.run()
-        return connection.lastInsertRowID
+        return [
+            .integer(row.seq), .integer(row.customerNum), .integer(entry.entryID), .integer(row.previousSeq),
+            .integer(Int64(kinds.firstIndex(of: entry.kind)!)), .integer(entry.amount.micros),
+            .integer(entry.balance.micros), .text(entry.note), .integer(sourceKind), .text(entry.source.id),
+            .text(entry.actor), .integer(entry.breakdown?.call.micros), .integer(entry.breakdown?.ai.micros),
+            .integer(entry.breakdown?.toolCalls.micros), .text(warnings), .text(entry.deductReason?.rawValue),
+            .integer(entry.occurredAt.millisecondsSinceEpoch), .integer(entry.recordedAt.millisecondsSinceEpoch),
+        ]
+    }
+
+    func maxSeq() throws(StoreError) -> Int64 {
+        try connection.statement("SELECT coalesce(max(seq), 0) FROM entries").firstRow { $0.int64(0) } ?? 0
     }
 
     /// The entry stored at `seq`, its customer and the seq of the customer's previous entry.

@@ -70,45 +70,47 @@ struct IdempotencyKeys {
         return index
     }
 
-    /// Records `key` unless it is already there; one append on the common path.
-    func claim(customerNum: Int64, kind: Kind, key: String, fingerprint: Int64,
-               index: inout Index) throws(StoreError) -> Claim {
+    /// Claims `key` for a new input unless it was seen before (in the store or earlier in this
+    /// batch). A new claim is written with the batch.
+    func claim(customerNum: Int64, kind: Kind, key: String, fingerprint: Int64, seq newSeq: Int64,
+               index: inout Index, pending: inout PendingWrites) throws(StoreError) -> Claim {
         let hash = Self.hash(customerNum: customerNum, kind: kind, key: key)
         for seq in index.seqs[hash] ?? [] {
-            let select = try connection.hot("""
-                SELECT fingerprint, status, reason, entry_id FROM idempotency_keys
-                WHERE seq = ? AND customer_num = ? AND kind = ? AND key = ?
-                """)
-            select.bind(.integer(seq), .integer(customerNum), .integer(kind.rawValue), .text(key))
-            let found = try select.firstRow { row -> Claim in
-                guard row.int64(0) == fingerprint else { return .conflicting }
-                return .duplicate(status: row.int64(1) == 0 ? .applied : .rejected, reason: row.optionalString(2),
-                                  entryID: row.optionalInt64(3))
+            let found: Claim?
+            if let position = pending.pendingKeyIndex(seq) {
+                let row = pending.keys[position]
+                guard !row.released, row.customerNum == customerNum, row.kind == kind, row.key == key else { continue }
+                found = row.fingerprint == fingerprint
+                    ? .duplicate(status: row.status, reason: row.reason, entryID: row.entryID) : .conflicting
+            } else {
+                let select = try connection.hot("""
+                    SELECT fingerprint, status, reason, entry_id FROM idempotency_keys
+                    WHERE seq = ? AND customer_num = ? AND kind = ? AND key = ?
+                    """)
+                select.bind(.integer(seq), .integer(customerNum), .integer(kind.rawValue), .text(key))
+                found = try select.firstRow { row -> Claim in
+                    guard row.int64(0) == fingerprint else { return .conflicting }
+                    return .duplicate(status: row.int64(1) == 0 ? .applied : .rejected, reason: row.optionalString(2),
+                                      entryID: row.optionalInt64(3))
+                }
             }
             if let found { return found }
         }
-        let insert = try connection.hot("""
-            INSERT INTO idempotency_keys(customer_num, kind, key_hash, key, fingerprint, status) VALUES (?, ?, ?, ?, ?, 0)
-            """)
-        insert.bind(.integer(customerNum), .integer(kind.rawValue), .integer(hash), .text(key), .integer(fingerprint))
-        try insert.run()
-        let seq = connection.lastInsertRowID
-        index.insert(hash, seq: seq)
-        return .new(seq: seq)
+        pending.keys.append(PendingWrites.Key(seq: newSeq, customerNum: customerNum, kind: kind, hash: hash, key: key,
+                                              fingerprint: fingerprint))
+        index.insert(hash, seq: newSeq)
+        return .new(seq: newSeq)
     }
 
-    /// Stores the outcome of a command claimed at `seq`.
-    func recordOutcome(seq: Int64, status: CommandResult.Status, reason: String?, entryID: Int64?) throws(StoreError) {
-        let update = try connection.statement("UPDATE idempotency_keys SET status = ?, reason = ?, entry_id = ? WHERE seq = ?")
-        update.bind(.integer(status == .applied ? 0 : 1), .text(reason), .integer(entryID), .integer(seq))
-        try update.run()
+    static let insertColumns = ["seq", "customer_num", "kind", "key_hash", "key", "fingerprint", "status", "reason",
+                                "entry_id"]
+
+    static func values(_ row: PendingWrites.Key) -> [SQLiteValue] {
+        [.integer(row.seq), .integer(row.customerNum), .integer(row.kind.rawValue), .integer(row.hash), .text(row.key),
+         .integer(row.fingerprint), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID)]
     }
 
-    /// Forgets a claim whose input turned out not to be applicable.
-    func release(seq: Int64, customerNum: Int64, kind: Kind, key: String, index: inout Index) throws(StoreError) {
-        let delete = try connection.statement("DELETE FROM idempotency_keys WHERE seq = ?")
-        delete.bind(1, seq)
-        try delete.run()
-        index.remove(Self.hash(customerNum: customerNum, kind: kind, key: key), seq: seq)
+    func maxSeq() throws(StoreError) -> Int64 {
+        try connection.statement("SELECT coalesce(max(seq), 0) FROM idempotency_keys").firstRow { $0.int64(0) } ?? 0
     }
 }

@@ -14,18 +14,17 @@ public struct OutboxRecord: Sendable, Equatable {
 struct Outbox {
     let connection: SQLiteConnection
 
-    /// Appends an event; a balance-changed event is stored as a reference to its entry.
-    func append(_ event: OutputEvent, seq: Int64, entrySeq: Int64?) throws(StoreError) {
-        let statement = try connection.hot("INSERT INTO outbox(seq, topic, key, value, entry_seq) VALUES (?, ?, ?, ?, ?)")
-        if case .balanceChanged(let entry) = event, let entrySeq {
-            statement.bind(.integer(seq), .integer(Int64(OutputTopic.balanceChanged.rawValue)), .text(entry.customerID),
-                           .text(nil), .integer(entrySeq))
-        } else {
-            let message = event.message
-            statement.bind(.integer(seq), .integer(Int64(message.topic.rawValue)), .text(message.key),
-                           .text(message.value), .integer(nil))
+    static let insertColumns = ["seq", "topic", "key", "value", "entry_seq"]
+
+    /// A pending row's values; a balance-changed event is stored as a reference to its entry.
+    static func values(_ row: PendingWrites.OutboxRow) -> [SQLiteValue] {
+        if case .balanceChanged(let entry) = row.event, let entrySeq = row.entrySeq {
+            return [.integer(row.seq), .integer(Int64(OutputTopic.balanceChanged.rawValue)), .text(entry.customerID),
+                    .text(nil), .integer(entrySeq)]
         }
-        try statement.run()
+        let message = row.event.message
+        return [.integer(row.seq), .integer(Int64(message.topic.rawValue)), .text(message.key), .text(message.value),
+                .integer(nil)]
     }
 
     func pending(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {

@@ -63,6 +63,26 @@ final class SQLiteConnection {
         return statement
     }
 
+    /// Appends `rows` with multi-row INSERTs of up to 64 rows each (one statement per chunk
+    /// instead of one per row). `values` gives a row's column values in `columns` order.
+    func insert<Row>(_ rows: [Row], into table: String, columns: [String], suffix: String = "",
+                     values: (Row) -> [SQLiteValue]) throws(StoreError) {
+        let chunkSize = 64
+        var start = 0
+        while start < rows.count {
+            let count = min(chunkSize, rows.count - start)
+            let placeholders = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
+            let sql = "INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES "
+                + Array(repeating: placeholders, count: count).joined(separator: ",") + suffix
+            let statement = try statement(sql)
+            for index in 0..<count {
+                statement.bind(from: Int32(index * columns.count + 1), values(rows[start + index]))
+            }
+            try statement.run()
+            start += count
+        }
+    }
+
     /// Rows changed by the last INSERT, UPDATE or DELETE.
     var changes: Int { Int(sqlite3_changes(handle)) }
 

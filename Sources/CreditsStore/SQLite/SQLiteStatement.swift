@@ -37,9 +37,12 @@ final class SQLiteStatement {
     }
 
     /// Binds parameters 1, 2, … in order.
-    func bind(_ values: SQLiteValue...) {
+    func bind(_ values: SQLiteValue...) { bind(from: 1, values) }
+
+    /// Binds parameters `start`, `start + 1`, … in order.
+    func bind(from start: Int32, _ values: [SQLiteValue]) {
         for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
+            let index = start + Int32(offset)
             switch value {
             case .integer(let number): bind(index, number)
             case .text(let text): bind(index, text)

@@ -1,0 +1,54 @@
+import CreditsCore
+
+/// The rows a batch appends. They get their sequence numbers at once (the store counts them)
+/// and are written at the end of the batch with multi-row INSERTs, in the same transaction.
+struct PendingWrites {
+    struct Entry {
+        var seq: Int64
+        var customerNum: Int64
+        var previousSeq: Int64?
+        var entry: LedgerEntry
+    }
+
+    struct Key {
+        var seq: Int64
+        var customerNum: Int64
+        var kind: IdempotencyKeys.Kind
+        var hash: Int64
+        var key: String
+        var fingerprint: Int64
+        var status: CommandResult.Status = .applied
+        var reason: String?
+        var entryID: Int64?
+        /// Claimed, then found not applicable: not written.
+        var released = false
+    }
+
+    struct OutboxRow {
+        var seq: Int64
+        var event: OutputEvent
+        var entrySeq: Int64?
+    }
+
+    /// The seq of the first key claimed in this batch; keys at or above it are in `keys`.
+    let firstKeySeq: Int64
+    var entries: [Entry] = []
+    var keys: [Key] = []
+    var outbox: [OutboxRow] = []
+
+    init(firstKeySeq: Int64) { self.firstKeySeq = firstKeySeq }
+
+    /// The pending key claimed at `seq`, if it was claimed in this batch.
+    func pendingKeyIndex(_ seq: Int64) -> Int? {
+        let index = Int(seq - firstKeySeq)
+        return index >= 0 && index < keys.count ? index : nil
+    }
+
+    /// Writes everything, in table order.
+    func flush(to connection: SQLiteConnection) throws(StoreError) {
+        try connection.insert(entries, into: "entries", columns: EntryRecords.insertColumns, values: EntryRecords.values)
+        try connection.insert(keys.filter { !$0.released }, into: "idempotency_keys",
+                              columns: IdempotencyKeys.insertColumns, values: IdempotencyKeys.values)
+        try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, values: Outbox.values)
+    }
+}
