@@ -50,8 +50,11 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
-        // Store micro-benchmark: prints events/s for the batched store and a naive baseline.
-        .executableTarget(name: "credits-bench", dependencies: ["CreditsCore", "CreditsStore", "CSQLite"], swiftSettings: strict),
+        // Benchmarks: the store against a naive baseline, and the whole pipeline on the embedded broker.
+        .executableTarget(name: "credits-bench", dependencies: [
+            "CreditsCore", "CreditsStore", "CSQLite", "CreditsKafka", "CreditsService",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
 
         .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore"], swiftSettings: strict),
         .testTarget(name: "CreditsStoreTests", dependencies: ["CreditsStore", "CreditsCore"], swiftSettings: strict),

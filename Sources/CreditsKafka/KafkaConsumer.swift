@@ -61,11 +61,21 @@ public final class KafkaConsumer {
         rd_kafka_destroy(handle)
     }
 
-    /// Up to `maxMessages` messages, waiting at most `timeoutMilliseconds` for the first.
+    /// Up to `maxMessages` messages: whatever is already fetched, or, when nothing is, the first
+    /// message to arrive within `timeoutMilliseconds` and what came with it. Never waits to fill
+    /// a batch, so a busy stream gets large batches and a quiet one low latency.
     /// Serves rebalances on this thread.
     public func poll(maxMessages: Int, timeoutMilliseconds: Int32) -> [KafkaMessage] {
         var pointers = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: maxMessages)
-        let count = rd_kafka_consume_batch_queue(queue, timeoutMilliseconds, &pointers, maxMessages)
+        var count = rd_kafka_consume_batch_queue(queue, 0, &pointers, maxMessages)
+        if count == 0 {
+            count = rd_kafka_consume_batch_queue(queue, timeoutMilliseconds, &pointers, 1)
+            if count == 1 && maxMessages > 1 {
+                count += pointers.withUnsafeMutableBufferPointer { buffer in
+                    max(0, rd_kafka_consume_batch_queue(queue, 0, buffer.baseAddress! + 1, maxMessages - 1))
+                }
+            }
+        }
         guard count > 0 else { return [] }
         var messages: [KafkaMessage] = []
         messages.reserveCapacity(count)

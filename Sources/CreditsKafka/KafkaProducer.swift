@@ -24,7 +24,7 @@ public final class KafkaProducer {
         ]
         properties.merge(settings.properties) { _, override in override }
         let conf = try RDKafkaConfig.make(properties)
-        rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG))
+        rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
         handle = try RDKafkaConfig.client(RD_KAFKA_PRODUCER, conf: conf)
         queue = rd_kafka_queue_get_main(handle)
         self.logger = logger

@@ -1,20 +1,25 @@
 /// Builds a JSON object with fields in the order they are written (stable, readable output).
+/// Writes UTF-8 bytes directly: output encoding is on the hot path of every entry.
 public struct JSONObjectWriter: Sendable {
-    private var text = "{"
+    private var bytes: [UInt8]
     private var empty = true
 
-    public init() {}
+    public init() {
+        bytes = []
+        bytes.reserveCapacity(256)
+        bytes.append(UInt8(ascii: "{"))
+    }
 
     private mutating func key(_ name: String) {
-        if !empty { text += "," }
+        if !empty { bytes.append(UInt8(ascii: ",")) }
         empty = false
-        JSONObjectWriter.appendQuoted(name, to: &text)
-        text += ":"
+        Self.appendQuoted(name, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
     }
 
     public mutating func string(_ name: String, _ value: String) {
         key(name)
-        JSONObjectWriter.appendQuoted(value, to: &text)
+        Self.appendQuoted(value, to: &bytes)
     }
 
     public mutating func optionalString(_ name: String, _ value: String?) {
@@ -23,74 +28,93 @@ public struct JSONObjectWriter: Sendable {
 
     public mutating func int(_ name: String, _ value: Int64) {
         key(name)
-        text += String(value)
+        Self.appendDecimal(value, to: &bytes)
     }
 
     public mutating func bool(_ name: String, _ value: Bool) {
         key(name)
-        text += value ? "true" : "false"
-    }
-
-    public mutating func object(_ name: String, _ value: JSONObjectWriter) {
-        key(name)
-        text += value.finished()
-    }
-
-    public mutating func stringArray(_ name: String, _ values: [String]) {
-        key(name)
-        text += "["
-        for (offset, value) in values.enumerated() {
-            if offset > 0 { text += "," }
-            JSONObjectWriter.appendQuoted(value, to: &text)
-        }
-        text += "]"
-    }
-
-    public mutating func objectArray(_ name: String, _ values: [JSONObjectWriter]) {
-        key(name)
-        text += "["
-        for (offset, value) in values.enumerated() {
-            if offset > 0 { text += "," }
-            text += value.finished()
-        }
-        text += "]"
+        bytes.append(contentsOf: value ? Self.trueBytes : Self.falseBytes)
     }
 
     public mutating func null(_ name: String) {
         key(name)
-        text += "null"
+        bytes.append(contentsOf: Self.nullBytes)
+    }
+
+    public mutating func object(_ name: String, _ value: JSONObjectWriter) {
+        key(name)
+        bytes.append(contentsOf: value.bytes)
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    public mutating func stringArray(_ name: String, _ values: [String]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (offset, value) in values.enumerated() {
+            if offset > 0 { bytes.append(UInt8(ascii: ",")) }
+            Self.appendQuoted(value, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    public mutating func objectArray(_ name: String, _ values: [JSONObjectWriter]) {
+        key(name)
+        bytes.append(UInt8(ascii: "["))
+        for (offset, value) in values.enumerated() {
+            if offset > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(contentsOf: value.bytes)
+            bytes.append(UInt8(ascii: "}"))
+        }
+        bytes.append(UInt8(ascii: "]"))
     }
 
     /// The finished object's text.
-    public func finished() -> String { text + "}" }
+    public func finished() -> String {
+        var result = bytes
+        result.append(UInt8(ascii: "}"))
+        return String(decoding: result, as: UTF8.self)
+    }
 
-    static func appendQuoted(_ value: String, to text: inout String) {
-        text += "\""
-        var plainStart = value.utf8.startIndex
-        let utf8 = value.utf8
-        var index = plainStart
-        while index != utf8.endIndex {
-            let byte = utf8[index]
-            let escape: String?
-            switch byte {
-            case UInt8(ascii: "\""): escape = "\\\""
-            case UInt8(ascii: "\\"): escape = "\\\\"
-            case 0x0A: escape = "\\n"
-            case 0x0D: escape = "\\r"
-            case 0x09: escape = "\\t"
-            case 0..<0x20:
-                let hex = String(byte, radix: 16)
-                escape = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: escape = nil
-            }
-            if let escape {
-                text += String(value.utf8[plainStart..<index])!
-                text += escape
-                plainStart = utf8.index(after: index)
-            }
-            index = utf8.index(after: index)
+    private static let trueBytes = Array("true".utf8)
+    private static let falseBytes = Array("false".utf8)
+    private static let nullBytes = Array("null".utf8)
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    static func appendDecimal(_ value: Int64, to bytes: inout [UInt8]) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for index in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[index]) }
         }
-        text += String(value.utf8[plainStart..<utf8.endIndex])!
-        text += "\""
+    }
+
+    static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "\""))
+        var value = value
+        value.withUTF8 { utf8 in
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
+                case UInt8(ascii: "\\"): bytes.append(UInt8(ascii: "\\")); bytes.append(byte)
+                case 0x0A: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "n"))
+                case 0x0D: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "r"))
+                case 0x09: bytes.append(UInt8(ascii: "\\")); bytes.append(UInt8(ascii: "t"))
+                case 0..<0x20:
+                    bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                              hexDigits[Int(byte >> 4)], hexDigits[Int(byte & 0xF)]])
+                default: bytes.append(byte)
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 }

@@ -34,7 +34,21 @@ public struct CreditAmount: Hashable, Comparable, Sendable, CustomStringConverti
     }
 
     /// The canonical text: no exponent, no trailing fractional zeros, `"0"` for zero.
-    public var description: String { FixedPointDecimal.format(Int128(micros), scale: 6) }
+    public var description: String {
+        // Fast path for the common case, without 128-bit arithmetic.
+        guard micros != .min else { return FixedPointDecimal.format(Int128(micros), scale: 6) }
+        let magnitude = micros.magnitude
+        let whole = magnitude / 1_000_000
+        var fraction = magnitude % 1_000_000
+        var text = micros < 0 ? "-" + String(whole) : String(whole)
+        if fraction != 0 {
+            var digits = 6
+            while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+            let fractionText = String(fraction)
+            text += "." + String(repeating: "0", count: digits - fractionText.count) + fractionText
+        }
+        return text
+    }
 
     public static func < (lhs: CreditAmount, rhs: CreditAmount) -> Bool { lhs.micros < rhs.micros }
     public static prefix func - (value: CreditAmount) -> CreditAmount { CreditAmount(micros: -value.micros) }

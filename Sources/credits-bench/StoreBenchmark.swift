@@ -1,0 +1,167 @@
+import CSQLite
+import CreditsCore
+import CreditsStore
+import Foundation
+
+// Store micro-benchmark: applies batches of usage events through the real store (WAL,
+// synchronous=NORMAL, one transaction per batch) and through a naive baseline doing the same
+// work with one freshly prepared statement per write and a text idempotency key, in the same run.
+
+let now = Timestamp(rfc3339: "2026-11-24T10:00:00Z")!
+
+func temporaryPath(_ name: String) -> String {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-bench-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory.appendingPathComponent(name).path
+}
+
+func customerID(_ index: Int) -> String { "cus_\(index)" }
+
+func usageEvents(_ eventCount: Int, customers customerCount: Int) -> [InboundMessage] {
+    (0..<eventCount).map { index in
+        let usage = UsageEvent(eventID: "call-\(index)/1", customerID: customerID(index % customerCount),
+                               occurredAt: now, callID: "call-\(index)", callSeconds: Int64(index % 600),
+                               aiCosts: .init(llm: USDAmount(nanos: 12_300_000), stt: USDAmount(nanos: 4_000_000)),
+                               toolCalls: Int64(index % 4))
+        return InboundMessage(origin: MessageOrigin(topic: "credits.usage", partition: 0, offset: Int64(index),
+                                                    key: usage.customerID, payload: []), input: .usage(usage))
+    }
+}
+
+func enableCommands(_ customerCount: Int) -> [InboundMessage] {
+    (0..<customerCount).map { index in
+        let command = AdminCommand(commandID: "enable-\(index)", customerID: customerID(index), issuedAt: now, actor: "bench",
+                                   action: .enableCredits(SettingsChange(pricePerMinute: .some(CreditAmount(credits: 2)))))
+        return InboundMessage(origin: MessageOrigin(topic: "credits.commands", partition: 0, offset: Int64(index),
+                                                    key: command.customerID, payload: []), input: .command(command))
+    }
+}
+
+func measure(_ label: String, events eventCount: Int, _ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let rate = Double(eventCount) / seconds
+    print("\(label.padding(toLength: 38, withPad: " ", startingAt: 0)) \(String(format: "%9.0f", rate)) events/s  (\(String(format: "%.2f", seconds)) s)")
+    return rate
+}
+
+/// Runs the store benchmark and the naive baseline on the same events.
+func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch batchSize: Int, storeOnly: Bool) throws {
+    let events = usageEvents(eventCount, customers: customerCount)
+    let storePath = temporaryPath("ledger.sqlite")
+    let store = try LedgerStore(path: storePath, ledger: Ledger())
+    try store.apply(enableCommands(customerCount), at: now)
+    try store.markDelivered(through: Int64.max)
+    print("credits-bench store: \(eventCount) usage events, \(customerCount) customers, batches of \(batchSize)")
+    let batched = try measure("store (batched, cached statements)", events: eventCount) {
+        var start = 0
+        while start < events.count {
+            let end = min(start + batchSize, events.count)
+            try store.apply(Array(events[start..<end]), at: now)
+            start = end
+        }
+    }
+    guard try LedgerReader(path: storePath).verify().isClean else { fatalError("verify failed after the benchmark") }
+    if storeOnly { return }
+    let naive = NaiveStore(path: temporaryPath("naive.sqlite"))
+    naive.exec("BEGIN")
+    for index in 0..<customerCount {
+        naive.exec("INSERT INTO customers VALUES ('\(customerID(index))', 1, 0, 0, 2000000)")
+    }
+    naive.exec("COMMIT")
+    let baseline = measure("naive baseline (statement per write)", events: eventCount) {
+        var start = 0
+        let ledger = Ledger()
+        while start < events.count {
+            let end = min(start + batchSize, events.count)
+            naive.apply(events[start..<end], ledger: ledger)
+            start = end
+        }
+    }
+    print("speed-up over the naive baseline: \(String(format: "%.1f", batched / baseline))x")
+}
+
+// MARK: Naive baseline
+
+/// The same work with one statement per write: text idempotency key looked up then inserted,
+/// balance read and written per event, statements prepared for every write.
+final class NaiveStore {
+    let db: OpaquePointer
+
+    init(path: String) {
+        var pointer: OpaquePointer?
+        sqlite3_open(path, &pointer)
+        db = pointer!
+        exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        exec("""
+            CREATE TABLE customers (customer_id TEXT PRIMARY KEY, enabled INTEGER, balance INTEGER, last_entry_id INTEGER,
+                price_per_minute INTEGER);
+            CREATE TABLE entries (id INTEGER PRIMARY KEY, customer_id TEXT, entry_id INTEGER, amount INTEGER, balance INTEGER,
+                note TEXT, source_id TEXT, recorded_at INTEGER);
+            CREATE TABLE idempotency (customer_id TEXT, event_id TEXT, fingerprint INTEGER, PRIMARY KEY (customer_id, event_id));
+            CREATE TABLE outbox (seq INTEGER PRIMARY KEY, topic INTEGER, key TEXT, value TEXT);
+            """)
+    }
+
+    func exec(_ sql: String) { sqlite3_exec(db, sql, nil, nil, nil) }
+
+    func run(_ sql: String, _ bind: (OpaquePointer) -> Void, row: ((OpaquePointer) -> Void)? = nil) {
+        var statement: OpaquePointer?
+        sqlite3_prepare_v2(db, sql, -1, &statement, nil)
+        bind(statement!)
+        while sqlite3_step(statement) == SQLITE_ROW { row?(statement!) }
+        sqlite3_finalize(statement)
+    }
+
+    func text(_ statement: OpaquePointer, _ index: Int32, _ value: String) {
+        sqlite3_bind_text(statement, index, value, -1, csqlite_transient())
+    }
+
+    func apply(_ batch: ArraySlice<InboundMessage>, ledger: Ledger) {
+        exec("BEGIN IMMEDIATE")
+        for message in batch {
+            guard case .usage(let usage) = message.input else { continue }
+            var seen = false
+            run("SELECT fingerprint FROM idempotency WHERE customer_id = ? AND event_id = ?", {
+                self.text($0, 1, usage.customerID); self.text($0, 2, usage.eventID)
+            }, row: { _ in seen = true })
+            if seen { continue }
+            run("INSERT INTO idempotency VALUES (?, ?, ?)", {
+                self.text($0, 1, usage.customerID); self.text($0, 2, usage.eventID)
+                sqlite3_bind_int64($0, 3, usage.fingerprint)
+            })
+            var account = CustomerAccount.new(usage.customerID)
+            run("SELECT enabled, balance, last_entry_id, price_per_minute FROM customers WHERE customer_id = ?", {
+                self.text($0, 1, usage.customerID)
+            }, row: {
+                account.creditsEnabled = sqlite3_column_int64($0, 0) != 0
+                account.balance = CreditAmount(micros: sqlite3_column_int64($0, 1))
+                account.lastEntryID = sqlite3_column_int64($0, 2)
+                account.settings.pricePerMinute = CreditAmount(micros: sqlite3_column_int64($0, 3))
+            })
+            guard let transition = try? ledger.apply(usage, to: account, at: now) else { continue }
+            for entry in transition.entries {
+                run("INSERT INTO entries(customer_id, entry_id, amount, balance, note, source_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)", {
+                    self.text($0, 1, entry.customerID); sqlite3_bind_int64($0, 2, entry.entryID)
+                    sqlite3_bind_int64($0, 3, entry.amount.micros); sqlite3_bind_int64($0, 4, entry.balance.micros)
+                    self.text($0, 5, entry.note); self.text($0, 6, entry.source.id)
+                    sqlite3_bind_int64($0, 7, entry.recordedAt.millisecondsSinceEpoch)
+                })
+            }
+            for event in transition.events {
+                let message = event.message
+                run("INSERT INTO outbox(topic, key, value) VALUES (?, ?, ?)", {
+                    sqlite3_bind_int64($0, 1, Int64(message.topic.rawValue)); self.text($0, 2, message.key)
+                    self.text($0, 3, message.value)
+                })
+            }
+            run("UPDATE customers SET balance = ?, last_entry_id = ? WHERE customer_id = ?", {
+                sqlite3_bind_int64($0, 1, transition.account.balance.micros)
+                sqlite3_bind_int64($0, 2, transition.account.lastEntryID); self.text($0, 3, usage.customerID)
+            })
+        }
+        exec("COMMIT")
+    }
+}
+
