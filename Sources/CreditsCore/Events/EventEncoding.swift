@@ -40,6 +40,15 @@ extension LedgerEntry {
         w.string("amount", amount.description)
         w.string("balance", balance.description)
         w.string("note", note)
+        writeProvenance(into: &w)
+        w.string("occurred_at", occurredAt.description)
+        w.string("recorded_at", recordedAt.description)
+        return w.finished()
+    }
+
+    /// Where the entry came from and what it is made of: `source`, `actor`, `reason`,
+    /// `breakdown` and `warnings` (shared by the event and the HTTP history).
+    public func writeProvenance(into w: inout JSONObjectWriter) {
         var source = JSONObjectWriter()
         source.string("kind", self.source.kind)
         source.string("id", self.source.id)
@@ -54,9 +63,6 @@ extension LedgerEntry {
             w.object("breakdown", parts)
             if !breakdown.warnings.isEmpty { w.stringArray("warnings", breakdown.warnings) }
         }
-        w.string("occurred_at", occurredAt.description)
-        w.string("recorded_at", recordedAt.description)
-        return w.finished()
     }
 }
 

@@ -152,20 +152,7 @@ enum CustomerJSON {
         row.string("note", entry.note)
         row.string("date", entry.recordedAt.description)
         row.string("occurred_at", entry.occurredAt.description)
-        var source = JSONObjectWriter()
-        source.string("kind", entry.source.kind)
-        source.string("id", entry.source.id)
-        row.object("source", source)
-        row.optionalString("actor", entry.actor)
-        row.optionalString("reason", entry.deductReason?.rawValue)
-        if let parts = entry.breakdown {
-            var breakdown = JSONObjectWriter()
-            breakdown.string("call", parts.call.description)
-            breakdown.string("ai", parts.ai.description)
-            breakdown.string("tool_calls", parts.toolCalls.description)
-            row.object("breakdown", breakdown)
-            if !parts.warnings.isEmpty { row.stringArray("warnings", parts.warnings) }
-        }
+        entry.writeProvenance(into: &row)
         return row
     }
 }
