@@ -84,7 +84,17 @@ public final class KafkaConsumer {
             defer { rd_kafka_message_destroy(message) }
             let fields = message.pointee
             guard fields.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-                logger.warning("Kafka consumer error", metadata: ["error": "\(String(cString: rd_kafka_err2str(fields.err)))"])
+                let topic = fields.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+                let detail: Logger.Metadata = [
+                    "error": "\(String(cString: rd_kafka_err2str(fields.err)))", "topic": "\(topic)",
+                    "partition": "\(fields.partition)", "offset": "\(fields.offset)",
+                ]
+                if fields.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET {
+                    logger.error("Partition cannot resume where this consumer left off (the messages are gone, e.g. past retention); not consuming it",
+                                 metadata: detail)
+                } else {
+                    logger.warning("Kafka consumer error", metadata: detail)
+                }
                 continue
             }
             let topic = fields.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""

@@ -35,12 +35,16 @@ final class LedgerPipeline: KafkaRebalanceListener {
         store = try LedgerStore(path: configuration.storePath, ledger: Ledger(configuration: configuration.ledger))
         nextOffsets = try store.consumedOffsets()
         let settings = configuration.kafkaSettings(bootstrapServers: bootstrapServers)
+        // Where to start is always explicit (the store's offset, or the beginning of a new
+        // partition); an offset that no longer exists must stop the partition, not skip data.
+        var consumerSettings = settings
+        consumerSettings.properties["auto.offset.reset"] = "error"
         publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
                                     topics: configuration.topics, logger: logger)
         status.update { $0.storeOpen = true }
         logger.info("Store open", metadata: ["path": "\(configuration.storePath)",
                                              "idempotency_keys": "\(store.idempotencyKeyCount)"])
-        consumer = try KafkaConsumer(settings: settings, groupID: configuration.groupID,
+        consumer = try KafkaConsumer(settings: consumerSettings, groupID: configuration.groupID,
                                      topics: [configuration.topics.usage, configuration.topics.commands],
                                      listener: self, logger: logger)
     }
