@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// The built executable, started as a child process with its output in a file.
+final class RunningExecutable {
+    let process = Process()
+    let outputURL: URL
+
+    init(_ arguments: [String], environment: [String: String], directory: URL) throws {
+        outputURL = directory.appendingPathComponent("output-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        process.executableURL = executableURL()
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.currentDirectoryURL = directory
+        let handle = try FileHandle(forWritingTo: outputURL)
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var output: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
+
+    func waitForOutput(containing text: String, timeout: TimeInterval) async throws {
+        try await waitUntil(timeout: timeout, "\"\(text)\" in the output:\n\(output.suffix(2000))") { output.contains(text) }
+    }
+
+    func waitForExit(timeout: TimeInterval) async throws -> Int32 {
+        try await waitUntil(timeout: timeout, "the process to exit") { !process.isRunning }
+        return process.terminationStatus
+    }
+}
+
+func executableURL() -> URL {
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("credits-ledger")
+    if FileManager.default.fileExists(atPath: beside.path) { return beside }
+    return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/credits-ledger")
+}
+
+@Suite("The credits-ledger executable", .serialized)
+struct ExecutableTests {
+    @Test("serve with no broker configured starts the embedded broker, logs its address, and exits 0 on SIGTERM after draining")
+    func serveAndStop() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-exe-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let serve = try RunningExecutable(["serve"], environment: ["CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_BROKERS": "embedded"],
+                                          directory: directory)
+        try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
+        #expect(serve.output.contains("Embedded Kafka broker running"))
+        let address = serve.output.split(separator: "\n").first { $0.contains("bootstrap_servers=") }
+            .flatMap { $0.components(separatedBy: "bootstrap_servers=").last?.split(separator: " ").first.map(String.init) }
+        #expect(address?.hasPrefix("127.0.0.1:") == true)
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/credits-ledger.sqlite").path))
+
+        // The demo publishes its story to this broker and prints what the service emits.
+        let demo = try RunningExecutable(["demo", "--brokers", address ?? "", "--watch", "12"], environment: [:],
+                                          directory: directory)
+        #expect(try await demo.waitForExit(timeout: 90) == 0, "\(demo.output.suffix(2000))")
+        let shown = demo.output
+        #expect(shown.contains(#""type":"used""#))
+        #expect(shown.contains(#""reason":"insufficient_balance""#))
+        #expect(shown.contains(#""reason":"credits_not_enabled""#))
+        #expect(shown.contains(#""type":"blocked""#), "a customer ran out and was blocked after 5 s")
+        #expect(shown.contains(#""type":"unblocked""#), "a Quick Buy unblocked a customer in grace")
+        #expect(shown.contains("credits.low-credit"))
+        #expect(shown.contains(#""code":"invalid_usage""#))
+
+        serve.process.terminate()   // SIGTERM
+        #expect(try await serve.waitForExit(timeout: 30) == 0)
+        #expect(serve.output.contains("Shutdown requested"))
+        #expect(serve.output.contains("credits-ledger stopped"))
+    }
+}
