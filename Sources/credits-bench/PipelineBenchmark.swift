@@ -50,6 +50,8 @@ func pipelineBenchmark(events eventCount: Int, customers customerCount: Int) asy
     let applied = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     print("produced to credits.usage (acknowledged)   \(String(format: "%9.0f", Double(eventCount) / produced)) events/s  (\(String(format: "%.2f", produced)) s)")
     print("applied end to end (consume, store, produce) \(String(format: "%9.0f", Double(eventCount) / applied)) events/s  (\(String(format: "%.2f", applied)) s)")
+    let batches = value(server, "credits_apply_batch_size_count")
+    print("input batches: \(Int(batches)), \(String(format: "%.0f", value(server, "credits_apply_batch_size_sum") / max(batches, 1))) messages on average")
     await server.shutdown()
     try await running.value
     withExtendedLifetime(broker) {}

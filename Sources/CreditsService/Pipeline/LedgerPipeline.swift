@@ -100,19 +100,20 @@ final class LedgerPipeline: KafkaRebalanceListener {
 
     private func apply(_ messages: [KafkaMessage]) throws {
         let started = DispatchTime.now().uptimeNanoseconds
-        var batch: [InboundMessage] = []
-        batch.reserveCapacity(messages.count)
-        for message in messages {
+        // Already applied (redelivery after a rebalance or a lagging group commit), or paused.
+        let fresh = messages.filter { message in
             let partition = TopicPartition(topic: message.topic, partition: message.partition)
-            // Already applied (redelivery after a rebalance or a lagging group commit), or paused.
-            if message.offset < nextOffsets[partition, default: 0] || paused.contains(partition) { continue }
-            let kind: InputKind = message.topic == configuration.topics.usage ? .usage : .command
+            return message.offset >= nextOffsets[partition, default: 0] && !paused.contains(partition)
+        }
+        let usageTopic = configuration.topics.usage
+        let batch = Parallel.map(fresh) { message in
+            let kind: InputKind = message.topic == usageTopic ? .usage : .command
             // An empty key counts as no key.
             let key = message.key.flatMap { $0.isEmpty ? nil : String(decoding: $0, as: UTF8.self) }
-            batch.append(InboundMessage(
+            return InboundMessage(
                 origin: MessageOrigin(topic: message.topic, partition: message.partition, offset: message.offset,
                                       key: key, payload: message.value),
-                input: InputDecoder.decode(kind, key: key, payload: message.value)))
+                input: InputDecoder.decode(kind, key: key, payload: message.value))
         }
         guard !batch.isEmpty else { return }
         let report = try store.apply(batch, at: Self.now())

@@ -29,8 +29,8 @@ final class OutboxPublisher {
     /// Hands records to the producer (librdkafka batches and sends them in the background).
     func publish(_ records: [OutboxRecord]) throws(KafkaError) {
         var reports: [KafkaDelivery] = []
-        for record in records {
-            let message = record.message
+        let messages = Parallel.map(records) { $0.message }
+        for (record, message) in zip(records, messages) {
             try producer.send(topic: topics.name(of: message.topic), key: message.key, value: message.value,
                               token: record.seq, reports: &reports)
             inFlight[record.seq] = record
