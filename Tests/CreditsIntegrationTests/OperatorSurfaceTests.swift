@@ -184,6 +184,10 @@ struct OperatorSurfaceTests {
         #expect(history.output.contains(#"1,added,10.5,10.5,"Monthly","#))
         let verify = try runCLI(["verify"], environment: store)
         #expect(verify.status == 0 && verify.output.contains("all consistent"))
+        let copy = h.directory.appendingPathComponent("backup.sqlite").path
+        let backup = try runCLI(["backup", copy], environment: store)
+        #expect(backup.status == 0 && backup.output.contains("1 entries") && backup.output.contains("the copy verifies"),
+                "\(backup.output)")
         try await h.stop()
     }
 }

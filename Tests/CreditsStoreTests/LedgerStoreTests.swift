@@ -211,6 +211,19 @@ struct LedgerStoreTests {
         #expect(buckets.count == 1 && buckets[0].events == 5 && buckets[0].toolCalls.description == "0.15")
     }
 
+    @Test("an online backup taken between batches is a consistent, complete copy")
+    func backup() throws {
+        let fixture = try enabledFixture()
+        try fixture.apply((1...50).map { fixture.message(.usage, J.usage("u\($0)", #""tool_calls":1"#)) })
+        let copy = fixture.directory.appendingPathComponent("copy.sqlite").path
+        try fixture.reader().backup(to: copy)
+        try fixture.apply([fixture.message(.usage, J.usage("after", #""tool_calls":1"#))])
+        let restored = try LedgerReader(path: copy)
+        #expect(try restored.verify() == VerificationReport(customers: 1, entries: 51, problems: []))
+        #expect(try restored.account("cus_1")?.balance.description == "98.5")
+        #expect(try fixture.store.account("cus_1")?.balance.description == "98.47")
+    }
+
     @Test("verify reports a tampered entry")
     func verifyDetects() throws {
         let fixture = try enabledFixture()

@@ -110,6 +110,10 @@ public final class LedgerReader {
         return report
     }
 
+    /// Writes a consistent copy of the store to a new file at `path` (SQLite's online backup),
+    /// while the service keeps writing.
+    public func backup(to path: String) throws(StoreError) { try connection.backup(to: path) }
+
     /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
     public func blockStateCounts() throws(StoreError) -> [String: Int] {
         try CustomerRecords(connection: connection).blockStateCounts()

@@ -2,6 +2,7 @@ import ArgumentParser
 import CreditsCore
 import CreditsService
 import CreditsStore
+import Foundation
 
 /// Opens the configured store read-only.
 func openReader(_ options: ConfigOptions) async throws -> LedgerReader {
@@ -65,6 +66,24 @@ struct History: AsyncParsableCommand {
                       + "\(entry.balance.description.leftPadded(16))  \(entry.recordedAt)  \(entry.note)")
             }
         }
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy the store to a new file while the service runs (SQLite online backup).")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "The copy's path; it must not exist.") var destination: String
+
+    func run() async throws {
+        guard !FileManager.default.fileExists(atPath: destination) else {
+            throw ValidationError("\(destination) exists; give a new file")
+        }
+        try await openReader(options).backup(to: destination)
+        let report = try LedgerReader(path: destination).verify()
+        print("backed up \(report.customers) customers, \(report.entries) entries to \(destination)"
+              + (report.isClean ? "; the copy verifies" : "; the copy has \(report.problems.count) problems"))
+        if !report.isClean { throw ExitCode(1) }
     }
 }
 
