@@ -133,9 +133,6 @@ public final class LedgerStore {
         return try CustomerRecords(connection: connection).load(customerID)?.account
     }
 
-    /// Writes a consistent copy of the database to `path` while the store stays usable.
-    public func backup(to path: String) throws(StoreError) { try connection.backup(to: path) }
-
     // MARK: Internals
 
     private struct BatchWork {
