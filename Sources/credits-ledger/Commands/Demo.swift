@@ -24,7 +24,6 @@ struct Demo: AsyncParsableCommand {
             token += 1
             try producer.send(topic: topic, key: customer, value: json, token: token, reports: &reports)
         }
-        // Usage and commands are separate topics: the top-up goes out once the call has been charged.
         for phase in DemoTraffic.phases(run: run, now: Date()) {
             for (topic, customer, json) in phase {
                 try send(topic == "usage" ? configuration.topics.usage : configuration.topics.commands, customer, json)
@@ -56,28 +55,32 @@ enum DemoTraffic {
             ("usage", customer, #"{"event_id":"\#(run)-\#(id)","customer_id":"\#(customer)","occurred_at":"\#(stamp)",\#(fields)}"#)
         }
         let acme = "demo-acme-\(run)", globex = "demo-globex-\(run)", initech = "demo-initech-\(run)"
+        // Usage and commands are two topics, applied independently: each phase waits for the one before.
         return [[
-            // A healthy customer: enabled, topped up, calls with AI costs and tool calls, a refund.
+            // Set-up: a healthy customer, one who will run out (grace 5 s), one who will be topped up.
             command(acme, "a1", "enable_credits",
                     #""settings":{"price_per_minute":"2","low_credit_threshold":"100","low_credit_alerts":true}"#),
             command(acme, "a2", "add_credits", #""amount":"1000","note":"Monthly package - 1000 credits""#),
+            command(globex, "g1", "enable_credits", #""settings":{"price_per_minute":"1","grace_period_seconds":5}"#),
+            command(globex, "g2", "add_credits", #""amount":"3","note":"Trial credits""#),
+            command(initech, "i1", "enable_credits", #""settings":{"price_per_minute":"1.5","grace_period_seconds":300}"#),
+            command(initech, "i2", "add_credits", #""amount":"1","note":"Trial credits""#),
+            // Credits not enabled: the top-up is rejected.
+            command("demo-dollar-\(run)", "d1", "add_credits", #""amount":"10","note":"Should be rejected""#),
+        ], [
+            // Calls with AI costs and tool calls (one delivered twice), a refund, an over-deduction.
             usage(acme, "call-1", #""call_id":"call-1","call_seconds":95,"ai_costs_usd":{"llm":"0.0123","stt":"0.004","tts":"0.0061"},"tool_calls":3"#),
             usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
             usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
             command(acme, "a3", "deduct_credits", #""amount":"5","reason":"refund","note":"Refund for failed calls""#),
             command(acme, "a4", "deduct_credits", #""amount":"5000","reason":"correction","note":"Too much""#),
             usage(acme, "call-3", #""call_id":"call-3","call_seconds":26000"#),
-            // A customer who runs out: grace period of 5 s, then blocked.
-            command(globex, "g1", "enable_credits", #""settings":{"price_per_minute":"1","grace_period_seconds":5}"#),
-            command(globex, "g2", "add_credits", #""amount":"3","note":"Trial credits""#),
+            // Runs out: grace period, then blocked.
             usage(globex, "call-1", #""call_id":"call-1","call_seconds":240,"tool_calls":2"#),
-            // A customer who runs out and is topped up with a Quick Buy package.
-            command(initech, "i1", "enable_credits", #""settings":{"price_per_minute":"1.5","grace_period_seconds":300}"#),
-            command(initech, "i2", "add_credits", #""amount":"1","note":"Trial credits""#),
+            // Runs out, to be topped up below.
             usage(initech, "call-1", #""call_id":"call-1","call_seconds":120"#),
-            // Credits not enabled: usage is not charged; add_credits is rejected.
+            // Dollar pricing: usage is not charged.
             usage("demo-dollar-\(run)", "call-1", #""call_id":"call-1","call_seconds":60"#),
-            command("demo-dollar-\(run)", "d1", "add_credits", #""amount":"10","note":"Should be rejected""#),
             // Bad input goes to the dead-letter topic.
             ("usage", acme, #"{"event_id":"\#(run)-bad","customer_id":"\#(acme)","occurred_at":"\#(stamp)","call_seconds":-5}"#),
         ], [
