@@ -64,4 +64,6 @@ private func value(_ server: CreditsServer, _ series: String) -> Double {
 
 private func entriesApplied(_ server: CreditsServer) -> Double { value(server, "credits_entries_total") }
 
-private func appliedTotal(_ server: CreditsServer) -> Double { value(server, "credits_messages_applied_total") }
+private func appliedTotal(_ server: CreditsServer) -> Double {
+    value(server, #"credits_messages_applied_total{topic="credits.commands"}"#)
+}

@@ -153,8 +153,9 @@ struct OperatorSurfaceTests {
         try h.waitFor("credits.dead-letter")
         try h.waitFor("credits.command-results", count: 2)
         let (_, after) = try await httpGet(h.httpPort, "/metrics")
-        #expect(value(after, "credits_messages_applied_total") - value(before, "credits_messages_applied_total") == 2)
-        #expect(value(after, #"credits_messages_dead_lettered_total{reason="invalid_json"}"#) == 1)
+        let applied = #"credits_messages_applied_total{topic="credits.commands"}"#
+        #expect(value(after, applied) - value(before, applied) == 2)
+        #expect(value(after, #"credits_messages_dead_lettered_total{topic="credits.usage",reason="invalid_json"}"#) == 1)
         #expect(value(after, #"credits_commands_rejected_total{reason="insufficient_balance"}"#) == 1)
         #expect(value(after, #"credits_messages_consumed_total{topic="credits.usage"}"#) == 1)
         #expect(after.contains("credits_apply_batch_size_bucket"))

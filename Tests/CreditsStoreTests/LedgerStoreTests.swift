@@ -71,6 +71,7 @@ struct LedgerStoreTests {
         try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":60"#))])
         let report = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":61"#))])
         #expect(report.deadLettered == [.conflictingDuplicate: 1])
+        #expect(report.byTopic == ["credits.usage": .init(applied: 0, duplicates: 0, deadLettered: [.conflictingDuplicate: 1])])
         let letter = try #require(try fixture.outbox(.deadLetter).first)
         guard case .object(let error) = letter["error"] else { Issue.record("no error"); return }
         #expect(error["code"]?.text == "conflicting_duplicate")

@@ -130,8 +130,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
             // The store holds the offsets; the group's copy is for lag and hand-over only.
             logger.warning("Committing offsets to the group failed", metadata: ["error": "\(error)"])
         }
-        metrics.batchApplied(report, messages: batch, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9,
-                             usageTopic: configuration.topics.usage)
+        metrics.batchApplied(report, messages: batch, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         for (code, count) in report.deadLettered {
             logger.debug("Dead-lettered inputs", metadata: ["reason": "\(code.rawValue)", "count": "\(count)"])
         }

@@ -47,14 +47,16 @@ final class PipelineMetrics {
         gauges[key]!.record(value)
     }
 
-    func batchApplied(_ report: BatchReport, messages: [InboundMessage], seconds: Double, usageTopic: String) {
+    func batchApplied(_ report: BatchReport, messages: [InboundMessage], seconds: Double) {
         var consumed: [String: Int] = [:]
         for message in messages { consumed[message.origin.topic, default: 0] += 1 }
         for (topic, total) in consumed { count("credits_messages_consumed_total", [("topic", topic)], by: total) }
-        count("credits_messages_applied_total", [], by: report.applied)
-        count("credits_messages_duplicate_total", [], by: report.duplicates)
-        for (reason, total) in report.deadLettered {
-            count("credits_messages_dead_lettered_total", [("reason", reason.rawValue)], by: total)
+        for (topic, counts) in report.byTopic {
+            count("credits_messages_applied_total", [("topic", topic)], by: counts.applied)
+            count("credits_messages_duplicate_total", [("topic", topic)], by: counts.duplicates)
+            for (reason, total) in counts.deadLettered {
+                count("credits_messages_dead_lettered_total", [("topic", topic), ("reason", reason.rawValue)], by: total)
+            }
         }
         for (reason, total) in report.rejectedCommands {
             count("credits_commands_rejected_total", [("reason", reason.rawValue)], by: total)

@@ -59,6 +59,36 @@ public struct BatchReport: Sendable, Equatable {
     public var graceDeadlinesFired = 0
     /// The messages this batch added to the outbox, to produce now.
     public var outbox: [OutboxRecord] = []
+    /// The same counts per input topic.
+    public var byTopic: [String: TopicCounts] = [:]
+
+    /// Outcomes of the messages of one input topic.
+    public struct TopicCounts: Sendable, Equatable {
+        public var applied = 0
+        public var duplicates = 0
+        public var deadLettered: [ReasonCode: Int] = [:]
+
+        public init(applied: Int = 0, duplicates: Int = 0, deadLettered: [ReasonCode: Int] = [:]) {
+            self.applied = applied
+            self.duplicates = duplicates
+            self.deadLettered = deadLettered
+        }
+    }
 
     public init() {}
+
+    mutating func countApplied(_ topic: String) {
+        applied += 1
+        byTopic[topic, default: TopicCounts()].applied += 1
+    }
+
+    mutating func countDuplicate(_ topic: String) {
+        duplicates += 1
+        byTopic[topic, default: TopicCounts()].duplicates += 1
+    }
+
+    mutating func countDeadLetter(_ topic: String, _ reason: ReasonCode) {
+        deadLettered[reason, default: 0] += 1
+        byTopic[topic, default: TopicCounts()].deadLettered[reason, default: 0] += 1
+    }
 }

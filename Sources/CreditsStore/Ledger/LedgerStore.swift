@@ -209,7 +209,7 @@ public final class LedgerStore {
         switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint,
                               seq: sequences.key, index: &keyIndex, pending: &work.pending) {
         case .duplicate:
-            work.report.duplicates += 1
+            work.report.countDuplicate(origin.topic)
         case .conflicting:
             try deadLetter(origin, InputError(.conflictingDuplicate,
                 "event_id \"\(usage.eventID)\" was applied before with other fields"), work: &work)
@@ -218,7 +218,7 @@ public final class LedgerStore {
             do {
                 let transition = try ledger.apply(usage, to: customer.account, at: work.now)
                 if transition.entries.isEmpty { work.report.usageNotCharged += 1 }
-                work.report.applied += 1
+                work.report.countApplied(origin.topic)
                 try record(transition, for: &customer, work: &work)
             } catch let error as InputError {
                 if let position = work.pending.pendingKeyIndex(seq) { work.pending.keys[position].released = true }
@@ -240,7 +240,7 @@ public final class LedgerStore {
                                    pending: &work.pending)
         switch claim {
         case .duplicate(let status, let reason, let entryID):
-            work.report.duplicates += 1
+            work.report.countDuplicate(origin.topic)
             try emit(.commandResult(CommandResult(
                 commandID: command.commandID, customerID: command.customerID, status: .duplicate,
                 reason: reason.flatMap(ReasonCode.init(rawValue:)), entryID: entryID, balance: customer.account.balance,
@@ -261,7 +261,7 @@ public final class LedgerStore {
                 work.pending.keys[position].entryID = result.entryID
             }
             let result = transition.commandResult
-            work.report.applied += 1
+            work.report.countApplied(origin.topic)
             if let reason = result?.reason { work.report.rejectedCommands[reason, default: 0] += 1 }
             try record(transition, for: &customer, work: &work)
         }
@@ -294,7 +294,7 @@ public final class LedgerStore {
     }
 
     private func deadLetter(_ origin: MessageOrigin, _ error: InputError, work: inout BatchWork) throws(StoreError) {
-        work.report.deadLettered[error.code, default: 0] += 1
+        work.report.countDeadLetter(origin.topic, error.code)
         let letter = DeadLetter(sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
                                 key: origin.key, payload: String(decoding: origin.payload, as: UTF8.self),
                                 error: error, at: work.now)
