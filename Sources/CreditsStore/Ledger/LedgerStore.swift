@@ -20,15 +20,15 @@ public final class LedgerStore {
         public init() {}
     }
 
-    private let connection: SQLiteConnection
-    private let ledger: Ledger
+    let connection: SQLiteConnection
+    let ledger: Ledger
     private let options: Options
-    private var customers: [String: CustomerRecords.Stored] = [:]
-    private var keyIndex: IdempotencyKeys.Index
+    var customers: [String: CustomerRecords.Stored] = [:]
+    var keyIndex: IdempotencyKeys.Index
     /// The next row numbers of the append-only tables (assigned by the store, written per batch).
-    private var sequences: Sequences
+    var sequences: Sequences
 
-    private struct Sequences {
+    struct Sequences {
         var entry: Int64
         var key: Int64
         var outbox: Int64
@@ -133,9 +133,9 @@ public final class LedgerStore {
         return try CustomerRecords(connection: connection).load(customerID)?.account
     }
 
-    // MARK: Internals
+    // MARK: Internals (the per-input steps are in LedgerStore+Inputs.swift)
 
-    private struct BatchWork {
+    struct BatchWork {
         let now: Timestamp
         var report = BatchReport()
         /// Customers changed in this batch (their new state is in the cache).
@@ -171,7 +171,7 @@ public final class LedgerStore {
         try CustomerRecords(connection: connection).updateAll(work.dirty.compactMap { customers[$0] })
     }
 
-    private func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CustomerRecords.Stored {
+    func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CustomerRecords.Stored {
         if let cached = customers[customerID] { return cached }
         let records = CustomerRecords(connection: connection)
         let loaded: CustomerRecords.Stored
@@ -185,127 +185,4 @@ public final class LedgerStore {
         return loaded
     }
 
-    private func apply(_ message: InboundMessage, work: inout BatchWork) throws(StoreError) {
-        switch message.input {
-        case .usage(let usage):
-            try apply(usage, origin: message.origin, work: &work)
-        case .command(let command):
-            try apply(command, origin: message.origin, work: &work)
-        case .invalid(let error, let identity):
-            try deadLetter(message.origin, error, work: &work)
-            if let identity {
-                let balance = try account(identity.customerID)?.balance ?? .zero
-                let result = CommandResult(commandID: identity.commandID, customerID: identity.customerID,
-                                           status: .rejected, reason: .invalidCommand, message: error.message,
-                                           balance: balance, processedAt: work.now)
-                try emit(.commandResult(result), work: &work)
-            }
-        }
-    }
-
-    private func apply(_ usage: UsageEvent, origin: MessageOrigin, work: inout BatchWork) throws(StoreError) {
-        var customer = try customer(usage.customerID, work: &work)
-        let keys = IdempotencyKeys(connection: connection)
-        switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint,
-                              seq: sequences.key, index: &keyIndex, pending: &work.pending) {
-        case .duplicate:
-            work.report.countDuplicate(origin.topic)
-        case .conflicting:
-            try deadLetter(origin, InputError(.conflictingDuplicate,
-                "event_id \"\(usage.eventID)\" was applied before with other fields"), work: &work)
-        case .new(let seq):
-            sequences.key += 1
-            do {
-                let transition = try ledger.apply(usage, to: customer.account, at: work.now)
-                if transition.entries.isEmpty { work.report.usageNotCharged += 1 }
-                work.report.countApplied(origin.topic)
-                try record(transition, for: &customer, work: &work)
-            } catch let error as InputError {
-                if let position = work.pending.pendingKeyIndex(seq) { work.pending.keys[position].released = true }
-                keyIndex.remove(IdempotencyKeys.hash(customerNum: customer.num, kind: .usage, key: usage.eventID), seq: seq)
-                try deadLetter(origin, error, work: &work)
-            } catch let error as StoreError {
-                throw error
-            } catch {
-                throw StoreError(code: -1, message: "\(error)", context: "applying usage \(usage.eventID)")
-            }
-        }
-    }
-
-    private func apply(_ command: AdminCommand, origin: MessageOrigin, work: inout BatchWork) throws(StoreError) {
-        var customer = try customer(command.customerID, work: &work)
-        let keys = IdempotencyKeys(connection: connection)
-        let claim = try keys.claim(customerNum: customer.num, kind: .command, key: command.commandID,
-                                   fingerprint: command.fingerprint, seq: sequences.key, index: &keyIndex,
-                                   pending: &work.pending)
-        switch claim {
-        case .duplicate(let status, let reason, let entryID):
-            work.report.countDuplicate(origin.topic)
-            try emit(.commandResult(CommandResult(
-                commandID: command.commandID, customerID: command.customerID, status: .duplicate,
-                reason: reason.flatMap(ReasonCode.init(rawValue:)), entryID: entryID, balance: customer.account.balance,
-                originalStatus: status, processedAt: work.now)), work: &work)
-        case .conflicting:
-            let error = InputError(.conflictingDuplicate,
-                                   "command_id \"\(command.commandID)\" was used before with other fields")
-            try deadLetter(origin, error, work: &work)
-            try emit(.commandResult(CommandResult(
-                commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
-                message: error.message, balance: customer.account.balance, processedAt: work.now)), work: &work)
-        case .new(let seq):
-            sequences.key += 1
-            let transition = ledger.apply(command, to: customer.account, at: work.now)
-            if let result = transition.commandResult, let position = work.pending.pendingKeyIndex(seq) {
-                work.pending.keys[position].status = result.status
-                work.pending.keys[position].reason = result.reason?.rawValue
-                work.pending.keys[position].entryID = result.entryID
-            }
-            let result = transition.commandResult
-            work.report.countApplied(origin.topic)
-            if let reason = result?.reason { work.report.rejectedCommands[reason, default: 0] += 1 }
-            try record(transition, for: &customer, work: &work)
-        }
-    }
-
-    private func record(_ transition: LedgerTransition, for customer: inout CustomerRecords.Stored,
-                        work: inout BatchWork) throws(StoreError) {
-        var entrySeqs: [Int64: Int64] = [:]
-        for entry in transition.entries {
-            let seq = sequences.entry
-            sequences.entry += 1
-            work.pending.entries.append(PendingWrites.Entry(seq: seq, customerNum: customer.num,
-                                                            previousSeq: customer.lastEntrySeq, entry: entry))
-            customer.lastEntrySeq = seq
-            entrySeqs[entry.entryID] = seq
-        }
-        for event in transition.events {
-            if case .balanceChanged(let entry) = event {
-                try emit(event, entrySeq: entrySeqs[entry.entryID], work: &work)
-            } else {
-                try emit(event, work: &work)
-            }
-        }
-        work.report.entries += transition.entries.count
-        if transition.account != customer.account || !transition.entries.isEmpty {
-            customer.account = transition.account
-            customers[customer.account.customerID] = customer
-            if work.dirtyNums.insert(customer.num).inserted { work.dirty.append(customer.account.customerID) }
-        }
-    }
-
-    private func deadLetter(_ origin: MessageOrigin, _ error: InputError, work: inout BatchWork) throws(StoreError) {
-        work.report.countDeadLetter(origin.topic, error.code)
-        let letter = DeadLetter(sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
-                                key: origin.key, payload: String(decoding: origin.payload, as: UTF8.self),
-                                error: error, at: work.now)
-        try emit(.deadLetter(letter), work: &work)
-    }
-
-    private func emit(_ event: OutputEvent, entrySeq: Int64? = nil, work: inout BatchWork) throws(StoreError) {
-        let seq = sequences.outbox
-        sequences.outbox += 1
-        work.pending.outbox.append(PendingWrites.OutboxRow(seq: seq, event: event, entrySeq: entrySeq))
-        work.outbox.append(OutboxRecord(seq: seq, event: event))
-        work.report.outboxMessages += 1
-    }
 }
