@@ -4,6 +4,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Logging
 import Testing
 
 /// GET on the service's HTTP port: status and body.
@@ -190,5 +191,27 @@ struct OperatorSurfaceTests {
         #expect(backup.status == 0 && backup.output.contains("1 entries") && backup.output.contains("the copy verifies"),
                 "\(backup.output)")
         try await h.stop()
+    }
+}
+
+@Suite("HTTP before the store exists")
+struct StoreUnavailableTests {
+    @Test("the read API answers 503 store_unavailable in JSON when the store cannot be opened")
+    func storeMissing() async throws {
+        var configuration = ServiceConfiguration()
+        configuration.storePath = "/nonexistent-\(UUID().uuidString)/ledger.sqlite"
+        configuration.httpHost = "127.0.0.1"
+        configuration.httpPort = 0
+        let status = ServiceStatus()
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let app = HTTPServer.make(configuration: configuration, status: status, metrics: ServiceMetrics(), logger: logger)
+        let task = Task { try await app.runService() }
+        try await waitUntil(timeout: 10, "HTTP to listen") { status.snapshot.httpPort != nil }
+        let (code, body) = try await httpGet(status.snapshot.httpPort!, "/v1/customers/cus_1")
+        #expect(code == 503)
+        #expect(json(body)["error"]?["code"]?.text == "store_unavailable")
+        task.cancel()
+        _ = await task.result
     }
 }

@@ -10,10 +10,16 @@ final class ReadModel: @unchecked Sendable {
 
     init(path: String) { self.path = path }
 
+    /// Runs `body` with the reader; a store failure becomes a 503 `store_unavailable`.
     func read<T>(_ body: (LedgerReader) throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
-        if reader == nil { reader = try LedgerReader(path: path) }
-        return try body(reader!)
+        do {
+            if reader == nil { reader = try LedgerReader(path: path) }
+            return try body(reader!)
+        } catch let error as StoreError {
+            reader = nil
+            throw APIError(status: .serviceUnavailable, code: "store_unavailable", message: "the store cannot be read: \(error)")
+        }
     }
 }
