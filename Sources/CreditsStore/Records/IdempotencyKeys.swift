@@ -21,29 +21,49 @@ struct IdempotencyKeys {
         case conflicting
     }
 
-    /// Hash → seqs of the rows with that hash (almost always one).
+    /// Hash → the seqs of the rows with that hash. One plain dictionary entry per key (16 bytes
+    /// of payload); the rare second row with the same 64-bit hash goes to `more`.
     struct Index {
-        private(set) var seqs: [Int64: [Int64]] = [:]
-        /// Hashes added since the last `commit`, to undo on rollback.
-        private var added: [Int64] = []
+        private var first: [Int64: Int64] = [:]
+        private var more: [Int64: [Int64]] = [:]
+        /// Rows added since the last `commit`, to undo on rollback.
+        private var added: [(hash: Int64, seq: Int64)] = []
 
-        var count: Int { seqs.count }
+        var count: Int { first.count + more.values.reduce(0) { $0 + $1.count } }
+
+        func seqs(for hash: Int64) -> [Int64] {
+            guard let seq = first[hash] else { return [] }
+            return [seq] + (more[hash] ?? [])
+        }
 
         mutating func insert(_ hash: Int64, seq: Int64, tracked: Bool = true) {
-            seqs[hash, default: []].append(seq)
-            if tracked { added.append(hash) }
+            if first[hash] == nil { first[hash] = seq } else { more[hash, default: []].append(seq) }
+            if tracked { added.append((hash, seq)) }
         }
 
         mutating func remove(_ hash: Int64, seq: Int64) {
-            seqs[hash]?.removeAll { $0 == seq }
-            if seqs[hash]?.isEmpty == true { seqs[hash] = nil }
-            if let position = added.lastIndex(of: hash) { added.remove(at: position) }
+            forget(hash, seq)
+            if let position = added.lastIndex(where: { $0.hash == hash && $0.seq == seq }) { added.remove(at: position) }
+        }
+
+        private mutating func forget(_ hash: Int64, _ seq: Int64) {
+            if first[hash] == seq {
+                if var rest = more.removeValue(forKey: hash), !rest.isEmpty {
+                    first[hash] = rest.removeFirst()
+                    if !rest.isEmpty { more[hash] = rest }
+                } else {
+                    first[hash] = nil
+                }
+            } else if var rest = more[hash] {
+                rest.removeAll { $0 == seq }
+                more[hash] = rest.isEmpty ? nil : rest
+            }
         }
 
         mutating func commit() { added.removeAll(keepingCapacity: true) }
 
         mutating func rollBack() {
-            for hash in added { _ = seqs[hash]?.popLast(); if seqs[hash]?.isEmpty == true { seqs[hash] = nil } }
+            for row in added.reversed() { forget(row.hash, row.seq) }
             added.removeAll(keepingCapacity: true)
         }
     }
@@ -75,7 +95,7 @@ struct IdempotencyKeys {
     func claim(customerNum: Int64, kind: Kind, key: String, fingerprint: Int64, seq newSeq: Int64,
                index: inout Index, pending: inout PendingWrites) throws(StoreError) -> Claim {
         let hash = Self.hash(customerNum: customerNum, kind: kind, key: key)
-        for seq in index.seqs[hash] ?? [] {
+        for seq in index.seqs(for: hash) {
             let found: Claim?
             if let position = pending.pendingKeyIndex(seq) {
                 let row = pending.keys[position]
