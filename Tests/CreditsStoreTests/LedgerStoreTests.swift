@@ -236,3 +236,27 @@ struct LedgerStoreTests {
         #expect(try fixture.reader().verify().problems.count == 2)
     }
 }
+
+@Suite("Idempotency key retention")
+struct RetentionTests {
+    typealias J = JSONInputs
+
+    @Test("keys older than the cutoff are forgotten in the store and the index; newer ones still dedupe, also after a restart")
+    func prune() throws {
+        let fixture = try StoreFixture()
+        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#))],
+                          at: t0)
+        try fixture.apply([fixture.message(.usage, J.usage("old", #""call_seconds":1"#))], at: t0.adding(seconds: 10))
+        try fixture.apply([fixture.message(.usage, J.usage("new", #""call_seconds":1"#))], at: t0.adding(seconds: 100))
+        #expect(fixture.store.idempotencyKeyCount == 3)
+        #expect(try fixture.store.pruneIdempotencyKeys(recordedBefore: t0.adding(seconds: 50)) == 2)
+        #expect(fixture.store.idempotencyKeyCount == 1)
+        try fixture.reopen()
+        #expect(fixture.store.idempotencyKeyCount == 1)
+        let again = try fixture.apply([fixture.message(.usage, J.usage("new", #""call_seconds":1"#)),
+                                       fixture.message(.usage, J.usage("old", #""call_seconds":1"#))], at: t0.adding(seconds: 200))
+        #expect(again.duplicates == 1, "the kept key still dedupes")
+        #expect(again.entries == 1, "a pruned key is applied again: retention must outlast redelivery")
+        #expect(try fixture.store.pruneIdempotencyKeys(recordedBefore: t0) == 0)
+    }
+}

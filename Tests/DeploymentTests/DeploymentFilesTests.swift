@@ -154,6 +154,7 @@ struct DeploymentFilesTests {
         #expect(!production.usesEmbeddedBroker)
         #expect(production.kafkaProperties["security.protocol"] == "SASL_SSL")
         #expect(production.topics == configuration.topics)
+        #expect(configuration.idempotencyRetentionDays == 0 && production.idempotencyRetentionDays == 90)
     }
 
     @Test("environment variables override the file, with the contract's names")

@@ -51,6 +51,8 @@ public enum ConfigurationLoader {
                                                           default: Int(result.pollTimeoutMilliseconds)))
         result.maxInFlight = config.int(forKey: "pipeline.max_in_flight", default: result.maxInFlight)
         result.storePath = config.string(forKey: "store.path", default: result.storePath)
+        result.idempotencyRetentionDays = config.int(forKey: "store.idempotency_retention_days",
+                                                     default: result.idempotencyRetentionDays)
         result.httpHost = config.string(forKey: "http.host", default: result.httpHost)
         result.httpPort = config.int(forKey: "http.port", default: result.httpPort)
         result.httpAuthToken = config.string(forKey: "http.auth_token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
@@ -79,6 +81,9 @@ public enum ConfigurationLoader {
         guard config.partitions >= 1 else { throw ConfigurationError(key: "kafka.partitions", problem: "must be at least 1") }
         guard (1...100_000).contains(config.batchMaxMessages) else {
             throw ConfigurationError(key: "pipeline.batch_max_messages", problem: "must be 1-100000")
+        }
+        guard config.idempotencyRetentionDays >= 0 else {
+            throw ConfigurationError(key: "store.idempotency_retention_days", problem: "must be 0 (forever) or more days")
         }
         guard (0...65_535).contains(config.httpPort) else {
             throw ConfigurationError(key: "http.port", problem: "must be 0-65535")

@@ -46,6 +46,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Output messages produced but not yet acknowledged before consuming pauses (backpressure).
     public var maxInFlight = 200_000
     public var storePath = "data/credits-ledger.sqlite"
+    /// Days to remember event_ids and command_ids; 0 keeps them forever (memory grows with them).
+    public var idempotencyRetentionDays = 0
     public var httpHost = "0.0.0.0"
     public var httpPort = 8080
     /// Bearer token required on `/v1` when set.

@@ -21,6 +21,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var paused = Set<TopicPartition>()
     private var reportedProduceErrors = 0
     private var lastGaugeUpdate: UInt64 = 0
+    private var lastPrune: UInt64 = 0
 
     init(configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
          metrics: PipelineMetrics, logger: Logger) throws {
@@ -75,6 +76,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
                                       timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
         if !messages.isEmpty { try apply(messages) }
         try fireGraceDeadlines()
+        try pruneIdempotencyKeys()
         if let through = try publisher.serveDeliveries(timeoutMilliseconds: 0) { try forgetDelivered(through: through) }
         try updateGauges()
     }
@@ -144,6 +146,18 @@ final class LedgerPipeline: KafkaRebalanceListener {
             logger.info("Grace periods ended; customers blocked", metadata: ["count": "\(report.graceDeadlinesFired)"])
         }
         try publisher.publish(report.outbox)
+    }
+
+    /// With a key retention configured: forgets old event_ids and command_ids every 10 minutes.
+    private func pruneIdempotencyKeys() throws {
+        let days = configuration.idempotencyRetentionDays
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard days > 0, lastPrune == 0 || now - lastPrune > 600_000_000_000 else { return }
+        lastPrune = now
+        let pruned = try store.pruneIdempotencyKeys(recordedBefore: Self.now().adding(seconds: -Int64(days) * 86_400))
+        if pruned > 0 {
+            logger.info("Forgot idempotency keys past the retention", metadata: ["count": "\(pruned)", "days": "\(days)"])
+        }
     }
 
     private func republishPendingOutbox() throws {

@@ -24,7 +24,7 @@ extension LedgerStore {
         var customer = try customer(usage.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint,
-                              seq: sequences.key, index: &keyIndex, pending: &work.pending) {
+                              seq: sequences.key, at: work.now, index: &keyIndex, pending: &work.pending) {
         case .duplicate:
             work.report.countDuplicate(origin.topic)
         case .conflicting:
@@ -53,7 +53,7 @@ extension LedgerStore {
         var customer = try customer(command.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         let claim = try keys.claim(customerNum: customer.num, kind: .command, key: command.commandID,
-                                   fingerprint: command.fingerprint, seq: sequences.key, index: &keyIndex,
+                                   fingerprint: command.fingerprint, seq: sequences.key, at: work.now, index: &keyIndex,
                                    pending: &work.pending)
         switch claim {
         case .duplicate(let status, let reason, let entryID):

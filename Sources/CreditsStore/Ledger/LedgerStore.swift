@@ -102,6 +102,19 @@ public final class LedgerStore {
         try CustomerRecords(connection: connection).blockStateCounts()
     }
 
+    /// Forgets the idempotency keys recorded before `cutoff` (the optional key retention). A
+    /// repeat of such a key is applied again, so the retention must outlast any redelivery.
+    @discardableResult
+    public func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int {
+        let pruned = try inTransaction { () throws(StoreError) in
+            try IdempotencyKeys(connection: connection).prune(recordedBefore: cutoff)
+        }
+        // Only after the commit: a key still in the store must never be missing from the index.
+        for row in pruned { keyIndex.remove(row.hash, seq: row.seq) }
+        keyIndex.commit()
+        return pruned.count
+    }
+
     /// The earliest grace deadline still pending.
     public func nextGraceDeadline() throws(StoreError) -> Timestamp? {
         try CustomerRecords(connection: connection).nextDeadline()

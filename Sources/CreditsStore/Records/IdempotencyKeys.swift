@@ -92,7 +92,7 @@ struct IdempotencyKeys {
 
     /// Claims `key` for a new input unless it was seen before (in the store or earlier in this
     /// batch). A new claim is written with the batch.
-    func claim(customerNum: Int64, kind: Kind, key: String, fingerprint: Int64, seq newSeq: Int64,
+    func claim(customerNum: Int64, kind: Kind, key: String, fingerprint: Int64, seq newSeq: Int64, at now: Timestamp,
                index: inout Index, pending: inout PendingWrites) throws(StoreError) -> Claim {
         let hash = Self.hash(customerNum: customerNum, kind: kind, key: key)
         for seq in index.seqs(for: hash) {
@@ -117,20 +117,40 @@ struct IdempotencyKeys {
             if let found { return found }
         }
         pending.keys.append(PendingWrites.Key(seq: newSeq, customerNum: customerNum, kind: kind, hash: hash, key: key,
-                                              fingerprint: fingerprint))
+                                              fingerprint: fingerprint, recordedAt: now))
         index.insert(hash, seq: newSeq)
         return .new(seq: newSeq)
     }
 
     static let insertColumns = ["seq", "customer_num", "kind", "key_hash", "key", "fingerprint", "status", "reason",
-                                "entry_id"]
+                                "entry_id", "recorded_at"]
 
     static func values(_ row: PendingWrites.Key) -> [SQLiteValue] {
         [.integer(row.seq), .integer(row.customerNum), .integer(row.kind.rawValue), .integer(row.hash), .text(row.key),
-         .integer(row.fingerprint), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID)]
+         .integer(row.fingerprint), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID),
+         .integer(row.recordedAt.millisecondsSinceEpoch)]
     }
 
     func maxSeq() throws(StoreError) -> Int64 {
         try connection.statement("SELECT coalesce(max(seq), 0) FROM idempotency_keys").firstRow { $0.int64(0) } ?? 0
+    }
+
+    /// Deletes the keys recorded before `cutoff` (oldest first: keys are in write order) and
+    /// returns them, for the caller to drop from the index once the transaction has committed.
+    func prune(recordedBefore cutoff: Timestamp) throws(StoreError) -> [(seq: Int64, hash: Int64)] {
+        let scan = try connection.statement(
+            "SELECT seq, customer_num, kind, key, coalesce(recorded_at, 0) FROM idempotency_keys ORDER BY seq")
+        var expired: [(seq: Int64, hash: Int64)] = []
+        while try scan.step() {
+            guard scan.int64(4) < cutoff.millisecondsSinceEpoch else { break }
+            let kind = Kind(rawValue: scan.int64(2)) ?? .usage
+            expired.append((scan.int64(0), Self.hash(customerNum: scan.int64(1), kind: kind, key: scan.string(3))))
+        }
+        scan.reset()
+        guard let last = expired.last else { return [] }
+        let delete = try connection.statement("DELETE FROM idempotency_keys WHERE seq <= ?")
+        delete.bind(1, last.seq)
+        try delete.run()
+        return expired
     }
 }

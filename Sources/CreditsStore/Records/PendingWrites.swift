@@ -17,6 +17,7 @@ struct PendingWrites {
         var hash: Int64
         var key: String
         var fingerprint: Int64
+        var recordedAt: Timestamp
         var status: CommandResult.Status = .applied
         var reason: String?
         var entryID: Int64?

@@ -80,6 +80,11 @@ enum Migrations {
             PRIMARY KEY (topic, partition)
         ) WITHOUT ROWID;
         """),
+        ("002_idempotency_key_time", """
+        -- When each key was recorded (ms since the epoch), for the optional retention of old keys.
+        -- Keys recorded before this migration have NULL and count as oldest.
+        ALTER TABLE idempotency_keys ADD COLUMN recorded_at INTEGER;
+        """),
     ]
 
     /// Applies the migrations `connection` has not seen yet.
