@@ -46,6 +46,25 @@ func measure(_ label: String, events eventCount: Int, _ body: () throws -> Void)
     return rate
 }
 
+/// Start-up cost of a store: reading every idempotency key into the in-memory index.
+func reopenFigures(_ path: String) throws {
+    let before = residentKiB()
+    let start = DispatchTime.now().uptimeNanoseconds
+    let reopened = try LedgerStore(path: path, ledger: Ledger())
+    let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let grown = Double(residentKiB() - before) * 1024
+    let keys = reopened.idempotencyKeyCount
+    print("reopen: \(keys) idempotency keys indexed in \(String(format: "%.2f", seconds)) s, resident memory +"
+          + "\(String(format: "%.1f", grown / 1_048_576)) MiB (\(String(format: "%.0f", grown / Double(max(keys, 1)))) bytes a key)")
+}
+
+/// Resident set size of this process, from /proc.
+func residentKiB() -> Int {
+    let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+    let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+}
+
 /// Runs the store benchmark and the naive baseline on the same events.
 func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch batchSize: Int, storeOnly: Bool) throws {
     let events = usageEvents(eventCount, customers: customerCount)
@@ -63,6 +82,7 @@ func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch 
         }
     }
     guard try LedgerReader(path: storePath).verify().isClean else { fatalError("verify failed after the benchmark") }
+    try reopenFigures(storePath)
     if storeOnly { return }
     let naive = NaiveStore(path: temporaryPath("naive.sqlite"))
     naive.exec("BEGIN")
