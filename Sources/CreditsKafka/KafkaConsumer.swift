@@ -11,20 +11,36 @@ public protocol KafkaRebalanceListener: AnyObject {
     func partitionsRevoked(_ partitions: [KafkaTopicPartition])
 }
 
-/// A consumer-group member with manual offsets: nothing is committed or stored automatically.
-/// Range assignment keeps co-partitioned topics together. Confined to one thread.
+/// A consumer with manual offsets: nothing is committed or stored automatically. Either a
+/// consumer-group member (range assignment keeps co-partitioned topics together) or a
+/// standalone reader of partitions it assigns itself. Confined to one thread.
 public final class KafkaConsumer {
     private let handle: OpaquePointer
     private let queue: OpaquePointer
-    private let context: RebalanceContext
+    private let context: RebalanceContext?
     private let logger: Logger
     private var closed = false
 
     /// The partitions assigned to this member now.
-    public var assignment: Set<KafkaTopicPartition> { context.assignment }
+    public var assignment: Set<KafkaTopicPartition> { context?.assignment ?? [] }
 
-    public init(settings: KafkaClientSettings, groupID: String, topics: [String], listener: KafkaRebalanceListener,
-                logger: Logger) throws(KafkaError) {
+    /// A member of `groupID` subscribed to `topics`; `listener` decides where assigned partitions start.
+    public convenience init(settings: KafkaClientSettings, groupID: String, topics: [String],
+                            listener: KafkaRebalanceListener, logger: Logger) throws(KafkaError) {
+        try self.init(settings: settings, groupID: groupID, listener: listener, logger: logger)
+        let list = RDKafkaPartitionList(capacity: topics.count)
+        for topic in topics { list.add(KafkaTopicPartition(topic: topic, partition: -1)) }
+        let error = rd_kafka_subscribe(handle, list.pointer)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))") }
+    }
+
+    /// A standalone reader: no group membership, partitions chosen with `assign`.
+    public convenience init(settings: KafkaClientSettings, logger: Logger) throws(KafkaError) {
+        try self.init(settings: settings, groupID: "credits-ledger-reader", listener: nil, logger: logger)
+    }
+
+    private init(settings: KafkaClientSettings, groupID: String, listener: KafkaRebalanceListener?,
+                 logger: Logger) throws(KafkaError) {
         var properties = [
             "bootstrap.servers": settings.bootstrapServers,
             "group.id": groupID,
@@ -38,21 +54,40 @@ public final class KafkaConsumer {
         ]
         properties.merge(settings.properties) { _, override in override }
         let conf = try RDKafkaConfig.make(properties)
-        context = RebalanceContext(listener: listener, logger: logger)
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
-        rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        context = listener.map { RebalanceContext(listener: $0, logger: logger) }
+        if let context {
+            rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        }
         handle = try RDKafkaConfig.client(RD_KAFKA_CONSUMER, conf: conf)
         rd_kafka_poll_set_consumer(handle)
         queue = rd_kafka_queue_get_consumer(handle)
         self.logger = logger
-        let list = RDKafkaPartitionList(capacity: topics.count)
-        for topic in topics { list.add(KafkaTopicPartition(topic: topic, partition: -1)) }
-        let error = rd_kafka_subscribe(handle, list.pointer)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            rd_kafka_queue_destroy(queue)
-            rd_kafka_destroy(handle)
-            throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))")
+    }
+
+    /// Reads exactly these partitions from these offsets (standalone readers).
+    public func assign(_ offsets: [KafkaTopicPartition: Int64]) throws(KafkaError) {
+        let list = RDKafkaPartitionList(capacity: offsets.count)
+        for (partition, offset) in offsets { list.add(partition, offset: offset) }
+        let error = rd_kafka_assign(handle, list.pointer)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "assigning partitions") }
+    }
+
+    /// The number of partitions of `topic`, from the cluster's metadata.
+    public func partitionCount(of topic: String, timeoutMilliseconds: Int32 = 10_000) throws(KafkaError) -> Int32 {
+        guard let topicHandle = rd_kafka_topic_new(handle, topic, nil) else {
+            throw KafkaError(rd_kafka_last_error(), "topic \(topic)")
         }
+        defer { rd_kafka_topic_destroy(topicHandle) }
+        var metadata: UnsafePointer<rd_kafka_metadata>?
+        let error = rd_kafka_metadata(handle, 0, topicHandle, &metadata, timeoutMilliseconds)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(error, "metadata of \(topic)") }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt > 0, let topics = metadata.pointee.topics,
+              topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(code: -1, message: "topic \(topic) does not exist")
+        }
+        return topics[0].partition_cnt
     }
 
     deinit {

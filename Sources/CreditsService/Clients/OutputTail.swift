@@ -2,51 +2,35 @@ import CreditsKafka
 import Foundation
 import Logging
 
-/// Reads output topics from their end (or beginning) with a private consumer group: used by
-/// the admin CLI to wait for a command's result and by the demo to show what happened.
-public final class OutputTail: KafkaRebalanceListener {
+/// Reads output topics from their end (or beginning) without joining a consumer group: it
+/// assigns every partition itself, so it is reading as soon as it is created. Used by the admin
+/// CLI to wait for a command's result and by the demo to show what happened.
+public final class OutputTail {
     private var consumer: KafkaConsumer?
-    private let fromStart: Bool
-    private(set) var assigned = false
 
-    /// Subscribes to `topics` and waits (up to `timeout` seconds) until partitions are assigned.
-    public init(settings: KafkaClientSettings, topics: [String], fromStart: Bool, timeout: TimeInterval = 30,
-                logger: Logger) throws {
-        self.fromStart = fromStart
-        consumer = try KafkaConsumer(settings: settings, groupID: "credits-ledger-tail-\(UUID().uuidString)",
-                                     topics: topics, listener: self, logger: logger)
-        let deadline = Date().addingTimeInterval(timeout)
-        var early: [KafkaMessage] = []
-        while !assigned && Date() < deadline {
-            early += consumer?.poll(maxMessages: 100, timeoutMilliseconds: 100) ?? []
+    public init(settings: KafkaClientSettings, topics: [String], fromStart: Bool, logger: Logger) throws {
+        let consumer = try KafkaConsumer(settings: settings, logger: logger)
+        var start: [KafkaTopicPartition: Int64] = [:]
+        for topic in topics {
+            for index in 0..<(try consumer.partitionCount(of: topic)) {
+                let partition = KafkaTopicPartition(topic: topic, partition: index)
+                // The end is resolved now, so that messages produced right after this returns are seen.
+                start[partition] = fromStart ? KafkaOffset.beginning : consumer.queryEndOffset(of: partition) ?? KafkaOffset.end
+            }
         }
-        guard assigned else { throw KafkaError(code: -1, message: "no partitions assigned within \(Int(timeout)) s") }
-        pending = early
+        try consumer.assign(start)
+        self.consumer = consumer
     }
-
-    private var pending: [KafkaMessage] = []
 
     /// The next messages, waiting up to `timeoutMilliseconds`.
     public func poll(timeoutMilliseconds: Int32) -> [KafkaMessage] {
-        if !pending.isEmpty { defer { pending = [] }; return pending }
-        return consumer?.poll(maxMessages: 1000, timeoutMilliseconds: timeoutMilliseconds) ?? []
+        consumer?.poll(maxMessages: 1000, timeoutMilliseconds: timeoutMilliseconds) ?? []
     }
 
     public func close() {
         consumer?.close()
         consumer = nil
     }
-
-    public func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
-        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>) {
-        assigned = true
-        // The end is resolved now, so that messages produced right after this returns are seen.
-        return (Dictionary(uniqueKeysWithValues: partitions.map { partition in
-            (partition, fromStart ? KafkaOffset.beginning : consumer?.queryEndOffset(of: partition) ?? KafkaOffset.end)
-        }), [])
-    }
-
-    public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {}
 }
 
 /// Publishes an admin command and waits for its result on `credits.command-results`.
