@@ -67,6 +67,7 @@ extension LedgerEntry {
 }
 
 extension LowCreditAlert {
+    /// The `credits.low-credit` value.
     public var json: String {
         var w = JSONObjectWriter()
         w.string("event_id", eventID)
@@ -80,6 +81,7 @@ extension LowCreditAlert {
 }
 
 extension BlockEvent {
+    /// The `credits.blocks` value.
     public var json: String {
         var w = JSONObjectWriter()
         w.string("event_id", eventID)
@@ -95,6 +97,7 @@ extension BlockEvent {
 }
 
 extension CommandResult {
+    /// The `credits.command-results` value.
     public var json: String {
         var w = JSONObjectWriter()
         w.string("command_id", commandID)
@@ -111,6 +114,7 @@ extension CommandResult {
 }
 
 extension DeadLetter {
+    /// The `credits.dead-letter` value.
     public var json: String {
         var w = JSONObjectWriter()
         w.string("source_topic", sourceTopic)
