@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The built executable, started as a child process with its output in a file.
 final class RunningExecutable {
@@ -71,5 +74,57 @@ struct ExecutableTests {
         #expect(try await serve.waitForExit(timeout: 30) == 0)
         #expect(serve.output.contains("Shutdown requested"))
         #expect(serve.output.contains("credits-ledger stopped"))
+    }
+}
+
+@Suite("Crash recovery of the real process", .serialized)
+struct CrashRecoveryTests {
+    @Test("kill -9 in the middle of a stream: after a restart every event is applied exactly once and every entry is published")
+    func killNine() async throws {
+        let h = try ServiceHarness(partitions: 3)
+        let directory = h.directory
+        let environment = [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_PORT": "0",
+            "CREDITS_KAFKA_PROPERTIES": "session.timeout.ms=6000,heartbeat.interval.ms=500",
+            "CREDITS_PIPELINE_BATCH_MAX_MESSAGES": "50",
+        ]
+        let customers = (0..<4).map { "cus_k\($0)" }
+        var serve = try RunningExecutable(["serve"], environment: environment, directory: directory)
+        try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
+        for customer in customers {
+            try h.sendCommand(h.command("en-\(customer)", customer, "enable_credits", #""settings":{"price_per_minute":"6"}"#),
+                              key: customer)
+        }
+        try h.waitFor("credits.command-results", count: customers.count)
+        let total = 2_000
+        for index in 0..<total {
+            let customer = customers[index % customers.count]
+            try h.sendUsage(h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), key: customer)
+            if index == 700 {
+                try await waitUntil(timeout: 30, "some usage to be applied") {
+                    (try? h.reader().account(customers[0])?.lastEntryID ?? 0) ?? 0 > 10
+                }
+                kill(serve.process.processIdentifier, SIGKILL)
+                _ = try await serve.waitForExit(timeout: 10)
+                serve = try RunningExecutable(["serve"], environment: environment, directory: directory)
+            }
+        }
+        try await waitUntil(timeout: 90, "all usage to be applied after the crash") {
+            try customers.reduce(0) { $0 + Int(try h.reader().account($1)?.lastEntryID ?? 0) } == total
+        }
+        let reader = try h.reader()
+        #expect(try reader.verify().problems == [])
+        for (position, customer) in customers.enumerated() {
+            let expected = stride(from: position, to: total, by: customers.count).reduce(Int64(0)) { sum, index in
+                sum + Int64(index % 50 + 1) * 100_000   // 6 credits a minute = 0.1 credit a second
+            }
+            #expect(try reader.account(customer)?.balance.micros == -expected)
+        }
+        // At least once out: every entry's balance-changed event arrives (duplicates carry the same event_id).
+        let published = try h.waitFor("credits.balance-changed", count: total, timeout: 60)
+        #expect(Set(published.compactMap { $0["event_id"]?.text }).count == total)
+        serve.process.terminate()
+        #expect(try await serve.waitForExit(timeout: 30) == 0)
     }
 }
