@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "CreditsStore", dependencies: ["CreditsCore", "CSQLite"], swiftSettings: strict),
         // librdkafka adapter: consumer, producer, admin, embedded (mock) broker.
         .target(name: "CreditsKafka", dependencies: [
-            "Crdkafka",
+            "Crdkafka", "CreditsCore",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // The service: pipeline loop, grace timer, configuration, HTTP.

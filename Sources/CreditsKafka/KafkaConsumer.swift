@@ -1,3 +1,4 @@
+import CreditsCore
 import Crdkafka
 import Logging
 
@@ -6,9 +7,9 @@ import Logging
 public protocol KafkaRebalanceListener: AnyObject {
     /// The offset to start each newly assigned partition from (nil: the group's committed offset,
     /// or the beginning), and the partitions to keep paused.
-    func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
-        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>)
-    func partitionsRevoked(_ partitions: [KafkaTopicPartition])
+    func partitionsAssigned(_ partitions: [TopicPartition], committed: [TopicPartition: Int64])
+        -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>)
+    func partitionsRevoked(_ partitions: [TopicPartition])
 }
 
 /// A consumer with manual offsets: nothing is committed or stored automatically. Either a
@@ -22,14 +23,14 @@ public final class KafkaConsumer {
     private var closed = false
 
     /// The partitions assigned to this member now.
-    public var assignment: Set<KafkaTopicPartition> { context?.assignment ?? [] }
+    public var assignment: Set<TopicPartition> { context?.assignment ?? [] }
 
     /// A member of `groupID` subscribed to `topics`; `listener` decides where assigned partitions start.
     public convenience init(settings: KafkaClientSettings, groupID: String, topics: [String],
                             listener: KafkaRebalanceListener, logger: Logger) throws(KafkaError) {
         try self.init(settings: settings, groupID: groupID, listener: listener, logger: logger)
         let list = RDKafkaPartitionList(capacity: topics.count)
-        for topic in topics { list.add(KafkaTopicPartition(topic: topic, partition: -1)) }
+        for topic in topics { list.add(TopicPartition(topic: topic, partition: -1)) }
         let error = rd_kafka_subscribe(handle, list.pointer)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))") }
     }
@@ -66,7 +67,7 @@ public final class KafkaConsumer {
     }
 
     /// Reads exactly these partitions from these offsets (standalone readers).
-    public func assign(_ offsets: [KafkaTopicPartition: Int64]) throws(KafkaError) {
+    public func assign(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         let list = RDKafkaPartitionList(capacity: offsets.count)
         for (partition, offset) in offsets { list.add(partition, offset: offset) }
         let error = rd_kafka_assign(handle, list.pointer)
@@ -143,7 +144,7 @@ public final class KafkaConsumer {
 
     /// Messages behind the partition's end for a consumer at `nextOffset`, from the high
     /// watermark librdkafka last fetched (no broker round trip); nil when unknown.
-    public func lag(of partition: KafkaTopicPartition, nextOffset: Int64) -> Int64? {
+    public func lag(of partition: TopicPartition, nextOffset: Int64) -> Int64? {
         var low: Int64 = 0
         var high: Int64 = 0
         let error = rd_kafka_get_watermark_offsets(handle, partition.topic, partition.partition, &low, &high)
@@ -152,7 +153,7 @@ public final class KafkaConsumer {
     }
 
     /// The partition's end offset, asked of the broker (blocks up to `timeoutMilliseconds`).
-    public func queryEndOffset(of partition: KafkaTopicPartition, timeoutMilliseconds: Int32 = 5_000) -> Int64? {
+    public func queryEndOffset(of partition: TopicPartition, timeoutMilliseconds: Int32 = 5_000) -> Int64? {
         var low: Int64 = 0
         var high: Int64 = 0
         let error = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high,
@@ -161,7 +162,7 @@ public final class KafkaConsumer {
     }
 
     /// Commits `offsets` (the next offset to read per partition) to the group, without waiting.
-    public func commit(_ offsets: [KafkaTopicPartition: Int64]) throws(KafkaError) {
+    public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
         let list = RDKafkaPartitionList(capacity: offsets.count)
         for (partition, offset) in offsets { list.add(partition, offset: offset) }
@@ -186,7 +187,7 @@ public final class KafkaConsumer {
 final class RebalanceContext {
     weak var listener: KafkaRebalanceListener?
     let logger: Logger
-    var assignment = Set<KafkaTopicPartition>()
+    var assignment = Set<TopicPartition>()
 
     init(listener: KafkaRebalanceListener, logger: Logger) {
         self.listener = listener
@@ -198,7 +199,7 @@ final class RebalanceContext {
         // The group's committed offsets, to notice a partition another store has worked on.
         let query = RDKafkaPartitionList(capacity: partitions.count)
         for partition in partitions { query.add(partition) }
-        var committed: [KafkaTopicPartition: Int64] = [:]
+        var committed: [TopicPartition: Int64] = [:]
         if rd_kafka_committed(handle, query.pointer, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
             for element in query.elements where element.offset >= 0 { committed[element.partition] = element.offset }
         }
@@ -206,7 +207,7 @@ final class RebalanceContext {
         let count = Int(list.pointee.cnt)
         if let elements = list.pointee.elems {
             for index in 0..<count {
-                let partition = KafkaTopicPartition(topic: String(cString: elements[index].topic),
+                let partition = TopicPartition(topic: String(cString: elements[index].topic),
                                                     partition: elements[index].partition)
                 elements[index].offset = decision.start[partition] ?? KafkaOffset.invalid
             }

@@ -1,16 +1,3 @@
-/// A Kafka topic and partition.
-public struct KafkaTopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)[\(partition)]" }
-}
-
 /// A consumed message, copied out of librdkafka's buffers.
 public struct KafkaMessage: Sendable, Equatable {
     public var topic: String

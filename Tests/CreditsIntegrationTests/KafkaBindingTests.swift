@@ -1,21 +1,22 @@
+import CreditsCore
 import CreditsKafka
 import Foundation
 import Logging
 import Testing
 
 final class RecordingListener: KafkaRebalanceListener {
-    var assigned: [KafkaTopicPartition] = []
-    var committedSeen: [KafkaTopicPartition: Int64] = [:]
-    var start: [KafkaTopicPartition: Int64] = [:]
+    var assigned: [TopicPartition] = []
+    var committedSeen: [TopicPartition: Int64] = [:]
+    var start: [TopicPartition: Int64] = [:]
 
-    func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
-        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>) {
+    func partitionsAssigned(_ partitions: [TopicPartition], committed: [TopicPartition: Int64])
+        -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) {
         assigned = partitions
         committedSeen = committed
         return (start, [])
     }
 
-    func partitionsRevoked(_ partitions: [KafkaTopicPartition]) { assigned = [] }
+    func partitionsRevoked(_ partitions: [TopicPartition]) { assigned = [] }
 }
 
 @Suite("librdkafka binding against the embedded broker")
@@ -45,11 +46,11 @@ struct KafkaBindingTests {
             while received.count < 20 && Date() < deadline {
                 received += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200)
             }
-            #expect(Set(listener.assigned) == [KafkaTopicPartition(topic: "t.in", partition: 0),
-                                               KafkaTopicPartition(topic: "t.in", partition: 1)])
-            var next: [KafkaTopicPartition: Int64] = [:]
+            #expect(Set(listener.assigned) == [TopicPartition(topic: "t.in", partition: 0),
+                                               TopicPartition(topic: "t.in", partition: 1)])
+            var next: [TopicPartition: Int64] = [:]
             for message in received where message.value != Array("v19".utf8) {
-                let partition = KafkaTopicPartition(topic: message.topic, partition: message.partition)
+                let partition = TopicPartition(topic: message.topic, partition: message.partition)
                 next[partition] = max(next[partition] ?? 0, message.offset + 1)
             }
             try consumer.commit(next)

@@ -177,9 +177,9 @@ struct PipelineTests {
         do {
             final class Starter: KafkaRebalanceListener {
                 var assigned = false
-                func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
-                    -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>) { assigned = true; return ([:], []) }
-                func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {}
+                func partitionsAssigned(_ partitions: [TopicPartition], committed: [TopicPartition: Int64])
+                    -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) { assigned = true; return ([:], []) }
+                func partitionsRevoked(_ partitions: [TopicPartition]) {}
             }
             let starter = Starter()
             let other = try KafkaConsumer(settings: h.settings, groupID: h.configuration.groupID,
@@ -187,7 +187,7 @@ struct PipelineTests {
             var seen: [KafkaMessage] = []
             let deadline = Date().addingTimeInterval(20)
             while seen.isEmpty && Date() < deadline { seen = other.poll(maxMessages: 10, timeoutMilliseconds: 100) }
-            try other.commit([KafkaTopicPartition(topic: h.configuration.topics.usage, partition: 0): 1])
+            try other.commit([TopicPartition(topic: h.configuration.topics.usage, partition: 0): 1])
             _ = other.poll(maxMessages: 1, timeoutMilliseconds: 300)
             other.close()
         }

@@ -1,3 +1,4 @@
+import CreditsCore
 import Crdkafka
 
 /// Owns an `rd_kafka_topic_partition_list_t` and frees it.
@@ -15,24 +16,24 @@ final class RDKafkaPartitionList {
 
     deinit { rd_kafka_topic_partition_list_destroy(pointer) }
 
-    func add(_ partition: KafkaTopicPartition, offset: Int64 = KafkaOffset.invalid) {
+    func add(_ partition: TopicPartition, offset: Int64 = KafkaOffset.invalid) {
         let element = rd_kafka_topic_partition_list_add(pointer, partition.topic, partition.partition)
         element?.pointee.offset = offset
     }
 
     /// The elements of a list librdkafka owns, read without copying the list.
     static func elements(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>)
-        -> [(partition: KafkaTopicPartition, offset: Int64, error: rd_kafka_resp_err_t)] {
+        -> [(partition: TopicPartition, offset: Int64, error: rd_kafka_resp_err_t)] {
         let count = Int(list.pointee.cnt)
         guard count > 0, let elements = list.pointee.elems else { return [] }
         return (0..<count).map { index in
             let element = elements[index]
-            return (KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition),
+            return (TopicPartition(topic: String(cString: element.topic), partition: element.partition),
                     element.offset, element.err)
         }
     }
 
-    var elements: [(partition: KafkaTopicPartition, offset: Int64, error: rd_kafka_resp_err_t)] {
+    var elements: [(partition: TopicPartition, offset: Int64, error: rd_kafka_resp_err_t)] {
         Self.elements(of: pointer)
     }
 }

@@ -1,3 +1,4 @@
+import CreditsCore
 import CreditsKafka
 import Foundation
 import Logging
@@ -10,10 +11,10 @@ public final class OutputTail {
 
     public init(settings: KafkaClientSettings, topics: [String], fromStart: Bool, logger: Logger) throws {
         let consumer = try KafkaConsumer(settings: settings, logger: logger)
-        var start: [KafkaTopicPartition: Int64] = [:]
+        var start: [TopicPartition: Int64] = [:]
         for topic in topics {
             for index in 0..<(try consumer.partitionCount(of: topic)) {
-                let partition = KafkaTopicPartition(topic: topic, partition: index)
+                let partition = TopicPartition(topic: topic, partition: index)
                 // The end is resolved now, so that messages produced right after this returns are seen.
                 start[partition] = fromStart ? KafkaOffset.beginning : consumer.queryEndOffset(of: partition) ?? KafkaOffset.end
             }

@@ -92,8 +92,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         metrics.blockStates(try store.blockStateCounts())
         if let consumer {
             for partition in consumer.assignment {
-                let key = TopicPartition(topic: partition.topic, partition: partition.partition)
-                if let lag = consumer.lag(of: partition, nextOffset: nextOffsets[key] ?? 0) {
+                if let lag = consumer.lag(of: partition, nextOffset: nextOffsets[partition] ?? 0) {
                     metrics.lag(partition.description, lag)
                 }
             }
@@ -119,11 +118,11 @@ final class LedgerPipeline: KafkaRebalanceListener {
         }
         guard !batch.isEmpty else { return }
         let report = try store.apply(batch, at: Self.now())
-        var commits: [KafkaTopicPartition: Int64] = [:]
+        var commits: [TopicPartition: Int64] = [:]
         for message in batch {
             let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
             nextOffsets[partition] = message.origin.offset + 1
-            commits[KafkaTopicPartition(topic: partition.topic, partition: partition.partition)] = message.origin.offset + 1
+            commits[partition] = message.origin.offset + 1
         }
         try publisher.publish(report.outbox)
         do {
@@ -185,14 +184,13 @@ final class LedgerPipeline: KafkaRebalanceListener {
 
     // MARK: KafkaRebalanceListener
 
-    func partitionsAssigned(_ partitions: [KafkaTopicPartition], committed: [KafkaTopicPartition: Int64])
-        -> (start: [KafkaTopicPartition: Int64], paused: Set<KafkaTopicPartition>) {
-        var start: [KafkaTopicPartition: Int64] = [:]
-        var paused = Set<KafkaTopicPartition>()
+    func partitionsAssigned(_ partitions: [TopicPartition], committed: [TopicPartition: Int64])
+        -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) {
+        var start: [TopicPartition: Int64] = [:]
+        var paused = Set<TopicPartition>()
         var reasons: [String: String] = [:]
         for partition in partitions {
-            let key = TopicPartition(topic: partition.topic, partition: partition.partition)
-            if let next = nextOffsets[key] {
+            if let next = nextOffsets[partition] {
                 start[partition] = next
             } else if let groupOffset = committed[partition], groupOffset > 0 {
                 // Another store applied this partition: applying from here would give wrong balances.
@@ -206,7 +204,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         for (partition, reason) in reasons {
             logger.error("Partition paused", metadata: ["partition": "\(partition)", "reason": "\(reason)"])
         }
-        self.paused = Set(paused.map { TopicPartition(topic: $0.topic, partition: $0.partition) })
+        self.paused = paused
         status.update { snapshot in
             snapshot.assignedPartitions = partitions.map(\.description).sorted()
             snapshot.pausedPartitions = reasons
@@ -215,7 +213,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         return (start, paused)
     }
 
-    func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {
+    func partitionsRevoked(_ partitions: [TopicPartition]) {
         status.update { $0.assignedPartitions = []; $0.pausedPartitions = [:] }
         logger.info("Partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
     }

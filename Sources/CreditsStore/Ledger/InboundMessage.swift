@@ -28,19 +28,6 @@ public struct InboundMessage: Sendable, Equatable {
     }
 }
 
-/// A Kafka topic and partition.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
-    public var topic: String
-    public var partition: Int32
-
-    public init(topic: String, partition: Int32) {
-        self.topic = topic
-        self.partition = partition
-    }
-
-    public var description: String { "\(topic)[\(partition)]" }
-}
-
 /// What one batch did, for metrics and logs.
 public struct BatchReport: Sendable, Equatable {
     /// Inputs applied (usage charged or not, commands applied or rejected by a ledger rule).
