@@ -55,7 +55,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     func run(until stop: StopSignal) throws {
         try republishPendingOutbox()
         while !stop.isStopped {
-            try step()
+            try step(until: stop)
         }
         status.update { $0.stopping = true }
         logger.info("Stopping: flushing output messages", metadata: ["in_flight": "\(publisher.inFlightCount)"])
@@ -67,9 +67,10 @@ final class LedgerPipeline: KafkaRebalanceListener {
     }
 
     /// One turn of the loop.
-    func step() throws {
+    func step(until stop: StopSignal) throws {
         // Backpressure: stop taking input while too much output is unacknowledged.
         while publisher.inFlightCount > configuration.maxInFlight {
+            guard !stop.isStopped else { return }
             if let through = try publisher.serveDeliveries(timeoutMilliseconds: 100) { try forgetDelivered(through: through) }
         }
         let messages = consumer?.poll(maxMessages: configuration.batchMaxMessages,
