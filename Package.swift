@@ -56,8 +56,11 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
 
-        .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore"], swiftSettings: strict),
-        .testTarget(name: "CreditsStoreTests", dependencies: ["CreditsStore", "CreditsCore"], swiftSettings: strict),
+        // Helpers shared by the test targets (never linked into the service).
+        .target(name: "CreditsTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore", "CreditsTestSupport"], swiftSettings: strict),
+        .testTarget(name: "CreditsStoreTests", dependencies: ["CreditsStore", "CreditsCore", "CreditsTestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "CreditsIntegrationTests", dependencies: [
             "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
             "credits-ledger",  // the CLI tests run the built executable

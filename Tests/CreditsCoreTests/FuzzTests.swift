@@ -1,3 +1,4 @@
+import CreditsTestSupport
 import Testing
 @testable import CreditsCore
 

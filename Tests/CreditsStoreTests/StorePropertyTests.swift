@@ -1,5 +1,6 @@
 import CreditsCore
 import CreditsStore
+import CreditsTestSupport
 import Testing
 
 @Suite("Store properties over random batches")
@@ -7,7 +8,7 @@ struct StorePropertyTests {
     @Test("random batches with repeats and reopenings keep balances equal to the sum of gapless entries",
           arguments: 0..<6)
     func randomBatches(seed: UInt64) throws {
-        var rng = SeededRandom(state: seed)
+        var rng = SeededGenerator(state: seed)
         let fixture = try StoreFixture()
         let customers = ["a", "b", "c"]
         var sent: [InboundMessage] = []
@@ -55,16 +56,5 @@ struct StorePropertyTests {
             #expect(account.balance.micros == entries.reduce(0) { $0 + $1.amount.micros })
             #expect(entries.map(\.entryID) == Array((1...Int64(entries.count)).reversed()))
         }
-    }
-}
-
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
