@@ -134,7 +134,13 @@ struct LedgerStoreTests {
         let big = J.usage("u2", #""tool_calls":1,"pad":"\#(String(repeating: "x", count: 70_000))""#)
         let report = try fixture.apply([fixture.message(.usage, usage, key: "cus_9"), fixture.message(.usage, big)])
         #expect(report.deadLettered == [.keyMismatch: 1, .tooLarge: 1])
-        #expect(try fixture.outbox(.deadLetter).first?["key"]?.text == "cus_9")
+        let letters = try fixture.outbox(.deadLetter)
+        #expect(letters.first?["key"]?.text == "cus_9")
+        #expect(letters.first?["payload_truncated"] == nil)
+        // The echo of a too-large payload is cut to 64 KiB, so the dead letter fits a Kafka message.
+        #expect(letters.last?["payload"]?.text?.utf8.count == 65_536)
+        #expect(letters.last?["payload_truncated"] == .bool(true))
+        #expect(letters.last?["payload_bytes"]?.text == String(big.utf8.count))
     }
 
     @Test("a usage charge beyond the range is dead-lettered and its event_id stays free")

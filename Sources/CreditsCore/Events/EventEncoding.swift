@@ -122,6 +122,10 @@ extension DeadLetter {
         w.int("offset", offset)
         if let key { w.string("key", key) }
         w.string("payload", payload)
+        if let truncatedFrom {
+            w.bool("payload_truncated", true)
+            w.int("payload_bytes", Int64(truncatedFrom))
+        }
         var errorObject = JSONObjectWriter()
         errorObject.string("code", error.code.rawValue)
         errorObject.string("message", error.message)

@@ -58,22 +58,28 @@ public struct CommandResult: Sendable, Equatable {
 }
 
 /// An input that cannot be applied (`credits.dead-letter`).
+/// The payload is echoed as text, cut to the first 64 KiB so the dead letter always fits a
+/// Kafka message (`payload_truncated` and `payload_bytes` then say so).
 public struct DeadLetter: Sendable, Equatable {
     public var sourceTopic: String
     public var partition: Int32
     public var offset: Int64
     public var key: String?
     public var payload: String
+    /// The original payload's size when `payload` holds only its beginning.
+    public var truncatedFrom: Int?
     public var error: InputError
     public var at: Timestamp
 
-    public init(sourceTopic: String, partition: Int32, offset: Int64, key: String?, payload: String,
+    public init(sourceTopic: String, partition: Int32, offset: Int64, key: String?, payload: [UInt8],
                 error: InputError, at: Timestamp) {
         self.sourceTopic = sourceTopic
         self.partition = partition
         self.offset = offset
         self.key = key
-        self.payload = payload
+        let limit = InputDecoder.maximumPayloadBytes
+        self.payload = String(decoding: payload.prefix(limit), as: UTF8.self)
+        self.truncatedFrom = payload.count > limit ? payload.count : nil
         self.error = error
         self.at = at
     }

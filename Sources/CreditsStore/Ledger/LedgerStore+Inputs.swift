@@ -113,7 +113,7 @@ extension LedgerStore {
     private func deadLetter(_ origin: MessageOrigin, _ error: InputError, work: inout BatchWork) throws(StoreError) {
         work.report.countDeadLetter(origin.topic, error.code)
         let letter = DeadLetter(sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
-                                key: origin.key, payload: String(decoding: origin.payload, as: UTF8.self),
+                                key: origin.key, payload: origin.payload,
                                 error: error, at: work.now)
         try emit(.deadLetter(letter), work: &work)
     }
