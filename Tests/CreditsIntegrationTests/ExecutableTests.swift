@@ -74,6 +74,21 @@ struct ExecutableTests {
         #expect(try await serve.waitForExit(timeout: 30) == 0)
         #expect(serve.output.contains("Shutdown requested"))
         #expect(serve.output.contains("credits-ledger stopped"))
+
+        // Run it again on the same store: a new embedded broker, whose topics start empty.
+        let again = try RunningExecutable(["serve"], environment: ["CREDITS_HTTP_PORT": "0",
+                                                                   "CREDITS_KAFKA_BROKERS": "embedded"],
+                                          directory: directory)
+        try await again.waitForOutput(containing: "Partitions assigned", timeout: 60)
+        #expect(again.output.contains("offsets of the previous run forgotten"))
+        let secondAddress = again.output.split(separator: "\n").first { $0.contains("bootstrap_servers=") }
+            .flatMap { $0.components(separatedBy: "bootstrap_servers=").last?.split(separator: " ").first.map(String.init) }
+        let enable = try RunningExecutable(["admin", "enable", "cus_second_run", "--brokers", secondAddress ?? ""],
+                                           environment: [:], directory: directory)
+        #expect(try await enable.waitForExit(timeout: 60) == 0, "\(enable.output)")
+        #expect(enable.output.contains(#""status":"applied""#))
+        again.process.terminate()
+        #expect(try await again.waitForExit(timeout: 30) == 0)
     }
 }
 

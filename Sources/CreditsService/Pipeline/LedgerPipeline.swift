@@ -34,6 +34,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         store = try LedgerStore(path: configuration.storePath, ledger: Ledger(configuration: configuration.ledger))
+        if configuration.usesEmbeddedBroker, !(try store.consumedOffsets().isEmpty) {
+            // The embedded broker starts with empty topics each run: offsets from an earlier run
+            // point past their end. Start over; idempotency keys still catch repeats.
+            try store.forgetConsumedOffsets()
+            logger.info("Embedded broker: offsets of the previous run forgotten")
+        }
         nextOffsets = try store.consumedOffsets()
         let settings = configuration.kafkaSettings(bootstrapServers: bootstrapServers)
         // Where to start is always explicit (the store's offset, or the beginning of a new

@@ -135,6 +135,12 @@ public final class LedgerStore {
     /// Messages in the outbox.
     public func outboxDepth() throws(StoreError) -> Int { try Outbox(connection: connection).count() }
 
+    /// Forgets the consumed offsets: for a broker whose logs started afresh (the embedded one),
+    /// where the old offsets mean nothing. Idempotency keys stay, so repeats are still caught.
+    public func forgetConsumedOffsets() throws(StoreError) {
+        try connection.execute("DELETE FROM consumer_offsets")
+    }
+
     /// The next offset to consume for every partition this store has applied messages from.
     public func consumedOffsets() throws(StoreError) -> [TopicPartition: Int64] {
         try ConsumerOffsets(connection: connection).all()
