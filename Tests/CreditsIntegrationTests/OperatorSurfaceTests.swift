@@ -89,6 +89,7 @@ struct OperatorSurfaceTests {
         guard case .array(let first) = json(page1)["transactions"] else { Issue.record("no transactions"); return }
         #expect(first.map { $0["entry_id"]?.text } == ["6", "5", "4", "3"])
         #expect(first[0]["type"]?.text == "used" && first[0]["amount"]?.text == "-6.03")
+        #expect(first[0]["date"]?.text == "2026-11-24T15:00:00.000Z", "date is when the usage occurred")
         let cursor = try #require(json(page1)["next_cursor"]?.text)
         let (_, page2) = try await httpGet(port, "/v1/customers/cus_api/transactions?limit=4&cursor=\(cursor)")
         guard case .array(let second) = json(page2)["transactions"] else { Issue.record("no page 2"); return }

@@ -150,8 +150,9 @@ enum CustomerJSON {
         row.string("amount", entry.amount.description)
         row.string("balance", entry.balance.description)
         row.string("note", entry.note)
-        row.string("date", entry.recordedAt.description)
-        row.string("occurred_at", entry.occurredAt.description)
+        // "Date – when it occurred" in the Credits tab; recorded_at is when the ledger applied it.
+        row.string("date", entry.occurredAt.description)
+        row.string("recorded_at", entry.recordedAt.description)
         entry.writeProvenance(into: &row)
         return row
     }

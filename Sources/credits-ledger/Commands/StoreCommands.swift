@@ -54,16 +54,17 @@ struct History: AsyncParsableCommand {
         }
         let page = try await openReader(options).entries(customer, limit: limit, kind: kind, scanLimit: max(limit * 100, 10_000))
         if csv {
-            print("entry_id,type,amount,balance,note,date")
+            print("entry_id,type,amount,balance,note,date,recorded_at")
             for entry in page.entries {
                 let note = "\"" + entry.note.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-                print("\(entry.entryID),\(entry.kind.rawValue),\(entry.amount),\(entry.balance),\(note),\(entry.recordedAt)")
+                print("\(entry.entryID),\(entry.kind.rawValue),\(entry.amount),\(entry.balance),\(note),"
+                      + "\(entry.occurredAt),\(entry.recordedAt)")
             }
         } else {
             for entry in page.entries {
                 let type = entry.kind.rawValue.capitalized.padding(toLength: 9, withPad: " ", startingAt: 0)
                 print("\(String(entry.entryID).leftPadded(6))  \(type) \(entry.amount.description.leftPadded(16))  "
-                      + "\(entry.balance.description.leftPadded(16))  \(entry.recordedAt)  \(entry.note)")
+                      + "\(entry.balance.description.leftPadded(16))  \(entry.occurredAt)  \(entry.note)")
             }
         }
     }
