@@ -2,14 +2,6 @@ import CreditsCore
 
 /// Small helpers over JSON text for the CLI.
 public enum JSONText {
-    /// `value` as a JSON string literal.
-    public static func quoted(_ value: String) -> String {
-        var writer = JSONObjectWriter()
-        writer.string("v", value)
-        let object = writer.finished()
-        return String(object.dropFirst(5).dropLast())
-    }
-
     /// A top-level string field of a JSON object.
     public static func field(_ name: String, in json: String) -> String? {
         guard case .object(let fields) = try? JSONParser.parse(Array(json.utf8)) else { return nil }

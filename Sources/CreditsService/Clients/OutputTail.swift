@@ -58,13 +58,12 @@ public enum CommandClient {
             throw KafkaError(code: -1, message: "the command was not accepted by Kafka: \(failure)")
         }
         let deadline = Date().addingTimeInterval(timeout)
-        let needle = "\"command_id\":\(JSONText.quoted(commandID))"
         while Date() < deadline {
             for message in tail.poll(timeoutMilliseconds: 200) {
                 let text = String(decoding: message.value, as: UTF8.self)
-                guard text.contains(needle) else { continue }
-                let status = JSONText.field("status", in: text) ?? "unknown"
-                return Outcome(status: status, json: text)
+                guard JSONText.field("command_id", in: text) == commandID,
+                      JSONText.field("customer_id", in: text) == customerID else { continue }
+                return Outcome(status: JSONText.field("status", in: text) ?? "unknown", json: text)
             }
         }
         throw KafkaError(code: -1, message: "no result for command \(commandID) within \(Int(timeout)) s; is the service running?")
