@@ -16,9 +16,18 @@ struct CustomerRoutes {
 
     private func authorize(_ request: Request) throws {
         guard let authToken else { return }
-        guard request.headers[.authorization] == "Bearer \(authToken)" else {
+        guard Self.constantTimeEqual(request.headers[.authorization] ?? "", "Bearer \(authToken)") else {
             throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required")
         }
+    }
+
+    /// Compares without an early exit, so response times do not reveal how much of a token matched.
+    static func constantTimeEqual(_ given: String, _ expected: String) -> Bool {
+        let a = Array(given.utf8)
+        let b = Array(expected.utf8)
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for index in 0..<b.count { difference |= (index < a.count ? a[index] : 0) ^ b[index] }
+        return difference == 0 && a.count == b.count
     }
 
     private func customerID(_ context: BasicRequestContext) throws -> String {
