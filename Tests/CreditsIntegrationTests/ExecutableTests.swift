@@ -125,17 +125,8 @@ struct CrashRecoveryTests {
                 serve = try RunningExecutable(["serve"], environment: environment, directory: directory)
             }
         }
-        try await waitUntil(timeout: 90, "all usage to be applied after the crash") {
-            try customers.reduce(0) { $0 + Int(try h.reader().account($1)?.lastEntryID ?? 0) } == total
-        }
-        let reader = try h.reader()
-        #expect(try reader.verify().problems == [])
-        for (position, customer) in customers.enumerated() {
-            let expected = stride(from: position, to: total, by: customers.count).reduce(Int64(0)) { sum, index in
-                sum + Int64(index % 50 + 1) * 100_000   // 6 credits a minute = 0.1 credit a second
-            }
-            #expect(try reader.account(customer)?.balance.micros == -expected)
-        }
+        // 6 credits a minute = 0.1 credit (100 000 micro-credits) a second.
+        try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         // At least once out: every entry's balance-changed event arrives (duplicates carry the same event_id).
         let published = try h.waitFor("credits.balance-changed", count: total, timeout: 60)
         #expect(Set(published.compactMap { $0["event_id"]?.text }).count == total)

@@ -4,6 +4,7 @@ import CreditsService
 import CreditsStore
 import Foundation
 import Logging
+import Testing
 
 /// A real service on the embedded broker, with a producer for the input topics and a tail of the
 /// output topics, for end-to-end tests through real topics.
@@ -129,6 +130,22 @@ final class ServiceHarness {
     }
 
     func reader() throws -> LedgerReader { try LedgerReader(path: configuration.storePath) }
+
+    /// Waits until `total` usage entries are applied over `customers`, then checks the store:
+    /// every chain verifies, and each balance is minus the charges of the events sent to it
+    /// (event `index` went to `customers[index % count]` and cost `charge(index)` micro-credits).
+    func expectExactBalances(_ customers: [String], total: Int, timeout: TimeInterval,
+                             charge: (Int) -> Int64) async throws {
+        try await waitUntil(timeout: timeout, "all \(total) usage events to be applied") {
+            try customers.reduce(0) { $0 + Int(try reader().account($1)?.lastEntryID ?? 0) } == total
+        }
+        let store = try reader()
+        #expect(try store.verify().problems == [])
+        for (position, customer) in customers.enumerated() {
+            let expected = stride(from: position, to: total, by: customers.count).reduce(Int64(0)) { $0 + charge($1) }
+            #expect(try store.account(customer)?.balance.micros == -expected, "\(customer)")
+        }
+    }
 }
 
 struct HarnessError: Error, CustomStringConvertible {
