@@ -19,9 +19,8 @@ public struct KafkaTopicSpecification: Sendable, Equatable {
 public enum KafkaAdmin {
     public static func createTopics(_ topics: [KafkaTopicSpecification], settings: KafkaClientSettings,
                                     timeoutMilliseconds: Int32 = 30_000) throws(KafkaError) {
-        var properties = ["bootstrap.servers": settings.bootstrapServers]
-        properties.merge(settings.properties) { _, override in override }
-        let handle = try RDKafkaConfig.client(RD_KAFKA_PRODUCER, conf: try RDKafkaConfig.make(properties))
+        let handle = try RDKafkaConfig.client(RD_KAFKA_PRODUCER,
+                                              conf: try RDKafkaConfig.make(settings.librdkafkaProperties()))
         defer { rd_kafka_destroy(handle) }
         let queue = rd_kafka_queue_new(handle)
         defer { rd_kafka_queue_destroy(queue) }

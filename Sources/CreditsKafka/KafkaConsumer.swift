@@ -42,8 +42,7 @@ public final class KafkaConsumer {
 
     private init(settings: KafkaClientSettings, groupID: String, listener: KafkaRebalanceListener?,
                  logger: Logger) throws(KafkaError) {
-        var properties = [
-            "bootstrap.servers": settings.bootstrapServers,
+        let properties = settings.librdkafkaProperties(defaults: [
             "group.id": groupID,
             "enable.auto.commit": "false",
             "enable.auto.offset.store": "false",
@@ -52,8 +51,7 @@ public final class KafkaConsumer {
             "enable.partition.eof": "false",
             "fetch.wait.max.ms": "50",
             "queued.max.messages.kbytes": "65536",
-        ]
-        properties.merge(settings.properties) { _, override in override }
+        ])
         let conf = try RDKafkaConfig.make(properties)
         context = listener.map { RebalanceContext(listener: $0, logger: logger) }
         if let context {

@@ -13,16 +13,14 @@ public final class KafkaProducer {
     public private(set) var inFlight = 0
 
     public init(settings: KafkaClientSettings, logger: Logger) throws(KafkaError) {
-        var properties = [
-            "bootstrap.servers": settings.bootstrapServers,
+        let properties = settings.librdkafkaProperties(defaults: [
             "enable.idempotence": "true",
             "acks": "all",
             "linger.ms": "5",
             "batch.num.messages": "10000",
             "queue.buffering.max.messages": "500000",
             "compression.type": "lz4",
-        ]
-        properties.merge(settings.properties) { _, override in override }
+        ])
         let conf = try RDKafkaConfig.make(properties)
         rd_kafka_conf_set_events(conf, Int32(RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR))
         handle = try RDKafkaConfig.client(RD_KAFKA_PRODUCER, conf: conf)

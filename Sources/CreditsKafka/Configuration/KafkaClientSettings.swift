@@ -9,4 +9,13 @@ public struct KafkaClientSettings: Sendable, Equatable {
         self.bootstrapServers = bootstrapServers
         self.properties = properties
     }
+
+    /// The librdkafka properties of a client: `bootstrap.servers`, the client's own `defaults`,
+    /// and the pass-through properties, which win.
+    func librdkafkaProperties(defaults: [String: String] = [:]) -> [String: String] {
+        var result = defaults
+        result["bootstrap.servers"] = bootstrapServers
+        result.merge(properties) { _, override in override }
+        return result
+    }
 }
