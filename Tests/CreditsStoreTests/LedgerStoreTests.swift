@@ -31,6 +31,7 @@ struct LedgerStoreTests {
             fixture.message(.usage, J.usage("u2", #""tool_calls":3"#)),
         ])
         #expect(report.applied == 2 && report.entries == 2)
+        #expect(report.nextOffsets == [TopicPartition(topic: "credits.usage", partition: 0): 4])
         let account = try #require(try fixture.store.account("cus_1"))
         #expect(account.balance.description == "69.91")
         #expect(account.lastEntryID == 3)

@@ -125,15 +125,10 @@ final class LedgerPipeline: KafkaRebalanceListener {
         }
         guard !batch.isEmpty else { return }
         let report = try store.apply(batch, at: Self.now())
-        var commits: [TopicPartition: Int64] = [:]
-        for message in batch {
-            let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
-            nextOffsets[partition] = message.origin.offset + 1
-            commits[partition] = message.origin.offset + 1
-        }
+        nextOffsets.merge(report.nextOffsets) { _, stored in stored }
         try publisher.publish(report.outbox)
         do {
-            try consumer?.commit(commits)
+            try consumer?.commit(report.nextOffsets)
         } catch {
             // The store holds the offsets; the group's copy is for lag and hand-over only.
             logger.warning("Committing offsets to the group failed", metadata: ["error": "\(error)"])

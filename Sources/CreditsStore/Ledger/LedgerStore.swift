@@ -75,6 +75,7 @@ public final class LedgerStore {
             }
             try finish(&work)
             work.report.outbox = work.outbox
+            work.report.nextOffsets = offsets
             return work.report
         }
     }
