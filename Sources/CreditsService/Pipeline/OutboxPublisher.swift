@@ -31,8 +31,7 @@ final class OutboxPublisher {
         var reports: [KafkaDelivery] = []
         let messages = Parallel.map(records) { $0.message }
         for (record, message) in zip(records, messages) {
-            try producer.send(topic: topics.name(of: message.topic), key: message.key, value: message.value,
-                              token: record.seq, reports: &reports)
+            try send(message, seq: record.seq, reports: &reports)
             inFlight[record.seq] = record
             sentOrder.append(record.seq)
         }
@@ -82,11 +81,13 @@ final class OutboxPublisher {
             sentHead = 0
         }
         var reports: [KafkaDelivery] = []
-        for record in retry {
-            let message = record.message
-            try producer.send(topic: topics.name(of: message.topic), key: message.key, value: message.value,
-                              token: record.seq, reports: &reports)
-        }
+        for record in retry { try send(record.message, seq: record.seq, reports: &reports) }
         if !reports.isEmpty { try absorb(reports) }
+    }
+
+    /// Hands one message to the producer; its outbox seq comes back in the delivery report.
+    private func send(_ message: OutboundMessage, seq: Int64, reports: inout [KafkaDelivery]) throws(KafkaError) {
+        try producer.send(topic: topics.name(of: message.topic), key: message.key, value: message.value,
+                          token: seq, reports: &reports)
     }
 }

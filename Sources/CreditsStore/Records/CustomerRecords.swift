@@ -30,11 +30,9 @@ struct CustomerRecords {
         statement.bind(1, account.customerID)
         try statement.run()
         let num = connection.lastInsertRowID
-        try update(Stored(num: num, account: account, lastEntrySeq: nil))
+        try updateAll([Stored(num: num, account: account, lastEntrySeq: nil)])
         return num
     }
-
-    func update(_ stored: Stored) throws(StoreError) { try updateAll([stored]) }
 
     static let writeColumns = [
         "customer_num", "customer_id", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
