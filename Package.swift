@@ -57,12 +57,13 @@ let package = Package(
         ], swiftSettings: strict),
 
         // Helpers shared by the test targets (never linked into the service).
-        .target(name: "CreditsTestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(name: "CreditsTestSupport", dependencies: ["CreditsCore"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore", "CreditsTestSupport"], swiftSettings: strict),
         .testTarget(name: "CreditsStoreTests", dependencies: ["CreditsStore", "CreditsCore", "CreditsTestSupport"],
                     swiftSettings: strict),
         .testTarget(name: "CreditsIntegrationTests", dependencies: [
             "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
+            "CreditsTestSupport",
             "credits-ledger",  // the CLI tests run the built executable
         ], swiftSettings: strict),
         // Parses docker/ and config/ and checks them against each other (no Docker engine needed).

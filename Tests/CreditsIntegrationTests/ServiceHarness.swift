@@ -1,3 +1,4 @@
+import CreditsTestSupport
 import CreditsCore
 import CreditsKafka
 import CreditsService
@@ -158,19 +159,5 @@ func waitUntil(timeout: TimeInterval, _ what: String, _ condition: () throws -> 
     while try !condition() {
         guard Date() < deadline else { throw HarnessError("timed out waiting for \(what)") }
         try await Task.sleep(for: .milliseconds(50))
-    }
-}
-
-extension JSONValue {
-    var text: String? {
-        switch self {
-        case .string(let text), .number(let text): text
-        default: nil
-        }
-    }
-
-    subscript(_ key: String) -> JSONValue? {
-        if case .object(let fields) = self { return fields[key] }
-        return nil
     }
 }

@@ -1,3 +1,4 @@
+import CreditsTestSupport
 import CreditsCore
 @testable import CreditsStore
 import Testing

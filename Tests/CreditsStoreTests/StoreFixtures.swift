@@ -1,3 +1,4 @@
+import CreditsTestSupport
 import CreditsCore
 import CreditsStore
 import Foundation
@@ -65,14 +66,5 @@ enum JSONInputs {
 
     static func usage(_ id: String, _ fields: String, customer: String = "cus_1") -> String {
         #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:00:00Z",\#(fields)}"#
-    }
-}
-
-extension JSONValue {
-    var text: String? {
-        switch self {
-        case .string(let text), .number(let text): text
-        default: nil
-        }
     }
 }
