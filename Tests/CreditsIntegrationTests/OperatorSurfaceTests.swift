@@ -1,6 +1,6 @@
-import CreditsTestSupport
 import CreditsCore
 import CreditsService
+import CreditsTestSupport
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking

@@ -1,8 +1,8 @@
-import CreditsTestSupport
 import CreditsCore
 import CreditsKafka
 import CreditsService
 import CreditsStore
+import CreditsTestSupport
 import Foundation
 import Logging
 import Testing

@@ -1,6 +1,6 @@
-import CreditsTestSupport
 import CreditsCore
 @testable import CreditsStore
+import CreditsTestSupport
 import Testing
 
 @Suite("SQLite ledger store")

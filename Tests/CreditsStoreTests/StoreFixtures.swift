@@ -1,6 +1,6 @@
-import CreditsTestSupport
 import CreditsCore
 import CreditsStore
+import CreditsTestSupport
 import Foundation
 
 /// A fresh store file in a temporary folder, removed at deinit.
