@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // System libraries (installed from Debian: libsqlite3-dev, librdkafka-dev).
@@ -27,7 +28,9 @@ let package = Package(
         // Domain core: amounts, pricing, inputs, ledger rules, output events. No I/O.
         .target(name: "CreditsCore", swiftSettings: strict),
         // SQLite adapter: schema, migrations, batch apply, dedupe, outbox, offsets.
-        .target(name: "CreditsStore", dependencies: ["CreditsCore", "CSQLite"], swiftSettings: strict),
+        .target(name: "CreditsStore", dependencies: [
+            "CreditsCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
         // librdkafka adapter: consumer, producer, admin, embedded (mock) broker.
         .target(name: "CreditsKafka", dependencies: [
             "Crdkafka", "CreditsCore",

@@ -149,7 +149,7 @@ final class NaiveStore {
             if seen { continue }
             run("INSERT INTO idempotency VALUES (?, ?, ?)", {
                 self.text($0, 1, usage.customerID); self.text($0, 2, usage.eventID)
-                sqlite3_bind_int64($0, 3, usage.fingerprint)
+                sqlite3_bind_int64($0, 3, usage.legacyFingerprint)
             })
             var account = CustomerAccount.new(usage.customerID)
             run("SELECT enabled, balance, last_entry_id, price_per_minute FROM customers WHERE customer_id = ?", {

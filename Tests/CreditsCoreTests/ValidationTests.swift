@@ -132,21 +132,45 @@ struct ValidationTests {
             == .deductCredits(amount: credits("2.5"), reason: .refund, note: "n", allowNegative: true))
     }
 
-    @Test("fingerprints ignore timestamps and see every other field")
-    func fingerprints() {
+    @Test("canonical forms ignore timestamps and see every other field")
+    func canonicalForms() {
         var a = Make.usage("e", seconds: 10)
         var b = a
         b.occurredAt = t0.adding(seconds: 5)
-        #expect(a.fingerprint == b.fingerprint)
+        #expect(a.canonicalForm == b.canonicalForm)
         b.callSeconds = 11
-        #expect(a.fingerprint != b.fingerprint)
+        #expect(a.canonicalForm != b.canonicalForm)
         a.callID = nil
-        #expect(a.fingerprint != Make.usage("e", seconds: 10).fingerprint)
+        #expect(a.canonicalForm != Make.usage("e", seconds: 10).canonicalForm)
         let c1 = Make.command("c", .addCredits(amount: credits("5"), note: "n"))
         var c2 = c1
         c2.issuedAt = t0.adding(seconds: 60)
-        #expect(c1.fingerprint == c2.fingerprint)
+        #expect(c1.canonicalForm == c2.canonicalForm)
         c2.action = .addCredits(amount: credits("5"), note: "m")
-        #expect(c1.fingerprint != c2.fingerprint)
+        #expect(c1.canonicalForm != c2.canonicalForm)
+    }
+
+    @Test("fields that the old joined-with-0x1F fingerprint confused have different canonical forms")
+    func canonicalFormsHaveNoSeparatorCollisions() {
+        var shifted = Make.command("c", .addCredits(amount: credits("5"), note: "n"))
+        shifted.actor = "a\u{1F}add:5"
+        var plain = Make.command("c", .addCredits(amount: credits("5"), note: "add:5\u{1F}n"))
+        plain.actor = "a"
+        #expect(shifted.legacyFingerprint == plain.legacyFingerprint, "the collision the old scheme had")
+        #expect(shifted.canonicalForm != plain.canonicalForm)
+
+        var dash = Make.usage("e", seconds: 10)
+        dash.callID = "-"
+        var none = dash
+        none.callID = nil
+        #expect(dash.legacyFingerprint == none.legacyFingerprint, "the collision the old scheme had")
+        #expect(dash.canonicalForm != none.canonicalForm)
+
+        let empty = Make.command("c", .configure(SettingsChange(lowCreditThreshold: .some(nil))))
+        let unset = Make.command("c", .configure(SettingsChange(lowCreditAlerts: false)))
+        #expect(empty.canonicalForm != unset.canonicalForm)
+        let cleared = Make.command("c", .configure(SettingsChange(pricePerMinute: .some(nil))))
+        let zero = Make.command("c", .configure(SettingsChange(pricePerMinute: .some(.zero))))
+        #expect(cleared.canonicalForm != zero.canonicalForm)
     }
 }

@@ -82,6 +82,40 @@ struct LedgerStoreTests {
         #expect(try fixture.store.account("cus_1")?.balance.description == "40")
     }
 
+    @Test("repeats whose fields differ only where the old 64-bit fingerprint collided are conflicting, not duplicates")
+    func separatorCollisionsAreConflicts() throws {
+        let fixture = try enabledFixture()
+        let first = #"{"command_id":"c1","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a\u001Fadd:5","type":"add_credits","amount":"5","note":"n"}"#
+        let second = #"{"command_id":"c1","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"add_credits","amount":"5","note":"add:5\u001Fn"}"#
+        try fixture.apply([fixture.message(.command, first)])
+        let report = try fixture.apply([fixture.message(.command, second)])
+        #expect(report.deadLettered == [.conflictingDuplicate: 1])
+        #expect(report.duplicates == 0)
+
+        try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_id":"-","call_seconds":60"#))])
+        let usage = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":60"#))])
+        #expect(usage.deadLettered == [.conflictingDuplicate: 1])
+        #expect(try fixture.store.account("cus_1")?.balance.description == "45")
+    }
+
+    @Test("a key recorded before digests existed is still compared, by its old fingerprint")
+    func legacyKeysStillCompared() throws {
+        let fixture = try enabledFixture()
+        let usage = J.usage("u1", #""call_seconds":60"#)
+        try fixture.apply([fixture.message(.usage, usage)])
+        // Make the key look like one written before migration 003: no digest, the old fingerprint.
+        guard case .usage(let event) = InputDecoder.decode(.usage, key: nil, payload: Array(usage.utf8)) else {
+            Issue.record("not usage"); return
+        }
+        try rawSQL(fixture.path, "UPDATE idempotency_keys SET digest = NULL, fingerprint = \(event.legacyFingerprint) WHERE key = 'u1'")
+        try fixture.reopen()
+        let repeated = try fixture.apply([fixture.message(.usage, usage)])
+        #expect(repeated.duplicates == 1)
+        let conflicting = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":61"#))])
+        #expect(conflicting.deadLettered == [.conflictingDuplicate: 1])
+        #expect(try fixture.store.account("cus_1")?.balance.description == "40")
+    }
+
     @Test("a repeated command answers duplicate with the first outcome and changes nothing")
     func duplicateCommand() throws {
         let fixture = try enabledFixture()
@@ -268,3 +302,6 @@ struct RetentionTests {
         #expect(try fixture.store.pruneIdempotencyKeys(recordedBefore: t0) == 0)
     }
 }
+
+/// Runs SQL on a store file through a connection of its own (to set up what older versions left).
+func rawSQL(_ path: String, _ sql: String) throws { try SQLiteConnection(path: path).execute(sql) }

@@ -1,5 +1,6 @@
-/// A stable 64-bit FNV-1a hash, used to recognise a repeated idempotency key with other fields
-/// and to index idempotency keys by integer. Stable across processes and platforms.
+/// A stable 64-bit FNV-1a hash, used to index idempotency keys by integer (the store resolves
+/// collisions by the full key) and for the fingerprints of the first versions. Not
+/// collision-resistant: what decides whether a repeat is the same input is `CanonicalForm`.
 public struct Fingerprint: Sendable {
     public private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
 

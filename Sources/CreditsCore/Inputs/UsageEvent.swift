@@ -59,18 +59,4 @@ public struct UsageEvent: Sendable, Equatable {
             throw InputError(.invalidUsage, "at least one of call_seconds, ai_costs_usd, tool_calls is required")
         }
     }
-
-    /// Hash of every field but `occurred_at`: a repeat with another hash is a conflicting duplicate.
-    public var fingerprint: Int64 {
-        var hash = Fingerprint()
-        hash.add(eventID)
-        hash.add(customerID)
-        hash.add(callID ?? "-")
-        hash.add(callSeconds)
-        hash.add(aiCosts?.llm?.nanos)
-        hash.add(aiCosts?.stt?.nanos)
-        hash.add(aiCosts?.tts?.nanos)
-        hash.add(toolCalls)
-        return hash.signed
-    }
 }

@@ -82,7 +82,7 @@ public struct SettingsChange: Sendable, Equatable {
         }
     }
 
-    /// Canonical text of the change, for fingerprints.
+    /// Text of the change, for the legacy fingerprints (`LegacyFingerprint.swift`).
     var canonical: String {
         func text(_ value: CreditAmount??) -> String {
             switch value {

@@ -1,4 +1,5 @@
 import CreditsCore
+import Crypto
 
 /// Where an input message came from: enough to dead-letter it and to commit its offset.
 public struct MessageOrigin: Sendable, Equatable {
@@ -19,12 +20,20 @@ public struct MessageOrigin: Sendable, Equatable {
 
 /// An input message after decoding, ready for the store to apply.
 public struct InboundMessage: Sendable, Equatable {
-    public var origin: MessageOrigin
-    public var input: DecodedInput
+    public let origin: MessageOrigin
+    public let input: DecodedInput
+    /// SHA-256 of the input's canonical form (empty for an invalid input): computed here, where
+    /// the pipeline decodes on all cores, and compared by the store with a repeat's.
+    let digest: [UInt8]
 
     public init(origin: MessageOrigin, input: DecodedInput) {
         self.origin = origin
         self.input = input
+        switch input {
+        case .usage(let usage): digest = Array(SHA256.hash(data: usage.canonicalForm.bytes))
+        case .command(let command): digest = Array(SHA256.hash(data: command.canonicalForm.bytes))
+        case .invalid: digest = []
+        }
     }
 }
 

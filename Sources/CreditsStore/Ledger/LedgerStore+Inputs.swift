@@ -5,9 +5,9 @@ extension LedgerStore {
     func apply(_ message: InboundMessage, work: inout BatchWork) throws(StoreError) {
         switch message.input {
         case .usage(let usage):
-            try apply(usage, origin: message.origin, work: &work)
+            try apply(usage, origin: message.origin, digest: message.digest, work: &work)
         case .command(let command):
-            try apply(command, origin: message.origin, work: &work)
+            try apply(command, origin: message.origin, digest: message.digest, work: &work)
         case .invalid(let error, let identity):
             try deadLetter(message.origin, error, work: &work)
             if let identity {
@@ -20,11 +20,12 @@ extension LedgerStore {
         }
     }
 
-    private func apply(_ usage: UsageEvent, origin: MessageOrigin, work: inout BatchWork) throws(StoreError) {
+    private func apply(_ usage: UsageEvent, origin: MessageOrigin, digest: [UInt8],
+                       work: inout BatchWork) throws(StoreError) {
         var customer = try customer(usage.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
-        switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, fingerprint: usage.fingerprint,
-                              seq: sequences.key, at: work.now, index: &keyIndex, pending: &work.pending) {
+        switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, digest: digest,
+                              legacyFingerprint: { usage.legacyFingerprint }, seq: sequences.key, at: work.now, index: &keyIndex, pending: &work.pending) {
         case .duplicate:
             work.report.countDuplicate(origin.topic)
         case .conflicting:
@@ -49,11 +50,12 @@ extension LedgerStore {
         }
     }
 
-    private func apply(_ command: AdminCommand, origin: MessageOrigin, work: inout BatchWork) throws(StoreError) {
+    private func apply(_ command: AdminCommand, origin: MessageOrigin, digest: [UInt8],
+                       work: inout BatchWork) throws(StoreError) {
         var customer = try customer(command.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         let claim = try keys.claim(customerNum: customer.num, kind: .command, key: command.commandID,
-                                   fingerprint: command.fingerprint, seq: sequences.key, at: work.now, index: &keyIndex,
+                                   digest: digest, legacyFingerprint: { command.legacyFingerprint }, seq: sequences.key, at: work.now, index: &keyIndex,
                                    pending: &work.pending)
         switch claim {
         case .duplicate(let status, let reason, let entryID):

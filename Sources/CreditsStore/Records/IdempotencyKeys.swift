@@ -1,7 +1,7 @@
 import CreditsCore
 
-/// The append-only `idempotency_keys` table (every applied event_id and command_id with a
-/// fingerprint of its fields and its first outcome) and the in-memory index over it.
+/// The append-only `idempotency_keys` table (every applied event_id and command_id with the
+/// SHA-256 digest of its canonical form and its first outcome) and the in-memory index over it.
 ///
 /// The index maps a 64-bit hash of (customer, kind, key) to the row's seq; the row holds the full
 /// key, so a hash collision only costs a second lookup. Memory: about 40 bytes per key.
@@ -92,7 +92,10 @@ struct IdempotencyKeys {
 
     /// Claims `key` for a new input unless it was seen before (in the store or earlier in this
     /// batch). A new claim is written with the batch.
-    func claim(customerNum: Int64, kind: Kind, key: String, fingerprint: Int64, seq newSeq: Int64, at now: Timestamp,
+    /// A repeat is the same input when its digest matches; a key stored before digests existed
+    /// (migration 003) is compared by `legacyFingerprint`.
+    func claim(customerNum: Int64, kind: Kind, key: String, digest: [UInt8], legacyFingerprint: () -> Int64,
+               seq newSeq: Int64, at now: Timestamp,
                index: inout Index, pending: inout PendingWrites) throws(StoreError) -> Claim {
         let hash = Self.hash(customerNum: customerNum, kind: kind, key: key)
         for seq in index.seqs(for: hash) {
@@ -100,16 +103,17 @@ struct IdempotencyKeys {
             if let position = pending.pendingKeyIndex(seq) {
                 let row = pending.keys[position]
                 guard !row.released, row.customerNum == customerNum, row.kind == kind, row.key == key else { continue }
-                found = row.fingerprint == fingerprint
+                found = row.digest == digest
                     ? .duplicate(status: row.status, reason: row.reason, entryID: row.entryID) : .conflicting
             } else {
                 let select = try connection.hot("""
-                    SELECT fingerprint, status, reason, entry_id FROM idempotency_keys
+                    SELECT fingerprint, status, reason, entry_id, digest FROM idempotency_keys
                     WHERE seq = ? AND customer_num = ? AND kind = ? AND key = ?
                     """)
                 select.bind(.integer(seq), .integer(customerNum), .integer(kind.rawValue), .text(key))
                 found = try select.firstRow { row -> Claim in
-                    guard row.int64(0) == fingerprint else { return .conflicting }
+                    let same = row.optionalBlob(4).map { $0 == digest } ?? (row.int64(0) == legacyFingerprint())
+                    guard same else { return .conflicting }
                     return .duplicate(status: row.int64(1) == 0 ? .applied : .rejected, reason: row.optionalString(2),
                                       entryID: row.optionalInt64(3))
                 }
@@ -117,18 +121,18 @@ struct IdempotencyKeys {
             if let found { return found }
         }
         pending.keys.append(PendingWrites.Key(seq: newSeq, customerNum: customerNum, kind: kind, hash: hash, key: key,
-                                              fingerprint: fingerprint, recordedAt: now))
+                                              digest: digest, recordedAt: now))
         index.insert(hash, seq: newSeq)
         return .new(seq: newSeq)
     }
 
     static let insertColumns = ["seq", "customer_num", "kind", "key_hash", "key", "fingerprint", "status", "reason",
-                                "entry_id", "recorded_at"]
+                                "entry_id", "recorded_at", "digest"]
 
     static func values(_ row: PendingWrites.Key) -> [SQLiteValue] {
         [.integer(row.seq), .integer(row.customerNum), .integer(row.kind.rawValue), .integer(row.hash), .text(row.key),
-         .integer(row.fingerprint), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID),
-         .integer(row.recordedAt.millisecondsSinceEpoch)]
+         .integer(0), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID),
+         .integer(row.recordedAt.millisecondsSinceEpoch), .blob(row.digest)]
     }
 
     func maxSeq() throws(StoreError) -> Int64 {

@@ -16,7 +16,7 @@ struct PendingWrites {
         var kind: IdempotencyKeys.Kind
         var hash: Int64
         var key: String
-        var fingerprint: Int64
+        var digest: [UInt8]
         var recordedAt: Timestamp
         var status: CommandResult.Status = .applied
         var reason: String?

@@ -34,6 +34,11 @@ final class SQLiteStatement {
         _ = value.withCString { sqlite3_bind_text(handle, index, $0, length, csqlite_transient()) }
     }
 
+    func bind(_ index: Int32, _ bytes: [UInt8]?) {
+        guard let bytes else { sqlite3_bind_null(handle, index); return }
+        _ = bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), csqlite_transient()) }
+    }
+
     /// Binds parameters 1, 2, … in order.
     func bind(_ values: SQLiteValue...) { bind(from: 1, values) }
 
@@ -44,6 +49,7 @@ final class SQLiteStatement {
             switch value {
             case .integer(let number): bind(index, number)
             case .text(let text): bind(index, text)
+            case .blob(let bytes): bind(index, bytes)
             }
         }
     }
@@ -88,10 +94,18 @@ final class SQLiteStatement {
     }
 
     func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
+
+    func optionalBlob(_ column: Int32) -> [UInt8]? {
+        guard !isNull(column) else { return nil }
+        let count = Int(sqlite3_column_bytes(handle, column))
+        guard let bytes = sqlite3_column_blob(handle, column) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: count))
+    }
 }
 
 /// A value to bind positionally.
 enum SQLiteValue {
     case integer(Int64?)
     case text(String?)
+    case blob([UInt8]?)
 }

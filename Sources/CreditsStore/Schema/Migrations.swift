@@ -85,6 +85,12 @@ enum Migrations {
         -- Keys recorded before this migration have NULL and count as oldest.
         ALTER TABLE idempotency_keys ADD COLUMN recorded_at INTEGER;
         """),
+        ("003_idempotency_key_digest", """
+        -- SHA-256 of the input's canonical form (CanonicalForm): what a repeat is compared with.
+        -- Keys recorded before this migration have NULL and are compared by the old 64-bit
+        -- `fingerprint`; newer keys store 0 there.
+        ALTER TABLE idempotency_keys ADD COLUMN digest BLOB;
+        """),
     ]
 
     /// Applies the migrations `connection` has not seen yet.
