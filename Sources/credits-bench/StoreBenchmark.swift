@@ -4,7 +4,8 @@ import CreditsStore
 import Foundation
 
 // Store micro-benchmark: applies batches of usage events through the real store (WAL,
-// synchronous=NORMAL, one transaction per batch) and through a naive baseline doing the same
+// synchronous=FULL as in the service, or NORMAL with CREDITS_BENCH_SYNCHRONOUS=normal; one
+// transaction per batch) and through a naive baseline doing the same
 // work with one freshly prepared statement per write and a text idempotency key, in the same run.
 
 let now = Timestamp(rfc3339: "2026-11-24T10:00:00Z")!
@@ -69,10 +70,13 @@ func residentKiB() -> Int {
 func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch batchSize: Int, storeOnly: Bool) throws {
     let events = usageEvents(eventCount, customers: customerCount)
     let storePath = temporaryPath("ledger.sqlite")
-    let store = try LedgerStore(path: storePath, ledger: Ledger())
+    var options = LedgerStore.Options()
+    options.synchronousFull = ProcessInfo.processInfo.environment["CREDITS_BENCH_SYNCHRONOUS"] != "normal"
+    let store = try LedgerStore(path: storePath, ledger: Ledger(), options: options)
     try store.apply(enableCommands(customerCount), at: now)
     try store.markDelivered(through: Int64.max)
-    print("credits-bench store: \(eventCount) usage events, \(customerCount) customers, batches of \(batchSize)")
+    print("credits-bench store: \(eventCount) usage events, \(customerCount) customers, batches of \(batchSize), "
+          + "synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
     let batched = try measure("store (batched, cached statements)", events: eventCount) {
         var start = 0
         while start < events.count {

@@ -116,6 +116,17 @@ struct LedgerStoreTests {
         #expect(try fixture.store.account("cus_1")?.balance.description == "40")
     }
 
+    @Test("committed batches are durable by default: the write connection syncs every commit (synchronous=FULL)")
+    func durableByDefault() throws {
+        let fixture = try StoreFixture()
+        let mode = try fixture.store.connection.statement("PRAGMA synchronous").firstRow { $0.int64(0) }
+        #expect(mode == 2, "2 is FULL, 1 NORMAL")
+        var options = LedgerStore.Options()
+        options.synchronousFull = false
+        let relaxed = try LedgerStore(path: fixture.path + "-normal", ledger: Ledger(), options: options)
+        #expect(try relaxed.connection.statement("PRAGMA synchronous").firstRow { $0.int64(0) } == 1)
+    }
+
     @Test("a repeated command answers duplicate with the first outcome and changes nothing")
     func duplicateCommand() throws {
         let fixture = try enabledFixture()

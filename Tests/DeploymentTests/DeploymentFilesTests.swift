@@ -174,4 +174,47 @@ struct DeploymentFilesTests {
             _ = try await ConfigurationLoader.load(file: nil, environment: ["CREDITS_CREDITS_PER_USD": "abc"])
         }
     }
+
+    @Test("the contract's failover settings: session timeout 10 s by default, static membership from CREDITS_INSTANCE_ID")
+    func failoverSettings() async throws {
+        #expect(configuration.sessionTimeoutMilliseconds == 10_000)
+        #expect(configuration.instanceID == nil)
+        #expect(configuration.storeSynchronous == .full)
+        let loaded = try await ConfigurationLoader.load(
+            file: root.appendingPathComponent("config/credits-ledger.yaml").path,
+            environment: ["CREDITS_KAFKA_SESSION_TIMEOUT_MS": "7000", "CREDITS_INSTANCE_ID": "ledger-0",
+                          "CREDITS_STORE_SYNCHRONOUS": "normal"])
+        #expect(loaded.sessionTimeoutMilliseconds == 7_000)
+        #expect(loaded.instanceID == "ledger-0")
+        #expect(loaded.storeSynchronous == .normal)
+    }
+
+    @Test("every out-of-range or malformed value is refused with an error that names its key", arguments: [
+        ("CREDITS_KAFKA_PARTITIONS", "99999999999", "kafka.partitions"),
+        ("CREDITS_KAFKA_PARTITIONS", "0", "kafka.partitions"),
+        ("CREDITS_PIPELINE_POLL_TIMEOUT_MS", "9999999999", "pipeline.poll_timeout_ms"),
+        ("CREDITS_PIPELINE_MAX_IN_FLIGHT", "-1", "pipeline.max_in_flight"),
+        ("CREDITS_PIPELINE_BATCH_MAX_MESSAGES", "0", "pipeline.batch_max_messages"),
+        ("CREDITS_PIPELINE_OUTPUT_STALL_MS", "five", "pipeline.output_stall_ms"),
+        ("CREDITS_HTTP_PORT", "70000", "http.port"),
+        ("CREDITS_STORE_IDEMPOTENCY_RETENTION_DAYS", "-3", "store.idempotency_retention_days"),
+        ("CREDITS_STORE_SYNCHRONOUS", "off", "store.synchronous"),
+        ("CREDITS_STORE_PATH", " ", "store.path"),
+        ("CREDITS_KAFKA_SESSION_TIMEOUT_MS", "10", "kafka.session_timeout_ms"),
+        ("CREDITS_INSTANCE_ID", "a b", "kafka.instance_id"),
+        ("CREDITS_SHUTDOWN_TIMEOUT_MS", "0", "shutdown.timeout_ms"),
+        ("CREDITS_LOG_LEVEL", "loud", "log.level"),
+        ("CREDITS_CREDITS_PER_USD", "0", "credits_per_usd"),
+        ("CREDITS_KAFKA_TOPICS_BLOCKS", "credits.usage", "kafka.topics"),
+        ("CREDITS_KAFKA_GROUP_ID", "", "kafka.group_id"),
+    ])
+    func refusedValues(variable: String, value: String, key: String) async throws {
+        do {
+            _ = try await ConfigurationLoader.load(file: nil, environment: [variable: value])
+            Issue.record("\(variable)=\(value) was accepted")
+        } catch let error as ConfigurationError {
+            #expect(error.key == key)
+            #expect(error.description.hasPrefix("configuration \(key):"))
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Configuration
+import Foundation
 import CreditsCore
 import SystemPackage
 
@@ -26,37 +27,65 @@ public enum ConfigurationLoader {
 
     static func read(_ config: ConfigReader) throws -> ServiceConfiguration {
         var result = ServiceConfiguration()
-        result.brokers = config.string(forKey: "kafka.brokers", default: result.brokers)
-        result.groupID = config.string(forKey: "kafka.group_id", default: result.groupID)
-        result.partitions = Int32(config.int(forKey: "kafka.partitions", default: Int(result.partitions)))
+        result.brokers = try text(config, "kafka.brokers", default: result.brokers)
+        result.groupID = try text(config, "kafka.group_id", default: result.groupID)
+        result.partitions = Int32(try integer(config, "kafka.partitions", default: Int(result.partitions), in: 1...10_000))
         result.createTopics = config.bool(forKey: "kafka.create_topics", default: result.createTopics)
         for entry in config.stringArray(forKey: "kafka.properties", default: []) {
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2 else {
+            guard parts.count == 2, !parts[0].isEmpty else {
                 throw ConfigurationError(key: "kafka.properties", problem: "\"\(entry)\" is not name=value")
             }
             result.kafkaProperties[parts[0]] = parts[1]
         }
+        result.sessionTimeoutMilliseconds = try integer(config, "kafka.session_timeout_ms",
+                                                        default: result.sessionTimeoutMilliseconds, in: 1_000...3_600_000)
+        // CREDITS_INSTANCE_ID (the contract's name) or kafka.instance_id.
+        let instanceID = config.string(forKey: "instance_id") ?? config.string(forKey: "kafka.instance_id")
+        if let instanceID, !instanceID.isEmpty {
+            guard instanceID.count <= 249,
+                  instanceID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+            else { throw ConfigurationError(key: "kafka.instance_id", problem: "must be 1-249 characters of [A-Za-z0-9._-]") }
+            result.instanceID = instanceID
+        }
         var topics = result.topics
-        topics.usage = config.string(forKey: "kafka.topics.usage", default: topics.usage)
-        topics.commands = config.string(forKey: "kafka.topics.commands", default: topics.commands)
-        topics.commandResults = config.string(forKey: "kafka.topics.command_results", default: topics.commandResults)
-        topics.balanceChanged = config.string(forKey: "kafka.topics.balance_changed", default: topics.balanceChanged)
-        topics.lowCredit = config.string(forKey: "kafka.topics.low_credit", default: topics.lowCredit)
-        topics.blocks = config.string(forKey: "kafka.topics.blocks", default: topics.blocks)
-        topics.deadLetter = config.string(forKey: "kafka.topics.dead_letter", default: topics.deadLetter)
+        topics.usage = try text(config, "kafka.topics.usage", default: topics.usage)
+        topics.commands = try text(config, "kafka.topics.commands", default: topics.commands)
+        topics.commandResults = try text(config, "kafka.topics.command_results", default: topics.commandResults)
+        topics.balanceChanged = try text(config, "kafka.topics.balance_changed", default: topics.balanceChanged)
+        topics.lowCredit = try text(config, "kafka.topics.low_credit", default: topics.lowCredit)
+        topics.blocks = try text(config, "kafka.topics.blocks", default: topics.blocks)
+        topics.deadLetter = try text(config, "kafka.topics.dead_letter", default: topics.deadLetter)
         result.topics = topics
-        result.batchMaxMessages = config.int(forKey: "pipeline.batch_max_messages", default: result.batchMaxMessages)
-        result.pollTimeoutMilliseconds = Int32(config.int(forKey: "pipeline.poll_timeout_ms",
-                                                          default: Int(result.pollTimeoutMilliseconds)))
-        result.maxInFlight = config.int(forKey: "pipeline.max_in_flight", default: result.maxInFlight)
-        result.storePath = config.string(forKey: "store.path", default: result.storePath)
-        result.idempotencyRetentionDays = config.int(forKey: "store.idempotency_retention_days",
-                                                     default: result.idempotencyRetentionDays)
-        result.httpHost = config.string(forKey: "http.host", default: result.httpHost)
-        result.httpPort = config.int(forKey: "http.port", default: result.httpPort)
+        let topicNames = [topics.usage, topics.commands] + topics.outputs
+        guard Set(topicNames).count == topicNames.count else {
+            throw ConfigurationError(key: "kafka.topics", problem: "every topic needs a name of its own: \(topicNames)")
+        }
+        result.batchMaxMessages = try integer(config, "pipeline.batch_max_messages", default: result.batchMaxMessages,
+                                              in: 1...100_000)
+        result.pollTimeoutMilliseconds = Int32(try integer(config, "pipeline.poll_timeout_ms",
+                                                           default: Int(result.pollTimeoutMilliseconds), in: 1...60_000))
+        result.maxInFlight = try integer(config, "pipeline.max_in_flight", default: result.maxInFlight, in: 1...10_000_000)
+        result.outputStallMilliseconds = try integer(config, "pipeline.output_stall_ms",
+                                                     default: result.outputStallMilliseconds, in: 1_000...86_400_000)
+        result.storePath = try text(config, "store.path", default: result.storePath)
+        let synchronous = config.string(forKey: "store.synchronous", default: result.storeSynchronous.rawValue)
+        guard let mode = ServiceConfiguration.StoreSynchronous(rawValue: synchronous.lowercased()) else {
+            throw ConfigurationError(key: "store.synchronous", problem: "\"\(synchronous)\" is not full or normal")
+        }
+        result.storeSynchronous = mode
+        result.idempotencyRetentionDays = try integer(config, "store.idempotency_retention_days",
+                                                      default: result.idempotencyRetentionDays, in: 0...36_500)
+        result.httpHost = try text(config, "http.host", default: result.httpHost)
+        result.httpPort = try integer(config, "http.port", default: result.httpPort, in: 0...65_535)
         result.httpAuthToken = config.string(forKey: "http.auth_token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        result.shutdownTimeoutMilliseconds = try integer(config, "shutdown.timeout_ms",
+                                                         default: result.shutdownTimeoutMilliseconds, in: 1_000...600_000)
         result.logLevel = config.string(forKey: "log.level", default: result.logLevel)
+        guard Self.logLevels.contains(result.logLevel) else {
+            throw ConfigurationError(key: "log.level", problem: "\"\(result.logLevel)\" is not one of "
+                                     + Self.logLevels.joined(separator: ", "))
+        }
 
         let perUSD = config.string(forKey: "credits_per_usd", default: "100")
         do {
@@ -64,32 +93,49 @@ public enum ConfigurationLoader {
         } catch {
             throw ConfigurationError(key: "credits_per_usd", problem: "\"\(perUSD)\" \(error)")
         }
+        guard result.ledger.creditsPerUSD.micros > 0 else {
+            throw ConfigurationError(key: "credits_per_usd", problem: "must be greater than 0")
+        }
         let packages = config.stringArray(forKey: "quick_buy.packages", default: ["1000", "5000", "10000"])
         result.ledger.packages = try packages.map { text in
             let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
             let (name, amount) = parts.count == 2 ? (parts[0], parts[1]) : (text, text)
-            guard let credits = try? CreditAmount(parsing: amount), credits.micros > 0 else {
+            guard !name.isEmpty, let credits = try? CreditAmount(parsing: amount), credits.micros > 0 else {
                 throw ConfigurationError(key: "quick_buy.packages", problem: "\"\(text)\" is not a credit amount or name=amount")
             }
             return LedgerConfiguration.Package(name: name, credits: credits)
         }
-        try validate(result)
         return result
     }
 
-    static func validate(_ config: ServiceConfiguration) throws {
-        guard config.partitions >= 1 else { throw ConfigurationError(key: "kafka.partitions", problem: "must be at least 1") }
-        guard (1...100_000).contains(config.batchMaxMessages) else {
-            throw ConfigurationError(key: "pipeline.batch_max_messages", problem: "must be 1-100000")
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// An integer setting that must lie in `range`; anything else is an error naming the key.
+    private static func integer(_ config: ConfigReader, _ key: String, default value: Int,
+                                in range: ClosedRange<Int>) throws -> Int {
+        let number: Int
+        if let integer = config.int(forKey: ConfigKey(key)) {
+            number = integer
+        } else if let text = config.string(forKey: ConfigKey(key)) {
+            guard let parsed = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ConfigurationError(key: key, problem: "\"\(text)\" is not a whole number")
+            }
+            number = parsed
+        } else {
+            return value
         }
-        guard config.idempotencyRetentionDays >= 0 else {
-            throw ConfigurationError(key: "store.idempotency_retention_days", problem: "must be 0 (forever) or more days")
+        guard range.contains(number) else {
+            throw ConfigurationError(key: key, problem: "\(number) is out of range \(range.lowerBound)-\(range.upperBound)")
         }
-        guard (0...65_535).contains(config.httpPort) else {
-            throw ConfigurationError(key: "http.port", problem: "must be 0-65535")
+        return number
+    }
+
+    /// A text setting that must not be empty when given.
+    private static func text(_ config: ConfigReader, _ key: String, default value: String) throws -> String {
+        guard let text = config.string(forKey: ConfigKey(key)) else { return value }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ConfigurationError(key: key, problem: "must not be empty")
         }
-        guard config.ledger.creditsPerUSD.micros > 0 else {
-            throw ConfigurationError(key: "credits_per_usd", problem: "must be greater than 0")
-        }
+        return text
     }
 }

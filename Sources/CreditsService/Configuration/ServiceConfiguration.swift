@@ -37,8 +37,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var partitions: Int32 = 6
     /// Create missing topics at start (always on with the embedded broker).
     public var createTopics = false
-    /// Extra librdkafka properties (security and tuning), passed through as given.
+    /// Extra librdkafka properties, passed through as given (they win over the settings below).
     public var kafkaProperties: [String: String] = [:]
+    /// How long the group waits for a silent member before moving its partitions elsewhere.
+    public var sessionTimeoutMilliseconds = 10_000
+    /// A stable name of this instance (`group.instance.id`: Kafka static membership), so a
+    /// restarted instance takes its partitions back without a rebalance.
+    public var instanceID: String?
     /// Most input messages applied in one store transaction.
     public var batchMaxMessages = 5_000
     /// How long a poll waits for the first message of a batch.
@@ -46,6 +51,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Output messages produced but not yet acknowledged before consuming pauses (backpressure).
     public var maxInFlight = 200_000
     public var storePath = "data/credits-ledger.sqlite"
+    /// SQLite's `synchronous` for the write connection: `full` (default) syncs every batch's
+    /// commit to disk; `normal` may lose the last batches on a power loss or OS crash.
+    public var storeSynchronous: StoreSynchronous = .full
+    /// How long an output message may stay undelivered before readiness reports the output stuck.
+    public var outputStallMilliseconds = 60_000
+    /// How long a graceful stop may take before the service gives up on what needs the cluster.
+    public var shutdownTimeoutMilliseconds = 20_000
     /// Days to remember event_ids and command_ids; 0 keeps them forever (memory grows with them).
     public var idempotencyRetentionDays = 0
     public var httpHost = "0.0.0.0"
@@ -59,6 +71,19 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// True when the service starts its own broker.
     public var usesEmbeddedBroker: Bool { brokers.isEmpty || brokers == "embedded" }
+
+    /// The values of `store.synchronous`.
+    public enum StoreSynchronous: String, Sendable, Equatable, CaseIterable {
+        case full, normal
+    }
+
+    /// The group-membership properties of the service's consumer (`kafka.properties` override them).
+    var consumerProperties: [String: String] {
+        var properties = ["session.timeout.ms": String(sessionTimeoutMilliseconds),
+                          "heartbeat.interval.ms": String(min(3_000, sessionTimeoutMilliseconds / 3))]
+        if let instanceID { properties["group.instance.id"] = instanceID }
+        return properties
+    }
 
     /// Client settings for a broker address.
     public func kafkaSettings(bootstrapServers: String) -> KafkaClientSettings {

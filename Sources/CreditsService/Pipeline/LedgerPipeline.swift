@@ -33,7 +33,10 @@ final class LedgerPipeline: KafkaRebalanceListener {
         if !directory.isEmpty {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        store = try LedgerStore(path: configuration.storePath, ledger: Ledger(configuration: configuration.ledger))
+        var options = LedgerStore.Options()
+        options.synchronousFull = configuration.storeSynchronous == .full
+        store = try LedgerStore(path: configuration.storePath, ledger: Ledger(configuration: configuration.ledger),
+                                options: options)
         if configuration.usesEmbeddedBroker, !(try store.consumedOffsets().isEmpty) {
             // The embedded broker starts with empty topics each run: offsets from an earlier run
             // point past their end. Start over; idempotency keys still catch repeats.
@@ -45,6 +48,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         // Where to start is always explicit (the store's offset, or the beginning of a new
         // partition); an offset that no longer exists must stop the partition, not skip data.
         var consumerSettings = settings
+        consumerSettings.properties = configuration.consumerProperties.merging(settings.properties) { _, given in given }
         consumerSettings.properties["auto.offset.reset"] = "error"
         publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
                                     topics: configuration.topics, logger: logger)

@@ -9,9 +9,11 @@ import CreditsCore
 public final class LedgerStore {
     /// Tuning of the SQLite connection.
     public struct Options: Sendable {
-        /// `synchronous=NORMAL` in WAL mode: durable across process crashes; an OS crash may
-        /// lose the last transactions, never corrupt the file. `FULL` syncs every commit.
-        public var synchronousFull = false
+        /// `synchronous=FULL` (the default): every committed batch is synced to disk before its
+        /// output is produced, so not even a power loss takes back a batch whose events are out.
+        /// `false` gives `NORMAL` in WAL mode: durable across process crashes, but an OS crash or
+        /// power loss may lose the last batches (never corrupting the file).
+        public var synchronousFull = true
         /// Page cache in KiB.
         public var cacheKiB = 65_536
         /// Customers kept in memory between batches.
