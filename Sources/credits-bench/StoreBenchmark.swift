@@ -86,6 +86,7 @@ func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch 
         }
     }
     guard try LedgerReader(path: storePath).verify().isClean else { fatalError("verify failed after the benchmark") }
+    store.close()
     try reopenFigures(storePath)
     if storeOnly { return }
     let naive = NaiveStore(path: temporaryPath("naive.sqlite"))

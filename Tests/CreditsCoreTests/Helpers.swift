@@ -81,6 +81,11 @@ struct LedgerRun {
         return transition
     }
 
+    /// Drops the events collected so far (those of a test's set-up).
+    mutating func forgetEvents() {
+        events.removeAll()
+    }
+
     mutating func absorb(_ transition: LedgerTransition) {
         account = transition.account
         entries += transition.entries

@@ -3,9 +3,11 @@ import Testing
 
 @Suite("Ledger rules: entries, rejections, low credit, block states")
 struct LedgerRulesTests {
+    /// A customer just enabled at balance 0 (so in grace), without the set-up's events.
     func enabled(_ change: SettingsChange? = nil) -> LedgerRun {
         var run = LedgerRun()
         _ = run.command(.enableCredits(change))
+        run.forgetEvents()
         return run
     }
 
@@ -35,7 +37,7 @@ struct LedgerRulesTests {
         guard case .balanceChanged(let entry) = run.events.last(where: { if case .balanceChanged = $0 { true } else { false } })
         else { Issue.record("no balance-changed"); return }
         #expect(entry.json == #"{"event_id":"cus_1/1/balance-changed","customer_id":"cus_1","entry_id":1,"type":"used","#
-            + #""amount":"-0.03","balance":"-0.03","note":"Usage of call call-1","source":{"kind":"usage","id":"u-1"},"#
+            + #""amount":"-0.03","balance":"-0.03","note":"Usage of call call-1","source":{"kind":"usage","id":"u-0"},"#
             + #""breakdown":{"call":"0","ai":"0","tool_calls":"0.03"},"warnings":["price_per_minute_not_configured"],"#
             + #""occurred_at":"2026-11-24T10:00:00.000Z","recorded_at":"2026-11-24T10:00:00.000Z"}"#)
     }
@@ -174,23 +176,24 @@ struct LedgerRulesTests {
     @Test("active → grace → blocked → active")
     func graceThenBlocked() throws {
         var run = enabled(SettingsChange(pricePerMinute: .some(credits("60")), gracePeriodSeconds: 300))
-        _ = run.command(.addCredits(amount: credits("2"), note: "n"))
+        _ = run.command(.addCredits(amount: credits("2"), note: "n"))  // unblocks the enabling's grace
+        run.forgetEvents()
         try run.use(seconds: 2)                                   // balance 0 → grace
-        #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: 2))
+        #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: .entry(2)))
         #expect(run.blockEvents.map(\.kind) == [.depleted])
         #expect(run.blockEvents[0].json == #"{"event_id":"cus_1/2/depleted","customer_id":"cus_1","type":"depleted","#
             + #""balance":"0","previous_state":"active","block_at":"2026-11-24T10:05:00.000Z","reason":"balance_depleted","#
             + #""occurred_at":"2026-11-24T10:00:00.000Z"}"#)
         #expect(run.tick(seconds: 299).events.isEmpty)
         try run.use(seconds: 1)                                   // still in grace, same deadline
-        #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: 2))
+        #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: .entry(2)))
         let blocked = run.tick(seconds: 1)
-        #expect(blocked.account.blockState == .blocked(depletedBy: 2))
+        #expect(blocked.account.blockState == .blocked(depletedBy: .entry(2)))
         #expect(run.blockEvents.map(\.kind) == [.depleted, .blocked])
         #expect(run.blockEvents[1].eventID == "cus_1/2/blocked")
         #expect(run.tick(seconds: 1000).events.isEmpty)
         _ = run.command(.addCredits(amount: credits("1"), note: "n"))  // -1 + 1 = 0: still blocked
-        #expect(run.account.blockState == .blocked(depletedBy: 2))
+        #expect(run.account.blockState == .blocked(depletedBy: .entry(2)))
         _ = run.command(.addCredits(amount: credits("0.5"), note: "n"))
         #expect(run.account.blockState == .active)
         #expect(run.blockEvents.last?.kind == .unblocked)
@@ -201,6 +204,8 @@ struct LedgerRulesTests {
     @Test("topping up during grace unblocks without blocking")
     func graceTopUp() throws {
         var run = enabled(SettingsChange(pricePerMinute: .some(credits("60"))))
+        _ = run.command(.addCredits(amount: credits("1"), note: "n"))
+        run.forgetEvents()
         try run.use(seconds: 1)
         _ = run.command(.quickBuy(.package("1000"), paymentRef: "p"))
         #expect(run.account.blockState == .active)
@@ -212,8 +217,10 @@ struct LedgerRulesTests {
     @Test("grace period 0 blocks at once")
     func graceZero() throws {
         var run = enabled(SettingsChange(pricePerMinute: .some(credits("60")), gracePeriodSeconds: 0))
+        _ = run.command(.addCredits(amount: credits("1"), note: "n"))
+        run.forgetEvents()
         try run.use(seconds: 1)
-        #expect(run.account.blockState == .blocked(depletedBy: 1))
+        #expect(run.account.blockState == .blocked(depletedBy: .entry(2)))
         #expect(run.blockEvents.map(\.kind) == [.depleted, .blocked])
         #expect(run.blockEvents[0].blockAt == t0)
     }
@@ -237,8 +244,60 @@ struct LedgerRulesTests {
     func deductToZero() {
         var run = enabled()
         _ = run.command(.addCredits(amount: credits("5"), note: "n"))
+        run.forgetEvents()
         _ = run.command(.deductCredits(amount: credits("5"), reason: .correction, note: "n", allowNegative: false))
         #expect(run.blockEvents.map(\.kind) == [.depleted])
+    }
+
+    @Test("enabling a customer with no credits starts the grace period at once, named after the command")
+    func enablingAtZeroDepletes() throws {
+        var run = LedgerRun()
+        _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("60")))), id: "on")
+        #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: .enabling(commandID: "on")))
+        #expect(run.blockEvents.map(\.json) == [#"{"event_id":"cus_1/command:on/depleted","customer_id":"cus_1","#
+            + #""type":"depleted","balance":"0","previous_state":"active","block_at":"2026-11-24T10:05:00.000Z","#
+            + #""reason":"no_credits_when_enabled","occurred_at":"2026-11-24T10:00:00.000Z"}"#])
+        try run.use(seconds: 30)                                  // the call is charged; still in grace
+        #expect(run.tick(seconds: 300).account.blockState == .blocked(depletedBy: .enabling(commandID: "on")))
+        #expect(run.blockEvents.last?.eventID == "cus_1/command:on/blocked")
+        _ = run.command(.addCredits(amount: credits("100"), note: "first top-up"))
+        #expect(run.account.blockState == .active)
+        #expect(run.blockEvents.map(\.kind) == [.depleted, .blocked, .unblocked])
+    }
+
+    @Test("re-enabling at a negative balance depletes again, with event ids of its own")
+    func reEnablingNegative() throws {
+        var run = LedgerRun()
+        _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("60")), gracePeriodSeconds: 0)), id: "on-1")
+        try run.use(seconds: 50)
+        _ = run.command(.disableCredits, id: "off")
+        #expect(run.account.blockState == .active)
+        _ = run.command(.enableCredits(nil), id: "on-2")
+        #expect(run.account.balance.description == "-50")
+        #expect(run.account.blockState == .blocked(depletedBy: .enabling(commandID: "on-2")))
+        #expect(run.blockEvents.map(\.eventID) == [
+            "cus_1/command:on-1/depleted", "cus_1/command:on-1/blocked", "cus_1/command:off/unblocked",
+            "cus_1/command:on-2/depleted", "cus_1/command:on-2/blocked",
+        ])
+        #expect(Set(run.blockEvents.map(\.eventID)).count == run.blockEvents.count)
+    }
+
+    @Test("enabling with credits stays active; enabling again changes no state")
+    func enablingWithCredits() {
+        var run = enabled()
+        _ = run.command(.addCredits(amount: credits("5"), note: "n"))
+        _ = run.command(.enableCredits(nil))
+        #expect(run.account.blockState == .active)
+        #expect(run.blockEvents.map(\.kind) == [.unblocked])
+    }
+
+    @Test("changing the grace period during grace keeps the deadline set when the credits ran out")
+    func graceChangeKeepsDeadline() {
+        var run = enabled(SettingsChange(gracePeriodSeconds: 300))
+        _ = run.command(.configure(SettingsChange(gracePeriodSeconds: 10)))
+        #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: .enabling(commandID: "cmd-1")))
+        #expect(run.tick(seconds: 10).events.isEmpty)
+        #expect(run.tick(seconds: 290).account.blockState == .blocked(depletedBy: .enabling(commandID: "cmd-1")))
     }
 
     @Test("command results are the first event and encode the contract fields")

@@ -97,6 +97,7 @@ struct ValidationTests {
         ("{\(cmd),\"type\":\"configure\",\"grace_period_seconds\":604801}",
          "grace_period_seconds: must be an integer from 0 to 604800"),
         ("{\(cmd),\"type\":\"configure\",\"price_per_minute\":\"-1\"}", "price_per_minute: must not be negative"),
+        ("{\(cmd),\"type\":\"configure\",\"low_credit_threshold\":\"-5\"}", "low_credit_threshold: must not be negative"),
         ("{\(cmd),\"type\":\"configure\",\"low_credit_alerts\":\"yes\"}", "low_credit_alerts: must be true or false, got a string"),
         ("{\(cmd),\"type\":\"configure\",\"tool_call_price\":\"-0.01\"}", "tool_call_price: must not be negative"),
         ("{\(cmd),\"type\":\"enable_credits\",\"settings\":{\"grace_period_seconds\":-1}}",

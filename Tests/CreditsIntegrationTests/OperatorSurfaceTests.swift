@@ -85,6 +85,7 @@ struct OperatorSurfaceTests {
         #expect(account["state"]?.text == "active")
         #expect(account["settings"]?["price_per_minute"]?.text == "6")
         #expect(account["settings"]?["grace_period_seconds"]?.text == "300")
+        #expect(account["settings"]?["credits_per_usd"]?.text == "100", "the service default, in effect for this customer")
 
         let (_, page1) = try await httpGet(port, "/v1/customers/cus_api/transactions?limit=4")
         guard case .array(let first) = json(page1)["transactions"] else { Issue.record("no transactions"); return }

@@ -117,6 +117,18 @@ final class ServiceHarness {
         }
     }
 
+    /// Reads outputs until `topic` has `count` distinct `event_id`s (at-least-once delivery may
+    /// repeat some), or until `timeout`; returns the distinct ids seen.
+    @discardableResult
+    func waitForDistinct(_ topic: String, count: Int, timeout: TimeInterval) throws -> Set<String> {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let ids = Set((outputs[topic] ?? []).compactMap { $0["event_id"]?.text })
+            if ids.count >= count || Date() >= deadline { return ids }
+            drainOutputs(timeoutMilliseconds: 100)
+        }
+    }
+
     /// Collects whatever output arrives within `timeoutMilliseconds`.
     func drainOutputs(timeoutMilliseconds: Int32) {
         for message in tail?.poll(timeoutMilliseconds: timeoutMilliseconds) ?? [] {

@@ -1,3 +1,4 @@
+import Foundation
 import CreditsCore
 @testable import CreditsStore
 import CreditsTestSupport
@@ -127,6 +128,33 @@ struct LedgerStoreTests {
         #expect(try relaxed.connection.statement("PRAGMA synchronous").firstRow { $0.int64(0) } == 1)
     }
 
+    @Test("a grace period started by enabling at balance 0 survives reopening and blocks under the command's name")
+    func enablingGraceSurvivesReopen() throws {
+        let fixture = try StoreFixture()
+        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"grace_period_seconds":60}"#))])
+        try fixture.reopen()
+        #expect(try fixture.store.account("cus_1")?.blockState
+                == .grace(blockAt: t0.adding(seconds: 60), depletedBy: .enabling(commandID: "on")))
+        try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 60))
+        #expect(try fixture.outbox(.blocks).map { $0["event_id"]?.text } == ["cus_1/command:on/depleted", "cus_1/command:on/blocked"])
+        try fixture.reopen()
+        #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: .enabling(commandID: "on")))
+    }
+
+    @Test("one writer per store file: a second store on the same file is refused, naming the file and the holder's PID")
+    func oneWriterPerFile() throws {
+        let fixture = try StoreFixture()
+        do {
+            _ = try LedgerStore(path: fixture.path, ledger: Ledger())
+            Issue.record("a second writer opened the store")
+        } catch {
+            #expect(error.message.contains(fixture.path))
+            #expect(error.message.contains("PID \(getpid())"))
+        }
+        fixture.store.close()
+        _ = try LedgerStore(path: fixture.path, ledger: Ledger())   // free again
+    }
+
     @Test("a repeated command answers duplicate with the first outcome and changes nothing")
     func duplicateCommand() throws {
         let fixture = try enabledFixture()
@@ -223,9 +251,10 @@ struct LedgerStoreTests {
         let fired = try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120))
         #expect(fired.graceDeadlinesFired == 1)
         #expect(fired.outbox.map(\.message.topic) == [.blocks])
-        #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: 2))
+        #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: .entry(2)))
         #expect(try fixture.store.nextGraceDeadline() == nil)
-        #expect(try fixture.outbox(.blocks).map { $0["type"]?.text } == ["depleted", "blocked"])
+        // Enabling at 0 started a grace period that the first top-up ended; then the usage.
+        #expect(try fixture.outbox(.blocks).map { $0["type"]?.text } == ["depleted", "unblocked", "depleted", "blocked"])
         try fixture.reopen()
         try fixture.apply([fixture.message(.command, J.command("top", "quick_buy", #""package":"1000","payment_ref":"p""#))])
         #expect(try fixture.store.account("cus_1")?.blockState == .active)

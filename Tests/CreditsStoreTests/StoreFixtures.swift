@@ -23,6 +23,7 @@ final class StoreFixture {
 
     /// Closes and reopens the file, as after a restart.
     func reopen() throws {
+        store.close()
         store = try LedgerStore(path: path, ledger: ledger)
     }
 

@@ -27,6 +27,14 @@ enum EventID {
     static func forCommand(_ customerID: String, _ commandID: String, _ kind: String) -> String {
         "\(customerID)/command:\(commandID)/\(kind)"
     }
+
+    /// The `depleted` and `blocked` events of one grace episode.
+    static func forDepletion(_ customerID: String, _ cause: BlockState.Depletion, _ kind: String) -> String {
+        switch cause {
+        case .entry(let entryID): forEntry(customerID, entryID, kind)
+        case .enabling(let commandID): forCommand(customerID, commandID, kind)
+        }
+    }
 }
 
 extension LedgerEntry {

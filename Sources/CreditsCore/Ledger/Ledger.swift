@@ -25,8 +25,8 @@ public struct Ledger: Sendable {
     /// Moves a customer whose grace period has ended to `blocked`; otherwise changes nothing.
     public func fireGraceDeadline(for account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
         var transition = LedgerTransition(account: account, now: now)
-        if case .grace(let blockAt, let entryID) = account.blockState, blockAt <= now, account.balance.micros <= 0 {
-            transition.block(depletedBy: entryID)
+        if case .grace(let blockAt, let cause) = account.blockState, blockAt <= now, account.balance.micros <= 0 {
+            transition.block(depletedBy: cause)
         }
         return transition
     }
@@ -59,6 +59,10 @@ public struct Ledger: Sendable {
         case .enableCredits(let change):
             transition.account.creditsEnabled = true
             if let change { transition.account.settings.apply(change) }
+            // No credits to call on: usage control holds from the first call; a top-up unblocks.
+            if transition.account.balance.micros <= 0 {
+                transition.deplete(by: .enabling(commandID: command.commandID), reason: "no_credits_when_enabled")
+            }
             transition.evaluateLowCredit(entryID: nil, eventID: settingsEventID)
             return .success(())
         case .disableCredits:

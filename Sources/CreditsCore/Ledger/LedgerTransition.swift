@@ -34,30 +34,35 @@ public struct LedgerTransition: Sendable, Equatable {
     }
 
     private mutating func updateBlockState(after entry: LedgerEntry) {
-        let customerID = account.customerID
         switch account.blockState {
         case .active where account.balance.micros <= 0:
-            let blockAt = now.adding(seconds: account.settings.gracePeriodSeconds)
-            account.blockState = .grace(blockAt: blockAt, depletedBy: entry.entryID)
-            events.append(.block(BlockEvent(eventID: EventID.forEntry(customerID, entry.entryID, "depleted"),
-                                            customerID: customerID, kind: .depleted, balance: account.balance,
-                                            previousState: "active", blockAt: blockAt, reason: "balance_depleted",
-                                            occurredAt: now)))
-            if account.settings.gracePeriodSeconds == 0 { block(depletedBy: entry.entryID) }
+            deplete(by: .entry(entry.entryID), reason: "balance_depleted")
         case .active:
             break
         case .grace, .blocked:
             if account.balance.micros > 0 {
-                unblock(eventID: EventID.forEntry(customerID, entry.entryID, "unblocked"), reason: "balance_restored")
+                unblock(eventID: EventID.forEntry(account.customerID, entry.entryID, "unblocked"), reason: "balance_restored")
             }
         }
     }
 
+    /// active → grace (and on to blocked at once when the grace period is 0), with `depleted`.
+    /// The deadline is fixed here: a later change of the grace period does not move it.
+    mutating func deplete(by cause: BlockState.Depletion, reason: String) {
+        guard account.blockState == .active else { return }
+        let blockAt = now.adding(seconds: account.settings.gracePeriodSeconds)
+        account.blockState = .grace(blockAt: blockAt, depletedBy: cause)
+        events.append(.block(BlockEvent(eventID: EventID.forDepletion(account.customerID, cause, "depleted"),
+                                        customerID: account.customerID, kind: .depleted, balance: account.balance,
+                                        previousState: "active", blockAt: blockAt, reason: reason, occurredAt: now)))
+        if account.settings.gracePeriodSeconds == 0 { block(depletedBy: cause) }
+    }
+
     /// grace → blocked.
-    mutating func block(depletedBy entryID: Int64) {
+    mutating func block(depletedBy cause: BlockState.Depletion) {
         let customerID = account.customerID
-        account.blockState = .blocked(depletedBy: entryID)
-        events.append(.block(BlockEvent(eventID: EventID.forEntry(customerID, entryID, "blocked"),
+        account.blockState = .blocked(depletedBy: cause)
+        events.append(.block(BlockEvent(eventID: EventID.forDepletion(customerID, cause, "blocked"),
                                         customerID: customerID, kind: .blocked, balance: account.balance,
                                         previousState: "grace", blockAt: nil, reason: "grace_period_expired",
                                         occurredAt: now)))

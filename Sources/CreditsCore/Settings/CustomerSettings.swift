@@ -70,7 +70,7 @@ public struct SettingsChange: Sendable, Equatable {
         gracePeriodSeconds = try reader.optionalInteger("grace_period_seconds", range: 0...604_800)
         if reader.fields["low_credit_threshold"] == .null {
             lowCreditThreshold = .some(nil)
-        } else if let threshold = try reader.optionalCredits("low_credit_threshold") {
+        } else if let threshold = try reader.optionalCredits("low_credit_threshold", nonNegative: true) {
             lowCreditThreshold = .some(threshold)
         }
         lowCreditAlerts = try reader.optionalBool("low_credit_alerts")

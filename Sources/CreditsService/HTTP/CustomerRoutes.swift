@@ -6,6 +6,8 @@ import Hummingbird
 struct CustomerRoutes {
     let model: ReadModel
     let authToken: String?
+    /// The service's `credits_per_usd`, shown for customers who have none of their own.
+    let defaultCreditsPerUSD: CreditAmount
 
     func register(on router: Router<BasicRequestContext>) {
         let group = router.group("v1/customers")
@@ -42,7 +44,7 @@ struct CustomerRoutes {
         try authorize(request)
         let id = try customerID(context)
         guard let account = try model.read({ try $0.account(id) }) else { throw APIError.unknownCustomer(id) }
-        return JSONResponse.make(CustomerJSON.account(account))
+        return JSONResponse.make(CustomerJSON.account(account, defaultCreditsPerUSD: defaultCreditsPerUSD))
     }
 
     private func transactions(_ request: Request, _ context: BasicRequestContext) throws -> Response {
@@ -127,7 +129,8 @@ struct CustomerRoutes {
 
 /// JSON shapes of the read API.
 enum CustomerJSON {
-    static func account(_ account: CustomerAccount) -> JSONObjectWriter {
+    /// The account and its effective settings (`credits_per_usd` falls back to the service's).
+    static func account(_ account: CustomerAccount, defaultCreditsPerUSD: CreditAmount) -> JSONObjectWriter {
         var body = JSONObjectWriter()
         body.string("customer_id", account.customerID)
         body.string("balance", account.balance.description)
@@ -147,7 +150,7 @@ enum CustomerJSON {
         }
         fields.bool("low_credit_alerts", settings.lowCreditAlerts)
         fields.string("tool_call_price", settings.toolCallPrice.description)
-        if let perUSD = settings.creditsPerUSD { fields.string("credits_per_usd", perUSD.description) } else { fields.null("credits_per_usd") }
+        fields.string("credits_per_usd", (settings.creditsPerUSD ?? defaultCreditsPerUSD).description)
         body.object("settings", fields)
         return body
     }

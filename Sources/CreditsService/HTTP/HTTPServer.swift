@@ -27,7 +27,8 @@ public enum HTTPServer {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        CustomerRoutes(model: ReadModel(path: configuration.storePath), authToken: configuration.httpAuthToken)
+        CustomerRoutes(model: ReadModel(path: configuration.storePath), authToken: configuration.httpAuthToken,
+                       defaultCreditsPerUSD: configuration.ledger.creditsPerUSD)
             .register(on: router)
         return Application(
             router: router,

@@ -22,27 +22,38 @@ public struct LedgerService: Service {
 
     public func run() async throws {
         let stop = StopSignal()
-        try await withGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-                let thread = Thread { [configuration, bootstrapServers, status, metrics, logger] in
-                    do {
-                        let pipeline = try LedgerPipeline(configuration: configuration, bootstrapServers: bootstrapServers,
-                                                          status: status, metrics: PipelineMetrics(metrics), logger: logger)
-                        try pipeline.run(until: stop)
-                        continuation.resume()
-                    } catch {
-                        logger.critical("Pipeline failed", metadata: ["error": "\(error)"])
-                        status.update { $0.stopping = true }
-                        continuation.resume(throwing: error)
-                    }
-                }
-                thread.name = "credits-pipeline"
-                thread.start()
+        // Graceful shutdown (a signal) and cancellation (another service of the group failed, e.g.
+        // HTTP could not bind its port) both stop the loop; the thread then drains and returns.
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await runPipeline(until: stop)
+            } onGracefulShutdown: {
+                logger.info("Shutdown requested: finishing the batch in hand")
+                status.update { $0.stopping = true }
+                stop.stop()
             }
-        } onGracefulShutdown: {
-            logger.info("Shutdown requested: finishing the batch in hand")
+        } onCancel: {
             status.update { $0.stopping = true }
             stop.stop()
+        }
+    }
+
+    private func runPipeline(until stop: StopSignal) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
+            let thread = Thread { [configuration, bootstrapServers, status, metrics, logger] in
+                do {
+                    let pipeline = try LedgerPipeline(configuration: configuration, bootstrapServers: bootstrapServers,
+                                                      status: status, metrics: PipelineMetrics(metrics), logger: logger)
+                    try pipeline.run(until: stop)
+                    continuation.resume()
+                } catch {
+                    logger.critical("Pipeline failed", metadata: ["error": "\(error)"])
+                    status.update { $0.stopping = true }
+                    continuation.resume(throwing: error)
+                }
+            }
+            thread.name = "credits-pipeline"
+            thread.start()
         }
     }
 }

@@ -22,6 +22,7 @@ public final class LedgerStore {
         public init() {}
     }
 
+    private let lock: StoreLock
     let connection: SQLiteConnection
     let ledger: Ledger
     private let options: Options
@@ -36,8 +37,10 @@ public final class LedgerStore {
         var outbox: Int64
     }
 
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the store at `path` and brings its schema up to date. Takes an
+    /// exclusive lock on the file first: a store another process writes is refused, naming it.
     public init(path: String, ledger: Ledger, options: Options = Options()) throws(StoreError) {
+        lock = try StoreLock(storePath: path)
         connection = try SQLiteConnection(path: path)
         self.ledger = ledger
         self.options = options
@@ -54,6 +57,10 @@ public final class LedgerStore {
                               outbox: try Outbox(connection: connection).maxSeq() + 1)
         keyIndex = try IdempotencyKeys(connection: connection).loadIndex()
     }
+
+    /// Gives up the store's lock, so that another `LedgerStore` may open the file; this one must
+    /// not be used afterwards. Done anyway when the store goes away.
+    public func close() { lock.release() }
 
     /// Idempotency keys held in the in-memory index.
     public var idempotencyKeyCount: Int { keyIndex.count }

@@ -7,7 +7,7 @@ struct CustomerRecords {
     static let columns = """
         customer_num, customer_id, credits_enabled, balance, last_entry_id, balance_updated_at, block_state, block_at,
         depleted_by, low_credit_alerted, price_per_minute, grace_period_seconds, low_credit_threshold,
-        low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq
+        low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq, depleted_by_command
         """
 
     /// A stored customer: its row number, state and the seq of its newest entry.
@@ -38,6 +38,7 @@ struct CustomerRecords {
         "customer_num", "customer_id", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
         "block_at", "depleted_by", "low_credit_alerted", "price_per_minute", "grace_period_seconds",
         "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd", "last_entry_seq",
+        "depleted_by_command",
     ]
 
     /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
@@ -52,11 +53,18 @@ struct CustomerRecords {
         let settings = account.settings
         var stateCode: Int64 = 0
         var blockAt: Int64?
-        var depletedBy: Int64?
+        var cause: BlockState.Depletion?
         switch account.blockState {
         case .active: break
-        case .grace(let at, let entry): stateCode = 1; blockAt = at.millisecondsSinceEpoch; depletedBy = entry
-        case .blocked(let entry): stateCode = 2; depletedBy = entry
+        case .grace(let at, let depletion): stateCode = 1; blockAt = at.millisecondsSinceEpoch; cause = depletion
+        case .blocked(let depletion): stateCode = 2; cause = depletion
+        }
+        var depletedBy: Int64?
+        var depletedByCommand: String?
+        switch cause {
+        case .entry(let entryID): depletedBy = entryID
+        case .enabling(let commandID): depletedByCommand = commandID
+        case nil: break
         }
         return [
             .integer(stored.num), .text(account.customerID), .integer(account.creditsEnabled ? 1 : 0),
@@ -65,7 +73,7 @@ struct CustomerRecords {
             .integer(depletedBy), .integer(account.lowCreditAlerted ? 1 : 0), .integer(settings.pricePerMinute?.micros),
             .integer(settings.gracePeriodSeconds), .integer(settings.lowCreditThreshold?.micros),
             .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
-            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq),
+            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .text(depletedByCommand),
         ]
     }
 
@@ -97,10 +105,11 @@ struct CustomerRecords {
     }
 
     static func account(from row: SQLiteStatement) -> CustomerAccount {
+        let cause: BlockState.Depletion = row.optionalString(17).map { .enabling(commandID: $0) } ?? .entry(row.int64(8))
         let blockState: BlockState
         switch row.int64(6) {
-        case 1: blockState = .grace(blockAt: Timestamp(millisecondsSinceEpoch: row.int64(7)), depletedBy: row.int64(8))
-        case 2: blockState = .blocked(depletedBy: row.int64(8))
+        case 1: blockState = .grace(blockAt: Timestamp(millisecondsSinceEpoch: row.int64(7)), depletedBy: cause)
+        case 2: blockState = .blocked(depletedBy: cause)
         default: blockState = .active
         }
         let settings = CustomerSettings(

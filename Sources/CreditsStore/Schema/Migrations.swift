@@ -91,6 +91,11 @@ enum Migrations {
         -- `fingerprint`; newer keys store 0 there.
         ALTER TABLE idempotency_keys ADD COLUMN digest BLOB;
         """),
+        ("004_depleted_by_command", """
+        -- A grace period started by enable_credits at a balance <= 0 names that command (its
+        -- depleted and blocked events are named after it); depleted_by then holds no entry.
+        ALTER TABLE customers ADD COLUMN depleted_by_command TEXT;
+        """),
     ]
 
     /// Applies the migrations `connection` has not seen yet.
