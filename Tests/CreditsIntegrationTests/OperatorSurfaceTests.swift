@@ -119,6 +119,9 @@ struct OperatorSurfaceTests {
             ("/v1/customers/cus_api/transactions?cursor=x", 400, "invalid_parameter", "cursor"),
             ("/v1/customers/cus_api/usage?bucket=week", 400, "invalid_parameter", "bucket"),
             ("/v1/customers/cus_api/usage?from=yesterday", 400, "invalid_parameter", "from"),
+            ("/v1/customers/cus_api/usage?from=0001-01-01T00:00:00Z", 400, "invalid_parameter", "from"),
+            ("/v1/customers/cus_api/usage?from=2025-01-01T00:00:00Z&to=2026-01-03T00:00:00Z&bucket=hour", 400,
+             "invalid_parameter", "from"),
             ("/v1/customers/bad%20id", 400, "invalid_parameter", "id"),
         ]
         for (path, expectedStatus, code, field) in errors {

@@ -11,9 +11,9 @@ struct CustomerRoutes {
 
     func register(on router: Router<BasicRequestContext>) {
         let group = router.group("v1/customers")
-        group.get(":id") { request, context in try account(request, context) }
-        group.get(":id/transactions") { request, context in try transactions(request, context) }
-        group.get(":id/usage") { request, context in try usage(request, context) }
+        group.get(":id") { request, context in try await account(request, context) }
+        group.get(":id/transactions") { request, context in try await transactions(request, context) }
+        group.get(":id/usage") { request, context in try await usage(request, context) }
     }
 
     private func authorize(_ request: Request) throws {
@@ -40,14 +40,14 @@ struct CustomerRoutes {
         return id
     }
 
-    private func account(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func account(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request)
         let id = try customerID(context)
-        guard let account = try model.read({ try $0.account(id) }) else { throw APIError.unknownCustomer(id) }
+        guard let account = try await model.read({ try $0.account(id) }) else { throw APIError.unknownCustomer(id) }
         return JSONResponse.make(CustomerJSON.account(account, defaultCreditsPerUSD: defaultCreditsPerUSD))
     }
 
-    private func transactions(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    private func transactions(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request)
         let id = try customerID(context)
         let query = request.uri.queryParameters
@@ -70,7 +70,7 @@ struct CustomerRoutes {
             guard let value = HistoryCursor(text) else { throw APIError.badParameter("cursor", "is not a cursor from a previous page") }
             cursor = value
         }
-        let page = try model.read { reader -> HistoryPage? in
+        let page = try await model.read { [limit, kind, cursor] reader -> HistoryPage? in
             guard try reader.account(id) != nil else { return nil }
             return try reader.entries(id, cursor: cursor, limit: limit, kind: kind)
         }
@@ -82,7 +82,10 @@ struct CustomerRoutes {
         return JSONResponse.make(body)
     }
 
-    private func usage(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+    /// The longest range `/usage` sums in one request.
+    static let maximumUsageRangeDays: Int64 = 366
+
+    private func usage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request)
         let id = try customerID(context)
         let query = request.uri.queryParameters
@@ -103,7 +106,10 @@ struct CustomerRoutes {
         let to = try time("to") ?? LedgerPipeline.now()
         let from = try time("from") ?? to.adding(seconds: -30 * 86_400)
         guard from < to else { throw APIError.badParameter("from", "must be before to") }
-        let buckets = try model.read { reader -> [UsageBucket]? in
+        guard to.millisecondsSinceEpoch - from.millisecondsSinceEpoch <= Self.maximumUsageRangeDays * 86_400_000 else {
+            throw APIError.badParameter("from", "the range may span at most \(Self.maximumUsageRangeDays) days")
+        }
+        let buckets = try await model.read { reader -> [UsageBucket]? in
             guard try reader.account(id) != nil else { return nil }
             return try reader.usage(id, from: from, to: to, bucketMilliseconds: bucket)
         }

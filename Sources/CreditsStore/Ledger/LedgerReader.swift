@@ -10,6 +10,20 @@ public final class LedgerReader {
         connection = try SQLiteConnection(path: path, readOnly: true)
     }
 
+    /// Runs `body` in one read transaction: everything it reads comes from one snapshot of the
+    /// store, however the writer moves on meanwhile.
+    public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try connection.execute("BEGIN")
+        do {
+            let value = try body()
+            try connection.execute("COMMIT")
+            return value
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
     /// A customer's state, or nil if the store has never seen it.
     public func account(_ customerID: String) throws(StoreError) -> CustomerAccount? {
         try CustomerRecords(connection: connection).load(customerID)?.account
@@ -39,25 +53,29 @@ public final class LedgerReader {
         return page
     }
 
-    /// Consumption per time bucket (used entries that occurred in [from, to)), oldest first.
+    /// Consumption per time bucket: every used entry whose `occurred_at` is in [from, to), oldest
+    /// bucket first, read through the index on (customer, occurred_at) of used entries. A bucket
+    /// whose sums leave the range of an amount throws `StoreError.amountOutOfRange`.
     public func usage(_ customerID: String, from: Timestamp, to: Timestamp,
                       bucketMilliseconds: Int64) throws(StoreError) -> [UsageBucket] {
+        guard let customer = try CustomerRecords(connection: connection).load(customerID) else { return [] }
+        let statement = try connection.statement("""
+            SELECT occurred_at, amount, call_part, ai_part, tool_part FROM entries INDEXED BY entries_used_by_time
+            WHERE customer_num = ? AND kind = 2 AND occurred_at >= ? AND occurred_at < ?
+            """)
+        statement.bind(.integer(customer.num), .integer(from.millisecondsSinceEpoch), .integer(to.millisecondsSinceEpoch))
         var buckets: [Int64: UsageBucket] = [:]
-        var seq = try CustomerRecords(connection: connection).load(customerID)?.lastEntrySeq
-        let records = EntryRecords(connection: connection)
-        // Entries are recorded after they occur, so the walk stops at the first one recorded before `from`.
-        while let current = seq, let (entry, previous) = try records.load(seq: current), entry.recordedAt >= from {
-            seq = previous
-            guard entry.kind == .used, entry.occurredAt >= from, entry.occurredAt < to, let parts = entry.breakdown else { continue }
-            let (quotient, _) = entry.occurredAt.millisecondsSinceEpoch.quotientAndRemainder(dividingBy: bucketMilliseconds)
-            let start = quotient * bucketMilliseconds
+        while try statement.step() {
+            let occurredAt = statement.int64(0)
+            let start = occurredAt - ((occurredAt % bucketMilliseconds) + bucketMilliseconds) % bucketMilliseconds
             var bucket = buckets[start] ?? UsageBucket(start: Timestamp(millisecondsSinceEpoch: start), events: 0,
                                                        call: .zero, ai: .zero, toolCalls: .zero, total: .zero)
-            bucket.events += 1
-            bucket.call = CreditAmount(micros: bucket.call.micros + parts.call.micros)
-            bucket.ai = CreditAmount(micros: bucket.ai.micros + parts.ai.micros)
-            bucket.toolCalls = CreditAmount(micros: bucket.toolCalls.micros + parts.toolCalls.micros)
-            bucket.total = CreditAmount(micros: bucket.total.micros - entry.amount.micros)
+            guard bucket.add(charge: -statement.int64(1), call: statement.optionalInt64(2) ?? 0,
+                             ai: statement.optionalInt64(3) ?? 0, toolCalls: statement.optionalInt64(4) ?? 0) else {
+                statement.reset()
+                throw StoreError.amountOutOfRange("the usage of \(customerID) from \(bucket.start) exceeds the range of an "
+                                                  + "amount; ask for smaller buckets")
+            }
             buckets[start] = bucket
         }
         return buckets.values.sorted { $0.start < $1.start }
@@ -65,8 +83,12 @@ public final class LedgerReader {
 
     /// Checks every customer's chain of entries: each balance is the previous plus the amount,
     /// ids run 1, 2, 3 … without gaps, and the stored balance is the sum. One pass over the
-    /// entries in write order.
+    /// entries in write order, in one snapshot (a live store gives no false mismatches).
     public func verify() throws(StoreError) -> VerificationReport {
+        try snapshot { () throws(StoreError) in try verifySnapshot() }
+    }
+
+    private func verifySnapshot() throws(StoreError) -> VerificationReport {
         var report = VerificationReport()
         struct Running { var nextID: Int64 = 1; var sum: Int64 = 0 }
         var running: [Int64: Running] = [:]
@@ -149,6 +171,19 @@ public struct UsageBucket: Sendable, Equatable {
     public var ai: CreditAmount
     public var toolCalls: CreditAmount
     public var total: CreditAmount
+
+    /// Adds one used entry (micro-credits); false, changing nothing, when a sum would overflow.
+    mutating func add(charge: Int64, call: Int64, ai: Int64, toolCalls: Int64) -> Bool {
+        let sums = [(total.micros, charge), (self.call.micros, call), (self.ai.micros, ai), (self.toolCalls.micros, toolCalls)]
+            .map { $0.addingReportingOverflow($1) }
+        guard !sums.contains(where: \.overflow) else { return false }
+        events += 1
+        total = CreditAmount(micros: sums[0].partialValue)
+        self.call = CreditAmount(micros: sums[1].partialValue)
+        self.ai = CreditAmount(micros: sums[2].partialValue)
+        self.toolCalls = CreditAmount(micros: sums[3].partialValue)
+        return true
+    }
 }
 
 /// What `verify` found.

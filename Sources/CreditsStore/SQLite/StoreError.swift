@@ -12,5 +12,13 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         self.context = context
     }
 
+    /// The code of `amountOutOfRange`: a sum the store was asked for does not fit an amount.
+    public static let amountOutOfRangeCode: Int32 = -2
+
+    /// A sum that does not fit an amount (not a failure of the store itself).
+    static func amountOutOfRange(_ message: String) -> StoreError {
+        StoreError(code: amountOutOfRangeCode, message: message, context: "summing amounts")
+    }
+
     public var description: String { "SQLite error \(code): \(message) (while \(context))" }
 }

@@ -96,6 +96,11 @@ enum Migrations {
         -- depleted and blocked events are named after it); depleted_by then holds no entry.
         ALTER TABLE customers ADD COLUMN depleted_by_command TEXT;
         """),
+        ("005_used_entries_by_time", """
+        -- Usage buckets read a customer's used entries by occurred_at (which may lie before or
+        -- after recorded_at), without walking the history.
+        CREATE INDEX entries_used_by_time ON entries(customer_num, occurred_at) WHERE kind = 2;
+        """),
     ]
 
     /// Applies the migrations `connection` has not seen yet.
