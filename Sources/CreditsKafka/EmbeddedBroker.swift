@@ -33,4 +33,45 @@ public final class EmbeddedBroker: @unchecked Sendable {
             throw KafkaError(error, "creating topic \(name)")
         }
     }
+
+    // MARK: Faults (librdkafka's mock-cluster fault API, for fault-injection tests and drills)
+
+    /// Kafka protocol requests whose responses can be made to fail.
+    public enum Request: Int16, Sendable {
+        case produce = 0
+        case fetch = 1
+        case offsetCommit = 8
+        case offsetFetch = 9
+        case joinGroup = 11
+        case heartbeat = 12
+    }
+
+    /// Closes the broker's connections and refuses new ones until `setUp`. Brokers are numbered from 1.
+    public func setDown(broker: Int32 = 1) {
+        rd_kafka_mock_broker_set_down(cluster, broker)
+    }
+
+    /// Accepts connections again.
+    public func setUp(broker: Int32 = 1) {
+        rd_kafka_mock_broker_set_up(cluster, broker)
+    }
+
+    /// Delays every response of the broker by `milliseconds` (0 removes the delay).
+    public func setRoundTripTime(_ milliseconds: Int32, broker: Int32 = 1) {
+        rd_kafka_mock_broker_set_rtt(cluster, broker, milliseconds)
+    }
+
+    /// Answers the next `codes.count` requests of kind `request` (any client, any broker) with
+    /// these Kafka error codes, in order.
+    public func failNext(_ request: Request, with codes: [Int32]) {
+        let errors = codes.map { rd_kafka_resp_err_t(rawValue: $0) }
+        errors.withUnsafeBufferPointer { buffer in
+            rd_kafka_mock_push_request_errors_array(cluster, request.rawValue, buffer.count, buffer.baseAddress)
+        }
+    }
+
+    /// Makes `broker` the coordinator of consumer group `groupID`.
+    public func setGroupCoordinator(_ groupID: String, broker: Int32) {
+        rd_kafka_mock_coordinator_set(cluster, "group", groupID, broker)
+    }
 }

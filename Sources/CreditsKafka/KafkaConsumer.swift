@@ -3,11 +3,12 @@ import Crdkafka
 import Logging
 
 /// What the consumer's owner decides when partitions are assigned or revoked. Called on the
-/// thread that polls, inside librdkafka's rebalance callback: keep it short.
+/// thread that polls, inside librdkafka's rebalance callback: keep it short, and make no call
+/// that waits for the broker.
 public protocol KafkaRebalanceListener: AnyObject {
-    /// The offset to start each newly assigned partition from (nil: the group's committed offset,
-    /// or the beginning), and the partitions to keep paused.
-    func partitionsAssigned(_ partitions: [TopicPartition], committed: [TopicPartition: Int64])
+    /// The offset to start each newly assigned partition from (absent: the group's committed
+    /// offset, or the beginning), and the partitions to keep paused until `resume`.
+    func partitionsAssigned(_ partitions: [TopicPartition])
         -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>)
     func partitionsRevoked(_ partitions: [TopicPartition])
 }
@@ -159,6 +160,33 @@ public final class KafkaConsumer {
         return error == RD_KAFKA_RESP_ERR_NO_ERROR ? high : nil
     }
 
+    /// The group's committed offset (the next offset to read) of each partition that has one.
+    /// Waits up to `timeoutMilliseconds` for the coordinator; throws when it cannot be read, so
+    /// that "unknown" is never taken for "none".
+    public func committedOffsets(_ partitions: [TopicPartition],
+                                 timeoutMilliseconds: Int32) throws(KafkaError) -> [TopicPartition: Int64] {
+        let query = RDKafkaPartitionList(capacity: partitions.count)
+        for partition in partitions { query.add(partition) }
+        let error = rd_kafka_committed(handle, query.pointer, timeoutMilliseconds)
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "reading the group's committed offsets") }
+        var committed: [TopicPartition: Int64] = [:]
+        for element in query.elements {
+            guard element.error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw KafkaError(element.error, "reading the group's committed offset of \(element.partition)")
+            }
+            if element.offset >= 0 { committed[element.partition] = element.offset }
+        }
+        return committed
+    }
+
+    /// Starts fetching paused partitions again (from where they were assigned).
+    public func resume(_ partitions: [TopicPartition]) {
+        guard !partitions.isEmpty else { return }
+        let list = RDKafkaPartitionList(capacity: partitions.count)
+        for partition in partitions { list.add(partition) }
+        rd_kafka_resume_partitions(handle, list.pointer)
+    }
+
     /// Commits `offsets` (the next offset to read per partition) to the group, without waiting.
     public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
@@ -194,14 +222,7 @@ final class RebalanceContext {
 
     func assign(_ handle: OpaquePointer, _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         let partitions = RDKafkaPartitionList.elements(of: list).map(\.partition)
-        // The group's committed offsets, to notice a partition another store has worked on.
-        let query = RDKafkaPartitionList(capacity: partitions.count)
-        for partition in partitions { query.add(partition) }
-        var committed: [TopicPartition: Int64] = [:]
-        if rd_kafka_committed(handle, query.pointer, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR {
-            for element in query.elements where element.offset >= 0 { committed[element.partition] = element.offset }
-        }
-        let decision = listener?.partitionsAssigned(partitions, committed: committed) ?? (start: [:], paused: [])
+        let decision = listener?.partitionsAssigned(partitions) ?? (start: [:], paused: [])
         let count = Int(list.pointee.cnt)
         if let elements = list.pointee.elems {
             for index in 0..<count {

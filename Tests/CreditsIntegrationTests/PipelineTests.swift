@@ -174,7 +174,7 @@ struct PipelineTests {
         do {
             final class Starter: KafkaRebalanceListener {
                 var assigned = false
-                func partitionsAssigned(_ partitions: [TopicPartition], committed: [TopicPartition: Int64])
+                func partitionsAssigned(_ partitions: [TopicPartition])
                     -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) { assigned = true; return ([:], []) }
                 func partitionsRevoked(_ partitions: [TopicPartition]) {}
             }
@@ -189,12 +189,51 @@ struct PipelineTests {
             other.close()
         }
         try await h.start()
+        try await waitUntil(timeout: 10, "the new partitions to be checked") {
+            h.server?.status.snapshot.pausedPartitions.keys.sorted() == ["credits.usage[0]"]
+        }
         let snapshot = try #require(h.server?.status.snapshot)
-        #expect(snapshot.pausedPartitions.keys.sorted() == ["credits.usage[0]"])
         #expect(snapshot.pausedPartitions["credits.usage[0]"]?.contains("this store has no state") == true)
         try h.sendUsage(h.usage("y", "cus_o", #""tool_calls":1"#), key: "cus_o")
         try await Task.sleep(for: .seconds(1))
         #expect(try h.reader().account("cus_o") == nil, "nothing applied from the paused partition")
         try await h.stop()
+    }
+
+    @Test("fails closed: when the group's committed offset cannot be read, a new partition stays paused until it can")
+    func unreadableGroupOffsetFailsClosed() async throws {
+        let h = try ServiceHarness(partitions: 1)
+        try commitGroupOffset(h, 1)
+        // The coordinator answers the next OffsetFetch requests with GROUP_AUTHORIZATION_FAILED (30).
+        h.broker.failNext(.offsetFetch, with: [30, 30, 30])
+        try await h.start()
+        let first = try #require(h.server?.status.snapshot.pausedPartitions["credits.usage[0]"])
+        #expect(first.contains("checking") || first.contains("cannot read the group's committed offset"), "\(first)")
+        try h.sendUsage(h.usage("y", "cus_o", #""tool_calls":1"#), key: "cus_o")
+        // Once the offset can be read again, the partition is known to belong to another store.
+        try await waitUntil(timeout: 20, "the check to succeed") {
+            h.server?.status.snapshot.pausedPartitions["credits.usage[0]"]?.contains("this store has no state for the partition;") == true
+        }
+        #expect(try h.reader().account("cus_o") == nil, "nothing applied from the partition at any time")
+        try await h.stop()
+    }
+
+    /// Another instance of the group consumed `credits.usage[0]` and committed `offset`.
+    func commitGroupOffset(_ h: ServiceHarness, _ offset: Int64) throws {
+        try h.sendUsage(h.usage("x", "cus_o", #""tool_calls":1"#), key: "cus_o")
+        final class Starter: KafkaRebalanceListener {
+            func partitionsAssigned(_ partitions: [TopicPartition])
+                -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) { ([:], []) }
+            func partitionsRevoked(_ partitions: [TopicPartition]) {}
+        }
+        let starter = Starter()
+        let other = try KafkaConsumer(settings: h.settings, groupID: h.configuration.groupID,
+                                      topics: [h.configuration.topics.usage], listener: starter, logger: h.logger)
+        var seen: [KafkaMessage] = []
+        let deadline = Date().addingTimeInterval(20)
+        while seen.isEmpty && Date() < deadline { seen = other.poll(maxMessages: 10, timeoutMilliseconds: 100) }
+        try other.commit([TopicPartition(topic: h.configuration.topics.usage, partition: 0): offset])
+        _ = other.poll(maxMessages: 1, timeoutMilliseconds: 300)
+        other.close()
     }
 }

@@ -44,7 +44,10 @@ final class ServiceHarness {
         let topics = [configuration.topics.usage, configuration.topics.commands] + configuration.topics.outputs
         for topic in topics { try broker.createTopic(topic, partitions: partitions) }
         let settings = configuration.kafkaSettings(bootstrapServers: broker.bootstrapServers)
-        producer = try KafkaProducer(settings: settings, logger: logger)
+        // The harness's own input producer waits as long as it takes, whatever the service's timeouts.
+        var inputSettings = settings
+        inputSettings.properties["message.timeout.ms"] = "120000"
+        producer = try KafkaProducer(settings: inputSettings, logger: logger)
         tail = try OutputTail(settings: settings, topics: configuration.topics.outputs, fromStart: true, logger: logger)
     }
 
@@ -86,6 +89,39 @@ final class ServiceHarness {
         try producer.send(topic: topic, key: key ?? "", value: json, token: token, reports: &reports)
         reports += producer.flush(timeoutMilliseconds: 10_000)
         if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
+    }
+
+    /// Produces many messages to `topic`, then waits for all their acknowledgements.
+    func sendAll(_ topic: String, _ messages: [(json: String, key: String)]) throws {
+        var reports: [KafkaDelivery] = []
+        for message in messages {
+            token += 1
+            try producer.send(topic: topic, key: message.key, value: message.json, token: token, reports: &reports)
+        }
+        reports += producer.flush(timeoutMilliseconds: 60_000)
+        if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
+    }
+
+    /// Checks that each customer's balance-changed events, keeping the last copy of each (a
+    /// consumer that lets a later copy win), come in entry order; returns the problems found.
+    func outOfOrderEntries() -> [String] {
+        var lastPosition: [String: Int] = [:]
+        let events = outputs[configuration.topics.balanceChanged] ?? []
+        for (position, event) in events.enumerated() {
+            if let id = event["event_id"]?.text { lastPosition[id] = position }
+        }
+        var problems: [String] = []
+        var previous: [String: Int64] = [:]
+        for (position, event) in events.enumerated() {
+            guard let id = event["event_id"]?.text, lastPosition[id] == position,
+                  let customer = event["customer_id"]?.text, let entry = event["entry_id"]?.text.flatMap(Int64.init)
+            else { continue }
+            if let before = previous[customer], before >= entry {
+                problems.append("\(customer): entry \(entry) after entry \(before)")
+            }
+            previous[customer] = entry
+        }
+        return problems
     }
 
     /// A usage event's JSON.

@@ -21,6 +21,7 @@ public enum HTTPServer {
             }
             body.object("paused_partitions", paused)
             body.bool("stopping", snapshot.stopping)
+            body.bool("output_stalled", snapshot.outputStalled)
             return JSONResponse.make(body, status: snapshot.isReady ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { _, _ -> Response in

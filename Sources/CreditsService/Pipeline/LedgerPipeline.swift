@@ -18,7 +18,16 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// Next offset to apply per partition, as the store holds it.
     private var nextOffsets: [TopicPartition: Int64]
     private var lastDeleted: Int64 = 0
+    /// While set, the store holds outbox messages after this seq that the publisher has not taken
+    /// yet (left from the last run); input waits until they are all handed over, in order.
+    private var backlogAfter: Int64? = 0
     private var paused = Set<TopicPartition>()
+    /// Assigned partitions this store has no offset for, paused until the group's committed offset
+    /// is read (outside the rebalance callback): none or 0 means a new partition, anything else
+    /// that another store applied it.
+    private var unverified = Set<TopicPartition>()
+    private var nextVerification: UInt64 = 0
+    private var pauseReasons: [TopicPartition: String] = [:]
     private var reportedProduceErrors = 0
     private var lastGaugeUpdate: UInt64 = 0
     private var lastPrune: UInt64 = 0
@@ -51,7 +60,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         consumerSettings.properties = configuration.consumerProperties.merging(settings.properties) { _, given in given }
         consumerSettings.properties["auto.offset.reset"] = "error"
         publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
-                                    topics: configuration.topics, logger: logger)
+                                    topics: configuration.topics, window: configuration.maxInFlight, logger: logger)
         status.update { $0.storeOpen = true }
         logger.info("Store open", metadata: ["path": "\(configuration.storePath)",
                                              "idempotency_keys": "\(store.idempotencyKeyCount)"])
@@ -63,13 +72,13 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// Runs until `stop` is set, then drains: finishes the batch in hand, flushes the producer,
     /// leaves the group.
     func run(until stop: StopSignal) throws {
-        try republishPendingOutbox()
         while !stop.isStopped {
             try step(until: stop)
         }
         status.update { $0.stopping = true }
-        logger.info("Stopping: flushing output messages", metadata: ["in_flight": "\(publisher.inFlightCount)"])
-        if let through = try publisher.drain(timeoutMilliseconds: 10_000) { try forgetDelivered(through: through) }
+        logger.info("Stopping: flushing output messages", metadata: ["undelivered": "\(publisher.undeliveredCount)"])
+        let deadline = OutboxPublisher.clock() + 10_000_000_000
+        if let through = try publisher.drain(until: deadline) { try forgetDelivered(through: through) }
         consumer?.close()
         consumer = nil
         let left = try store.outboxDepth()
@@ -78,14 +87,19 @@ final class LedgerPipeline: KafkaRebalanceListener {
 
     /// One turn of the loop.
     func step(until stop: StopSignal) throws {
-        // Backpressure: stop taking input while too much output is unacknowledged.
-        while publisher.inFlightCount > configuration.maxInFlight {
+        // Backpressure: stop taking input while too much output is unacknowledged, and until the
+        // output left from the last run is handed over.
+        while publisher.undeliveredCount >= configuration.maxInFlight || backlogAfter != nil {
             guard !stop.isStopped else { return }
+            try takeBacklog()
+            try reportOutputStall()
             if let through = try publisher.serveDeliveries(timeoutMilliseconds: 100) { try forgetDelivered(through: through) }
         }
+        try reportOutputStall()
         let messages = consumer?.poll(maxMessages: configuration.batchMaxMessages,
                                       timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
         if !messages.isEmpty { try apply(messages) }
+        verifyNewPartitions()
         try fireGraceDeadlines()
         try pruneIdempotencyKeys()
         if let through = try publisher.serveDeliveries(timeoutMilliseconds: 0) { try forgetDelivered(through: through) }
@@ -98,6 +112,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         guard now - lastGaugeUpdate > 1_000_000_000 else { return }
         lastGaugeUpdate = now
         metrics.outboxInFlight(publisher.inFlightCount)
+        metrics.oldestUndelivered(seconds: publisher.oldestUndeliveredAge)
         metrics.outboxDepth(try store.outboxDepth())
         metrics.produceErrors(total: publisher.produceErrors, reported: &reportedProduceErrors)
         metrics.blockStates(try store.blockStateCounts())
@@ -165,17 +180,36 @@ final class LedgerPipeline: KafkaRebalanceListener {
         }
     }
 
-    private func republishPendingOutbox() throws {
-        var after: Int64 = 0
-        var total = 0
-        while true {
-            let records = try store.pendingOutbox(after: after, limit: 10_000)
-            guard let last = records.last else { break }
-            try publisher.publish(records)
-            total += records.count
-            after = last.seq
+    /// Hands the publisher the next page of output left from the last run, as its window allows.
+    private func takeBacklog() throws {
+        guard let after = backlogAfter else { return }
+        let room = configuration.maxInFlight - publisher.undeliveredCount
+        guard room > 0 else { return }
+        let records = try store.pendingOutbox(after: after, limit: min(room, 10_000))
+        guard let last = records.last else {
+            backlogAfter = nil
+            return
         }
-        if total > 0 { logger.info("Publishing output messages left from the last run", metadata: ["count": "\(total)"]) }
+        if after == 0 {
+            let depth = try store.outboxDepth()
+            logger.info("Publishing output messages left from the last run", metadata: ["outbox": "\(depth)"])
+        }
+        try publisher.publish(records)
+        backlogAfter = last.seq
+    }
+
+    /// Readiness reports an output that has not delivered its oldest message for too long.
+    private func reportOutputStall() throws {
+        let age = publisher.oldestUndeliveredAge
+        let stalled = age * 1000 >= Double(configuration.outputStallMilliseconds)
+        guard stalled != status.snapshot.outputStalled else { return }
+        status.update { $0.outputStalled = stalled }
+        if stalled {
+            logger.error("Output stalled: the oldest output message is still undelivered",
+                         metadata: ["seconds": "\(Int(age))", "undelivered": "\(publisher.undeliveredCount)"])
+        } else {
+            logger.notice("Output delivering again")
+        }
     }
 
     private func forgetDelivered(through seq: Int64) throws {
@@ -190,36 +224,76 @@ final class LedgerPipeline: KafkaRebalanceListener {
 
     // MARK: KafkaRebalanceListener
 
-    func partitionsAssigned(_ partitions: [TopicPartition], committed: [TopicPartition: Int64])
+    func partitionsAssigned(_ partitions: [TopicPartition])
         -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) {
         var start: [TopicPartition: Int64] = [:]
-        var paused = Set<TopicPartition>()
-        var reasons: [String: String] = [:]
+        paused = []
+        unverified = []
+        pauseReasons = [:]
         for partition in partitions {
             if let next = nextOffsets[partition] {
                 start[partition] = next
-            } else if let groupOffset = committed[partition], groupOffset > 0 {
-                // Another store applied this partition: applying from here would give wrong balances.
-                paused.insert(partition)
-                reasons[partition.description] = "group offset is \(groupOffset) but this store has no state for "
-                    + "the partition; restore the store that applied it (or reset the group) before resuming"
             } else {
+                // From the beginning, once the group's offset says the partition is new here.
                 start[partition] = KafkaOffset.beginning
+                paused.insert(partition)
+                unverified.insert(partition)
+                pauseReasons[partition] = "checking the group's committed offset (this store has no state for the partition)"
             }
         }
-        for (partition, reason) in reasons {
-            logger.error("Partition paused", metadata: ["partition": "\(partition)", "reason": "\(reason)"])
-        }
-        self.paused = paused
-        status.update { snapshot in
-            snapshot.assignedPartitions = partitions.map(\.description).sorted()
-            snapshot.pausedPartitions = reasons
-        }
+        nextVerification = 0
+        publishPauseReasons(assigned: partitions)
         logger.info("Partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
         return (start, paused)
     }
 
+    /// Reads the group's committed offset of partitions new to this store, and resumes those the
+    /// group has not consumed either. Fails closed: a partition whose offset cannot be read stays
+    /// paused, and the check is repeated every second.
+    private func verifyNewPartitions() {
+        guard !unverified.isEmpty, let consumer, OutboxPublisher.clock() >= nextVerification else { return }
+        let partitions = unverified.sorted { $0.description < $1.description }
+        do {
+            let committed = try consumer.committedOffsets(partitions, timeoutMilliseconds: 2_000)
+            var resumed: [TopicPartition] = []
+            for partition in partitions {
+                unverified.remove(partition)
+                if let groupOffset = committed[partition], groupOffset > 0 {
+                    // Another store applied this partition: applying from here would give wrong balances.
+                    pauseReasons[partition] = "group offset is \(groupOffset) but this store has no state for the partition; "
+                        + "restore the store that applied it (or reset the group) before resuming"
+                    logger.error("Partition paused", metadata: ["partition": "\(partition)",
+                                                               "reason": "\(pauseReasons[partition] ?? "")"])
+                } else {
+                    paused.remove(partition)
+                    pauseReasons[partition] = nil
+                    resumed.append(partition)
+                }
+            }
+            consumer.resume(resumed)
+        } catch {
+            nextVerification = OutboxPublisher.clock() + 1_000_000_000
+            for partition in partitions {
+                pauseReasons[partition] = "cannot read the group's committed offset (\(error)); paused, retrying every second"
+            }
+            logger.warning("Group offsets unreadable; new partitions stay paused",
+                           metadata: ["partitions": "\(partitions.map(\.description))", "error": "\(error)"])
+        }
+        publishPauseReasons(assigned: nil)
+    }
+
+    private func publishPauseReasons(assigned: [TopicPartition]?) {
+        let reasons = Dictionary(uniqueKeysWithValues: pauseReasons.map { ($0.key.description, $0.value) })
+        status.update { snapshot in
+            if let assigned { snapshot.assignedPartitions = assigned.map(\.description).sorted() }
+            snapshot.pausedPartitions = reasons
+        }
+    }
+
     func partitionsRevoked(_ partitions: [TopicPartition]) {
+        paused = []
+        unverified = []
+        pauseReasons = [:]
         status.update { $0.assignedPartitions = []; $0.pausedPartitions = [:] }
         logger.info("Partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
     }

@@ -1,93 +1,164 @@
 import CreditsCore
 import CreditsKafka
 import CreditsStore
+import Foundation
 import Logging
 
-/// Produces outbox messages and removes them from the store once the broker has them.
-/// Messages are sent in outbox order; the store forgets a prefix only when all of it is delivered.
+/// Produces outbox messages in outbox order through a bounded window, and tells the pipeline how
+/// far the delivered prefix reaches so the store can forget it.
+///
+/// - At most `window` messages are with the producer at once; the rest wait here, in order.
+/// - A failed delivery stops new sends. Once every message in flight has its report, everything
+///   from the first failed message on is sent again, in outbox order, after a backoff (100 ms,
+///   doubling to 10 s). Messages after the failed one that had arrived are sent again too, so the
+///   last copy of each customer's events is in order; duplicates keep their `event_id`.
+/// - Time is measured on the monotonic clock.
 final class OutboxPublisher {
+    private struct Slot {
+        let record: OutboxRecord
+        /// When the pipeline handed it over (monotonic nanoseconds).
+        let enqueuedAt: UInt64
+        var delivered = false
+    }
+
     private let producer: KafkaProducer
     private let topics: ServiceConfiguration.Topics
     private let logger: Logger
-    /// Sent, not yet acknowledged, in send order.
-    private var inFlight: [Int64: OutboxRecord] = [:]
-    private var sentOrder: [Int64] = []
-    private var sentHead = 0
-    private var delivered = Set<Int64>()
+    private let window: Int
+    /// Undelivered messages in outbox order: `slots[head...]`; `slots[head..<sentEnd]` were sent.
+    private var slots: [Slot] = []
+    private var head = 0
+    private var sentEnd = 0
+    private(set) var inFlightCount = 0
+    /// The earliest failed message of the current round, to send again from.
+    private var firstFailure: Int?
+    private var retryAt: UInt64 = 0
+    private var backoffNanoseconds: UInt64 = OutboxPublisher.initialBackoff
     /// Highest seq whose whole prefix is delivered.
     private(set) var deliveredThrough: Int64 = 0
     private(set) var produceErrors = 0
 
-    var inFlightCount: Int { inFlight.count }
+    static let initialBackoff: UInt64 = 100_000_000
+    static let maximumBackoff: UInt64 = 10_000_000_000
 
-    init(producer: KafkaProducer, topics: ServiceConfiguration.Topics, logger: Logger) {
+    init(producer: KafkaProducer, topics: ServiceConfiguration.Topics, window: Int, logger: Logger) {
         self.producer = producer
         self.topics = topics
+        self.window = max(1, window)
         self.logger = logger
     }
 
-    /// Hands records to the producer (librdkafka batches and sends them in the background).
-    func publish(_ records: [OutboxRecord]) throws(KafkaError) {
-        var reports: [KafkaDelivery] = []
-        let messages = Parallel.map(records) { $0.message }
-        for (record, message) in zip(records, messages) {
-            try send(message, seq: record.seq, reports: &reports)
-            inFlight[record.seq] = record
-            sentOrder.append(record.seq)
-        }
-        try absorb(reports)
+    /// Messages handed over and not yet delivered (waiting, in flight or to be sent again).
+    var undeliveredCount: Int { slots.count - head }
+
+    /// Seconds since the oldest undelivered message was handed over; 0 when all are delivered.
+    var oldestUndeliveredAge: Double {
+        guard head < slots.count else { return 0 }
+        return Double(Self.clock() - slots[head].enqueuedAt) / 1e9
     }
 
-    /// Serves delivery reports for up to `timeoutMilliseconds`; returns the new delivered prefix
-    /// end when it moved.
+    /// Takes `records` (whose seqs follow every earlier one) and sends what the window allows.
+    func publish(_ records: [OutboxRecord]) throws(KafkaError) {
+        guard !records.isEmpty else { return }
+        let now = Self.clock()
+        slots.reserveCapacity(slots.count + records.count)
+        for record in records { slots.append(Slot(record: record, enqueuedAt: now)) }
+        try pump()
+    }
+
+    /// Serves delivery reports for up to `timeoutMilliseconds` and sends what the window allows;
+    /// returns the new delivered prefix end when it moved.
     func serveDeliveries(timeoutMilliseconds: Int32) throws(KafkaError) -> Int64? {
         let before = deliveredThrough
-        try absorb(producer.pollDeliveries(timeoutMilliseconds: timeoutMilliseconds))
+        absorb(producer.pollDeliveries(timeoutMilliseconds: timeoutMilliseconds))
+        try pump()
         return deliveredThrough > before ? deliveredThrough : nil
     }
 
-    /// Waits for everything sent to be acknowledged, up to `timeoutMilliseconds`.
-    func drain(timeoutMilliseconds: Int) throws(KafkaError) -> Int64? {
+    /// Keeps sending and serving reports until every message is delivered or `deadline` (monotonic
+    /// nanoseconds) passes; returns the new delivered prefix end when it moved.
+    func drain(until deadline: UInt64) throws(KafkaError) -> Int64? {
         let before = deliveredThrough
-        var waited = 0
-        while !inFlight.isEmpty && waited < timeoutMilliseconds {
-            try absorb(producer.pollDeliveries(timeoutMilliseconds: 50))
-            waited += 50
+        while undeliveredCount > 0 && Self.clock() < deadline {
+            _ = try serveDeliveries(timeoutMilliseconds: 50)
         }
         return deliveredThrough > before ? deliveredThrough : nil
     }
 
-    private func absorb(_ reports: [KafkaDelivery]) throws(KafkaError) {
-        var retry: [OutboxRecord] = []
-        for report in reports {
-            guard let record = inFlight[report.token] else { continue }
-            if let error = report.error {
-                produceErrors += 1
-                logger.warning("Output message not delivered; sending again",
-                               metadata: ["seq": "\(report.token)", "topic": "\(topics.name(of: record.message.topic))",
-                                          "error": "\(error)"])
-                retry.append(record)
-            } else {
-                inFlight[report.token] = nil
-                delivered.insert(report.token)
-            }
-        }
-        while sentHead < sentOrder.count, delivered.remove(sentOrder[sentHead]) != nil {
-            deliveredThrough = sentOrder[sentHead]
-            sentHead += 1
-        }
-        if sentHead > 4096 && sentHead * 2 > sentOrder.count {
-            sentOrder.removeFirst(sentHead)
-            sentHead = 0
+    /// Sends waiting messages while the window has room; after a failure, first waits for every
+    /// report and the backoff, then starts again from the failed message.
+    private func pump() throws(KafkaError) {
+        if let failure = firstFailure {
+            guard inFlightCount == 0, Self.clock() >= retryAt else { return }
+            for index in failure..<sentEnd { slots[index].delivered = false }
+            sentEnd = failure
+            firstFailure = nil
+            logger.info("Sending output messages again from the first failed one",
+                        metadata: ["seq": "\(slots[failure].record.seq)", "messages": "\(slots.count - failure)"])
         }
         var reports: [KafkaDelivery] = []
-        for record in retry { try send(record.message, seq: record.seq, reports: &reports) }
-        if !reports.isEmpty { try absorb(reports) }
+        while sentEnd < slots.count && inFlightCount < window && firstFailure == nil {
+            let record = slots[sentEnd].record
+            let message = record.message
+            try producer.send(topic: topics.name(of: message.topic), key: message.key, value: message.value,
+                              token: record.seq, reports: &reports)
+            sentEnd += 1
+            inFlightCount += 1
+            if !reports.isEmpty {
+                absorb(reports)
+                reports.removeAll()
+            }
+        }
     }
 
-    /// Hands one message to the producer; its outbox seq comes back in the delivery report.
-    private func send(_ message: OutboundMessage, seq: Int64, reports: inout [KafkaDelivery]) throws(KafkaError) {
-        try producer.send(topic: topics.name(of: message.topic), key: message.key, value: message.value,
-                          token: seq, reports: &reports)
+    private func absorb(_ reports: [KafkaDelivery]) {
+        for report in reports {
+            guard let index = position(of: report.token) else { continue }
+            inFlightCount -= 1
+            if let error = report.error {
+                produceErrors += 1
+                if firstFailure == nil {
+                    retryAt = Self.clock() + backoffNanoseconds
+                    logger.warning("Output message not delivered; holding newer ones and sending again in order",
+                                   metadata: ["seq": "\(report.token)", "error": "\(error)",
+                                              "topic": "\(topics.name(of: slots[index].record.message.topic))",
+                                              "retry_in_ms": "\(backoffNanoseconds / 1_000_000)"])
+                    backoffNanoseconds = min(backoffNanoseconds * 2, Self.maximumBackoff)
+                }
+                firstFailure = min(firstFailure ?? index, index)
+            } else {
+                slots[index].delivered = true
+            }
+        }
+        advanceDeliveredPrefix()
     }
+
+    private func advanceDeliveredPrefix() {
+        let start = head
+        while head < sentEnd, slots[head].delivered, head != firstFailure {
+            deliveredThrough = slots[head].record.seq
+            head += 1
+        }
+        if head > start { backoffNanoseconds = Self.initialBackoff }
+        if head > 4096 && head * 2 > slots.count {
+            slots.removeFirst(head)
+            sentEnd -= head
+            firstFailure = firstFailure.map { $0 - head }
+            head = 0
+        }
+    }
+
+    /// The index of the slot with outbox seq `seq` among those sent (seqs increase along `slots`).
+    private func position(of seq: Int64) -> Int? {
+        var low = head
+        var high = sentEnd
+        while low < high {
+            let middle = (low + high) / 2
+            if slots[middle].record.seq < seq { low = middle + 1 } else { high = middle }
+        }
+        return low < sentEnd && slots[low].record.seq == seq ? low : nil
+    }
+
+    /// Monotonic nanoseconds.
+    static func clock() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 }

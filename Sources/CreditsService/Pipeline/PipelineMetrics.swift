@@ -71,6 +71,8 @@ final class PipelineMetrics {
 
     func outboxDepth(_ count: Int) { gauge("credits_outbox_depth", [], Double(count)) }
 
+    func oldestUndelivered(seconds: Double) { gauge("credits_outbox_oldest_undelivered_seconds", [], seconds) }
+
     func produceErrors(total: Int, reported: inout Int) {
         count("credits_produce_errors_total", [], by: total - reported)
         reported = total

@@ -12,9 +12,11 @@ public final class ServiceStatus: Sendable {
         public var bootstrapServers: String?
         /// The HTTP port actually bound (differs from the configured one when that is 0).
         public var httpPort: Int?
+        /// The oldest output message has waited longer than `pipeline.output_stall_ms`.
+        public var outputStalled = false
 
-        /// Ready: store open and partitions assigned (and not shutting down).
-        public var isReady: Bool { storeOpen && !assignedPartitions.isEmpty && !stopping }
+        /// Ready: store open, partitions assigned, output flowing (and not shutting down).
+        public var isReady: Bool { storeOpen && !assignedPartitions.isEmpty && !stopping && !outputStalled }
     }
 
     private let state = Mutex(Snapshot())

@@ -136,6 +136,9 @@ public final class LedgerReader {
     /// while the service keeps writing.
     public func backup(to path: String) throws(StoreError) { try connection.backup(to: path) }
 
+    /// Output messages not yet acknowledged by the broker.
+    public func outboxDepth() throws(StoreError) -> Int { try Outbox(connection: connection).count() }
+
     /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
     public func blockStateCounts() throws(StoreError) -> [String: Int] {
         try CustomerRecords(connection: connection).blockStateCounts()

@@ -1,0 +1,67 @@
+import CreditsCore
+import CreditsKafka
+import CreditsService
+import CreditsStore
+import Foundation
+import Testing
+
+/// The value of a metric series in a Prometheus exposition, or 0.
+func metricValue(_ exposition: String, _ series: String) -> Double {
+    exposition.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+}
+
+@Suite("Fault injection through the embedded broker's fault API", .serialized)
+struct FaultInjectionTests {
+    /// Enables `customers` with 6 credits a minute and waits for the results.
+    func enable(_ h: ServiceHarness, _ customers: [String]) throws {
+        try h.sendAll(h.configuration.topics.commands, customers.map {
+            (h.command("en-\($0)", $0, "enable_credits", #""settings":{"price_per_minute":"6"}"#), $0)
+        })
+        try h.waitFor("credits.command-results", count: customers.count)
+    }
+
+    func usage(_ h: ServiceHarness, _ customers: [String], _ range: Range<Int>) -> [(json: String, key: String)] {
+        range.map { index in
+            let customer = customers[index % customers.count]
+            return (h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), customer)
+        }
+    }
+
+    /// Every usage event applied once (exact balances, gapless ids), every entry published, the
+    /// last copy of each customer's events in entry order, the outbox emptied.
+    func expectExactlyOnce(_ h: ServiceHarness, _ customers: [String], total: Int) async throws {
+        try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
+        // Everything acknowledged (the store forgets a delivered prefix), then read to the end.
+        try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
+        let published = try h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
+        h.drainOutputs(timeoutMilliseconds: 2_000)
+        #expect(published.count == total)
+        #expect(h.outOfOrderEntries() == [])
+    }
+
+    @Test("broker down while output is in flight: failed deliveries are sent again in order, nothing lost or reordered")
+    func brokerDownDuringOutput() async throws {
+        let h = try ServiceHarness(partitions: 3) { configuration in
+            configuration.kafkaProperties["message.timeout.ms"] = "1500"
+            configuration.batchMaxMessages = 100
+        }
+        try await h.start()
+        let customers = (0..<6).map { "cus_f\($0)" }
+        try enable(h, customers)
+        let total = 3_000
+        h.broker.setRoundTripTime(1_000)   // slow acknowledgements: output is in flight when the broker goes down
+        try h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<total))
+        try await waitUntil(timeout: 30, "some usage to be applied") {
+            try h.reader().account(customers[0])?.lastEntryID ?? 0 > 20
+        }
+        h.broker.setDown()
+        try await Task.sleep(for: .seconds(4))
+        h.broker.setRoundTripTime(0)
+        h.broker.setUp()
+        try await expectExactlyOnce(h, customers, total: total)
+        let metrics = try #require(h.server?.metrics.exposition())
+        #expect(metricValue(metrics, "credits_produce_errors_total") > 0, "the outage made deliveries fail")
+        try await h.stop()
+    }
+}

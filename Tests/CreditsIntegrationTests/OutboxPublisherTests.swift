@@ -1,0 +1,102 @@
+import CreditsCore
+import CreditsKafka
+@testable import CreditsService
+@testable import CreditsStore
+import Foundation
+import Logging
+import Testing
+
+/// The publisher against the embedded broker: window, order under failures, drain deadline.
+@Suite("Outbox publisher: a bounded, ordered window", .serialized)
+struct OutboxPublisherTests {
+    let broker: EmbeddedBroker
+    let settings: KafkaClientSettings
+    let logger = Logger(label: "publisher-test")
+
+    init() throws {
+        broker = try EmbeddedBroker()
+        for topic in ServiceConfiguration.Topics().outputs { try broker.createTopic(topic, partitions: 1) }
+        settings = KafkaClientSettings(bootstrapServers: broker.bootstrapServers,
+                                       properties: ["message.timeout.ms": "1000", "retry.backoff.ms": "50"])
+    }
+
+    func records(_ seqs: ClosedRange<Int64>, key: String = "cus_1") -> [OutboxRecord] {
+        seqs.map { OutboxRecord(seq: $0, event: .encoded(OutboundMessage(topic: .blocks, key: key, value: "\($0)"))) }
+    }
+
+    /// The values on credits.blocks, in log order, once `count` distinct ones arrived.
+    func published(distinct count: Int) throws -> [Int64] {
+        let tail = try OutputTail(settings: settings, topics: ["credits.blocks"], fromStart: true, logger: logger)
+        defer { tail.close() }
+        var values: [Int64] = []
+        let deadline = Date().addingTimeInterval(30)
+        while Set(values).count < count && Date() < deadline {
+            values += tail.poll(timeoutMilliseconds: 100).compactMap { Int64(String(decoding: $0.value, as: UTF8.self)) }
+        }
+        return values
+    }
+
+    /// Keeping the last copy of each value, are they in increasing order?
+    func lastCopiesInOrder(_ values: [Int64]) -> Bool {
+        var last: [Int64: Int] = [:]
+        for (position, value) in values.enumerated() { last[value] = position }
+        let kept = values.enumerated().filter { last[$0.element] == $0.offset }.map(\.element)
+        return kept == kept.sorted()
+    }
+
+    @Test("never more messages with the producer than the window; everything delivered in order")
+    func window() throws {
+        let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
+                                        topics: ServiceConfiguration.Topics(), window: 25, logger: logger)
+        try publisher.publish(records(1...300))
+        #expect(publisher.inFlightCount == 25)
+        #expect(publisher.undeliveredCount == 300)
+        var most = 0
+        let deadline = Date().addingTimeInterval(30)
+        while publisher.undeliveredCount > 0 && Date() < deadline {
+            _ = try publisher.serveDeliveries(timeoutMilliseconds: 20)
+            most = max(most, publisher.inFlightCount)
+        }
+        #expect(most <= 25)
+        #expect(publisher.deliveredThrough == 300)
+        #expect(try published(distinct: 300) == Array(1...300))
+    }
+
+    @Test("a failed delivery holds newer messages; the failed one and what followed go again, in order")
+    func failureKeepsOrder() throws {
+        let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
+                                        topics: ServiceConfiguration.Topics(), window: 1_000, logger: logger)
+        try publisher.publish(records(1...50))
+        _ = try publisher.drain(until: OutboxPublisher.clock() + 10_000_000_000)
+        #expect(publisher.deliveredThrough == 50)
+        broker.setDown()
+        try publisher.publish(records(51...80))
+        // Everything sent while the broker is down times out (message.timeout.ms 1 s).
+        let outage = Date().addingTimeInterval(2.5)
+        while Date() < outage { _ = try publisher.serveDeliveries(timeoutMilliseconds: 50) }
+        #expect(publisher.produceErrors > 0)
+        broker.setUp()
+        try publisher.publish(records(81...100))
+        _ = try publisher.drain(until: OutboxPublisher.clock() + 20_000_000_000)
+        #expect(publisher.undeliveredCount == 0)
+        #expect(publisher.deliveredThrough == 100)
+        let values = try published(distinct: 100)
+        #expect(Set(values) == Set(1...100))
+        #expect(lastCopiesInOrder(values), "\(values)")
+    }
+
+    @Test("drain gives up at its deadline on the monotonic clock, keeping what is undelivered")
+    func drainDeadline() throws {
+        let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
+                                        topics: ServiceConfiguration.Topics(), window: 100, logger: logger)
+        broker.setDown()
+        defer { broker.setUp() }
+        try publisher.publish(records(1...10))
+        let started = Date()
+        _ = try publisher.drain(until: OutboxPublisher.clock() + 1_500_000_000)
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited >= 1.4 && waited < 4, "\(waited)")
+        #expect(publisher.undeliveredCount == 10)
+        #expect(publisher.oldestUndeliveredAge >= 1.4)
+    }
+}
