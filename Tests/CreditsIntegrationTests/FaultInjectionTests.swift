@@ -1,7 +1,7 @@
 import CreditsCore
 import CreditsKafka
 import CreditsService
-import CreditsStore
+@testable import CreditsStore
 import Foundation
 import Testing
 
@@ -62,6 +62,36 @@ struct FaultInjectionTests {
         try await expectExactlyOnce(h, customers, total: total)
         let metrics = try #require(h.server?.metrics.exposition())
         #expect(metricValue(metrics, "credits_produce_errors_total") > 0, "the outage made deliveries fail")
+        try await h.stop()
+    }
+
+    @Test("a store that cannot be written: readiness 503 with the reason, nothing of the batch applied, recovery when it can")
+    func storeCannotBeWritten() async throws {
+        let h = try ServiceHarness(partitions: 2)
+        try await h.start()
+        let customers = (0..<4).map { "cus_s\($0)" }
+        try enable(h, customers)
+        try h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<200))
+        try await waitUntil(timeout: 30, "the first 200 events") {
+            try customers.reduce(0) { $0 + (try h.reader().account($1)?.lastEntryID ?? 0) } == 200
+        }
+        // Another process holds the store's write lock (SQLite answers BUSY after the 5 s timeout).
+        let blocker = try SQLiteConnection(path: h.configuration.storePath)
+        try blocker.execute("BEGIN IMMEDIATE")
+        try h.sendAll(h.configuration.topics.usage, usage(h, customers, 200..<400))
+        try await waitUntil(timeout: 30, "readiness to report the store") { h.server?.status.snapshot.storeError != nil }
+        let snapshot = try #require(h.server?.status.snapshot)
+        #expect(!snapshot.isReady)
+        #expect(snapshot.storeError?.contains("locked") == true || snapshot.storeError?.contains("busy") == true,
+                "\(snapshot.storeError ?? "")")
+        let (status, body) = try await httpGet(h.httpPort, "/readyz")
+        #expect(status == 503)
+        #expect(body.contains("store_error"))
+        #expect(try customers.reduce(0) { $0 + (try h.reader().account($1)?.lastEntryID ?? 0) } == 200,
+                "nothing of the refused batch is applied")
+        try blocker.execute("ROLLBACK")
+        try await h.expectExactBalances(customers, total: 400, timeout: 60) { Int64($0 % 50 + 1) * 100_000 }
+        try await waitUntil(timeout: 40, "readiness again") { h.server?.status.snapshot.isReady == true }
         try await h.stop()
     }
 }

@@ -22,6 +22,7 @@ public enum HTTPServer {
             body.object("paused_partitions", paused)
             body.bool("stopping", snapshot.stopping)
             body.bool("output_stalled", snapshot.outputStalled)
+            body.optionalString("store_error", snapshot.storeError)
             return JSONResponse.make(body, status: snapshot.isReady ? .ok : .serviceUnavailable)
         }
         router.get("metrics") { _, _ -> Response in

@@ -28,6 +28,11 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var unverified = Set<TopicPartition>()
     private var nextVerification: UInt64 = 0
     private var pauseReasons: [TopicPartition: String] = [:]
+    /// Input polled but not applied because the store refused it; applied again first.
+    private var heldBatch: [KafkaMessage]?
+    private var storeError: StoreError?
+    private var nextStoreAttempt: UInt64 = 0
+    private var storeBackoffNanoseconds: UInt64 = 1_000_000_000
     private var reportedProduceErrors = 0
     private var lastGaugeUpdate: UInt64 = 0
     private var lastPrune: UInt64 = 0
@@ -78,10 +83,16 @@ final class LedgerPipeline: KafkaRebalanceListener {
         status.update { $0.stopping = true }
         logger.info("Stopping: flushing output messages", metadata: ["undelivered": "\(publisher.undeliveredCount)"])
         let deadline = OutboxPublisher.clock() + 10_000_000_000
-        if let through = try publisher.drain(until: deadline) { try forgetDelivered(through: through) }
+        _ = try publisher.drain(until: deadline)
+        do {
+            try forgetDelivered(through: publisher.deliveredThrough)
+        } catch {
+            logger.warning("Could not record the delivered output; it is sent again at the next start",
+                           metadata: ["error": "\(error)"])
+        }
         consumer?.close()
         consumer = nil
-        let left = try store.outboxDepth()
+        let left = (try? store.outboxDepth()).map(String.init) ?? "unknown"
         logger.info("Stopped", metadata: ["outbox_left": "\(left)"])
     }
 
@@ -93,17 +104,52 @@ final class LedgerPipeline: KafkaRebalanceListener {
             guard !stop.isStopped else { return }
             try takeBacklog()
             try reportOutputStall()
-            if let through = try publisher.serveDeliveries(timeoutMilliseconds: 100) { try forgetDelivered(through: through) }
+            _ = try publisher.serveDeliveries(timeoutMilliseconds: 100)
+            try forgetDelivered(through: publisher.deliveredThrough)
         }
         try reportOutputStall()
-        let messages = consumer?.poll(maxMessages: configuration.batchMaxMessages,
-                                      timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
-        if !messages.isEmpty { try apply(messages) }
-        verifyNewPartitions()
-        try fireGraceDeadlines()
-        try pruneIdempotencyKeys()
-        if let through = try publisher.serveDeliveries(timeoutMilliseconds: 0) { try forgetDelivered(through: through) }
-        try updateGauges()
+        if storeError != nil && OutboxPublisher.clock() < nextStoreAttempt {
+            _ = try publisher.serveDeliveries(timeoutMilliseconds: 100)
+            return
+        }
+        do {
+            // A batch the store refused is applied again before anything new is taken.
+            let messages = heldBatch ?? consumer?.poll(maxMessages: configuration.batchMaxMessages,
+                                                       timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
+            if !messages.isEmpty {
+                heldBatch = messages
+                try apply(messages)
+                heldBatch = nil
+            }
+            verifyNewPartitions()
+            try fireGraceDeadlines()
+            try pruneIdempotencyKeys()
+            _ = try publisher.serveDeliveries(timeoutMilliseconds: 0)
+            try forgetDelivered(through: publisher.deliveredThrough)
+            try updateGauges()
+            if storeError != nil { storeRecovered() }
+        } catch let error as StoreError {
+            storeFailed(error)
+        }
+    }
+
+    /// The store refused work (its transaction rolled back, so nothing of it is applied): readiness
+    /// turns 503 with the reason, and the work is tried again after a backoff (1 s doubling to 30 s).
+    private func storeFailed(_ error: StoreError) {
+        storeError = error
+        nextStoreAttempt = OutboxPublisher.clock() + storeBackoffNanoseconds
+        logger.error("The store cannot be written; holding the batch in hand and retrying",
+                     metadata: ["error": "\(error)", "retry_in_ms": "\(storeBackoffNanoseconds / 1_000_000)",
+                                "held_messages": "\(heldBatch?.count ?? 0)"])
+        storeBackoffNanoseconds = min(storeBackoffNanoseconds * 2, 30_000_000_000)
+        status.update { $0.storeError = "\(error)" }
+    }
+
+    private func storeRecovered() {
+        storeError = nil
+        storeBackoffNanoseconds = 1_000_000_000
+        logger.notice("The store takes writes again")
+        status.update { $0.storeError = nil }
     }
 
     /// Slow-moving gauges, refreshed once a second.
@@ -291,6 +337,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     }
 
     func partitionsRevoked(_ partitions: [TopicPartition]) {
+        heldBatch = nil   // redelivered from the store's offsets by whoever gets the partitions
         paused = []
         unverified = []
         pauseReasons = [:]

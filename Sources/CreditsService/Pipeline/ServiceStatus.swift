@@ -14,9 +14,13 @@ public final class ServiceStatus: Sendable {
         public var httpPort: Int?
         /// The oldest output message has waited longer than `pipeline.output_stall_ms`.
         public var outputStalled = false
+        /// Why the store last refused a write, until it takes writes again.
+        public var storeError: String?
 
-        /// Ready: store open, partitions assigned, output flowing (and not shutting down).
-        public var isReady: Bool { storeOpen && !assignedPartitions.isEmpty && !stopping && !outputStalled }
+        /// Ready: store open and writable, partitions assigned, output flowing (and not shutting down).
+        public var isReady: Bool {
+            storeOpen && storeError == nil && !assignedPartitions.isEmpty && !stopping && !outputStalled
+        }
     }
 
     private let state = Mutex(Snapshot())

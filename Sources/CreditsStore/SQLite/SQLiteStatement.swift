@@ -64,7 +64,11 @@ final class SQLiteStatement {
             // Release the statement's read snapshot at once, or the WAL cannot be checkpointed.
             sqlite3_reset(handle)
             return false
-        default: throw StoreError(code: status, message: String(cString: sqlite3_errmsg(database)), context: sql)
+        default:
+            let message = String(cString: sqlite3_errmsg(database))
+            // A failed statement must not stay active: it would keep the transaction from committing.
+            sqlite3_reset(handle)
+            throw StoreError(code: status, message: message, context: sql)
         }
     }
 
