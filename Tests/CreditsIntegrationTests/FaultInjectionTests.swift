@@ -1,6 +1,7 @@
 import CreditsCore
 import CreditsKafka
 import CreditsService
+import CreditsTestSupport
 @testable import CreditsStore
 import Foundation
 import Testing
@@ -93,5 +94,66 @@ struct FaultInjectionTests {
         try await h.expectExactBalances(customers, total: 400, timeout: 60) { Int64($0 % 50 + 1) * 100_000 }
         try await waitUntil(timeout: 40, "readiness again") { h.server?.status.snapshot.isReady == true }
         try await h.stop()
+    }
+}
+
+@Suite("Crashes and stops of the real process under a heavy stream", .serialized)
+struct ProcessFaultTests {
+    @Test("kill -9 three times at random points and one SIGTERM over 50 000 events: each applied once, every entry published in order")
+    func killsAndStops() async throws {
+        let h = try ServiceHarness(partitions: 4)
+        var random = SeededGenerator(state: 20_261_129)
+        let environment = [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_PORT": "0",
+            "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000", "CREDITS_PIPELINE_BATCH_MAX_MESSAGES": "2000",
+        ]
+        let customers = (0..<40).map { "cus_p\($0)" }
+        let total = 50_000
+        var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
+        // Usage and commands are different topics: enable every customer before its usage.
+        try FaultInjectionTests().enable(h, customers)
+        try h.sendAll(h.configuration.topics.usage, (0..<total).map { index in
+            let customer = customers[index % customers.count]
+            return (h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), customer)
+        })
+        func applied() -> Int {
+            guard let reader = try? h.reader() else { return 0 }
+            return customers.reduce(0) { $0 + Int((try? reader.account($1))??.lastEntryID ?? 0) }
+        }
+        var interruptions: [String] = []
+        let points = (0..<4).map { _ in Int.random(in: 2_000..<45_000, using: &random) }.sorted()
+        for (number, point) in points.enumerated() {
+            do {
+                try await waitUntil(timeout: 60, "\(point) events applied") { applied() >= point }
+            } catch {
+                Issue.record("\(error); applied \(applied()); the service said:\n\(serve.output.suffix(4000))")
+                throw error
+            }
+            if number == 2 {
+                serve.process.terminate()   // SIGTERM: drain and exit 0
+                #expect(try await serve.waitForExit(timeout: 30) == 0, "\(serve.output.suffix(1500))")
+                interruptions.append("SIGTERM at \(applied())")
+            } else {
+                kill(serve.process.processIdentifier, SIGKILL)
+                _ = try await serve.waitForExit(timeout: 10)
+                interruptions.append("kill -9 at \(applied())")
+            }
+            serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
+        }
+        do {
+            try await h.expectExactBalances(customers, total: total, timeout: 60) { Int64($0 % 50 + 1) * 100_000 }
+        } catch {
+            Issue.record("\(error); applied \(applied()); \(interruptions); the service said:\n\(serve.output.suffix(4000))")
+            throw error
+        }
+        try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
+        let published = try h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
+        h.drainOutputs(timeoutMilliseconds: 1_000)
+        #expect(published.count == total, "\(interruptions)")
+        #expect(h.outOfOrderEntries() == [], "\(interruptions)")
+        serve.process.terminate()
+        #expect(try await serve.waitForExit(timeout: 30) == 0)
+        print("fault figures: \(total) events, interruptions: \(interruptions)")
     }
 }
