@@ -47,6 +47,7 @@ final class ServiceHarness {
         // The harness's own input producer waits as long as it takes, whatever the service's timeouts.
         var inputSettings = settings
         inputSettings.properties["message.timeout.ms"] = "120000"
+        inputSettings.properties["message.max.bytes"] = "4000000"   // room for oversized test inputs
         producer = try KafkaProducer(settings: inputSettings, logger: logger)
         tail = try OutputTail(settings: settings, topics: configuration.topics.outputs, fromStart: true, logger: logger)
     }

@@ -187,6 +187,9 @@ struct DeploymentFilesTests {
         #expect(loaded.sessionTimeoutMilliseconds == 7_000)
         #expect(loaded.instanceID == "ledger-0")
         #expect(loaded.storeSynchronous == .normal)
+        #expect(loaded.consumerProperties == ["session.timeout.ms": "7000", "heartbeat.interval.ms": "2333",
+                                              "group.instance.id": "ledger-0"])
+        #expect(configuration.consumerProperties == ["session.timeout.ms": "10000", "heartbeat.interval.ms": "3000"])
     }
 
     @Test("every out-of-range or malformed value is refused with an error that names its key", arguments: [

@@ -78,7 +78,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     }
 
     /// The group-membership properties of the service's consumer (`kafka.properties` override them).
-    var consumerProperties: [String: String] {
+    public var consumerProperties: [String: String] {
         var properties = ["session.timeout.ms": String(sessionTimeoutMilliseconds),
                           "heartbeat.interval.ms": String(min(3_000, sessionTimeoutMilliseconds / 3))]
         if let instanceID { properties["group.instance.id"] = instanceID }
