@@ -45,6 +45,7 @@ struct OperatorSurfaceTests {
     @Test("readiness is 503 before partitions are assigned and 200 after; healthz answers at once")
     func readiness() async throws {
         let h = try ServiceHarness()
+        h.broker.setRoundTripTime(2_000)   // the group cannot be joined before the first look
         let server = CreditsServer(configuration: h.configuration, bootstrapServers: h.broker.bootstrapServers, logger: h.logger)
         let task = Task { try await server.run() }
         try await waitUntil(timeout: 10, "HTTP to listen") { server.status.snapshot.httpPort != nil }
@@ -54,6 +55,7 @@ struct OperatorSurfaceTests {
         let (before, beforeBody) = try await httpGet(port, "/readyz")
         #expect(before == 503)
         #expect(json(beforeBody)["ready"] == .bool(false))
+        h.broker.setRoundTripTime(0)
         try await waitUntil(timeout: 30, "assignment") { server.status.snapshot.isReady }
         let (after, afterBody) = try await httpGet(port, "/readyz")
         #expect(after == 200)
