@@ -1,5 +1,6 @@
 import CreditsCore
 import Crdkafka
+import Foundation
 import Logging
 
 /// What the consumer's owner decides when partitions are assigned or revoked. Called on the
@@ -22,6 +23,9 @@ public final class KafkaConsumer {
     private let context: RebalanceContext?
     private let logger: Logger
     private var closed = false
+    /// Set when the group did not answer the close in time: the handle is then destroyed
+    /// without another attempt to leave the group.
+    private var abandoned = false
 
     /// The partitions assigned to this member now.
     public var assignment: Set<TopicPartition> { context?.assignment ?? [] }
@@ -91,9 +95,21 @@ public final class KafkaConsumer {
     }
 
     deinit {
-        close()
+        close(timeoutMilliseconds: 10_000)
         rd_kafka_queue_destroy(queue)
-        rd_kafka_destroy(handle)
+        if abandoned {
+            // librdkafka still waits for the unanswered group requests while destroying; nobody
+            // needs to wait for that, so it happens on a thread of its own.
+            let handle = AbandonedHandle(pointer: handle)
+            Thread.detachNewThread { rd_kafka_destroy_flags(handle.pointer, 0x8 /* RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE */) }
+        } else {
+            rd_kafka_destroy(handle)
+        }
+    }
+
+    /// A client handle that no one else uses any more, handed to the thread that destroys it.
+    private struct AbandonedHandle: @unchecked Sendable {
+        let pointer: OpaquePointer
     }
 
     /// Up to `maxMessages` messages: whatever is already fetched, or, when nothing is, the first
@@ -198,14 +214,32 @@ public final class KafkaConsumer {
         }
     }
 
-    /// Leaves the group (serving the final rebalance) and stops fetching. Idempotent.
-    public func close() {
-        guard !closed else { return }
+    /// Leaves the group (serving the final rebalance) and stops fetching, waiting at most
+    /// `timeoutMilliseconds` for the group coordinator. Returns false when it did not answer in
+    /// time: the consumer is then given up without leaving the group (the group notices after
+    /// its session timeout). Idempotent.
+    @discardableResult
+    public func close(timeoutMilliseconds: Int) -> Bool {
+        guard !closed else { return !abandoned }
         closed = true
-        let error = rd_kafka_consumer_close(handle)
-        if error != RD_KAFKA_RESP_ERR_NO_ERROR {
-            logger.warning("Kafka consumer close", metadata: ["error": "\(String(cString: rd_kafka_err2str(error)))"])
+        if let error = rd_kafka_consumer_close_queue(handle, queue) {
+            logger.warning("Kafka consumer close", metadata: ["error": "\(String(cString: rd_kafka_error_string(error)))"])
+            rd_kafka_error_destroy(error)
+            abandoned = true
+            return false
         }
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, timeoutMilliseconds)) * 1_000_000
+        var pointers = [UnsafeMutablePointer<rd_kafka_message_t>?](repeating: nil, count: 100)
+        while rd_kafka_consumer_closed(handle) == 0 {
+            guard DispatchTime.now().uptimeNanoseconds < deadline else {
+                abandoned = true
+                return false
+            }
+            // Serves the final rebalance; messages still arriving are dropped (not applied, not committed).
+            let count = rd_kafka_consume_batch_queue(queue, 100, &pointers, pointers.count)
+            for pointer in pointers.prefix(max(0, count)) { if let pointer { rd_kafka_message_destroy(pointer) } }
+        }
+        return true
     }
 }
 

@@ -53,7 +53,7 @@ struct KafkaBindingTests {
             }
             try consumer.commit(next)
             _ = consumer.poll(maxMessages: 1, timeoutMilliseconds: 500)
-            consumer.close()
+            consumer.close(timeoutMilliseconds: 10_000)
         }
         #expect(received.count == 20)
         #expect(Set(received.map { String(decoding: $0.value, as: UTF8.self) }) == Set((0..<20).map { "v\($0)" }))
@@ -69,6 +69,6 @@ struct KafkaBindingTests {
         while again.isEmpty && Date() < deadline { again += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200) }
         #expect(try consumer.committedOffsets(second.assigned, timeoutMilliseconds: 5_000).values.reduce(0, +) == 19)
         #expect(again.map { String(decoding: $0.value, as: UTF8.self) } == ["v19"])
-        consumer.close()
+        consumer.close(timeoutMilliseconds: 10_000)
     }
 }

@@ -186,7 +186,7 @@ struct PipelineTests {
             while seen.isEmpty && Date() < deadline { seen = other.poll(maxMessages: 10, timeoutMilliseconds: 100) }
             try other.commit([TopicPartition(topic: h.configuration.topics.usage, partition: 0): 1])
             _ = other.poll(maxMessages: 1, timeoutMilliseconds: 300)
-            other.close()
+            other.close(timeoutMilliseconds: 10_000)
         }
         try await h.start()
         try await waitUntil(timeout: 10, "the new partitions to be checked") {
@@ -234,6 +234,6 @@ struct PipelineTests {
         while seen.isEmpty && Date() < deadline { seen = other.poll(maxMessages: 10, timeoutMilliseconds: 100) }
         try other.commit([TopicPartition(topic: h.configuration.topics.usage, partition: 0): offset])
         _ = other.poll(maxMessages: 1, timeoutMilliseconds: 300)
-        other.close()
+        other.close(timeoutMilliseconds: 10_000)
     }
 }

@@ -29,7 +29,7 @@ public final class OutputTail {
     }
 
     public func close() {
-        consumer?.close()
+        consumer?.close(timeoutMilliseconds: 5_000)
         consumer = nil
     }
 }

@@ -13,6 +13,7 @@ public enum HTTPServer {
             let snapshot = status.snapshot
             var body = JSONObjectWriter()
             body.bool("ready", snapshot.isReady)
+            body.optionalString("reason", snapshot.notReadyReason)
             body.bool("store_open", snapshot.storeOpen)
             body.stringArray("assigned_partitions", snapshot.assignedPartitions)
             var paused = JSONObjectWriter()

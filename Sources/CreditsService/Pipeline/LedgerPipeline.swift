@@ -74,26 +74,40 @@ final class LedgerPipeline: KafkaRebalanceListener {
                                      listener: self, logger: logger)
     }
 
-    /// Runs until `stop` is set, then drains: finishes the batch in hand, flushes the producer,
-    /// leaves the group.
+    /// Runs until `stop` is set, then stops within `shutdown.timeout_ms` whatever the cluster's
+    /// state: the batch in hand is already committed to the store; output is flushed for up to
+    /// three quarters of the time and the group left in the rest. What needs an unreachable
+    /// cluster is given up: undelivered output stays in the outbox for the next start, and the
+    /// offsets are in the store.
     func run(until stop: StopSignal) throws {
         while !stop.isStopped {
             try step(until: stop)
         }
         status.update { $0.stopping = true }
-        logger.info("Stopping: flushing output messages", metadata: ["undelivered": "\(publisher.undeliveredCount)"])
-        let deadline = OutboxPublisher.clock() + 10_000_000_000
-        _ = try publisher.drain(until: deadline)
+        let started = OutboxPublisher.clock()
+        let budget = UInt64(configuration.shutdownTimeoutMilliseconds) * 1_000_000
+        logger.info("Stopping: flushing output messages", metadata: ["undelivered": "\(publisher.undeliveredCount)",
+                                                                      "timeout_ms": "\(configuration.shutdownTimeoutMilliseconds)"])
+        _ = try publisher.drain(until: started + budget / 4 * 3)
         do {
             try forgetDelivered(through: publisher.deliveredThrough)
         } catch {
             logger.warning("Could not record the delivered output; it is sent again at the next start",
                            metadata: ["error": "\(error)"])
         }
-        consumer?.close()
+        let now = OutboxPublisher.clock()
+        let remaining = now < started + budget ? Int((started + budget - now) / 1_000_000) : 0
+        let leftGroup = consumer?.close(timeoutMilliseconds: max(500, remaining)) ?? true
         consumer = nil
         let left = (try? store.outboxDepth()).map(String.init) ?? "unknown"
-        logger.info("Stopped", metadata: ["outbox_left": "\(left)"])
+        if leftGroup && publisher.undeliveredCount == 0 {
+            logger.info("Stopped", metadata: ["outbox_left": "\(left)"])
+        } else {
+            logger.warning("Stopped without the cluster: what is left is kept for the next start", metadata: [
+                "undelivered_output": "\(publisher.undeliveredCount)", "outbox_left": "\(left)",
+                "left_group": "\(leftGroup)", "offsets": "in the store",
+            ])
+        }
     }
 
     /// One turn of the loop.

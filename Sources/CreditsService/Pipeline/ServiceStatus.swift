@@ -18,8 +18,18 @@ public final class ServiceStatus: Sendable {
         public var storeError: String?
 
         /// Ready: store open and writable, partitions assigned, output flowing (and not shutting down).
-        public var isReady: Bool {
-            storeOpen && storeError == nil && !assignedPartitions.isEmpty && !stopping && !outputStalled
+        public var isReady: Bool { notReadyReason == nil }
+
+        /// Why the instance is not ready, for `/readyz`; nil when it is.
+        public var notReadyReason: String? {
+            if stopping { return "stopping" }
+            if !storeOpen { return "opening the store" }
+            if let storeError { return "the store cannot be written: \(storeError)" }
+            if assignedPartitions.isEmpty {
+                return "waiting for the consumer group to assign partitions (is Kafka reachable?)"
+            }
+            if outputStalled { return "output stalled: the oldest output message is undelivered past pipeline.output_stall_ms" }
+            return nil
         }
     }
 
