@@ -170,24 +170,7 @@ struct PipelineTests {
     func orphanPartitionPaused() async throws {
         let h = try ServiceHarness(partitions: 1)
         // Another instance consumed and committed offset 1 for this group.
-        try h.sendUsage(h.usage("x", "cus_o", #""tool_calls":1"#), key: "cus_o")
-        do {
-            final class Starter: KafkaRebalanceListener {
-                var assigned = false
-                func partitionsAssigned(_ partitions: [TopicPartition])
-                    -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) { assigned = true; return ([:], []) }
-                func partitionsRevoked(_ partitions: [TopicPartition]) {}
-            }
-            let starter = Starter()
-            let other = try KafkaConsumer(settings: h.settings, groupID: h.configuration.groupID,
-                                          topics: [h.configuration.topics.usage], listener: starter, logger: h.logger)
-            var seen: [KafkaMessage] = []
-            let deadline = Date().addingTimeInterval(20)
-            while seen.isEmpty && Date() < deadline { seen = other.poll(maxMessages: 10, timeoutMilliseconds: 100) }
-            try other.commit([TopicPartition(topic: h.configuration.topics.usage, partition: 0): 1])
-            _ = other.poll(maxMessages: 1, timeoutMilliseconds: 300)
-            other.close(timeoutMilliseconds: 10_000)
-        }
+        try commitGroupOffset(h, 1)
         try await h.start()
         try await waitUntil(timeout: 10, "the new partitions to be checked") {
             h.server?.status.snapshot.pausedPartitions.keys.sorted() == ["credits.usage[0]"]
