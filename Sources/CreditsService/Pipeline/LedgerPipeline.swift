@@ -84,18 +84,18 @@ final class LedgerPipeline: KafkaRebalanceListener {
             try step(until: stop)
         }
         status.update { $0.stopping = true }
-        let started = OutboxPublisher.clock()
+        let started = MonotonicClock.now()
         let budget = UInt64(configuration.shutdownTimeoutMilliseconds) * 1_000_000
         logger.info("Stopping: flushing output messages", metadata: ["undelivered": "\(publisher.undeliveredCount)",
                                                                       "timeout_ms": "\(configuration.shutdownTimeoutMilliseconds)"])
-        _ = try publisher.drain(until: started + budget / 4 * 3)
+        try publisher.drain(until: started + budget / 4 * 3)
         do {
             try forgetDelivered(through: publisher.deliveredThrough)
         } catch {
             logger.warning("Could not record the delivered output; it is sent again at the next start",
                            metadata: ["error": "\(error)"])
         }
-        let now = OutboxPublisher.clock()
+        let now = MonotonicClock.now()
         let remaining = now < started + budget ? Int((started + budget - now) / 1_000_000) : 0
         let leftGroup = consumer?.close(timeoutMilliseconds: max(500, remaining)) ?? true
         consumer = nil
@@ -110,48 +110,53 @@ final class LedgerPipeline: KafkaRebalanceListener {
         }
     }
 
-    /// One turn of the loop.
+    /// One turn of the loop. A store that refuses work does not end the loop: see `storeFailed`.
     func step(until stop: StopSignal) throws {
-        // Backpressure: stop taking input while too much output is unacknowledged, and until the
-        // output left from the last run is handed over.
-        while publisher.undeliveredCount >= configuration.maxInFlight || backlogAfter != nil {
-            guard !stop.isStopped else { return }
-            try takeBacklog()
-            try reportOutputStall()
-            _ = try publisher.serveDeliveries(timeoutMilliseconds: 100)
-            try forgetDelivered(through: publisher.deliveredThrough)
-        }
-        try reportOutputStall()
-        if storeError != nil && OutboxPublisher.clock() < nextStoreAttempt {
-            _ = try publisher.serveDeliveries(timeoutMilliseconds: 100)
+        if storeError != nil && MonotonicClock.now() < nextStoreAttempt {
+            try publisher.serveDeliveries(timeoutMilliseconds: 100)
+            reportOutputStall()
             return
         }
         do {
-            // A batch the store refused is applied again before anything new is taken.
-            let messages = heldBatch ?? consumer?.poll(maxMessages: configuration.batchMaxMessages,
-                                                       timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
-            if !messages.isEmpty {
-                heldBatch = messages
-                try apply(messages)
-                heldBatch = nil
-            }
-            verifyNewPartitions()
-            try fireGraceDeadlines()
-            try pruneIdempotencyKeys()
-            _ = try publisher.serveDeliveries(timeoutMilliseconds: 0)
-            try forgetDelivered(through: publisher.deliveredThrough)
-            try updateGauges()
+            try stepWithStore(until: stop)
             if storeError != nil { storeRecovered() }
         } catch let error as StoreError {
             storeFailed(error)
         }
     }
 
+    private func stepWithStore(until stop: StopSignal) throws {
+        // Backpressure: stop taking input while too much output is unacknowledged, and until the
+        // output left from the last run is handed over.
+        while publisher.undeliveredCount >= configuration.maxInFlight || backlogAfter != nil {
+            guard !stop.isStopped else { return }
+            try takeBacklog()
+            reportOutputStall()
+            try publisher.serveDeliveries(timeoutMilliseconds: 100)
+            try forgetDelivered(through: publisher.deliveredThrough)
+        }
+        reportOutputStall()
+        // A batch the store refused is applied again before anything new is taken.
+        let messages = heldBatch ?? consumer?.poll(maxMessages: configuration.batchMaxMessages,
+                                                   timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
+        if !messages.isEmpty {
+            heldBatch = messages
+            try apply(messages)
+            heldBatch = nil
+        }
+        verifyNewPartitions()
+        try fireGraceDeadlines()
+        try pruneIdempotencyKeys()
+        try publisher.serveDeliveries(timeoutMilliseconds: 0)
+        try forgetDelivered(through: publisher.deliveredThrough)
+        try updateGauges()
+    }
+
     /// The store refused work (its transaction rolled back, so nothing of it is applied): readiness
     /// turns 503 with the reason, and the work is tried again after a backoff (1 s doubling to 30 s).
     private func storeFailed(_ error: StoreError) {
         storeError = error
-        nextStoreAttempt = OutboxPublisher.clock() + storeBackoffNanoseconds
+        nextStoreAttempt = MonotonicClock.now() + storeBackoffNanoseconds
         logger.error("The store cannot be written; holding the batch in hand and retrying",
                      metadata: ["error": "\(error)", "retry_in_ms": "\(storeBackoffNanoseconds / 1_000_000)",
                                 "held_messages": "\(heldBatch?.count ?? 0)"])
@@ -259,7 +264,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     }
 
     /// Readiness reports an output that has not delivered its oldest message for too long.
-    private func reportOutputStall() throws {
+    private func reportOutputStall() {
         let age = publisher.oldestUndeliveredAge
         let stalled = age * 1000 >= Double(configuration.outputStallMilliseconds)
         guard stalled != status.snapshot.outputStalled else { return }
@@ -311,7 +316,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// group has not consumed either. Fails closed: a partition whose offset cannot be read stays
     /// paused, and the check is repeated every second.
     private func verifyNewPartitions() {
-        guard !unverified.isEmpty, let consumer, OutboxPublisher.clock() >= nextVerification else { return }
+        guard !unverified.isEmpty, let consumer, MonotonicClock.now() >= nextVerification else { return }
         let partitions = unverified.sorted { $0.description < $1.description }
         do {
             let committed = try consumer.committedOffsets(partitions, timeoutMilliseconds: 2_000)
@@ -332,7 +337,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
             }
             consumer.resume(resumed)
         } catch {
-            nextVerification = OutboxPublisher.clock() + 1_000_000_000
+            nextVerification = MonotonicClock.now() + 1_000_000_000
             for partition in partitions {
                 pauseReasons[partition] = "cannot read the group's committed offset (\(error)); paused, retrying every second"
             }

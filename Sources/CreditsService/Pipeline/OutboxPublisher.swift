@@ -54,42 +54,38 @@ final class OutboxPublisher {
     /// Seconds since the oldest undelivered message was handed over; 0 when all are delivered.
     var oldestUndeliveredAge: Double {
         guard head < slots.count else { return 0 }
-        return Double(Self.clock() - slots[head].enqueuedAt) / 1e9
+        return Double(MonotonicClock.now() - slots[head].enqueuedAt) / 1e9
     }
 
     /// Takes `records` (whose seqs follow every earlier one) and sends what the window allows.
     func publish(_ records: [OutboxRecord]) throws(KafkaError) {
         guard !records.isEmpty else { return }
-        let now = Self.clock()
+        let now = MonotonicClock.now()
         slots.reserveCapacity(slots.count + records.count)
         for record in records { slots.append(Slot(record: record, enqueuedAt: now)) }
         try pump()
     }
 
     /// Serves delivery reports for up to `timeoutMilliseconds` and sends what the window allows;
-    /// returns the new delivered prefix end when it moved.
-    func serveDeliveries(timeoutMilliseconds: Int32) throws(KafkaError) -> Int64? {
-        let before = deliveredThrough
+    /// `deliveredThrough` tells how far the delivered prefix now reaches.
+    func serveDeliveries(timeoutMilliseconds: Int32) throws(KafkaError) {
         absorb(producer.pollDeliveries(timeoutMilliseconds: timeoutMilliseconds))
         try pump()
-        return deliveredThrough > before ? deliveredThrough : nil
     }
 
-    /// Keeps sending and serving reports until every message is delivered or `deadline` (monotonic
-    /// nanoseconds) passes; returns the new delivered prefix end when it moved.
-    func drain(until deadline: UInt64) throws(KafkaError) -> Int64? {
-        let before = deliveredThrough
-        while undeliveredCount > 0 && Self.clock() < deadline {
-            _ = try serveDeliveries(timeoutMilliseconds: 50)
+    /// Keeps sending and serving reports until every message is delivered or `deadline`
+    /// (`MonotonicClock` nanoseconds) passes.
+    func drain(until deadline: UInt64) throws(KafkaError) {
+        while undeliveredCount > 0 && MonotonicClock.now() < deadline {
+            try serveDeliveries(timeoutMilliseconds: 50)
         }
-        return deliveredThrough > before ? deliveredThrough : nil
     }
 
     /// Sends waiting messages while the window has room; after a failure, first waits for every
     /// report and the backoff, then starts again from the failed message.
     private func pump() throws(KafkaError) {
         if let failure = firstFailure {
-            guard inFlightCount == 0, Self.clock() >= retryAt else { return }
+            guard inFlightCount == 0, MonotonicClock.now() >= retryAt else { return }
             for index in failure..<sentEnd { slots[index].delivered = false }
             sentEnd = failure
             firstFailure = nil
@@ -118,7 +114,7 @@ final class OutboxPublisher {
             if let error = report.error {
                 produceErrors += 1
                 if firstFailure == nil {
-                    retryAt = Self.clock() + backoffNanoseconds
+                    retryAt = MonotonicClock.now() + backoffNanoseconds
                     logger.warning("Output message not delivered; holding newer ones and sending again in order",
                                    metadata: ["seq": "\(report.token)", "error": "\(error)",
                                               "topic": "\(topics.name(of: slots[index].record.message.topic))",
@@ -158,7 +154,4 @@ final class OutboxPublisher {
         }
         return low < sentEnd && slots[low].record.seq == seq ? low : nil
     }
-
-    /// Monotonic nanoseconds.
-    static func clock() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
 }
