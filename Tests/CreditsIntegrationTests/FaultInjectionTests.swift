@@ -30,7 +30,7 @@ struct FaultInjectionTests {
     }
 
     /// Every usage event applied once (exact balances, gapless ids), every entry published, the
-    /// last copy of each customer's events in entry order, the outbox emptied.
+    /// first copy of each customer's events in entry order, the outbox emptied.
     func expectExactlyOnce(_ h: ServiceHarness, _ customers: [String], total: Int) async throws {
         try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         // Everything acknowledged (the store forgets a delivered prefix), then read to the end.
@@ -223,6 +223,8 @@ struct ProcessFaultTests {
                 throw error
             }
             if number == 2 {
+                // SIGTERM once the process runs (before its signal handlers exist it would just die).
+                try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
                 serve.process.terminate()   // SIGTERM: drain and exit 0
                 #expect(try await serve.waitForExit(timeout: 30) == 0, "\(serve.output.suffix(1500))")
                 interruptions.append("SIGTERM at \(applied())")

@@ -103,18 +103,15 @@ final class ServiceHarness {
         if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
     }
 
-    /// Checks that each customer's balance-changed events, keeping the last copy of each (a
-    /// consumer that lets a later copy win), come in entry order; returns the problems found.
+    /// Checks that each customer's balance-changed events come in entry order as a consumer that
+    /// drops repeats by `event_id` sees them (the first copy of each); returns the problems found.
     func outOfOrderEntries() -> [String] {
-        var lastPosition: [String: Int] = [:]
         let events = outputs[configuration.topics.balanceChanged] ?? []
-        for (position, event) in events.enumerated() {
-            if let id = event["event_id"]?.text { lastPosition[id] = position }
-        }
+        var seen = Set<String>()
         var problems: [String] = []
         var previous: [String: Int64] = [:]
-        for (position, event) in events.enumerated() {
-            guard let id = event["event_id"]?.text, lastPosition[id] == position,
+        for event in events {
+            guard let id = event["event_id"]?.text, seen.insert(id).inserted,
                   let customer = event["customer_id"]?.text, let entry = event["entry_id"]?.text.flatMap(Int64.init)
             else { continue }
             if let before = previous[customer], before >= entry {

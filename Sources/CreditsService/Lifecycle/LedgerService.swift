@@ -42,9 +42,13 @@ public struct LedgerService: Service {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
             let thread = Thread { [configuration, bootstrapServers, status, metrics, logger] in
                 do {
-                    let pipeline = try LedgerPipeline(configuration: configuration, bootstrapServers: bootstrapServers,
-                                                      status: status, metrics: PipelineMetrics(metrics), logger: logger)
-                    try pipeline.run(until: stop)
+                    // The pipeline (its store lock and Kafka clients) is gone before the service
+                    // reports that it stopped, so a new one can open the store at once.
+                    try {
+                        let pipeline = try LedgerPipeline(configuration: configuration, bootstrapServers: bootstrapServers,
+                                                          status: status, metrics: PipelineMetrics(metrics), logger: logger)
+                        try pipeline.run(until: stop)
+                    }()
                     continuation.resume()
                 } catch {
                     logger.critical("Pipeline failed", metadata: ["error": "\(error)"])

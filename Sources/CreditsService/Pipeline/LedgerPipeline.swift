@@ -100,6 +100,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         let leftGroup = consumer?.close(timeoutMilliseconds: max(500, remaining)) ?? true
         consumer = nil
         let left = (try? store.outboxDepth()).map(String.init) ?? "unknown"
+        store.close()
         if leftGroup && publisher.undeliveredCount == 0 {
             logger.info("Stopped", metadata: ["outbox_left": "\(left)"])
         } else {

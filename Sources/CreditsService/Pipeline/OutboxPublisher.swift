@@ -10,8 +10,9 @@ import Logging
 /// - At most `window` messages are with the producer at once; the rest wait here, in order.
 /// - A failed delivery stops new sends. Once every message in flight has its report, everything
 ///   from the first failed message on is sent again, in outbox order, after a backoff (100 ms,
-///   doubling to 10 s). Messages after the failed one that had arrived are sent again too, so the
-///   last copy of each customer's events is in order; duplicates keep their `event_id`.
+///   doubling to 10 s). Messages after the failed one that had arrived are sent again too;
+///   repeats keep their `event_id`. With the idempotent producer keeping each partition in send
+///   order, a consumer that drops repeats sees each customer's events in order.
 /// - Time is measured on the monotonic clock.
 final class OutboxPublisher {
     private struct Slot {
