@@ -22,11 +22,11 @@ final class ServiceHarness {
     private(set) var outputs: [String: [[String: JSONValue]]] = [:]
     let logger: Logger
 
-    init(partitions: Int32 = 2, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+    init(partitions: Int32 = 2, brokers: Int32 = 1, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
         var logger = Logger(label: "integration")
         logger.logLevel = .warning
         self.logger = logger
-        broker = try EmbeddedBroker()
+        broker = try EmbeddedBroker(brokers: brokers)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-it-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var configuration = ServiceConfiguration()

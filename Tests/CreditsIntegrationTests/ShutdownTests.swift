@@ -12,9 +12,12 @@ struct ShutdownTests {
          "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000", "CREDITS_SHUTDOWN_TIMEOUT_MS": "5000"]
     }
 
-    @Test("SIGTERM with the group coordinator down exits 0 within the deadline; the restart is exact")
-    func coordinatorDown() async throws {
-        let h = try ServiceHarness(partitions: 2)
+    /// Three brokers: the group's coordinator alone goes down (1 of 3), or every broker (1 of 1).
+    @Test("SIGTERM with the group coordinator down exits 0 within the deadline; the restart is exact",
+          arguments: [(3, "the coordinator"), (1, "every broker")] as [(Int32, String)])
+    func coordinatorDown(brokers: Int32, down: String) async throws {
+        let h = try ServiceHarness(partitions: 2, brokers: brokers)
+        if brokers > 1 { h.broker.setGroupCoordinator(h.configuration.groupID, broker: brokers) }
         let customers = (0..<4).map { "cus_d\($0)" }
         var serve = try RunningExecutable(["serve"], environment: environment(h), directory: h.directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
@@ -24,15 +27,15 @@ struct ShutdownTests {
         try await waitUntil(timeout: 30, "some usage to be applied") {
             try h.reader().account(customers[0])?.lastEntryID ?? 0 > 10
         }
-        h.broker.setDown()   // the only broker: coordinator, leaders, everything
+        h.broker.setDown(broker: brokers)   // the coordinator (and the leaders it has)
         serve.process.terminate()
         let signalled = Date()
         #expect(try await serve.waitForExit(timeout: 20) == 0, "\(serve.output.suffix(2000))")
         let took = Date().timeIntervalSince(signalled)
         #expect(took < 8, "5 s deadline, took \(took) s")
         #expect(serve.output.contains("credits-ledger stopped"))
-        print("fault figures: SIGTERM with the broker down: exit 0 after \(String(format: "%.1f", took)) s")
-        h.broker.setUp()
+        print("fault figures: SIGTERM with \(down) down: exit 0 after \(String(format: "%.1f", took)) s")
+        h.broker.setUp(broker: brokers)
         serve = try RunningExecutable(["serve"], environment: environment(h), directory: h.directory)
         try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
