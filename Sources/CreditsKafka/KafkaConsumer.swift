@@ -22,6 +22,8 @@ public final class KafkaConsumer {
     private let queue: OpaquePointer
     private let context: RebalanceContext?
     private let logger: Logger
+    /// Header names whose values `poll` copies into each message.
+    private let headerNames: [String]
     private var closed = false
     /// Set when the group did not answer the close in time: the handle is then destroyed
     /// without another attempt to leave the group.
@@ -31,9 +33,11 @@ public final class KafkaConsumer {
     public var assignment: Set<TopicPartition> { context?.assignment ?? [] }
 
     /// A member of `groupID` subscribed to `topics`; `listener` decides where assigned partitions start.
+    /// `headerNames`: the headers to read from each message.
     public convenience init(settings: KafkaClientSettings, groupID: String, topics: [String],
-                            listener: KafkaRebalanceListener, logger: Logger) throws(KafkaError) {
-        try self.init(settings: settings, groupID: groupID, listener: listener, logger: logger)
+                            listener: KafkaRebalanceListener, headerNames: [String] = [],
+                            logger: Logger) throws(KafkaError) {
+        try self.init(settings: settings, groupID: groupID, listener: listener, headerNames: headerNames, logger: logger)
         let list = RDKafkaPartitionList(capacity: topics.count)
         for topic in topics { list.add(TopicPartition(topic: topic, partition: -1)) }
         let error = rd_kafka_subscribe(handle, list.pointer)
@@ -42,11 +46,12 @@ public final class KafkaConsumer {
 
     /// A standalone reader: no group membership, partitions chosen with `assign`.
     public convenience init(settings: KafkaClientSettings, logger: Logger) throws(KafkaError) {
-        try self.init(settings: settings, groupID: "credits-ledger-reader", listener: nil, logger: logger)
+        try self.init(settings: settings, groupID: "credits-ledger-reader", listener: nil, headerNames: [], logger: logger)
     }
 
     private init(settings: KafkaClientSettings, groupID: String, listener: KafkaRebalanceListener?,
-                 logger: Logger) throws(KafkaError) {
+                 headerNames: [String], logger: Logger) throws(KafkaError) {
+        self.headerNames = headerNames
         let properties = settings.librdkafkaProperties(defaults: [
             "group.id": groupID,
             "enable.auto.commit": "false",
@@ -152,9 +157,25 @@ public final class KafkaConsumer {
             let key = fields.key.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.key_len)) }
             let value = fields.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.len)) } ?? []
             messages.append(KafkaMessage(topic: topic, partition: fields.partition, offset: fields.offset, key: key,
-                                         value: value))
+                                         value: value, headers: headers(of: message)))
         }
         return messages
+    }
+
+    /// The requested headers of a message (the last value of each name).
+    private func headers(of message: UnsafeMutablePointer<rd_kafka_message_t>) -> [String: [UInt8]] {
+        guard !headerNames.isEmpty else { return [:] }
+        var list: OpaquePointer?
+        guard rd_kafka_message_headers(message, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return [:] }
+        var found: [String: [UInt8]] = [:]
+        for name in headerNames {
+            var value: UnsafeRawPointer?
+            var size = 0
+            if rd_kafka_header_get_last(list, name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR {
+                found[name] = value.map { Array(UnsafeRawBufferPointer(start: $0, count: size)) } ?? []
+            }
+        }
+        return found
     }
 
     /// Messages behind the partition's end for a consumer at `nextOffset`, from the high

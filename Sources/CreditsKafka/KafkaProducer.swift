@@ -1,4 +1,5 @@
 import Crdkafka
+import Foundation
 import Logging
 
 /// An idempotent producer (`enable.idempotence=true`, `acks=all`) with delivery reports read
@@ -66,6 +67,54 @@ public final class KafkaProducer {
             }
             let error = rd_kafka_last_error()
             guard error == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(error, "producing to \(topic)") }
+            reports += pollDeliveries(timeoutMilliseconds: 100)
+        }
+    }
+
+    /// Queues a message with headers (e.g. a signature); otherwise as `send(topic:key:value:token:reports:)`.
+    public func send(topic: String, key: String, value: String, headers: [(name: String, value: [UInt8])],
+                     token: Int64, reports: inout [KafkaDelivery]) throws(KafkaError) {
+        guard !headers.isEmpty else {
+            try send(topic: topic, key: key, value: value, token: token, reports: &reports)
+            return
+        }
+        // C copies of everything the variadic-free produce call points at, freed after it (MSG_F_COPY).
+        var owned: [UnsafeMutableRawPointer] = []
+        defer { owned.forEach { free($0) } }
+        func copy(_ bytes: [UInt8]) -> UnsafeMutableRawPointer {
+            let pointer = malloc(max(1, bytes.count))!
+            bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(pointer), byteCount: $0.count) }
+            owned.append(pointer)
+            return pointer
+        }
+        func cString(_ text: String) -> UnsafePointer<CChar> {
+            UnsafePointer(copy(Array(text.utf8) + [0]).assumingMemoryBound(to: CChar.self))
+        }
+        var values: [rd_kafka_vu_t] = []
+        func add(_ type: rd_kafka_vtype_t, _ fill: (inout rd_kafka_vu_t) -> Void) {
+            var value = rd_kafka_vu_t()
+            value.vtype = type
+            fill(&value)
+            values.append(value)
+        }
+        add(RD_KAFKA_VTYPE_TOPIC) { $0.u.cstr = cString(topic) }
+        add(RD_KAFKA_VTYPE_KEY) { $0.u.mem = .init(ptr: copy(Array(key.utf8)), size: key.utf8.count) }
+        add(RD_KAFKA_VTYPE_VALUE) { $0.u.mem = .init(ptr: copy(Array(value.utf8)), size: value.utf8.count) }
+        add(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = UnsafeMutableRawPointer(bitPattern: Int(token)) }
+        add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */ }
+        for header in headers {
+            let name = cString(header.name)
+            let bytes = copy(header.value)
+            add(RD_KAFKA_VTYPE_HEADER) { $0.u.header = .init(name: name, val: bytes, size: header.value.count) }
+        }
+        while true {
+            guard let error = rd_kafka_produceva(handle, values, values.count) else {
+                inFlight += 1
+                return
+            }
+            let code = rd_kafka_error_code(error)
+            rd_kafka_error_destroy(error)
+            guard code == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(code, "producing to \(topic)") }
             reports += pollDeliveries(timeoutMilliseconds: 100)
         }
     }

@@ -7,6 +7,18 @@ public struct KafkaMessage: Sendable, Equatable {
     public var key: [UInt8]?
     /// Empty for a message without a value.
     public var value: [UInt8]
+    /// The headers the consumer was asked to read (the last value of each name present).
+    public var headers: [String: [UInt8]] = [:]
+
+    public init(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8],
+                headers: [String: [UInt8]] = [:]) {
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+    }
 }
 
 /// The broker's answer for one produced message.

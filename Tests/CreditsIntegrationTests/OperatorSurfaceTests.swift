@@ -138,12 +138,36 @@ struct OperatorSurfaceTests {
 
     @Test("with a token, /v1 needs it; health, readiness and metrics stay open")
     func auth() async throws {
-        let h = try ServiceHarness { $0.httpAuthToken = "s3cret" }
+        let h = try ServiceHarness { $0.httpTokens = [.init(scope: .read, secret: Secret(Array("s3cret".utf8)))] }
         try await h.start()
         #expect(try await httpGet(h.httpPort, "/v1/customers/x").0 == 401)
         #expect(try await httpGet(h.httpPort, "/v1/customers/x", token: "wrong").0 == 401)
         #expect(try await httpGet(h.httpPort, "/v1/customers/x", token: "s3cret").0 == 404)
         #expect(try await httpGet(h.httpPort, "/metrics").0 == 200)
+        try await h.stop()
+    }
+
+    @Test("scoped tokens: a read token reads /v1 only, a metrics token /metrics only; 401 without, 403 with the wrong one")
+    func tokenScopes() async throws {
+        let h = try ServiceHarness {
+            $0.httpTokens = [.init(scope: .read, secret: Secret(Array("reader-1".utf8))),
+                             .init(scope: .read, secret: Secret(Array("reader-2".utf8))),
+                             .init(scope: .metrics, secret: Secret(Array("scraper".utf8)))]
+        }
+        try await h.start()
+        let port = h.httpPort
+        #expect(try await httpGet(port, "/v1/customers/x").0 == 401)
+        #expect(try await httpGet(port, "/v1/customers/x", token: "reader-1").0 == 404)
+        #expect(try await httpGet(port, "/v1/customers/x", token: "reader-2").0 == 404)
+        let (forbidden, body) = try await httpGet(port, "/v1/customers/x", token: "scraper")
+        #expect(forbidden == 403)
+        #expect(json(body)["error"]?["code"]?.text == "forbidden")
+        #expect(try await httpGet(port, "/metrics").0 == 401)
+        #expect(try await httpGet(port, "/metrics", token: "reader-1").0 == 403)
+        #expect(try await httpGet(port, "/metrics", token: "scraper").0 == 200)
+        #expect(try await httpGet(port, "/metrics", token: "scraper-").0 == 401)
+        #expect(try await httpGet(port, "/healthz").0 == 200)
+        #expect(try await httpGet(port, "/readyz").0 == 200)
         try await h.stop()
     }
 

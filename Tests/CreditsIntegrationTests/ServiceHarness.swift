@@ -92,6 +92,16 @@ final class ServiceHarness {
         if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
     }
 
+    /// Produces a command with headers (e.g. a signature) and waits for its acknowledgement.
+    func sendCommand(_ json: String, key: String, headers: [(name: String, value: [UInt8])]) throws {
+        token += 1
+        var reports: [KafkaDelivery] = []
+        try producer.send(topic: configuration.topics.commands, key: key, value: json, headers: headers, token: token,
+                          reports: &reports)
+        reports += producer.flush(timeoutMilliseconds: 10_000)
+        if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
+    }
+
     /// Produces many messages to `topic`, then waits for all their acknowledgements.
     func sendAll(_ topic: String, _ messages: [(json: String, key: String)]) throws {
         var reports: [KafkaDelivery] = []

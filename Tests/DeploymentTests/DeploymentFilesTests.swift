@@ -148,7 +148,8 @@ struct DeploymentFilesTests {
         #expect(configuration.topics == ServiceConfiguration.Topics())
         #expect(configuration.ledger.packages.map(\.name) == ["1000", "5000", "10000"])
         #expect(configuration.ledger.creditsPerUSD.description == "100")
-        #expect(configuration.httpAuthToken == nil)
+        #expect(configuration.httpTokens.isEmpty)
+        #expect(!configuration.requireCommandSignature && configuration.signingKeys.isEmpty)
         let production = try await ConfigurationLoader.load(
             file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: [:])
         #expect(!production.usesEmbeddedBroker)

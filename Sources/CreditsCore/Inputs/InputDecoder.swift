@@ -69,3 +69,19 @@ public enum InputDecoder {
         return InputError(.keyMismatch, "message key \"\(key)\" does not match customer_id \"\(customerID)\"")
     }
 }
+
+extension DecodedInput {
+    /// The same input refused as a whole (e.g. for want of a valid signature): dead-lettered with
+    /// `error`, answered `rejected` when its `command_id` and `customer_id` are known, and never
+    /// remembered as an idempotency key.
+    public func refused(_ error: InputError) -> DecodedInput {
+        switch self {
+        case .command(let command):
+            .invalid(error, commandIdentity: CommandIdentity(commandID: command.commandID, customerID: command.customerID))
+        case .invalid(_, let identity):
+            .invalid(error, commandIdentity: identity)
+        case .usage:
+            .invalid(error, commandIdentity: nil)
+        }
+    }
+}

@@ -20,6 +20,8 @@ public enum ReasonCode: String, Sendable, Equatable, CaseIterable {
     case insufficientBalance = "insufficient_balance"
     /// A quick_buy naming a package the service does not sell.
     case unknownPackage = "unknown_package"
+    /// A command without a valid signature while signatures are required.
+    case unauthorized = "unauthorized"
 }
 
 /// Why an input cannot be applied: a contract reason code and a message for people.

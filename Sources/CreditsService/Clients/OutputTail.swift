@@ -42,8 +42,21 @@ public enum CommandClient {
         public var json: String
     }
 
+    /// A key to sign commands with.
+    public struct SigningKey: Sendable {
+        public var keyID: String
+        public var secret: Secret
+
+        public init(keyID: String, secret: Secret) {
+            self.keyID = keyID
+            self.secret = secret
+        }
+    }
+
+    /// Publishes `commandJSON` (signed with `signingKey` when given) and waits for its result.
     public static func submit(commandJSON: String, commandID: String, customerID: String,
                               configuration: ServiceConfiguration, bootstrapServers: String,
+                              signingKey: SigningKey? = nil,
                               timeout: TimeInterval = 30, logger: Logger) throws -> Outcome {
         let settings = configuration.kafkaSettings(bootstrapServers: bootstrapServers)
         let tail = try OutputTail(settings: settings, topics: [configuration.topics.commandResults], fromStart: false,
@@ -51,8 +64,12 @@ public enum CommandClient {
         defer { tail.close() }
         let producer = try KafkaProducer(settings: settings, logger: logger)
         var reports: [KafkaDelivery] = []
-        try producer.send(topic: configuration.topics.commands, key: customerID, value: commandJSON, token: 1,
-                          reports: &reports)
+        let headers = signingKey.map {
+            [(name: CommandSignatures.headerName,
+              value: CommandSignatures.sign(Array(commandJSON.utf8), keyID: $0.keyID, secret: $0.secret))]
+        } ?? []
+        try producer.send(topic: configuration.topics.commands, key: customerID, value: commandJSON, headers: headers,
+                          token: 1, reports: &reports)
         reports += producer.flush(timeoutMilliseconds: 10_000)
         if let failure = reports.first(where: { $0.error != nil })?.error {
             throw KafkaError(code: -1, message: "the command was not accepted by Kafka: \(failure)")

@@ -22,10 +22,10 @@ public enum ConfigurationLoader {
         if let file {
             providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
         }
-        return try read(ConfigReader(providers: providers))
+        return try read(ConfigReader(providers: providers), environment: environment)
     }
 
-    static func read(_ config: ConfigReader) throws -> ServiceConfiguration {
+    static func read(_ config: ConfigReader, environment: [String: String]) throws -> ServiceConfiguration {
         var result = ServiceConfiguration()
         result.brokers = try text(config, "kafka.brokers", default: result.brokers)
         result.groupID = try text(config, "kafka.group_id", default: result.groupID)
@@ -78,7 +78,36 @@ public enum ConfigurationLoader {
                                                       default: result.idempotencyRetentionDays, in: 0...36_500)
         result.httpHost = try text(config, "http.host", default: result.httpHost)
         result.httpPort = try integer(config, "http.port", default: result.httpPort, in: 0...65_535)
-        result.httpAuthToken = config.string(forKey: "http.auth_token", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        if let token = config.string(forKey: "http.auth_token", isSecret: true), !token.isEmpty {
+            result.httpTokens.append(.init(scope: .read, secret: Secret(Array(token.utf8))))
+        }
+        for entry in config.stringArray(forKey: "http.tokens", isSecret: true, default: []) {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let scope = ServiceConfiguration.HTTPToken.Scope(rawValue: parts[0]) else {
+                throw ConfigurationError(key: "http.tokens", problem: "entries are read=env:VARIABLE, metrics=file:PATH, ...")
+            }
+            do {
+                result.httpTokens.append(.init(scope: scope, secret: try Secret.load(parts[1], environment: environment)))
+            } catch {
+                throw ConfigurationError(key: "http.tokens", problem: "\(scope.rawValue) token: \(error)")
+            }
+        }
+        result.requireCommandSignature = config.bool(forKey: "commands.require_signature", default: false)
+        for entry in config.stringArray(forKey: "commands.signing_keys", isSecret: true, default: []) {
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains(":") else {
+                throw ConfigurationError(key: "commands.signing_keys", problem: "entries are KEY_ID=env:VARIABLE or KEY_ID=file:PATH")
+            }
+            do {
+                result.signingKeys[parts[0]] = try Secret.load(parts[1], environment: environment)
+            } catch {
+                throw ConfigurationError(key: "commands.signing_keys", problem: "key \(parts[0]): \(error)")
+            }
+        }
+        if result.requireCommandSignature && result.signingKeys.isEmpty {
+            throw ConfigurationError(key: "commands.signing_keys",
+                                     problem: "commands.require_signature is on but no signing key is configured")
+        }
         result.shutdownTimeoutMilliseconds = try integer(config, "shutdown.timeout_ms",
                                                          default: result.shutdownTimeoutMilliseconds, in: 1_000...600_000)
         result.logLevel = config.string(forKey: "log.level", default: result.logLevel)

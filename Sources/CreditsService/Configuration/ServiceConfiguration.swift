@@ -62,8 +62,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var idempotencyRetentionDays = 0
     public var httpHost = "0.0.0.0"
     public var httpPort = 8080
-    /// Bearer token required on `/v1` when set.
-    public var httpAuthToken: String?
+    /// Bearer tokens for HTTP, each good for one scope. With none of a scope, its paths are open.
+    public var httpTokens: [HTTPToken] = []
+    /// Refuse admin commands without a valid `credits-signature` header.
+    public var requireCommandSignature = false
+    /// Key id -> secret, for command signatures.
+    public var signingKeys: [String: Secret] = [:]
     public var ledger = LedgerConfiguration()
     public var logLevel = "info"
 
@@ -71,6 +75,22 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// True when the service starts its own broker.
     public var usesEmbeddedBroker: Bool { brokers.isEmpty || brokers == "embedded" }
+
+    /// A bearer token and what it may read.
+    public struct HTTPToken: Sendable, Equatable {
+        /// `read`: the `/v1` read API; `metrics`: `/metrics`.
+        public enum Scope: String, Sendable, Equatable, CaseIterable {
+            case read, metrics
+        }
+
+        public var scope: Scope
+        public var secret: Secret
+
+        public init(scope: Scope, secret: Secret) {
+            self.scope = scope
+            self.secret = secret
+        }
+    }
 
     /// The values of `store.synchronous`.
     public enum StoreSynchronous: String, Sendable, Equatable, CaseIterable {
@@ -89,4 +109,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public func kafkaSettings(bootstrapServers: String) -> KafkaClientSettings {
         KafkaClientSettings(bootstrapServers: bootstrapServers, properties: kafkaProperties)
     }
+}
+
+extension ServiceConfiguration: CustomStringConvertible, CustomDebugStringConvertible {
+    /// A summary for logs: no secret, and of `kafka.properties` only the names (they may hold
+    /// `sasl.password` and the like).
+    public var description: String {
+        "ServiceConfiguration(brokers: \(brokers), group_id: \(groupID), store: \(storePath), "
+            + "http: \(httpHost):\(httpPort), kafka.properties: \(kafkaProperties.keys.sorted()), "
+            + "http tokens: \(httpTokens.count), signing keys: \(signingKeys.keys.sorted()), "
+            + "signatures required: \(requireCommandSignature))"
+    }
+
+    public var debugDescription: String { description }
 }

@@ -5,7 +5,7 @@ import Hummingbird
 /// `/v1/customers/{id}`: balance and state, history, usage per bucket (the dashboard's Credits tab).
 struct CustomerRoutes {
     let model: ReadModel
-    let authToken: String?
+    let authorizer: TokenAuthorizer
     /// The service's `credits_per_usd`, shown for customers who have none of their own.
     let defaultCreditsPerUSD: CreditAmount
 
@@ -16,21 +16,7 @@ struct CustomerRoutes {
         group.get(":id/usage") { request, context in try await usage(request, context) }
     }
 
-    private func authorize(_ request: Request) throws {
-        guard let authToken else { return }
-        guard Self.constantTimeEqual(request.headers[.authorization] ?? "", "Bearer \(authToken)") else {
-            throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required")
-        }
-    }
-
-    /// Compares without an early exit, so response times do not reveal how much of a token matched.
-    static func constantTimeEqual(_ given: String, _ expected: String) -> Bool {
-        let a = Array(given.utf8)
-        let b = Array(expected.utf8)
-        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
-        for index in 0..<b.count { difference |= (index < a.count ? a[index] : 0) ^ b[index] }
-        return difference == 0 && a.count == b.count
-    }
+    private func authorize(_ request: Request) throws { try authorizer.authorize(request, for: .read) }
 
     private func customerID(_ context: BasicRequestContext) throws -> String {
         let id = context.parameters.get("id") ?? ""

@@ -26,11 +26,13 @@ public enum HTTPServer {
             body.optionalString("store_error", snapshot.storeError)
             return JSONResponse.make(body, status: snapshot.isReady ? .ok : .serviceUnavailable)
         }
-        router.get("metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+        let authorizer = TokenAuthorizer(tokens: configuration.httpTokens)
+        router.get("metrics") { request, _ -> Response in
+            try authorizer.authorize(request, for: .metrics)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        CustomerRoutes(model: ReadModel(path: configuration.storePath), authToken: configuration.httpAuthToken,
+        CustomerRoutes(model: ReadModel(path: configuration.storePath), authorizer: authorizer,
                        defaultCreditsPerUSD: configuration.ledger.creditsPerUSD)
             .register(on: router)
         return Application(

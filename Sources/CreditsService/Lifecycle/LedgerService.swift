@@ -4,7 +4,7 @@ import ServiceLifecycle
 
 /// The pipeline as a `Service`: runs the blocking loop on a thread of its own (never on the
 /// cooperative pool) and stops it on graceful shutdown (SIGTERM/SIGINT), draining first.
-public struct LedgerService: Service {
+public struct LedgerService: Service, CustomStringConvertible {
     let configuration: ServiceConfiguration
     let bootstrapServers: String
     let status: ServiceStatus
@@ -19,6 +19,9 @@ public struct LedgerService: Service {
         self.metrics = metrics
         self.logger = logger
     }
+
+    /// How the service group names it in logs (never the configuration: it holds secrets).
+    public var description: String { "LedgerService" }
 
     public func run() async throws {
         let stop = StopSignal()

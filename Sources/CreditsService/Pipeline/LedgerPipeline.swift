@@ -33,6 +33,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var storeError: StoreError?
     private var nextStoreAttempt: UInt64 = 0
     private var storeBackoffNanoseconds: UInt64 = 1_000_000_000
+    /// Set when commands must be signed.
+    private let signatures: CommandSignatures?
     private var reportedProduceErrors = 0
     private var lastGaugeUpdate: UInt64 = 0
     private var lastPrune: UInt64 = 0
@@ -40,6 +42,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     init(configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
          metrics: PipelineMetrics, logger: Logger) throws {
         self.configuration = configuration
+        signatures = configuration.requireCommandSignature ? CommandSignatures(keys: configuration.signingKeys) : nil
         self.status = status
         self.metrics = metrics
         self.logger = logger
@@ -71,7 +74,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
                                              "idempotency_keys": "\(store.idempotencyKeyCount)"])
         consumer = try KafkaConsumer(settings: consumerSettings, groupID: configuration.groupID,
                                      topics: [configuration.topics.usage, configuration.topics.commands],
-                                     listener: self, logger: logger)
+                                     listener: self, headerNames: [CommandSignatures.headerName], logger: logger)
     }
 
     /// Runs until `stop` is set, then stops within `shutdown.timeout_ms` whatever the cluster's
@@ -199,15 +202,24 @@ final class LedgerPipeline: KafkaRebalanceListener {
             return message.offset >= nextOffsets[partition, default: 0] && !paused.contains(partition)
         }
         let usageTopic = configuration.topics.usage
-        let batch = Parallel.map(fresh) { message in
+        let signatures = signatures
+        let decoded = Parallel.map(fresh) { message -> (InboundMessage, CommandSignatures.Outcome?) in
             let kind: InputKind = message.topic == usageTopic ? .usage : .command
             // An empty key counts as no key.
             let key = message.key.flatMap { $0.isEmpty ? nil : String(decoding: $0, as: UTF8.self) }
-            return InboundMessage(
-                origin: MessageOrigin(topic: message.topic, partition: message.partition, offset: message.offset,
-                                      key: key, payload: message.value),
-                input: InputDecoder.decode(kind, key: key, payload: message.value))
+            var input = InputDecoder.decode(kind, key: key, payload: message.value)
+            var outcome: CommandSignatures.Outcome?
+            if kind == .command, let signatures {
+                let verdict = signatures.verify(value: message.value, header: message.headers[CommandSignatures.headerName])
+                if verdict != .valid { input = input.refused(InputError(.unauthorized, Self.refusal(verdict))) }
+                outcome = verdict
+            }
+            let origin = MessageOrigin(topic: message.topic, partition: message.partition, offset: message.offset,
+                                       key: key, payload: message.value)
+            return (InboundMessage(origin: origin, input: input), outcome)
         }
+        for (_, outcome) in decoded { if let outcome { metrics.signature(outcome) } }
+        let batch = decoded.map(\.0)
         guard !batch.isEmpty else { return }
         let report = try store.apply(batch, at: Self.now())
         nextOffsets.merge(report.nextOffsets) { _, stored in stored }
@@ -221,6 +233,17 @@ final class LedgerPipeline: KafkaRebalanceListener {
         metrics.batchApplied(report, messages: batch, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         for (code, count) in report.deadLettered {
             logger.debug("Dead-lettered inputs", metadata: ["reason": "\(code.rawValue)", "count": "\(count)"])
+        }
+    }
+
+    /// The dead letter's message for a command refused for its signature.
+    static func refusal(_ outcome: CommandSignatures.Outcome) -> String {
+        switch outcome {
+        case .valid: "signed"
+        case .missing: "no \(CommandSignatures.headerName) header: this service accepts signed commands only"
+        case .malformed: "the \(CommandSignatures.headerName) header is not <key_id>:<64 hex digits of HMAC-SHA256>"
+        case .unknownKey: "the \(CommandSignatures.headerName) header names a key this service does not have"
+        case .wrong: "the signature does not match the command (another key, or the value was changed)"
         }
     }
 

@@ -67,6 +67,10 @@ final class PipelineMetrics {
         batchLatency.recordNanoseconds(Int64(seconds * 1e9))
     }
 
+    func signature(_ outcome: CommandSignatures.Outcome) {
+        count("credits_command_signatures_total", [("outcome", outcome.rawValue)], by: 1)
+    }
+
     func outboxInFlight(_ count: Int) { gauge("credits_outbox_in_flight", [], Double(count)) }
 
     func outboxDepth(_ count: Int) { gauge("credits_outbox_depth", [], Double(count)) }

@@ -12,8 +12,9 @@ extension LedgerStore {
             try deadLetter(message.origin, error, work: &work)
             if let identity {
                 let balance = try account(identity.customerID)?.balance ?? .zero
+                let reason: ReasonCode = error.code == .unauthorized ? .unauthorized : .invalidCommand
                 let result = CommandResult(commandID: identity.commandID, customerID: identity.customerID,
-                                           status: .rejected, reason: .invalidCommand, message: error.message,
+                                           status: .rejected, reason: reason, message: error.message,
                                            balance: balance, processedAt: work.now)
                 try emit(.commandResult(result), work: &work)
             }

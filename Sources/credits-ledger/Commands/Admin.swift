@@ -32,6 +32,7 @@ struct CommandOptions: ParsableArguments {
     @Argument(help: "Customer id.") var customer: String
     @Option(help: "Who issues the command (default: $USER).") var actor: String?
     @Option(help: "Command id (default: a new UUID).") var commandID: String?
+    @OptionGroup var signing: SigningOptions
 
     /// Publishes the command built from `fields` and prints its result.
     func submit(type: String, fields: (inout JSONObjectWriter) -> Void) async throws {
@@ -46,9 +47,29 @@ struct CommandOptions: ParsableArguments {
         fields(&command)
         let logger = Logs.bootstrap(level: "error")
         let outcome = try CommandClient.submit(commandJSON: command.finished(), commandID: commandID, customerID: customer,
-                                               configuration: configuration, bootstrapServers: brokers, logger: logger)
+                                               configuration: configuration, bootstrapServers: brokers,
+                                               signingKey: try signing.key(), logger: logger)
         print(outcome.json)
         if outcome.status == "rejected" { throw ExitCode(1) }
+    }
+}
+
+/// How the CLI signs commands: the key's id on the command line, the secret never.
+struct SigningOptions: ParsableArguments {
+    @Option(help: "Sign with this key id; the secret comes from $CREDITS_SIGNING_KEY or --signing-key-file.")
+    var signingKeyID: String?
+    @Option(help: "File holding the signing secret (instead of $CREDITS_SIGNING_KEY).")
+    var signingKeyFile: String?
+
+    func key() throws -> CommandClient.SigningKey? {
+        guard let signingKeyID else { return nil }
+        let source = signingKeyFile.map { "file:" + $0 } ?? "env:CREDITS_SIGNING_KEY"
+        do {
+            return CommandClient.SigningKey(keyID: signingKeyID,
+                                            secret: try Secret.load(source, environment: ProcessInfo.processInfo.environment))
+        } catch {
+            throw ValidationError("signing key \(signingKeyID): \(error)")
+        }
     }
 }
 

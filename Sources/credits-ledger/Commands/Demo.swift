@@ -10,6 +10,7 @@ struct Demo: AsyncParsableCommand {
 
     @OptionGroup var kafka: KafkaOptions
     @Option(help: "Seconds to watch the output topics.") var watch = 20
+    @OptionGroup var signing: SigningOptions
 
     func run() async throws {
         let (configuration, brokers) = try await kafka.resolve()
@@ -20,13 +21,21 @@ struct Demo: AsyncParsableCommand {
         let run = UUID().uuidString.prefix(8).lowercased()
         var reports: [KafkaDelivery] = []
         var token: Int64 = 0
-        func send(_ topic: String, _ customer: String, _ json: String) throws {
+        let signingKey = try signing.key()
+        /// Commands are signed when a key is given, but for the one the story sends unsigned.
+        func send(_ topic: String, _ customer: String, _ json: String, signed: Bool) throws {
             token += 1
-            try producer.send(topic: topic, key: customer, value: json, token: token, reports: &reports)
+            let headers = signingKey.flatMap { key in
+                signed ? [(name: CommandSignatures.headerName,
+                           value: CommandSignatures.sign(Array(json.utf8), keyID: key.keyID, secret: key.secret))] : nil
+            } ?? []
+            try producer.send(topic: topic, key: customer, value: json, headers: headers, token: token, reports: &reports)
         }
-        for phase in DemoTraffic.phases(run: run, now: Date()) {
+        for phase in DemoTraffic.phases(run: run, now: Date(), signed: signingKey != nil) {
             for (topic, customer, json) in phase {
-                try send(topic == "usage" ? configuration.topics.usage : configuration.topics.commands, customer, json)
+                let unsigned = json.contains(DemoTraffic.unsignedMarker)
+                try send(topic == "usage" ? configuration.topics.usage : configuration.topics.commands, customer, json,
+                         signed: topic == "commands" && !unsigned)
             }
             reports += producer.flush(timeoutMilliseconds: 10_000)
             try await Task.sleep(for: .seconds(2))
@@ -45,7 +54,10 @@ struct Demo: AsyncParsableCommand {
 
 /// The demo's story, one customer per case the seed talks about.
 enum DemoTraffic {
-    static func phases(run: String, now: Date) -> [[(String, String, String)]] {
+    /// In the note of the command sent without a signature when the others are signed.
+    static let unsignedMarker = "unsigned on purpose"
+
+    static func phases(run: String, now: Date, signed: Bool = false) -> [[(String, String, String)]] {
         let stamp = Timestamp(millisecondsSinceEpoch: Int64(now.timeIntervalSince1970 * 1000)).description
         func command(_ customer: String, _ id: String, _ type: String, _ fields: String) -> (String, String, String) {
             ("commands", customer, #"{"command_id":"\#(run)-\#(id)","customer_id":"\#(customer)","issued_at":"\#(stamp)","#
@@ -85,6 +97,9 @@ enum DemoTraffic {
             ("usage", acme, #"{"event_id":"\#(run)-bad","customer_id":"\#(acme)","occurred_at":"\#(stamp)","call_seconds":-5}"#),
         ], [
             command(initech, "i3", "quick_buy", #""package":"1000","payment_ref":"pay_demo_\#(run)""#),
-        ]]
+        ] + (signed ? [
+            // Signatures required: a command without one is refused (unauthorized) and changes nothing.
+            command(acme, "a5", "add_credits", #""amount":"1000000","note":"\#(unsignedMarker)""#),
+        ] : [])]
     }
 }

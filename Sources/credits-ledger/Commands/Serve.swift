@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import CreditsService
 import Logging
 import UnixSignals
@@ -36,7 +37,9 @@ struct Broker: AsyncParsableCommand {
         configuration.partitions = partitions
         let logger = Logs.bootstrap(level: "info")
         let (bootstrapServers, broker) = try KafkaSetup.prepare(configuration, logger: logger)
-        print(bootstrapServers)
+        // Written straight to the file descriptor: scripts read the address while the broker runs
+        // (print is block-buffered when stdout is not a terminal).
+        FileHandle.standardOutput.write(Data((bootstrapServers + "\n").utf8))
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         for await _ in signals { break }
         withExtendedLifetime(broker) {}
