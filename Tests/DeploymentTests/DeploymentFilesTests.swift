@@ -150,8 +150,15 @@ struct DeploymentFilesTests {
         #expect(configuration.ledger.creditsPerUSD.description == "100")
         #expect(configuration.httpTokens.isEmpty)
         #expect(!configuration.requireCommandSignature && configuration.signingKeys.isEmpty)
+        let secrets = ["CREDITS_DASHBOARD_TOKEN": "d", "CREDITS_PROMETHEUS_TOKEN": "p", "CREDITS_SIGNING_KEY": "k"]
         let production = try await ConfigurationLoader.load(
-            file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: [:])
+            file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: secrets)
+        #expect(production.requireCommandSignature && production.signingKeys.keys.sorted() == ["primary"])
+        #expect(production.httpTokens.map(\.scope) == [.read, .metrics])
+        await #expect(throws: ConfigurationError.self, "a secret that is not provided stops the start") {
+            _ = try await ConfigurationLoader.load(
+                file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: [:])
+        }
         #expect(!production.usesEmbeddedBroker)
         #expect(production.kafkaProperties["security.protocol"] == "SASL_SSL")
         #expect(production.topics == configuration.topics)
