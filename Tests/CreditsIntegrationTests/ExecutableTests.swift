@@ -108,14 +108,14 @@ struct CrashRecoveryTests {
         var serve = try RunningExecutable(["serve"], environment: environment, directory: directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
         for customer in customers {
-            try h.sendCommand(h.command("en-\(customer)", customer, "enable_credits", #""settings":{"price_per_minute":"6"}"#),
+            try await h.sendCommand(h.command("en-\(customer)", customer, "enable_credits", #""settings":{"price_per_minute":"6"}"#),
                               key: customer)
         }
-        try h.waitFor("credits.command-results", count: customers.count)
+        try await h.waitFor("credits.command-results", count: customers.count)
         let total = 2_000
         for index in 0..<total {
             let customer = customers[index % customers.count]
-            try h.sendUsage(h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), key: customer)
+            try await h.sendUsage(h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), key: customer)
             if index == 700 {
                 try await waitUntil(timeout: 30, "some usage to be applied") {
                     (try? h.reader().account(customers[0])?.lastEntryID ?? 0) ?? 0 > 10
@@ -128,7 +128,7 @@ struct CrashRecoveryTests {
         // 6 credits a minute = 0.1 credit (100 000 micro-credits) a second.
         try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         // At least once out: every entry's balance-changed event arrives (duplicates carry the same event_id).
-        let published = try h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
+        let published = try await h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
         #expect(published.count == total)
         serve.process.terminate()
         #expect(try await serve.waitForExit(timeout: 30) == 0)

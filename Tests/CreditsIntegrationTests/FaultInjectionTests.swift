@@ -15,11 +15,11 @@ func metricValue(_ exposition: String, _ series: String) -> Double {
 @Suite("Fault injection through the embedded broker's fault API", .serialized)
 struct FaultInjectionTests {
     /// Enables `customers` with 6 credits a minute and waits for the results.
-    func enable(_ h: ServiceHarness, _ customers: [String]) throws {
-        try h.sendAll(h.configuration.topics.commands, customers.map {
+    func enable(_ h: ServiceHarness, _ customers: [String]) async throws {
+        try await h.sendAll(h.configuration.topics.commands, customers.map {
             (h.command("en-\($0)", $0, "enable_credits", #""settings":{"price_per_minute":"6"}"#), $0)
         })
-        try h.waitFor("credits.command-results", count: customers.count)
+        try await h.waitFor("credits.command-results", count: customers.count)
     }
 
     func usage(_ h: ServiceHarness, _ customers: [String], _ range: Range<Int>) -> [(json: String, key: String)] {
@@ -35,8 +35,8 @@ struct FaultInjectionTests {
         try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         // Everything acknowledged (the store forgets a delivered prefix), then read to the end.
         try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
-        let published = try h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
-        h.drainOutputs(timeoutMilliseconds: 2_000)
+        let published = try await h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
+        await h.drainOutputs(milliseconds: 2_000)
         #expect(published.count == total)
         #expect(h.outOfOrderEntries() == [])
     }
@@ -49,10 +49,10 @@ struct FaultInjectionTests {
         }
         try await h.start()
         let customers = (0..<6).map { "cus_f\($0)" }
-        try enable(h, customers)
+        try await enable(h, customers)
         let total = 3_000
         h.broker.setRoundTripTime(1_000)   // slow acknowledgements: output is in flight when the broker goes down
-        try h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<total))
+        try await h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<total))
         try await waitUntil(timeout: 30, "some usage to be applied") {
             try h.reader().account(customers[0])?.lastEntryID ?? 0 > 20
         }
@@ -71,15 +71,15 @@ struct FaultInjectionTests {
         let h = try ServiceHarness(partitions: 2)
         try await h.start()
         let customers = (0..<4).map { "cus_s\($0)" }
-        try enable(h, customers)
-        try h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<200))
+        try await enable(h, customers)
+        try await h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<200))
         try await waitUntil(timeout: 30, "the first 200 events") {
             try customers.reduce(0) { $0 + (try h.reader().account($1)?.lastEntryID ?? 0) } == 200
         }
         // Another process holds the store's write lock (SQLite answers BUSY after the 5 s timeout).
         let blocker = try SQLiteConnection(path: h.configuration.storePath)
         try blocker.execute("BEGIN IMMEDIATE")
-        try h.sendAll(h.configuration.topics.usage, usage(h, customers, 200..<400))
+        try await h.sendAll(h.configuration.topics.usage, usage(h, customers, 200..<400))
         try await waitUntil(timeout: 30, "readiness to report the store") { h.server?.status.snapshot.storeError != nil }
         let snapshot = try #require(h.server?.status.snapshot)
         #expect(!snapshot.isReady)
@@ -101,9 +101,9 @@ struct FaultInjectionTests {
         let h = try ServiceHarness(partitions: 3)
         try await h.start()
         let customers = (0..<6).map { "cus_r\($0)" }
-        try enable(h, customers)
+        try await enable(h, customers)
         let total = 5_000
-        try h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<total))
+        try await h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<total))
         // NOT_LEADER_OR_FOLLOWER (6) and REQUEST_TIMED_OUT (7), which clients retry.
         h.broker.failNext(.produce, with: Array(repeating: [6, 7], count: 15).flatMap { $0 })
         h.broker.failNext(.fetch, with: Array(repeating: [6, 7], count: 15).flatMap { $0 })
@@ -170,14 +170,14 @@ struct FaultInjectionTests {
     func badInputCorpus() async throws {
         let h = try ServiceHarness(partitions: 2)
         try await h.start()
-        try enable(h, ["cus_x"])
+        try await enable(h, ["cus_x"])
         for input in Self.badInputs {
             let topic = input.topic == .usage ? h.configuration.topics.usage : h.configuration.topics.commands
-            try h.sendAll(topic, [(String(decoding: input.payload, as: UTF8.self), input.key ?? "")])
+            try await h.sendAll(topic, [(String(decoding: input.payload, as: UTF8.self), input.key ?? "")])
         }
-        try h.sendUsage(h.usage("good", "cus_x", #""call_seconds":60"#), key: "cus_x")
-        try h.waitFor("credits.balance-changed", where: { $0["customer_id"]?.text == "cus_x" })
-        let letters = try h.waitFor("credits.dead-letter", count: Self.badInputs.count)
+        try await h.sendUsage(h.usage("good", "cus_x", #""call_seconds":60"#), key: "cus_x")
+        try await h.waitFor("credits.balance-changed", where: { $0["customer_id"]?.text == "cus_x" })
+        let letters = try await h.waitFor("credits.dead-letter", count: Self.badInputs.count)
         #expect(letters.count == Self.badInputs.count)
         let codes = letters.map { $0["error"]?["code"]?.text ?? "" }
         #expect(codes.sorted() == Self.badInputs.map(\.code).sorted(), "\(zip(Self.badInputs.map(\.name), codes).map { "\($0): \($1)" })")
@@ -204,8 +204,8 @@ struct ProcessFaultTests {
         let total = 50_000
         var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
         // Usage and commands are different topics: enable every customer before its usage.
-        try FaultInjectionTests().enable(h, customers)
-        try h.sendAll(h.configuration.topics.usage, (0..<total).map { index in
+        try await FaultInjectionTests().enable(h, customers)
+        try await h.sendAll(h.configuration.topics.usage, (0..<total).map { index in
             let customer = customers[index % customers.count]
             return (h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), customer)
         })
@@ -242,8 +242,8 @@ struct ProcessFaultTests {
             throw error
         }
         try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
-        let published = try h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
-        h.drainOutputs(timeoutMilliseconds: 1_000)
+        let published = try await h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
+        await h.drainOutputs(milliseconds: 1_000)
         #expect(published.count == total, "\(interruptions)")
         #expect(h.outOfOrderEntries() == [], "\(interruptions)")
         serve.process.terminate()
@@ -264,12 +264,12 @@ struct ProcessFaultTests {
         environment["CREDITS_KAFKA_SESSION_TIMEOUT_MS"] = sessionTimeout
         var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
-        try FaultInjectionTests().enable(h, ["cus_t"])
+        try await FaultInjectionTests().enable(h, ["cus_t"])
         kill(serve.process.processIdentifier, SIGKILL)
         _ = try await serve.waitForExit(timeout: 10)
         let killed = Date()
         serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
-        try h.sendUsage(h.usage("after-kill", "cus_t", #""call_seconds":6"#), key: "cus_t")
+        try await h.sendUsage(h.usage("after-kill", "cus_t", #""call_seconds":6"#), key: "cus_t")
         try await waitUntil(timeout: 60, "the event sent after the kill to be applied") {
             try h.reader().account("cus_t")?.lastEntryID == 1
         }

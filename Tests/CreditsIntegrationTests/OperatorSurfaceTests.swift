@@ -70,14 +70,14 @@ struct OperatorSurfaceTests {
         let h = try ServiceHarness()
         try await h.start()
         let port = h.httpPort
-        try h.sendCommand(h.command("e", "cus_api", "enable_credits", #""settings":{"price_per_minute":"6"}"#), key: "cus_api")
-        try h.sendCommand(h.command("a", "cus_api", "add_credits", #""amount":"100","note":"Monthly""#), key: "cus_api")
-        try h.waitFor("credits.command-results", count: 2)
+        try await h.sendCommand(h.command("e", "cus_api", "enable_credits", #""settings":{"price_per_minute":"6"}"#), key: "cus_api")
+        try await h.sendCommand(h.command("a", "cus_api", "add_credits", #""amount":"100","note":"Monthly""#), key: "cus_api")
+        try await h.waitFor("credits.command-results", count: 2)
         for index in 1...5 {
-            try h.sendUsage(#"{"event_id":"u\#(index)","customer_id":"cus_api","occurred_at":"2026-11-24T1\#(index):00:00Z","call_seconds":60,"tool_calls":1}"#,
+            try await h.sendUsage(#"{"event_id":"u\#(index)","customer_id":"cus_api","occurred_at":"2026-11-24T1\#(index):00:00Z","call_seconds":60,"tool_calls":1}"#,
                             key: "cus_api")
         }
-        try h.waitFor("credits.balance-changed", count: 6)
+        try await h.waitFor("credits.balance-changed", count: 6)
 
         let (status, body) = try await httpGet(port, "/v1/customers/cus_api")
         #expect(status == 200)
@@ -180,11 +180,11 @@ struct OperatorSurfaceTests {
                 .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
         }
         let (_, before) = try await httpGet(h.httpPort, "/metrics")
-        try h.sendCommand(h.command("e", "cus_m", "enable_credits"), key: "cus_m")
-        try h.sendCommand(h.command("d", "cus_m", "deduct_credits", #""amount":"5","reason":"manual","note":"n""#), key: "cus_m")
-        try h.sendUsage("{oops", key: "cus_m")
-        try h.waitFor("credits.dead-letter")
-        try h.waitFor("credits.command-results", count: 2)
+        try await h.sendCommand(h.command("e", "cus_m", "enable_credits"), key: "cus_m")
+        try await h.sendCommand(h.command("d", "cus_m", "deduct_credits", #""amount":"5","reason":"manual","note":"n""#), key: "cus_m")
+        try await h.sendUsage("{oops", key: "cus_m")
+        try await h.waitFor("credits.dead-letter")
+        try await h.waitFor("credits.command-results", count: 2)
         let (_, after) = try await httpGet(h.httpPort, "/metrics")
         let applied = #"credits_messages_applied_total{topic="credits.commands"}"#
         #expect(value(after, applied) - value(before, applied) == 2)

@@ -25,15 +25,26 @@ struct OutboxPublisherTests {
     }
 
     /// The values on credits.blocks, in log order, once `count` distinct ones arrived.
-    func published(distinct count: Int) throws -> [Int64] {
+    func published(distinct count: Int) async throws -> [Int64] {
         let tail = try OutputTail(settings: settings, topics: ["credits.blocks"], fromStart: true, logger: logger)
         defer { tail.close() }
         var values: [Int64] = []
         let deadline = Date().addingTimeInterval(30)
         while Set(values).count < count && Date() < deadline {
-            values += tail.poll(timeoutMilliseconds: 100).compactMap { Int64(String(decoding: $0.value, as: UTF8.self)) }
+            values += tail.poll(timeoutMilliseconds: 0).compactMap { Int64(String(decoding: $0.value, as: UTF8.self)) }
+            try await Task.sleep(for: .milliseconds(10))
         }
         return values
+    }
+
+    /// Serves the publisher for `seconds`, or until `done`, without holding a thread.
+    func serve(_ publisher: OutboxPublisher, seconds: TimeInterval,
+               until done: (OutboxPublisher) -> Bool = { _ in false }) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline && !done(publisher) {
+            try publisher.serveDeliveries(timeoutMilliseconds: 0)
+            try await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     /// Keeping the first copy of each value (a consumer that drops repeats), are they in order?
@@ -44,42 +55,43 @@ struct OutboxPublisherTests {
     }
 
     @Test("never more messages with the producer than the window; everything delivered in order")
-    func window() throws {
+    func window() async throws {
         let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
                                         topics: ServiceConfiguration.Topics(), window: 25, logger: logger)
         try publisher.publish(records(1...300))
         #expect(publisher.inFlightCount == 25)
         #expect(publisher.undeliveredCount == 300)
         var most = 0
-        let deadline = Date().addingTimeInterval(30)
-        while publisher.undeliveredCount > 0 && Date() < deadline {
-            try publisher.serveDeliveries(timeoutMilliseconds: 20)
+        try await serve(publisher, seconds: 30) { publisher in
             most = max(most, publisher.inFlightCount)
+            return publisher.undeliveredCount == 0
         }
         #expect(most <= 25)
         #expect(publisher.deliveredThrough == 300)
-        #expect(try published(distinct: 300) == Array(1...300))
+        #expect(try await published(distinct: 300) == Array(1...300))
     }
 
     @Test("a failed delivery holds newer messages; the failed one and what followed go again, in order")
-    func failureKeepsOrder() throws {
+    func failureKeepsOrder() async throws {
         let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
                                         topics: ServiceConfiguration.Topics(), window: 1_000, logger: logger)
         try publisher.publish(records(1...50))
-        try publisher.drain(until: MonotonicClock.now() + 10_000_000_000)
+        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
         #expect(publisher.deliveredThrough == 50)
         broker.setDown()
+        // The mock takes the broker down asynchronously: let the producer see it first, so that
+        // 51-80 wait in its queue (rather than in a request the broker may still answer).
+        try await Task.sleep(for: .seconds(1))
         try publisher.publish(records(51...80))
-        // Everything sent while the broker is down times out (message.timeout.ms 1 s).
-        let outage = Date().addingTimeInterval(2.5)
-        while Date() < outage { try publisher.serveDeliveries(timeoutMilliseconds: 50) }
-        #expect(publisher.produceErrors > 0)
+        // Everything queued while the broker is down times out (message.timeout.ms 1 s).
+        try await serve(publisher, seconds: 10) { $0.produceErrors > 0 }
+        try #require(publisher.produceErrors > 0, "the outage made deliveries fail")
         broker.setUp()
         try publisher.publish(records(81...100))
-        try publisher.drain(until: MonotonicClock.now() + 20_000_000_000)
+        try await serve(publisher, seconds: 20) { $0.undeliveredCount == 0 }
         #expect(publisher.undeliveredCount == 0)
         #expect(publisher.deliveredThrough == 100)
-        let values = try published(distinct: 100)
+        let values = try await published(distinct: 100)
         #expect(Set(values) == Set(1...100))
         #expect(firstCopiesInOrder(values), "\(values)")
     }

@@ -44,7 +44,7 @@ struct SignedCommandTests {
             [(CommandSignatures.headerName, CommandSignatures.sign(Array(json.utf8), keyID: keyID, secret: secret))]
         }
         let enable = h.command("on", "cus_sig", "enable_credits")
-        try h.sendCommand(enable, key: "cus_sig", headers: signed(enable, "2026-11", current))
+        try await h.sendCommand(enable, key: "cus_sig", headers: signed(enable, "2026-11", current))
         let add = { (id: String) in h.command(id, "cus_sig", "add_credits", #""amount":"100","note":"n""#) }
         let refused: [(String, [(name: String, value: [UInt8])], String)] = [
             (add("missing"), [], "missing"),
@@ -53,20 +53,20 @@ struct SignedCommandTests {
             (add("wrong"), signed(add("wrong"), "2026-11", Secret(Array("guess".utf8))), "wrong"),
             (add("copied"), signed(enable, "2026-11", current), "wrong"),
         ]
-        for (json, headers, _) in refused { try h.sendCommand(json, key: "cus_sig", headers: headers) }
+        for (json, headers, _) in refused { try await h.sendCommand(json, key: "cus_sig", headers: headers) }
         // Key rotation: the previous key still signs; and a refused command_id can be sent again, signed.
-        try h.sendCommand(add("old-key"), key: "cus_sig", headers: signed(add("old-key"), "2026-10", previous))
-        try h.sendCommand(add("missing"), key: "cus_sig", headers: signed(add("missing"), "2026-11", current))
-        let results = try h.waitFor("credits.command-results", count: 8)
+        try await h.sendCommand(add("old-key"), key: "cus_sig", headers: signed(add("old-key"), "2026-10", previous))
+        try await h.sendCommand(add("missing"), key: "cus_sig", headers: signed(add("missing"), "2026-11", current))
+        let results = try await h.waitFor("credits.command-results", count: 8)
         #expect(results.map { $0["command_id"]?.text } == ["on", "missing", "malformed", "unknown", "wrong", "copied", "old-key", "missing"])
         #expect(results.map { $0["status"]?.text } == ["applied"] + Array(repeating: "rejected", count: 5) + ["applied", "applied"])
         #expect(results[1...5].allSatisfy { $0["reason"]?.text == "unauthorized" })
-        let letters = try h.waitFor("credits.dead-letter", count: 5)
+        let letters = try await h.waitFor("credits.dead-letter", count: 5)
         #expect(letters.allSatisfy { $0["error"]?["code"]?.text == "unauthorized" })
         #expect(try h.reader().account("cus_sig")?.balance.description == "200", "only the two signed top-ups")
         // Usage needs no signature.
-        try h.sendUsage(h.usage("u1", "cus_sig", #""tool_calls":1"#), key: "cus_sig")
-        try h.waitFor("credits.balance-changed", count: 3)
+        try await h.sendUsage(h.usage("u1", "cus_sig", #""tool_calls":1"#), key: "cus_sig")
+        try await h.waitFor("credits.balance-changed", count: 3)
         let metrics = try #require(h.server?.metrics.exposition())
         for (outcome, count) in [("valid", 3.0), ("missing", 1), ("malformed", 1), ("unknown_key", 1), ("wrong", 2)] {
             #expect(metricValue(metrics, #"credits_command_signatures_total{outcome="\#(outcome)"}"#) == count, "\(outcome)")

@@ -80,36 +80,48 @@ final class ServiceHarness {
 
     // MARK: Input
 
-    func sendUsage(_ json: String, key: String?) throws { try send(configuration.topics.usage, json, key: key) }
+    func sendUsage(_ json: String, key: String?) async throws { try await send(configuration.topics.usage, json, key: key) }
 
-    func sendCommand(_ json: String, key: String?) throws { try send(configuration.topics.commands, json, key: key) }
+    func sendCommand(_ json: String, key: String?) async throws { try await send(configuration.topics.commands, json, key: key) }
 
-    func send(_ topic: String, _ json: String, key: String?) throws {
+    func send(_ topic: String, _ json: String, key: String?) async throws {
         token += 1
         var reports: [KafkaDelivery] = []
         try producer.send(topic: topic, key: key ?? "", value: json, token: token, reports: &reports)
-        reports += producer.flush(timeoutMilliseconds: 10_000)
+        reports += await flush(seconds: 10)
         if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
     }
 
     /// Produces a command with headers (e.g. a signature) and waits for its acknowledgement.
-    func sendCommand(_ json: String, key: String, headers: [(name: String, value: [UInt8])]) throws {
+    func sendCommand(_ json: String, key: String, headers: [(name: String, value: [UInt8])]) async throws {
         token += 1
         var reports: [KafkaDelivery] = []
         try producer.send(topic: configuration.topics.commands, key: key, value: json, headers: headers, token: token,
                           reports: &reports)
-        reports += producer.flush(timeoutMilliseconds: 10_000)
+        reports += await flush(seconds: 10)
         if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
     }
 
+    /// Waits for the input producer's acknowledgements without holding a thread of the
+    /// cooperative pool (the services under test need them).
+    private func flush(seconds: TimeInterval) async -> [KafkaDelivery] {
+        let deadline = Date().addingTimeInterval(seconds)
+        var reports: [KafkaDelivery] = []
+        while producer.inFlight > 0 && Date() < deadline {
+            reports += producer.pollDeliveries(timeoutMilliseconds: 0)
+            if producer.inFlight > 0 { try? await Task.sleep(for: .milliseconds(10)) }
+        }
+        return reports
+    }
+
     /// Produces many messages to `topic`, then waits for all their acknowledgements.
-    func sendAll(_ topic: String, _ messages: [(json: String, key: String)]) throws {
+    func sendAll(_ topic: String, _ messages: [(json: String, key: String)]) async throws {
         var reports: [KafkaDelivery] = []
         for message in messages {
             token += 1
             try producer.send(topic: topic, key: message.key, value: message.json, token: token, reports: &reports)
         }
-        reports += producer.flush(timeoutMilliseconds: 60_000)
+        reports += await flush(seconds: 60)
         if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
     }
 
@@ -148,7 +160,7 @@ final class ServiceHarness {
     /// Reads outputs until `topic` has `count` messages matching `predicate`, or fails after `timeout`.
     @discardableResult
     func waitFor(_ topic: String, count: Int = 1, timeout: TimeInterval = 30,
-                 where predicate: ([String: JSONValue]) -> Bool = { _ in true }) throws -> [[String: JSONValue]] {
+                 where predicate: ([String: JSONValue]) -> Bool = { _ in true }) async throws -> [[String: JSONValue]] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let matches = (outputs[topic] ?? []).filter(predicate)
@@ -157,29 +169,34 @@ final class ServiceHarness {
                 throw HarnessError("timed out waiting for \(count) message(s) on \(topic); have \(matches.count): "
                                    + "\((outputs[topic] ?? []).suffix(5))")
             }
-            drainOutputs(timeoutMilliseconds: 100)
+            await drainOutputs(milliseconds: 100)
         }
     }
 
     /// Reads outputs until `topic` has `count` distinct `event_id`s (at-least-once delivery may
     /// repeat some), or until `timeout`; returns the distinct ids seen.
     @discardableResult
-    func waitForDistinct(_ topic: String, count: Int, timeout: TimeInterval) throws -> Set<String> {
+    func waitForDistinct(_ topic: String, count: Int, timeout: TimeInterval) async throws -> Set<String> {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let ids = Set((outputs[topic] ?? []).compactMap { $0["event_id"]?.text })
             if ids.count >= count || Date() >= deadline { return ids }
-            drainOutputs(timeoutMilliseconds: 100)
+            await drainOutputs(milliseconds: 100)
         }
     }
 
-    /// Collects whatever output arrives within `timeoutMilliseconds`.
-    func drainOutputs(timeoutMilliseconds: Int32) {
-        for message in tail?.poll(timeoutMilliseconds: timeoutMilliseconds) ?? [] {
-            if case .object(let fields) = try? JSONParser.parse(message.value) {
-                outputs[message.topic, default: []].append(fields)
+    /// Collects whatever output arrives within `milliseconds`, polling without blocking a thread.
+    func drainOutputs(milliseconds: Int) async {
+        let deadline = Date().addingTimeInterval(Double(milliseconds) / 1000)
+        repeat {
+            let messages = tail?.poll(timeoutMilliseconds: 0) ?? []
+            for message in messages {
+                if case .object(let fields) = try? JSONParser.parse(message.value) {
+                    outputs[message.topic, default: []].append(fields)
+                }
             }
-        }
+            if messages.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
+        } while Date() < deadline
     }
 
     func messages(_ topic: String, customer: String) -> [[String: JSONValue]] {

@@ -21,9 +21,9 @@ struct ShutdownTests {
         let customers = (0..<4).map { "cus_d\($0)" }
         var serve = try RunningExecutable(["serve"], environment: environment(h), directory: h.directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
-        try FaultInjectionTests().enable(h, customers)
+        try await FaultInjectionTests().enable(h, customers)
         let total = 2_000
-        try h.sendAll(h.configuration.topics.usage, FaultInjectionTests().usage(h, customers, 0..<total))
+        try await h.sendAll(h.configuration.topics.usage, FaultInjectionTests().usage(h, customers, 0..<total))
         try await waitUntil(timeout: 30, "some usage to be applied") {
             try h.reader().account(customers[0])?.lastEntryID ?? 0 > 10
         }
@@ -39,7 +39,7 @@ struct ShutdownTests {
         serve = try RunningExecutable(["serve"], environment: environment(h), directory: h.directory)
         try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
-        #expect(try h.waitForDistinct("credits.balance-changed", count: total, timeout: 60).count == total)
+        #expect(try await h.waitForDistinct("credits.balance-changed", count: total, timeout: 60).count == total)
         serve.process.terminate()
         #expect(try await serve.waitForExit(timeout: 30) == 0)
     }
