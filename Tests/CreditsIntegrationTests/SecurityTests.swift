@@ -111,11 +111,19 @@ struct SecretFreeLogTests {
                                               "--brokers", h.broker.bootstrapServers], environment: [:], directory: directory)
         #expect(try await unsigned.waitForExit(timeout: 60) == 1)
         #expect(unsigned.output.contains(#""reason":"unauthorized""#))
+        // The demo signs its commands, then shows one sent unsigned refused.
+        let demo = try RunningExecutable(["demo", "--brokers", h.broker.bootstrapServers, "--watch", "6",
+                                          "--signing-key-id", "ops"],
+                                         environment: ["CREDITS_SIGNING_KEY": secrets[3]], directory: directory)
+        #expect(try await demo.waitForExit(timeout: 90) == 0, "\(demo.output.suffix(1000))")
+        #expect(demo.output.contains(#""type":"used""#), "signed set-up commands were applied")
+        #expect(demo.output.contains(#""reason":"unauthorized""#), "the unsigned command was refused")
         let help = try RunningExecutable(["serve", "--help"], environment: environment, directory: directory)
         _ = try await help.waitForExit(timeout: 30)
         serve.process.terminate()
         #expect(try await serve.waitForExit(timeout: 30) == 0)
-        let everything = [serve.output, readiness, admin.output, unsigned.output, help.output].joined(separator: "\n")
+        let everything = [serve.output, readiness, admin.output, unsigned.output, demo.output, help.output]
+            .joined(separator: "\n")
         #expect(everything.contains("sasl.password"), "librdkafka's configuration dump ran at debug level")
         for secret in secrets {
             #expect(!everything.contains(secret), "a secret leaked: \(secret.prefix(4))…")
