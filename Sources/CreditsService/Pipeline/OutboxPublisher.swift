@@ -16,7 +16,9 @@ import Logging
 /// - Time is measured on the monotonic clock.
 final class OutboxPublisher {
     private struct Slot {
-        let record: OutboxRecord
+        let seq: Int64
+        /// Encoded once, when handed over (on all cores), and reused by every send.
+        let message: OutboundMessage
         /// When the pipeline handed it over (monotonic nanoseconds).
         let enqueuedAt: UInt64
         var delivered = false
@@ -62,8 +64,11 @@ final class OutboxPublisher {
     func publish(_ records: [OutboxRecord]) throws(KafkaError) {
         guard !records.isEmpty else { return }
         let now = MonotonicClock.now()
+        let messages = Parallel.map(records) { $0.message }
         slots.reserveCapacity(slots.count + records.count)
-        for record in records { slots.append(Slot(record: record, enqueuedAt: now)) }
+        for (record, message) in zip(records, messages) {
+            slots.append(Slot(seq: record.seq, message: message, enqueuedAt: now))
+        }
         try pump()
     }
 
@@ -91,14 +96,13 @@ final class OutboxPublisher {
             sentEnd = failure
             firstFailure = nil
             logger.info("Sending output messages again from the first failed one",
-                        metadata: ["seq": "\(slots[failure].record.seq)", "messages": "\(slots.count - failure)"])
+                        metadata: ["seq": "\(slots[failure].seq)", "messages": "\(slots.count - failure)"])
         }
         var reports: [KafkaDelivery] = []
         while sentEnd < slots.count && inFlightCount < window && firstFailure == nil {
-            let record = slots[sentEnd].record
-            let message = record.message
-            try producer.send(topic: topics.name(of: message.topic), key: message.key, value: message.value,
-                              token: record.seq, reports: &reports)
+            let slot = slots[sentEnd]
+            try producer.send(topic: topics.name(of: slot.message.topic), key: slot.message.key, value: slot.message.value,
+                              token: slot.seq, reports: &reports)
             sentEnd += 1
             inFlightCount += 1
             if !reports.isEmpty {
@@ -118,7 +122,7 @@ final class OutboxPublisher {
                     retryAt = MonotonicClock.now() + backoffNanoseconds
                     logger.warning("Output message not delivered; holding newer ones and sending again in order",
                                    metadata: ["seq": "\(report.token)", "error": "\(error)",
-                                              "topic": "\(topics.name(of: slots[index].record.message.topic))",
+                                              "topic": "\(topics.name(of: slots[index].message.topic))",
                                               "retry_in_ms": "\(backoffNanoseconds / 1_000_000)"])
                     backoffNanoseconds = min(backoffNanoseconds * 2, Self.maximumBackoff)
                 }
@@ -133,7 +137,7 @@ final class OutboxPublisher {
     private func advanceDeliveredPrefix() {
         let start = head
         while head < sentEnd, slots[head].delivered, head != firstFailure {
-            deliveredThrough = slots[head].record.seq
+            deliveredThrough = slots[head].seq
             head += 1
         }
         if head > start { backoffNanoseconds = Self.initialBackoff }
@@ -151,8 +155,8 @@ final class OutboxPublisher {
         var high = sentEnd
         while low < high {
             let middle = (low + high) / 2
-            if slots[middle].record.seq < seq { low = middle + 1 } else { high = middle }
+            if slots[middle].seq < seq { low = middle + 1 } else { high = middle }
         }
-        return low < sentEnd && slots[low].record.seq == seq ? low : nil
+        return low < sentEnd && slots[low].seq == seq ? low : nil
     }
 }
