@@ -74,7 +74,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
                                              "idempotency_keys": "\(store.idempotencyKeyCount)"])
         consumer = try KafkaConsumer(settings: consumerSettings, groupID: configuration.groupID,
                                      topics: [configuration.topics.usage, configuration.topics.commands],
-                                     listener: self, headerNames: [CommandSignatures.headerName], logger: logger)
+                                     listener: self, headerNames: signatures == nil ? [] : [CommandSignatures.headerName],
+                                     logger: logger)
     }
 
     /// Runs until `stop` is set, then stops within `shutdown.timeout_ms` whatever the cluster's
