@@ -38,8 +38,7 @@ public final class KafkaConsumer {
                             listener: KafkaRebalanceListener, headerNames: [String] = [],
                             logger: Logger) throws(KafkaError) {
         try self.init(settings: settings, groupID: groupID, listener: listener, headerNames: headerNames, logger: logger)
-        let list = RDKafkaPartitionList(capacity: topics.count)
-        for topic in topics { list.add(TopicPartition(topic: topic, partition: -1)) }
+        let list = RDKafkaPartitionList(topics.map { TopicPartition(topic: $0, partition: -1) })
         let error = rd_kafka_subscribe(handle, list.pointer)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))") }
     }
@@ -76,8 +75,7 @@ public final class KafkaConsumer {
 
     /// Reads exactly these partitions from these offsets (standalone readers).
     public func assign(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
-        let list = RDKafkaPartitionList(capacity: offsets.count)
-        for (partition, offset) in offsets { list.add(partition, offset: offset) }
+        let list = RDKafkaPartitionList(offsets: offsets)
         let error = rd_kafka_assign(handle, list.pointer)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "assigning partitions") }
     }
@@ -202,8 +200,7 @@ public final class KafkaConsumer {
     /// that "unknown" is never taken for "none".
     public func committedOffsets(_ partitions: [TopicPartition],
                                  timeoutMilliseconds: Int32) throws(KafkaError) -> [TopicPartition: Int64] {
-        let query = RDKafkaPartitionList(capacity: partitions.count)
-        for partition in partitions { query.add(partition) }
+        let query = RDKafkaPartitionList(partitions)
         let error = rd_kafka_committed(handle, query.pointer, timeoutMilliseconds)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "reading the group's committed offsets") }
         var committed: [TopicPartition: Int64] = [:]
@@ -219,16 +216,14 @@ public final class KafkaConsumer {
     /// Starts fetching paused partitions again (from where they were assigned).
     public func resume(_ partitions: [TopicPartition]) {
         guard !partitions.isEmpty else { return }
-        let list = RDKafkaPartitionList(capacity: partitions.count)
-        for partition in partitions { list.add(partition) }
+        let list = RDKafkaPartitionList(partitions)
         rd_kafka_resume_partitions(handle, list.pointer)
     }
 
     /// Commits `offsets` (the next offset to read per partition) to the group, without waiting.
     public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }
-        let list = RDKafkaPartitionList(capacity: offsets.count)
-        for (partition, offset) in offsets { list.add(partition, offset: offset) }
+        let list = RDKafkaPartitionList(offsets: offsets)
         let error = rd_kafka_commit(handle, list.pointer, 1)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR || error == RD_KAFKA_RESP_ERR__NO_OFFSET else {
             throw KafkaError(error, "committing offsets")
@@ -292,8 +287,7 @@ final class RebalanceContext {
         }
         assignment = Set(partitions)
         if !decision.paused.isEmpty {
-            let pause = RDKafkaPartitionList(capacity: decision.paused.count)
-            for partition in decision.paused { pause.add(partition) }
+            let pause = RDKafkaPartitionList(decision.paused)
             rd_kafka_pause_partitions(handle, pause.pointer)
         }
     }

@@ -9,6 +9,18 @@ final class RDKafkaPartitionList {
         pointer = rd_kafka_topic_partition_list_new(Int32(max(capacity, 1)))
     }
 
+    /// A list of `partitions` (offsets unset).
+    convenience init(_ partitions: some Collection<TopicPartition>) {
+        self.init(capacity: partitions.count)
+        for partition in partitions { add(partition) }
+    }
+
+    /// A list of partitions with the offset of each.
+    convenience init(offsets: [TopicPartition: Int64]) {
+        self.init(capacity: offsets.count)
+        for (partition, offset) in offsets { add(partition, offset: offset) }
+    }
+
     /// Takes ownership of a list from librdkafka.
     init(owning pointer: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) {
         self.pointer = pointer

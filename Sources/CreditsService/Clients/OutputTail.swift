@@ -51,6 +51,11 @@ public enum CommandClient {
             self.keyID = keyID
             self.secret = secret
         }
+
+        /// The Kafka headers that sign `value`.
+        public func headers(signing value: String) -> [(name: String, value: [UInt8])] {
+            [(CommandSignatures.headerName, CommandSignatures.sign(Array(value.utf8), keyID: keyID, secret: secret))]
+        }
     }
 
     /// Publishes `commandJSON` (signed with `signingKey` when given) and waits for its result.
@@ -64,12 +69,8 @@ public enum CommandClient {
         defer { tail.close() }
         let producer = try KafkaProducer(settings: settings, logger: logger)
         var reports: [KafkaDelivery] = []
-        let headers = signingKey.map {
-            [(name: CommandSignatures.headerName,
-              value: CommandSignatures.sign(Array(commandJSON.utf8), keyID: $0.keyID, secret: $0.secret))]
-        } ?? []
-        try producer.send(topic: configuration.topics.commands, key: customerID, value: commandJSON, headers: headers,
-                          token: 1, reports: &reports)
+        try producer.send(topic: configuration.topics.commands, key: customerID, value: commandJSON,
+                          headers: signingKey?.headers(signing: commandJSON) ?? [], token: 1, reports: &reports)
         reports += producer.flush(timeoutMilliseconds: 10_000)
         if let failure = reports.first(where: { $0.error != nil })?.error {
             throw KafkaError(code: -1, message: "the command was not accepted by Kafka: \(failure)")

@@ -81,28 +81,20 @@ public enum ConfigurationLoader {
         if let token = config.string(forKey: "http.auth_token", isSecret: true), !token.isEmpty {
             result.httpTokens.append(.init(scope: .read, secret: Secret(Array(token.utf8))))
         }
-        for entry in config.stringArray(forKey: "http.tokens", isSecret: true, default: []) {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let scope = ServiceConfiguration.HTTPToken.Scope(rawValue: parts[0]) else {
-                throw ConfigurationError(key: "http.tokens", problem: "entries are read=env:VARIABLE, metrics=file:PATH, ...")
+        for (name, secret) in try secrets(config, "http.tokens", environment: environment,
+                                           form: "read=env:VARIABLE, metrics=file:PATH, ...") {
+            guard let scope = ServiceConfiguration.HTTPToken.Scope(rawValue: name) else {
+                throw ConfigurationError(key: "http.tokens", problem: "\"\(name)\" is not a scope (read, metrics)")
             }
-            do {
-                result.httpTokens.append(.init(scope: scope, secret: try Secret.load(parts[1], environment: environment)))
-            } catch {
-                throw ConfigurationError(key: "http.tokens", problem: "\(scope.rawValue) token: \(error)")
-            }
+            result.httpTokens.append(.init(scope: scope, secret: secret))
         }
         result.requireCommandSignature = config.bool(forKey: "commands.require_signature", default: false)
-        for entry in config.stringArray(forKey: "commands.signing_keys", isSecret: true, default: []) {
-            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[0].contains(":") else {
-                throw ConfigurationError(key: "commands.signing_keys", problem: "entries are KEY_ID=env:VARIABLE or KEY_ID=file:PATH")
+        for (keyID, secret) in try secrets(config, "commands.signing_keys", environment: environment,
+                                           form: "KEY_ID=env:VARIABLE or KEY_ID=file:PATH") {
+            guard !keyID.contains(":") else {
+                throw ConfigurationError(key: "commands.signing_keys", problem: "a key id may not contain \":\"")
             }
-            do {
-                result.signingKeys[parts[0]] = try Secret.load(parts[1], environment: environment)
-            } catch {
-                throw ConfigurationError(key: "commands.signing_keys", problem: "key \(parts[0]): \(error)")
-            }
+            result.signingKeys[keyID] = secret
         }
         if result.requireCommandSignature && result.signingKeys.isEmpty {
             throw ConfigurationError(key: "commands.signing_keys",
@@ -157,6 +149,23 @@ public enum ConfigurationLoader {
             throw ConfigurationError(key: key, problem: "\(number) is out of range \(range.lowerBound)-\(range.upperBound)")
         }
         return number
+    }
+
+    /// A list of `name=env:VARIABLE` / `name=file:PATH` entries, each secret loaded; errors name
+    /// the key and the entry's name, never a secret.
+    private static func secrets(_ config: ConfigReader, _ key: String, environment: [String: String],
+                                form: String) throws -> [(name: String, secret: Secret)] {
+        try config.stringArray(forKey: ConfigKey(key), isSecret: true, default: []).map { entry in
+            let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else {
+                throw ConfigurationError(key: key, problem: "entries are \(form)")
+            }
+            do {
+                return (parts[0], try Secret.load(parts[1], environment: environment))
+            } catch {
+                throw ConfigurationError(key: key, problem: "\(parts[0]): \(error)")
+            }
+        }
     }
 
     /// A text setting that must not be empty when given.

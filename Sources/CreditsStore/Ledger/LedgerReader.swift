@@ -13,15 +13,7 @@ public final class LedgerReader {
     /// Runs `body` in one read transaction: everything it reads comes from one snapshot of the
     /// store, however the writer moves on meanwhile.
     public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        try connection.execute("BEGIN")
-        do {
-            let value = try body()
-            try connection.execute("COMMIT")
-            return value
-        } catch {
-            try? connection.execute("ROLLBACK")
-            throw error
-        }
+        try connection.transaction(writing: false, body)
     }
 
     /// A customer's state, or nil if the store has never seen it.

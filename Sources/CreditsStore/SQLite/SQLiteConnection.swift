@@ -87,9 +87,10 @@ final class SQLiteConnection {
 
     var lastErrorMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
-    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws.
-    func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        try execute("BEGIN IMMEDIATE")
+    /// Runs `body` in a transaction: commits when it returns, rolls back when it throws. A write
+    /// transaction takes the write lock at once; a read transaction reads one snapshot.
+    func transaction<T>(writing: Bool = true, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try execute(writing ? "BEGIN IMMEDIATE" : "BEGIN")
         do {
             let value = try body()
             try execute("COMMIT")

@@ -25,10 +25,7 @@ struct Demo: AsyncParsableCommand {
         /// Commands are signed when a key is given, but for the one the story sends unsigned.
         func send(_ topic: String, _ customer: String, _ json: String, signed: Bool) throws {
             token += 1
-            let headers = signingKey.flatMap { key in
-                signed ? [(name: CommandSignatures.headerName,
-                           value: CommandSignatures.sign(Array(json.utf8), keyID: key.keyID, secret: key.secret))] : nil
-            } ?? []
+            let headers = signed ? signingKey?.headers(signing: json) ?? [] : []
             try producer.send(topic: topic, key: customer, value: json, headers: headers, token: token, reports: &reports)
         }
         for phase in DemoTraffic.phases(run: run, now: Date(), signed: signingKey != nil) {
