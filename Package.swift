@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // System libraries (installed from Debian: libsqlite3-dev, librdkafka-dev).
@@ -31,6 +33,14 @@ let package = Package(
         // SQLite adapter: schema, migrations, batch apply, dedupe, outbox, offsets.
         .target(name: "CreditsStore", dependencies: [
             "CreditsCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: strict),
+        // PostgreSQL adapter: the shared store for several instances (fenced per partition).
+        .target(name: "CreditsPostgres", dependencies: [
+            "CreditsCore", "CreditsStore",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         // librdkafka adapter: consumer, producer, admin, embedded (mock) broker.
         .target(name: "CreditsKafka", dependencies: [
@@ -65,8 +75,10 @@ let package = Package(
         // Helpers shared by the test targets (never linked into the service).
         .target(name: "CreditsTestSupport", dependencies: ["CreditsCore"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore", "CreditsTestSupport"], swiftSettings: strict),
-        .testTarget(name: "CreditsStoreTests", dependencies: ["CreditsStore", "CreditsCore", "CreditsTestSupport"],
-                    swiftSettings: strict),
+        .testTarget(name: "CreditsStoreTests", dependencies: [
+            "CreditsStore", "CreditsPostgres", "CreditsCore", "CreditsTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "CreditsIntegrationTests", dependencies: [
             "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
             "CreditsTestSupport",

@@ -56,21 +56,18 @@ public final class LedgerReader {
             WHERE customer_num = ? AND kind = 2 AND occurred_at >= ? AND occurred_at < ?
             """)
         statement.bind(.integer(customer.num), .integer(from.millisecondsSinceEpoch), .integer(to.millisecondsSinceEpoch))
-        var buckets: [Int64: UsageBucket] = [:]
+        var buckets = UsageBuckets(bucketMilliseconds: bucketMilliseconds)
         while try statement.step() {
-            let occurredAt = statement.int64(0)
-            let start = occurredAt - ((occurredAt % bucketMilliseconds) + bucketMilliseconds) % bucketMilliseconds
-            var bucket = buckets[start] ?? UsageBucket(start: Timestamp(millisecondsSinceEpoch: start), events: 0,
-                                                       call: .zero, ai: .zero, toolCalls: .zero, total: .zero)
-            guard bucket.add(charge: -statement.int64(1), call: statement.optionalInt64(2) ?? 0,
-                             ai: statement.optionalInt64(3) ?? 0, toolCalls: statement.optionalInt64(4) ?? 0) else {
+            guard buckets.add(occurredAt: statement.int64(0), charge: -statement.int64(1),
+                              call: statement.optionalInt64(2) ?? 0, ai: statement.optionalInt64(3) ?? 0,
+                              toolCalls: statement.optionalInt64(4) ?? 0) else {
+                let start = buckets.start(of: statement.int64(0))
                 statement.reset()
-                throw StoreError.amountOutOfRange("the usage of \(customerID) from \(bucket.start) exceeds the range of an "
+                throw StoreError.amountOutOfRange("the usage of \(customerID) from \(start) exceeds the range of an "
                                                   + "amount; ask for smaller buckets")
             }
-            buckets[start] = bucket
         }
-        return buckets.values.sorted { $0.start < $1.start }
+        return buckets.sorted
     }
 
     /// Checks every customer's chain of entries: each balance is the previous plus the amount,
@@ -81,47 +78,24 @@ public final class LedgerReader {
     }
 
     private func verifySnapshot() throws(StoreError) -> VerificationReport {
-        var report = VerificationReport()
-        struct Running { var nextID: Int64 = 1; var sum: Int64 = 0 }
-        var running: [Int64: Running] = [:]
+        var verifier = LedgerVerifier()
         var names: [Int64: String] = [:]
-        var stored: [Int64: (balance: Int64, lastEntryID: Int64)] = [:]
+        var stored: [(num: Int64, balance: Int64, lastEntryID: Int64)] = []
         let customers = try connection.statement("SELECT customer_num, customer_id, balance, last_entry_id FROM customers")
         while try customers.step() {
             names[customers.int64(0)] = customers.string(1)
-            stored[customers.int64(0)] = (customers.int64(2), customers.int64(3))
+            stored.append((customers.int64(0), customers.int64(2), customers.int64(3)))
         }
-        report.customers = names.count
         let entries = try connection.statement("SELECT customer_num, entry_id, amount, balance FROM entries ORDER BY seq")
         while try entries.step() {
-            report.entries += 1
-            let (num, id, amount, after) = (entries.int64(0), entries.int64(1), entries.int64(2), entries.int64(3))
-            let name = names[num] ?? "customer #\(num)"
-            var state = running[num] ?? Running()
-            if id != state.nextID {
-                report.problems.append("\(name): entry \(id) found where \(state.nextID) was expected")
-            }
-            state.sum += amount
-            if after != state.sum {
-                report.problems.append("\(name): entry \(id) says balance \(CreditAmount(micros: after)), "
-                                       + "the sum of entries is \(CreditAmount(micros: state.sum))")
-                state.sum = after
-            }
-            state.nextID = id + 1
-            running[num] = state
+            let num = entries.int64(0)
+            verifier.entry(customer: names[num] ?? "customer #\(num)", id: entries.int64(1), amount: entries.int64(2),
+                           balance: entries.int64(3))
         }
-        for (num, customer) in stored.sorted(by: { $0.key < $1.key }) {
-            let state = running[num] ?? Running()
-            let name = names[num] ?? ""
-            if state.sum != customer.balance {
-                report.problems.append("\(name): balance \(CreditAmount(micros: customer.balance)) differs from the sum "
-                                       + "of entries \(CreditAmount(micros: state.sum))")
-            }
-            if state.nextID - 1 != customer.lastEntryID {
-                report.problems.append("\(name): last entry id \(customer.lastEntryID), entries end at \(state.nextID - 1)")
-            }
+        for customer in stored.sorted(by: { $0.num < $1.num }) {
+            verifier.customer(names[customer.num] ?? "", balance: customer.balance, lastEntryID: customer.lastEntryID)
         }
-        return report
+        return verifier.result
     }
 
     /// Writes a consistent copy of the store to a new file at `path` (SQLite's online backup),
@@ -156,6 +130,11 @@ public struct HistoryPage: Sendable, Equatable {
     public var entries: [LedgerEntry]
     /// Set when older entries remain.
     public var next: HistoryCursor?
+
+    public init(entries: [LedgerEntry], next: HistoryCursor?) {
+        self.entries = entries
+        self.next = next
+    }
 }
 
 /// Consumption of one time bucket.

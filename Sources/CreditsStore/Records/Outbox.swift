@@ -6,6 +6,11 @@ public struct OutboxRecord: Sendable, Equatable {
     public var seq: Int64
     public var event: OutputEvent
 
+    public init(seq: Int64, event: OutputEvent) {
+        self.seq = seq
+        self.event = event
+    }
+
     /// The message to produce.
     public var message: OutboundMessage { event.message }
 }

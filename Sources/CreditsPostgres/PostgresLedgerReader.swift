@@ -1,0 +1,116 @@
+import CreditsCore
+import CreditsStore
+import Logging
+import PostgresNIO
+
+/// Read-only queries over the shared store, for the HTTP API and the CLI of any instance. One
+/// connection; `snapshot` runs its body in one REPEATABLE READ transaction. Not thread-safe.
+public final class PostgresLedgerReader: LedgerReading {
+    private let session: PostgresSession
+    private var inSnapshot = false
+
+    public init(url: PostgresStoreURL, logger: Logger) {
+        session = PostgresSession(url: url, logger: logger)
+    }
+
+    public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        guard !inSnapshot else { return try body() }
+        inSnapshot = true
+        defer { inSnapshot = false }
+        return try session.transaction("REPEATABLE READ", readOnly: true, body)
+    }
+
+    public func account(_ customerID: String) throws(StoreError) -> CustomerAccount? {
+        let rows = try session.query("""
+            SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers WHERE customer_id = \(customerID)
+            """, "reading a customer")
+        return try rows.first.map { row throws(StoreError) in try PostgresRecords.account(from: PostgresColumns(row)) }
+    }
+
+    /// Newest first; the cursor is the id of the next (older) entry to show.
+    public func entries(_ customerID: String, cursor: HistoryCursor?, limit: Int,
+                        kind: LedgerEntry.Kind?) throws(StoreError) -> HistoryPage {
+        let below = cursor?.seq ?? Int64.max
+        let kindCode = kind.flatMap { PostgresRecords.kinds.firstIndex(of: $0) }.map(Int64.init) ?? -1
+        let rows = try session.query("""
+            SELECT \(unescaped: PostgresRecords.entrySelect) FROM entries
+            WHERE customer_id = \(customerID) AND entry_id <= \(below) AND (\(kindCode) < 0 OR kind = \(kindCode))
+            ORDER BY entry_id DESC LIMIT \(Int64(limit) + 1)
+            """, "reading a customer's entries")
+        var page = HistoryPage(entries: [], next: nil)
+        for row in rows {
+            let entry = try PostgresRecords.entry(from: PostgresColumns(row))
+            if page.entries.count == limit {
+                page.next = HistoryCursor(seq: entry.entryID)
+                break
+            }
+            page.entries.append(entry)
+        }
+        return page
+    }
+
+    public func usage(_ customerID: String, from: Timestamp, to: Timestamp,
+                      bucketMilliseconds: Int64) throws(StoreError) -> [UsageBucket] {
+        let rows = try session.query("""
+            SELECT occurred_at, amount, call_part, ai_part, tool_part FROM entries
+            WHERE customer_id = \(customerID) AND kind = 2
+              AND occurred_at >= \(from.millisecondsSinceEpoch) AND occurred_at < \(to.millisecondsSinceEpoch)
+            """, "reading a customer's usage")
+        var buckets = UsageBuckets(bucketMilliseconds: bucketMilliseconds)
+        for row in rows {
+            let columns = PostgresColumns(row)
+            let occurredAt = try columns.int(0)
+            guard buckets.add(occurredAt: occurredAt, charge: -(try columns.int(1)), call: try columns.optionalInt(2) ?? 0,
+                              ai: try columns.optionalInt(3) ?? 0, toolCalls: try columns.optionalInt(4) ?? 0) else {
+                throw StoreError(code: StoreError.amountOutOfRangeCode,
+                                 message: "the usage of \(customerID) from \(buckets.start(of: occurredAt)) exceeds the "
+                                    + "range of an amount; ask for smaller buckets",
+                                 context: "summing amounts", backend: "PostgreSQL")
+            }
+        }
+        return buckets.sorted
+    }
+
+    public func verify() throws(StoreError) -> VerificationReport {
+        try snapshot { () throws(StoreError) -> VerificationReport in
+            var verifier = LedgerVerifier()
+            for row in try session.query("SELECT customer_id, entry_id, amount, balance FROM entries ORDER BY customer_id, entry_id",
+                                         "reading every entry") {
+                let columns = PostgresColumns(row)
+                verifier.entry(customer: try columns.string(0), id: try columns.int(1), amount: try columns.int(2),
+                               balance: try columns.int(3))
+            }
+            for row in try session.query("SELECT customer_id, balance, last_entry_id FROM customers ORDER BY customer_id",
+                                         "reading every customer") {
+                let columns = PostgresColumns(row)
+                verifier.customer(try columns.string(0), balance: try columns.int(1), lastEntryID: try columns.int(2))
+            }
+            return verifier.result
+        }
+    }
+
+    public func outboxDepth() throws(StoreError) -> Int {
+        guard let row = try session.query("SELECT count(*) FROM outbox", "counting the outbox").first else { return 0 }
+        return Int(try PostgresColumns(row).int(0))
+    }
+
+    public func blockStateCounts() throws(StoreError) -> [String: Int] {
+        try PostgresQueries.blockStateCounts(session)
+    }
+
+    public func close() { session.close() }
+}
+
+/// Queries both the writer and the readers run.
+enum PostgresQueries {
+    static func blockStateCounts(_ session: PostgresSession) throws(StoreError) -> [String: Int] {
+        var counts = ["active": 0, "grace": 0, "blocked": 0]
+        for row in try session.query("""
+            SELECT block_state, count(*) FROM customers WHERE credits_enabled GROUP BY block_state
+            """, "counting customers by state") {
+            let columns = PostgresColumns(row)
+            counts[["active", "grace", "blocked"][Int(try columns.int(0)) % 3]] = Int(try columns.int(1))
+        }
+        return counts
+    }
+}

@@ -1,0 +1,263 @@
+import CreditsCore
+import CreditsStore
+import Logging
+import NIOCore
+import PostgresNIO
+
+/// The ledger in one PostgreSQL database shared by several instances of the service. Kafka's
+/// consumer group gives each instance some input partitions; this store makes sure only the
+/// current owner of a partition changes what follows from it:
+///
+/// - **Fencing.** Every batch transaction first advances each of its partitions' stored next
+///   offset with a compare-and-set against the position this instance read when it took the
+///   partition (`own`). If another instance applied the partition meanwhile (this one was paused,
+///   cut off, or slower than its session), the set fails, the transaction rolls back and the
+///   batch throws `StoreError.isFenced`: nothing of it is stored or published.
+/// - **Fresh state.** Customers are read per batch with `SELECT … FOR UPDATE`, and idempotency
+///   keys per batch through the primary key: nothing is cached between batches, so nothing goes
+///   stale when partitions move, and memory does not grow with the keys ever seen.
+/// - **Outbox and timers per partition.** Every output row carries its input partition; the
+///   owner publishes its partitions' rows in order and fires their customers' grace deadlines.
+///
+/// Confined to one thread (the pipeline's).
+public final class PostgresLedgerStore: LedgerWriter {
+    private let session: PostgresSession
+    private let ledger: Ledger
+    private let url: PostgresStoreURL
+    /// Owned input partitions and the next offset this instance expects to apply from each.
+    private var positions: [TopicPartition: Int64] = [:]
+    private var ownedNumbers: [Int32] = []
+
+    /// Connects, and brings the schema up to date (once, whichever instance comes first).
+    public init(url: PostgresStoreURL, ledger: Ledger, logger: Logger) throws(StoreError) {
+        self.url = url
+        self.ledger = ledger
+        session = PostgresSession(url: url, logger: logger)
+        try PostgresMigrations.migrate(session)
+    }
+
+    public var isShared: Bool { true }
+
+    public var summary: String { "PostgreSQL at \(url), shared; positions fenced per partition" }
+
+    public func close() { session.close() }
+
+    // MARK: Partitions
+
+    public func own(_ partitions: [TopicPartition]) throws(StoreError) -> [TopicPartition: Int64] {
+        var owned: [TopicPartition: Int64] = [:]
+        if !partitions.isEmpty {
+            let rows = try session.query("""
+                SELECT topic, partition, next_offset FROM partition_positions
+                WHERE (topic, partition) IN (SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[]))
+                """, "reading partition positions")
+            for row in rows {
+                let columns = PostgresColumns(row)
+                owned[TopicPartition(topic: try columns.string(0), partition: Int32(try columns.int(1)))] = try columns.int(2)
+            }
+        }
+        positions = Dictionary(uniqueKeysWithValues: partitions.map { ($0, owned[$0] ?? 0) })
+        ownedNumbers = Array(Set(partitions.map(\.partition))).sorted()
+        return owned
+    }
+
+    public func consumedOffsets() throws(StoreError) -> [TopicPartition: Int64] {
+        var offsets: [TopicPartition: Int64] = [:]
+        for row in try session.query("SELECT topic, partition, next_offset FROM partition_positions", "reading positions") {
+            let columns = PostgresColumns(row)
+            offsets[TopicPartition(topic: try columns.string(0), partition: Int32(try columns.int(1)))] = try columns.int(2)
+        }
+        return offsets
+    }
+
+    public func forgetConsumedOffsets() throws(StoreError) {
+        try session.query("DELETE FROM partition_positions", "forgetting positions")
+        positions = positions.mapValues { _ in 0 }
+    }
+
+    // MARK: Applying
+
+    public func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport {
+        var next: [TopicPartition: Int64] = [:]
+        for message in batch {
+            let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
+            next[partition] = max(next[partition] ?? 0, message.origin.offset + 1)
+        }
+        var report = try session.transaction { () throws(StoreError) -> BatchReport in
+            try fence(next)
+            var plan = BatchPlan(ledger: ledger, now: now, customers: try lockCustomers(BatchPlan.customerIDs(of: batch)),
+                                 storedKeys: try storedKeys(BatchPlan.keys(of: batch)))
+            plan.apply(batch)
+            return try write(plan)
+        }
+        positions.merge(next) { _, new in new }
+        report.nextOffsets = next
+        return report
+    }
+
+    public func nextGraceDeadline() throws(StoreError) -> Timestamp? {
+        guard !ownedNumbers.isEmpty else { return nil }
+        let rows = try session.query("""
+            SELECT min(block_at) FROM customers WHERE block_state = 1 AND partition = ANY(\(ownedNumbers)::int[])
+            """, "reading the next grace deadline")
+        guard let row = rows.first, let at = try PostgresColumns(row).optionalInt(0) else { return nil }
+        return Timestamp(millisecondsSinceEpoch: at)
+    }
+
+    public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
+        guard !ownedNumbers.isEmpty else { return BatchReport() }
+        return try session.transaction { () throws(StoreError) -> BatchReport in
+            // Still the owner: the positions of every owned partition are unchanged.
+            try fence(positions)
+            let rows = try session.query("""
+                SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
+                WHERE block_state = 1 AND block_at <= \(now.millisecondsSinceEpoch) AND partition = ANY(\(ownedNumbers)::int[])
+                ORDER BY block_at, customer_id FOR UPDATE
+                """, "reading customers due for blocking")
+            var customers: [String: CustomerAccount] = [:]
+            var partitions: [String: Int32] = [:]
+            var due: [String] = []
+            for row in rows {
+                let columns = PostgresColumns(row)
+                let account = try PostgresRecords.account(from: columns)
+                customers[account.customerID] = account
+                partitions[account.customerID] = Int32(try columns.int(1))
+                due.append(account.customerID)
+            }
+            var plan = BatchPlan(ledger: ledger, now: now, customers: customers, storedKeys: [:])
+            plan.fireGraceDeadlines(due, partitions: partitions)
+            return try write(plan)
+        }
+    }
+
+    /// Advances each partition's stored position from the expected one to `next`; throws
+    /// `fenced` naming the partitions another instance has moved.
+    private func fence(_ next: [TopicPartition: Int64]) throws(StoreError) {
+        guard !next.isEmpty else { return }
+        let partitions = next.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        let expected = partitions.map { positions[$0] ?? 0 }
+        let rows = try session.query("""
+            INSERT INTO partition_positions AS p (topic, partition, next_offset)
+            SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[],
+                                 \(partitions.map { next[$0] ?? 0 })::bigint[])
+            ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset
+            WHERE p.next_offset = (SELECT e FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[],
+                                                        \(expected)::bigint[]) AS x(t, n, e)
+                                   WHERE x.t = p.topic AND x.n = p.partition)
+            RETURNING topic, partition
+            """, "advancing partition positions")
+        guard rows.count < partitions.count else { return }
+        var advanced = Set<TopicPartition>()
+        for row in rows {
+            let columns = PostgresColumns(row)
+            advanced.insert(TopicPartition(topic: try columns.string(0), partition: Int32(try columns.int(1))))
+        }
+        let moved = partitions.filter { !advanced.contains($0) }
+        throw StoreError(code: StoreError.fencedCode,
+                         message: "another instance applied \(moved.map(\.description).joined(separator: ", ")) "
+                            + "after this one read its position; the batch was rolled back",
+                         context: "fencing", backend: "PostgreSQL")
+    }
+
+    /// The batch's customers as stored, locked until the transaction ends (absent: new).
+    private func lockCustomers(_ ids: [String]) throws(StoreError) -> [String: CustomerAccount] {
+        guard !ids.isEmpty else { return [:] }
+        var customers: [String: CustomerAccount] = [:]
+        let rows = try session.query("""
+            SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
+            WHERE customer_id = ANY(\(ids)::text[]) ORDER BY customer_id FOR UPDATE
+            """, "reading the batch's customers")
+        for row in rows {
+            let account = try PostgresRecords.account(from: PostgresColumns(row))
+            customers[account.customerID] = account
+        }
+        return customers
+    }
+
+    /// The batch's idempotency keys that are stored already, in one query.
+    private func storedKeys(_ keys: [BatchPlan.KeyID]) throws(StoreError) -> [BatchPlan.KeyID: BatchPlan.StoredKey] {
+        guard !keys.isEmpty else { return [:] }
+        var found: [BatchPlan.KeyID: BatchPlan.StoredKey] = [:]
+        let rows = try session.query("""
+            SELECT k.customer_id, k.kind, k.key, k.digest, k.status, k.reason, k.entry_id
+            FROM idempotency_keys k
+            JOIN unnest(\(keys.map(\.customerID))::text[], \(keys.map(\.kind.rawValue))::smallint[], \(keys.map(\.key))::text[])
+                 AS b(customer_id, kind, key)
+              ON k.customer_id = b.customer_id AND k.kind = b.kind AND k.key = b.key
+            """, "looking up idempotency keys")
+        for row in rows {
+            let columns = PostgresColumns(row)
+            let id = BatchPlan.KeyID(customerID: try columns.string(0),
+                                     kind: BatchPlan.KeyKind(rawValue: Int16(try columns.int(1))) ?? .usage,
+                                     key: try columns.string(2))
+            found[id] = BatchPlan.StoredKey(digest: try columns.bytes(3), status: try columns.int(4) == 0 ? .applied : .rejected,
+                                            reason: try columns.optionalString(5), entryID: try columns.optionalInt(6))
+        }
+        return found
+    }
+
+    /// Writes a plan's rows; returns its report with the outbox records and their seqs.
+    private func write(_ plan: BatchPlan) throws(StoreError) -> BatchReport {
+        let changed = plan.changed.compactMap { id in plan.customers[id].map { ($0, plan.partitions[id] ?? 0) } }
+        try session.insert(changed, into: "customers", columns: PostgresRecords.customerColumns,
+                           suffix: PostgresRecords.customerUpsert) { PostgresRecords.values($0.0, partition: $0.1) }
+        try session.insert(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
+        let recordedAt = plan.now.millisecondsSinceEpoch
+        try session.insert(plan.newKeys, into: "idempotency_keys",
+                           columns: ["customer_id", "kind", "key", "digest", "status", "reason", "entry_id", "recorded_at"]) {
+            [.text($0.id.customerID), .int(Int64($0.id.kind.rawValue)), .text($0.id.key), .bytes($0.stored.digest),
+             .int($0.stored.status == .applied ? 0 : 1), .text($0.stored.reason), .int($0.stored.entryID), .int(recordedAt)]
+        }
+        let messages = plan.outputs.map { (partition: $0.partition, message: $0.event.message) }
+        let returned = try session.insert(messages, into: "outbox", columns: ["partition", "topic", "key", "value"],
+                                          suffix: " RETURNING seq") {
+            [.int32($0.partition), .int(Int64($0.message.topic.rawValue)), .text($0.message.key), .text($0.message.value)]
+        }
+        // Sequence values are drawn in VALUES order; sorting restores it whatever order RETURNING uses.
+        var seqs: [Int64] = []
+        for row in returned { seqs.append(try PostgresColumns(row).int(0)) }
+        seqs.sort()
+        var report = plan.report
+        report.outbox = zip(seqs, plan.outputs).map { OutboxRecord(seq: $0, event: $1.event) }
+        return report
+    }
+
+    // MARK: Outbox and housekeeping
+
+    public func pendingOutbox(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
+        guard !ownedNumbers.isEmpty else { return [] }
+        var records: [OutboxRecord] = []
+        let rows = try session.query("""
+            SELECT seq, topic, key, value FROM outbox WHERE seq > \(seq) AND partition = ANY(\(ownedNumbers)::int[])
+            ORDER BY seq LIMIT \(Int64(limit))
+            """, "reading the outbox")
+        for row in rows {
+            let columns = PostgresColumns(row)
+            guard let topic = OutputTopic(rawValue: Int(try columns.int(1))) else { continue }
+            records.append(OutboxRecord(seq: try columns.int(0), event: .encoded(OutboundMessage(
+                topic: topic, key: try columns.string(2), value: try columns.string(3)))))
+        }
+        return records
+    }
+
+    public func markDelivered(through seq: Int64) throws(StoreError) {
+        guard !ownedNumbers.isEmpty else { return }
+        try session.query("DELETE FROM outbox WHERE seq <= \(seq) AND partition = ANY(\(ownedNumbers)::int[])",
+                          "forgetting delivered output")
+    }
+
+    public func outboxDepth() throws(StoreError) -> Int {
+        guard let row = try session.query("SELECT count(*) FROM outbox", "counting the outbox").first else { return 0 }
+        return Int(try PostgresColumns(row).int(0))
+    }
+
+    public func blockStateCounts() throws(StoreError) -> [String: Int] {
+        try PostgresQueries.blockStateCounts(session)
+    }
+
+    public func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int {
+        let result = try session.query("DELETE FROM idempotency_keys WHERE recorded_at < \(cutoff.millisecondsSinceEpoch)",
+                                       "pruning idempotency keys")
+        return result.metadata.rows ?? 0
+    }
+}

@@ -1,0 +1,118 @@
+import CreditsCore
+import CreditsStore
+
+/// How customers and entries are written to and read from their PostgreSQL tables.
+enum PostgresRecords {
+    // MARK: Customers
+
+    static let customerColumns = [
+        "customer_id", "partition", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
+        "block_at", "depleted_by", "depleted_by_command", "low_credit_alerted", "price_per_minute",
+        "grace_period_seconds", "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd",
+    ]
+
+    /// The columns `account(from:)` reads, from offset 0.
+    static let customerSelect = customerColumns.joined(separator: ", ")
+
+    /// The upsert's tail: a customer's state replaces the stored one.
+    static let customerUpsert = " ON CONFLICT (customer_id) DO UPDATE SET "
+        + customerColumns.dropFirst().map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
+
+    static func values(_ account: CustomerAccount, partition: Int32) -> [PostgresValue] {
+        let settings = account.settings
+        var state: Int64 = 0
+        var blockAt: Int64?
+        var cause: BlockState.Depletion?
+        switch account.blockState {
+        case .active: break
+        case .grace(let at, let depletion): state = 1; blockAt = at.millisecondsSinceEpoch; cause = depletion
+        case .blocked(let depletion): state = 2; cause = depletion
+        }
+        var depletedBy: Int64?
+        var depletedByCommand: String?
+        switch cause {
+        case .entry(let entryID): depletedBy = entryID
+        case .enabling(let commandID): depletedByCommand = commandID
+        case nil: break
+        }
+        return [
+            .text(account.customerID), .int32(partition), .bool(account.creditsEnabled), .int(account.balance.micros),
+            .int(account.lastEntryID), .int(account.balanceUpdatedAt?.millisecondsSinceEpoch), .int(state), .int(blockAt),
+            .int(depletedBy), .text(depletedByCommand), .bool(account.lowCreditAlerted),
+            .int(settings.pricePerMinute?.micros), .int(settings.gracePeriodSeconds),
+            .int(settings.lowCreditThreshold?.micros), .bool(settings.lowCreditAlerts), .int(settings.toolCallPrice.micros),
+            .int(settings.creditsPerUSD?.micros),
+        ]
+    }
+
+    static func account(from row: PostgresColumns) throws(StoreError) -> CustomerAccount {
+        let cause: BlockState.Depletion
+        if let command = try row.optionalString(9) {
+            cause = .enabling(commandID: command)
+        } else {
+            cause = .entry(try row.optionalInt(8) ?? 0)
+        }
+        let blockState: BlockState
+        switch try row.int(6) {
+        case 1: blockState = .grace(blockAt: Timestamp(millisecondsSinceEpoch: try row.optionalInt(7) ?? 0), depletedBy: cause)
+        case 2: blockState = .blocked(depletedBy: cause)
+        default: blockState = .active
+        }
+        let settings = CustomerSettings(
+            pricePerMinute: try row.optionalInt(11).map(CreditAmount.init(micros:)),
+            gracePeriodSeconds: try row.int(12),
+            lowCreditThreshold: try row.optionalInt(13).map(CreditAmount.init(micros:)),
+            lowCreditAlerts: try row.bool(14),
+            toolCallPrice: CreditAmount(micros: try row.int(15)),
+            creditsPerUSD: try row.optionalInt(16).map(CreditAmount.init(micros:)))
+        return CustomerAccount(
+            customerID: try row.string(0), creditsEnabled: try row.bool(2), balance: CreditAmount(micros: try row.int(3)),
+            lastEntryID: try row.int(4),
+            balanceUpdatedAt: try row.optionalInt(5).map(Timestamp.init(millisecondsSinceEpoch:)),
+            blockState: blockState, lowCreditAlerted: try row.bool(10), settings: settings)
+    }
+
+    // MARK: Entries
+
+    static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used]
+
+    static let entryColumns = [
+        "customer_id", "entry_id", "kind", "amount", "balance", "note", "source_kind", "source_id", "actor", "call_part",
+        "ai_part", "tool_part", "warnings", "deduct_reason", "occurred_at", "recorded_at",
+    ]
+
+    static let entrySelect = entryColumns.joined(separator: ", ")
+
+    static func values(_ entry: LedgerEntry) -> [PostgresValue] {
+        let sourceKind: Int64 = if case .usage = entry.source { 0 } else { 1 }
+        let warnings = entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") }
+        return [
+            .text(entry.customerID), .int(entry.entryID), .int(Int64(kinds.firstIndex(of: entry.kind) ?? 0)),
+            .int(entry.amount.micros), .int(entry.balance.micros), .text(entry.note), .int(sourceKind),
+            .text(entry.source.id), .text(entry.actor), .int(entry.breakdown?.call.micros),
+            .int(entry.breakdown?.ai.micros), .int(entry.breakdown?.toolCalls.micros), .text(warnings),
+            .text(entry.deductReason?.rawValue), .int(entry.occurredAt.millisecondsSinceEpoch),
+            .int(entry.recordedAt.millisecondsSinceEpoch),
+        ]
+    }
+
+    static func entry(from row: PostgresColumns) throws(StoreError) -> LedgerEntry {
+        let sourceID = try row.string(7)
+        var breakdown: Pricing.Charge?
+        if let call = try row.optionalInt(9) {
+            breakdown = Pricing.Charge(
+                call: CreditAmount(micros: call), ai: CreditAmount(micros: try row.optionalInt(10) ?? 0),
+                toolCalls: CreditAmount(micros: try row.optionalInt(11) ?? 0),
+                warnings: try row.optionalString(12).map { $0.split(separator: ",").map(String.init) } ?? [])
+        }
+        return LedgerEntry(
+            customerID: try row.string(0), entryID: try row.int(1), kind: kinds[Int(try row.int(2)) % 3],
+            amount: CreditAmount(micros: try row.int(3)), balance: CreditAmount(micros: try row.int(4)),
+            note: try row.string(5),
+            source: try row.int(6) == 0 ? .usage(eventID: sourceID) : .command(commandID: sourceID),
+            actor: try row.optionalString(8), breakdown: breakdown,
+            deductReason: try row.optionalString(13).flatMap(AdminCommand.DeductReason.init(rawValue:)),
+            occurredAt: Timestamp(millisecondsSinceEpoch: try row.int(14)),
+            recordedAt: Timestamp(millisecondsSinceEpoch: try row.int(15)))
+    }
+}

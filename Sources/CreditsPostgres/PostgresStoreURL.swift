@@ -1,0 +1,66 @@
+import Foundation
+import NIOSSL
+import PostgresNIO
+
+/// A `postgres://user:password@host:port/database?sslmode=disable|require` address of the
+/// shared store. Its description never shows the password.
+public struct PostgresStoreURL: Sendable, CustomStringConvertible {
+    /// Why an address cannot be used.
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public let host: String
+    public let port: Int
+    public let username: String
+    let password: String?
+    public let database: String
+    /// `require`: TLS with the system's trust roots and host name check; `disable` (the default):
+    /// plain TCP, for a database on the same host or a private network.
+    public let requiresTLS: Bool
+
+    public init(_ text: String) throws(Invalid) {
+        guard let components = URLComponents(string: text),
+              components.scheme == "postgres" || components.scheme == "postgresql" else {
+            throw Invalid(description: "store.url must look like postgres://user:password@host:5432/database")
+        }
+        guard let host = components.host, !host.isEmpty else { throw Invalid(description: "store.url names no host") }
+        guard let user = components.user, !user.isEmpty else { throw Invalid(description: "store.url names no user") }
+        let database = String(components.path.drop { $0 == "/" })
+        guard !database.isEmpty else { throw Invalid(description: "store.url names no database (…/database)") }
+        let port = components.port ?? 5432
+        guard (1...65_535).contains(port) else { throw Invalid(description: "store.url port \(port) is out of range") }
+        var tls = false
+        for item in components.queryItems ?? [] {
+            switch (item.name, item.value ?? "") {
+            case ("sslmode", "disable"): tls = false
+            case ("sslmode", "require"), ("sslmode", "verify-full"): tls = true
+            case ("sslmode", let other):
+                throw Invalid(description: "store.url sslmode=\(other) is not supported; use disable or require")
+            default:
+                throw Invalid(description: "store.url parameter \"\(item.name)\" is not supported (only sslmode)")
+            }
+        }
+        self.host = host
+        self.port = port
+        username = user.removingPercentEncoding ?? user
+        password = components.password.map { $0.removingPercentEncoding ?? $0 }
+        self.database = database
+        requiresTLS = tls
+    }
+
+    public var description: String {
+        "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)\(requiresTLS ? "?sslmode=require" : "")"
+    }
+
+    var configuration: PostgresConnection.Configuration {
+        var tls = PostgresConnection.Configuration.TLS.disable
+        if requiresTLS, let context = try? NIOSSLContext(configuration: .makeClientConfiguration()) {
+            tls = .require(context)
+        }
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username,
+                                                             password: password, database: database, tls: tls)
+        configuration.options.connectTimeout = .seconds(5)
+        return configuration
+    }
+}

@@ -1,0 +1,84 @@
+import CreditsCore
+
+/// What the pipeline needs of a store: one writer of the ledger, on one thread. Two
+/// implementations: `LedgerStore` (an SQLite file, one instance) and the PostgreSQL store (one
+/// database shared by several instances, each applying the partitions Kafka assigned it).
+public protocol LedgerWriter: AnyObject {
+    /// Whether the store is shared by several instances (outbox and timers then belong to the
+    /// owner of each partition, and positions are re-read on every assignment).
+    var isShared: Bool { get }
+
+    /// Takes over `partitions` (the group's current assignment) and returns their stored next
+    /// offsets (absent: never applied). From now on this writer's batches are fenced against
+    /// these positions, and its outbox and grace deadlines are those of these partitions.
+    func own(_ partitions: [TopicPartition]) throws(StoreError) -> [TopicPartition: Int64]
+
+    /// The next offset to consume for every partition this store has applied messages from.
+    func consumedOffsets() throws(StoreError) -> [TopicPartition: Int64]
+
+    /// Forgets the consumed offsets (for the embedded broker, whose logs start afresh each run).
+    func forgetConsumedOffsets() throws(StoreError)
+
+    /// Applies a batch in one transaction with the partitions' next offsets. A batch containing
+    /// a partition another writer has applied since `own` throws `StoreError` with `isFenced`.
+    func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport
+
+    /// The earliest pending grace deadline (of the owned partitions, when shared).
+    func nextGraceDeadline() throws(StoreError) -> Timestamp?
+
+    /// Blocks every customer whose grace period has ended by `now`.
+    func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport
+
+    /// Forgets idempotency keys recorded before `cutoff`; returns how many.
+    func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int
+
+    /// Output messages not yet acknowledged, in outbox order, after `seq`.
+    func pendingOutbox(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord]
+
+    /// Forgets the outbox messages up to and including `seq` (of the owned partitions, when shared).
+    func markDelivered(through seq: Int64) throws(StoreError)
+
+    /// Messages in the outbox (all of them).
+    func outboxDepth() throws(StoreError) -> Int
+
+    /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
+    func blockStateCounts() throws(StoreError) -> [String: Int]
+
+    /// A line for the start-up log: where the store is and what it holds.
+    var summary: String { get }
+
+    /// Lets go of the store (its lock, its connection).
+    func close()
+}
+
+/// Read-only queries for the HTTP API and the CLI, each run inside `snapshot` so it sees one
+/// consistent state. Not thread-safe: one per request at a time.
+public protocol LedgerReading: AnyObject {
+    func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
+    func account(_ customerID: String) throws(StoreError) -> CustomerAccount?
+    func entries(_ customerID: String, cursor: HistoryCursor?, limit: Int,
+                 kind: LedgerEntry.Kind?) throws(StoreError) -> HistoryPage
+    func usage(_ customerID: String, from: Timestamp, to: Timestamp,
+               bucketMilliseconds: Int64) throws(StoreError) -> [UsageBucket]
+    func verify() throws(StoreError) -> VerificationReport
+    func outboxDepth() throws(StoreError) -> Int
+    func blockStateCounts() throws(StoreError) -> [String: Int]
+}
+
+extension LedgerStore: LedgerWriter {
+    public var isShared: Bool { false }
+
+    /// One writer per file (the lock): the stored offsets are this store's own.
+    public func own(_ partitions: [TopicPartition]) throws(StoreError) -> [TopicPartition: Int64] {
+        try consumedOffsets().filter { partitions.contains($0.key) }
+    }
+
+    public var summary: String { "SQLite, \(idempotencyKeyCount) idempotency keys in memory" }
+}
+
+extension LedgerReader: LedgerReading {
+    public func entries(_ customerID: String, cursor: HistoryCursor?, limit: Int,
+                        kind: LedgerEntry.Kind?) throws(StoreError) -> HistoryPage {
+        try entries(customerID, cursor: cursor, limit: limit, kind: kind, scanLimit: 10_000)
+    }
+}

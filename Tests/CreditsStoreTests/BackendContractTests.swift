@@ -1,0 +1,241 @@
+import CreditsCore
+import CreditsPostgres
+import CreditsStore
+import CreditsTestSupport
+import Foundation
+import Testing
+
+/// What every store backend must do, through the same protocols the service uses: run on SQLite
+/// and on a real PostgreSQL server.
+@Suite("Store backends")
+struct BackendContractTests {
+    typealias J = JSONInputs
+
+    func enabled(_ backend: Backend) throws -> BackendFixture {
+        let fixture = try BackendFixture(backend)
+        try fixture.apply([
+            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"price_per_minute":"60"}"#)),
+            fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#)),
+        ])
+        return fixture
+    }
+
+    @Test("a batch stores entries, balance, outbox and positions together", arguments: Backend.allCases)
+    func batch(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        let report = try fixture.apply([
+            fixture.message(.usage, J.usage("u1", #""call_seconds":30"#)),
+            fixture.message(.usage, J.usage("u2", #""tool_calls":3"#)),
+        ])
+        #expect(report.applied == 2 && report.entries == 2)
+        #expect(report.nextOffsets == [TopicPartition(topic: "credits.usage", partition: 0): 2])
+        #expect(report.outbox.map(\.message.topic) == [.balanceChanged, .balanceChanged])
+        #expect(try fixture.balance("cus_1") == "69.91")
+        let offsets = try fixture.writer.consumedOffsets()
+        #expect(offsets[TopicPartition(topic: "credits.usage", partition: 0)] == 2)
+        #expect(offsets[TopicPartition(topic: "credits.commands", partition: 0)] == 2)
+        let changes = try fixture.outbox(.balanceChanged)
+        #expect(changes.map { $0["balance"]?.text } == ["100", "70", "69.91"])
+        #expect(changes.map { $0["entry_id"]?.text } == ["1", "2", "3"])
+        let pending = try fixture.writer.pendingOutbox(after: 0, limit: 100)
+        #expect(pending.suffix(2).map(\.message) == report.outbox.map(\.message), "read back byte for byte")
+        #expect(pending.map(\.seq) == pending.map(\.seq).sorted())
+    }
+
+    @Test("repeats are applied once; a repeat with other fields is dead-lettered", arguments: Backend.allCases)
+    func idempotency(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        let usage = J.usage("u1", #""call_seconds":60"#)
+        let first = try fixture.apply([fixture.message(.usage, usage), fixture.message(.usage, usage)])
+        try fixture.reopen()
+        let second = try fixture.apply([fixture.message(.usage, usage),
+                                        fixture.message(.usage, J.usage("u1", #""call_seconds":61"#))])
+        #expect(first.duplicates == 1 && second.duplicates == 1)
+        #expect(second.deadLettered[.conflictingDuplicate] == 1)
+        #expect(try fixture.balance("cus_1") == "40")
+        let repeated = try fixture.apply([fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))])
+        #expect(repeated.duplicates == 1)
+        let results = try fixture.outbox(.commandResults)
+        #expect(results.last?["status"]?.text == "duplicate")
+        #expect(results.last?["original_status"]?.text == "applied")
+        #expect(results.last?["entry_id"]?.text == "1")
+    }
+
+    @Test("a usage the ledger refuses is dead-lettered and its key stays free", arguments: Backend.allCases)
+    func refusedUsageKeepsKeyFree(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        let huge = J.usage("big", #""tool_calls":100000,"ai_costs_usd":{"llm":"999999999999"}"#)
+        let report = try fixture.apply([fixture.message(.usage, huge)])
+        #expect(report.deadLettered.values.reduce(0, +) == 1)
+        let retry = try fixture.apply([fixture.message(.usage, J.usage("big", #""tool_calls":1"#))])
+        #expect(retry.applied == 1, "the refused event_id was not remembered")
+    }
+
+    @Test("grace deadlines fire once the period ends", arguments: Backend.allCases)
+    func graceDeadline(backend: Backend) throws {
+        let fixture = try BackendFixture(backend)
+        try fixture.apply([
+            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"grace_period_seconds":60}"#)),
+            fixture.message(.command, J.command("add", "add_credits", #""amount":"1","note":"x""#)),
+            fixture.message(.usage, J.usage("u1", #""tool_calls":100"#)),
+        ])
+        let deadline = try #require(try fixture.writer.nextGraceDeadline())
+        #expect(deadline == t0.adding(seconds: 60))
+        #expect(try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 59)).graceDeadlinesFired == 0)
+        let fired = try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 60))
+        #expect(fired.graceDeadlinesFired == 1)
+        #expect(fired.outbox.map(\.message.topic) == [.blocks])
+        #expect(try fixture.writer.nextGraceDeadline() == nil)
+        #expect(try fixture.writer.blockStateCounts() == ["active": 0, "grace": 0, "blocked": 1])
+    }
+
+    @Test("delivered output is forgotten; the rest is pending in order", arguments: Backend.allCases)
+    func outboxDelivery(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        let all = try fixture.writer.pendingOutbox(after: 0, limit: 100)
+        #expect(all.count >= 4)
+        try fixture.writer.markDelivered(through: all[1].seq)
+        #expect(try fixture.writer.pendingOutbox(after: 0, limit: 100).map(\.seq) == all.dropFirst(2).map(\.seq))
+        #expect(try fixture.writer.pendingOutbox(after: all[2].seq, limit: 100).map(\.seq) == all.dropFirst(3).map(\.seq))
+        #expect(try fixture.writer.outboxDepth() == all.count - 2)
+    }
+
+    @Test("reads: history pages newest first, usage buckets, verify", arguments: Backend.allCases)
+    func reads(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        try fixture.apply((1...5).map { fixture.message(.usage, J.usage("u\($0)", #""tool_calls":\#($0)"#)) })
+        let reader = try fixture.reader()
+        let first = try reader.snapshot { () throws(StoreError) in try reader.entries("cus_1", cursor: nil, limit: 4, kind: nil) }
+        #expect(first.entries.map(\.entryID) == [6, 5, 4, 3])
+        let cursor = try #require(first.next)
+        let second = try reader.entries("cus_1", cursor: cursor, limit: 4, kind: nil)
+        #expect(second.entries.map(\.entryID) == [2, 1])
+        #expect(second.next == nil)
+        let added = try reader.entries("cus_1", cursor: nil, limit: 10, kind: .added)
+        #expect(added.entries.map(\.entryID) == [1])
+        let buckets = try reader.usage("cus_1", from: t0, to: t0.adding(seconds: 3_600), bucketMilliseconds: 3_600_000)
+        #expect(buckets.count == 1 && buckets.first?.events == 5)
+        #expect(buckets.first?.toolCalls.description == "0.45")
+        let report = try reader.verify()
+        #expect(try reader.account("cus_1")?.lastEntryID == 6)
+        #expect(report.isClean, "\(report.problems)")
+        #expect(report.entries == 6 && report.customers == 1)
+    }
+
+    @Test("pruned keys are forgotten", arguments: Backend.allCases)
+    func pruning(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        #expect(try fixture.writer.pruneIdempotencyKeys(recordedBefore: t0) == 0)
+        #expect(try fixture.writer.pruneIdempotencyKeys(recordedBefore: t0.adding(seconds: 1)) == 2)
+        let again = try fixture.apply([fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))])
+        #expect(again.duplicates == 0 && again.applied == 1)
+    }
+}
+
+/// What only a shared store must do: fence writers that lost a partition.
+@Suite("PostgreSQL store: fencing")
+struct PostgresFencingTests {
+    typealias J = JSONInputs
+
+    @Test("a writer whose partition another writer applied is fenced; nothing of its batch is stored")
+    func zombieIsFenced() throws {
+        let fixture = try BackendFixture(.postgres)
+        let zombie = try fixture.secondWriter()
+        defer { zombie.close() }
+        _ = try zombie.own(BackendFixture.partitions)
+        // The partition moves to `fixture.writer` (which read position 0 too) and is applied there.
+        let enable = fixture.message(.command, J.command("enable", "enable_credits"))
+        try fixture.apply([enable])
+        // The zombie wakes with the same message and more: rolled back whole.
+        let stale = [enable, fixture.message(.command, J.command("add", "add_credits", #""amount":"5","note":"x""#))]
+        #expect(throws: StoreError.self) { try zombie.apply(stale, at: t0) }
+        do {
+            _ = try zombie.apply(stale, at: t0)
+        } catch {
+            #expect(error.isFenced, "\(error)")
+            #expect(error.message.contains("credits.commands[0]"), "\(error.message)")
+        }
+        #expect(try fixture.balance("cus_1") == "0")
+        #expect(try fixture.writer.consumedOffsets()[TopicPartition(topic: "credits.commands", partition: 0)] == 1)
+        // Taking the partition again (a new assignment) reads the new position, and applies.
+        let positions = try zombie.own(BackendFixture.partitions)
+        #expect(positions[TopicPartition(topic: "credits.commands", partition: 0)] == 1)
+        _ = try zombie.apply([stale[1]], at: t0)
+        #expect(try fixture.balance("cus_1") == "5")
+    }
+
+    @Test("grace deadlines of a partition the writer no longer owns are not fired")
+    func timersAreFenced() throws {
+        let fixture = try BackendFixture(.postgres)
+        try fixture.apply([
+            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"grace_period_seconds":1}"#)),
+            fixture.message(.usage, J.usage("u1", #""tool_calls":1"#)),
+        ])
+        let owner = try fixture.secondWriter()
+        defer { owner.close() }
+        _ = try owner.own(BackendFixture.partitions)
+        _ = try owner.apply([fixture.message(.usage, J.usage("u2", #""tool_calls":1"#))], at: t0)
+        #expect(throws: StoreError.self) { try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 5)) }
+        #expect(try owner.fireDueGraceDeadlines(at: t0.adding(seconds: 5)).graceDeadlinesFired == 1)
+    }
+
+    @Test("each writer sees only its partitions' outbox and deadlines")
+    func outboxPerPartition() throws {
+        let fixture = try BackendFixture(.postgres)
+        try fixture.apply([
+            fixture.message(.command, J.command("a", "enable_credits", customer: "on_zero"), partition: 0),
+            fixture.message(.command, J.command("b", "enable_credits", customer: "on_one"), partition: 1),
+        ])
+        let other = try fixture.secondWriter()
+        defer { other.close() }
+        _ = try other.own([TopicPartition(topic: "credits.usage", partition: 1),
+                           TopicPartition(topic: "credits.commands", partition: 1)])
+        let mine = try other.pendingOutbox(after: 0, limit: 100)
+        #expect(!mine.isEmpty && mine.allSatisfy { $0.message.key == "on_one" })
+        try other.markDelivered(through: Int64.max)
+        let left = try fixture.writer.pendingOutbox(after: 0, limit: 100)
+        #expect(!left.isEmpty && left.allSatisfy { $0.message.key == "on_zero" }, "the other partition's rows stay")
+    }
+
+    @Test("instances starting together migrate the schema once")
+    func concurrentMigration() async throws {
+        let url = try PostgresServer.shared().makeDatabase("migrate")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    try await Task.detached {
+                        let store = try PostgresLedgerStore(url: try PostgresStoreURL(url), ledger: Ledger(),
+                                                            logger: BackendFixture.logger)
+                        store.close()
+                    }.value
+                }
+            }
+            try await group.waitForAll()
+        }
+        let database = String(url.split(separator: "/").last ?? "")
+        #expect(try PostgresServer.shared().psql(database, "SELECT count(*) FROM schema_migrations")
+            .trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+    }
+
+    @Test("an unreachable database is a clear store error, not a hang")
+    func unreachable() throws {
+        let url = try PostgresStoreURL("postgres://nobody@127.0.0.1:1/none")
+        let started = Date()
+        #expect {
+            _ = try PostgresLedgerStore(url: url, ledger: Ledger(), logger: BackendFixture.logger)
+        } throws: { error in
+            "\(error)".contains("connecting to PostgreSQL")
+        }
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    @Test("store URLs: what is accepted, and the password never shown")
+    func urls() throws {
+        let url = try PostgresStoreURL("postgres://ledger:s3cret@db.internal:6432/credits?sslmode=require")
+        #expect(url.host == "db.internal" && url.port == 6432 && url.database == "credits" && url.requiresTLS)
+        #expect(!url.description.contains("s3cret"))
+        for bad in ["mysql://a@b/c", "postgres://a@b", "postgres://b/c", "postgres://a@b/c?sslmode=allow", "postgres://a@b/c?x=1"] {
+            #expect(throws: PostgresStoreURL.Invalid.self, "\(bad)") { _ = try PostgresStoreURL(bad) }
+        }
+    }
+}
