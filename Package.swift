@@ -49,7 +49,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The service: pipeline loop, grace timer, configuration, HTTP.
         .target(name: "CreditsService", dependencies: [
-            "CreditsCore", "CreditsStore", "CreditsKafka",
+            "CreditsCore", "CreditsStore", "CreditsPostgres", "CreditsKafka",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Configuration", package: "swift-configuration"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -4,7 +4,7 @@ import PostgresNIO
 
 /// A `postgres://user:password@host:port/database?sslmode=disable|require` address of the
 /// shared store. Its description never shows the password.
-public struct PostgresStoreURL: Sendable, CustomStringConvertible {
+public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
     /// Why an address cannot be used.
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
@@ -61,6 +61,9 @@ public struct PostgresStoreURL: Sendable, CustomStringConvertible {
         var configuration = PostgresConnection.Configuration(host: host, port: port, username: username,
                                                              password: password, database: database, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
+        // A process paused in the middle of a transaction (SIGSTOP, a VM freeze) must not hold the
+        // partition's fence row for longer than a rebalance takes: the server ends such a session.
+        configuration.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "5000")]
         return configuration
     }
 }

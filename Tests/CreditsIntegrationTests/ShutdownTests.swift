@@ -56,7 +56,7 @@ struct ShutdownTests {
         try await Task.sleep(for: .seconds(2))
         let (status, body) = try await httpGet(port, "/readyz")
         #expect(status == 503)
-        #expect(body.contains("waiting for the consumer group"), "\(body)")
+        #expect(body.contains("waiting to join the consumer group"), "\(body)")
         serve.process.terminate()
         let signalled = Date()
         #expect(try await serve.waitForExit(timeout: 20) == 0, "\(serve.output.suffix(2000))")

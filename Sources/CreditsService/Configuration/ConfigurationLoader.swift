@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import CreditsCore
+import CreditsPostgres
 import SystemPackage
 
 /// A configuration value that cannot be used, named by its key.
@@ -69,6 +70,13 @@ public enum ConfigurationLoader {
         result.outputStallMilliseconds = try integer(config, "pipeline.output_stall_ms",
                                                      default: result.outputStallMilliseconds, in: 1_000...86_400_000)
         result.storePath = try text(config, "store.path", default: result.storePath)
+        if let url = config.string(forKey: "store.url"), !url.isEmpty {
+            do {
+                result.storeURL = try PostgresStoreURL(url)
+            } catch {
+                throw ConfigurationError(key: "store.url", problem: error.description)
+            }
+        }
         let synchronous = config.string(forKey: "store.synchronous", default: result.storeSynchronous.rawValue)
         guard let mode = ServiceConfiguration.StoreSynchronous(rawValue: synchronous.lowercased()) else {
             throw ConfigurationError(key: "store.synchronous", problem: "\"\(synchronous)\" is not full or normal")

@@ -1,3 +1,4 @@
+import CreditsPostgres
 import CreditsCore
 import CreditsKafka
 
@@ -51,6 +52,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Output messages produced but not yet acknowledged before consuming pauses (backpressure).
     public var maxInFlight = 200_000
     public var storePath = "data/credits-ledger.sqlite"
+    /// A shared PostgreSQL store (`store.url`, `CREDITS_STORE_URL`): any number of instances with
+    /// the same group and URL share the work. nil: the SQLite file at `storePath`.
+    public var storeURL: PostgresStoreURL?
     /// SQLite's `synchronous` for the write connection: `full` (default) syncs every batch's
     /// commit to disk; `normal` may lose the last batches on a power loss or OS crash.
     public var storeSynchronous: StoreSynchronous = .full
@@ -115,7 +119,7 @@ extension ServiceConfiguration: CustomStringConvertible, CustomDebugStringConver
     /// A summary for logs: no secret, and of `kafka.properties` only the names (they may hold
     /// `sasl.password` and the like).
     public var description: String {
-        "ServiceConfiguration(brokers: \(brokers), group_id: \(groupID), store: \(storePath), "
+        "ServiceConfiguration(brokers: \(brokers), group_id: \(groupID), store: \(storeURL.map(String.init(describing:)) ?? storePath), "
             + "http: \(httpHost):\(httpPort), kafka.properties: \(kafkaProperties.keys.sorted()), "
             + "http tokens: \(httpTokens.count), signing keys: \(signingKeys.keys.sorted()), "
             + "signatures required: \(requireCommandSignature))"

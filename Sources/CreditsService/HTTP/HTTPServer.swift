@@ -32,7 +32,7 @@ public enum HTTPServer {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                      body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        CustomerRoutes(model: ReadModel(path: configuration.storePath), authorizer: authorizer,
+        CustomerRoutes(model: ReadModel(configuration: configuration), authorizer: authorizer,
                        defaultCreditsPerUSD: configuration.ledger.creditsPerUSD)
             .register(on: router)
         return Application(

@@ -7,24 +7,24 @@ import Synchronization
 /// concurrent requests read in parallel and each sees one consistent snapshot. Connections are
 /// opened on first use (the pipeline creates the file) and dropped after a store error.
 final class ReadModel: Sendable {
-    private let path: String
+    private let configuration: ServiceConfiguration
     private let threads: NIOThreadPool
     /// Idle readers. A reader is used by one request at a time: taken out, then given back.
     private let idle = Mutex<[UncheckedReader]>([])
 
     /// A `LedgerReader` handed between threads; only the request that took it from the pool uses it.
     private struct UncheckedReader: @unchecked Sendable {
-        let reader: LedgerReader
+        let reader: any LedgerReading
     }
 
-    init(path: String, threads: NIOThreadPool = .singleton) {
-        self.path = path
+    init(configuration: ServiceConfiguration, threads: NIOThreadPool = .singleton) {
+        self.configuration = configuration
         self.threads = threads
     }
 
     /// Runs `body` with a reader inside one read transaction. A store failure becomes a 503
     /// `store_unavailable`; a sum out of range a 422 `amount_out_of_range`.
-    func read<T: Sendable>(_ body: @escaping @Sendable (LedgerReader) throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (any LedgerReading) throws -> T) async throws -> T {
         try await threads.runIfActive { [self] in
             let reader = try take()
             do {
@@ -44,7 +44,7 @@ final class ReadModel: Sendable {
     private func take() throws -> UncheckedReader {
         if let reader = idle.withLock({ $0.popLast() }) { return reader }
         do {
-            return UncheckedReader(reader: try LedgerReader(path: path))
+            return UncheckedReader(reader: try StoreReaders.open(configuration))
         } catch {
             throw Self.apiError(error)
         }

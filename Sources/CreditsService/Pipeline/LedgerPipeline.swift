@@ -1,5 +1,6 @@
 import CreditsCore
 import CreditsKafka
+import CreditsPostgres
 import CreditsStore
 import Foundation
 import Logging
@@ -9,7 +10,7 @@ import Logging
 /// the group, fire due grace deadlines, and forget delivered outbox messages.
 final class LedgerPipeline: KafkaRebalanceListener {
     private let configuration: ServiceConfiguration
-    private let store: LedgerStore
+    private let store: any LedgerWriter
     private let publisher: OutboxPublisher
     private var consumer: KafkaConsumer?
     private let status: ServiceStatus
@@ -28,6 +29,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var unverified = Set<TopicPartition>()
     private var nextVerification: UInt64 = 0
     private var pauseReasons: [TopicPartition: String] = [:]
+    /// An assignment whose stored positions could not be read yet (the store was unreachable):
+    /// its partitions stay paused until `own` succeeds.
+    private var unowned: [TopicPartition]?
+    /// Shared store: after an assignment (or a fenced batch) the outbox is read again for the
+    /// partitions now owned, once the publisher has handed over what it holds, before any input.
+    private var needsOutboxRescan = false
     /// Input polled but not applied because the store refused it; applied again first.
     private var heldBatch: [KafkaMessage]?
     private var storeError: StoreError?
@@ -46,14 +53,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         self.status = status
         self.metrics = metrics
         self.logger = logger
-        let directory = (configuration.storePath as NSString).deletingLastPathComponent
-        if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        }
-        var options = LedgerStore.Options()
-        options.synchronousFull = configuration.storeSynchronous == .full
-        store = try LedgerStore(path: configuration.storePath, ledger: Ledger(configuration: configuration.ledger),
-                                options: options)
+        store = try Self.openStore(configuration, logger: logger)
         if configuration.usesEmbeddedBroker, !(try store.consumedOffsets().isEmpty) {
             // The embedded broker starts with empty topics each run: offsets from an earlier run
             // point past their end. Start over; idempotency keys still catch repeats.
@@ -70,12 +70,26 @@ final class LedgerPipeline: KafkaRebalanceListener {
         publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
                                     topics: configuration.topics, window: configuration.maxInFlight, logger: logger)
         status.update { $0.storeOpen = true }
-        logger.info("Store open", metadata: ["path": "\(configuration.storePath)",
-                                             "idempotency_keys": "\(store.idempotencyKeyCount)"])
+        logger.info("Store open", metadata: ["store": "\(store.summary)"])
         consumer = try KafkaConsumer(settings: consumerSettings, groupID: configuration.groupID,
                                      topics: [configuration.topics.usage, configuration.topics.commands],
                                      listener: self, headerNames: signatures == nil ? [] : [CommandSignatures.headerName],
                                      logger: logger)
+    }
+
+    /// The shared PostgreSQL store when `store.url` is set, else the SQLite file.
+    private static func openStore(_ configuration: ServiceConfiguration, logger: Logger) throws -> any LedgerWriter {
+        let ledger = Ledger(configuration: configuration.ledger)
+        if let url = configuration.storeURL {
+            return try PostgresLedgerStore(url: url, ledger: ledger, logger: logger)
+        }
+        let directory = (configuration.storePath as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        var options = LedgerStore.Options()
+        options.synchronousFull = configuration.storeSynchronous == .full
+        return try LedgerStore(path: configuration.storePath, ledger: ledger, options: options)
     }
 
     /// Runs until `stop` is set, then stops within `shutdown.timeout_ms` whatever the cluster's
@@ -125,16 +139,36 @@ final class LedgerPipeline: KafkaRebalanceListener {
         do {
             try stepWithStore(until: stop)
             if storeError != nil { storeRecovered() }
+        } catch let error as StoreError where error.isFenced {
+            fenced(error)
         } catch let error as StoreError {
             storeFailed(error)
         }
     }
 
+    /// Another instance applied a partition of the batch after this one read its position (this
+    /// one was paused, cut off, or slower than its session). Nothing of the batch was stored; the
+    /// positions are read again, and the outbox with them, before anything more is applied.
+    private func fenced(_ error: StoreError) {
+        metrics.fenced()
+        heldBatch = nil
+        logger.warning("Batch fenced: another instance owns a partition now; positions read again",
+                       metadata: ["reason": "\(error.message)"])
+        if let consumer { takeOwnership(of: Array(consumer.assignment)) }
+    }
+
     private func stepWithStore(until stop: StopSignal) throws {
         // Backpressure: stop taking input while too much output is unacknowledged, and until the
         // output left from the last run is handed over.
-        while publisher.undeliveredCount >= configuration.maxInFlight || backlogAfter != nil {
+        while publisher.undeliveredCount >= configuration.maxInFlight || backlogAfter != nil || needsOutboxRescan {
             guard !stop.isStopped else { return }
+            if needsOutboxRescan && publisher.undeliveredCount == 0 {
+                // Everything handed over is delivered: read the owned partitions' outbox afresh.
+                needsOutboxRescan = false
+                publisher.resetDeliveredMark()
+                lastDeleted = 0
+                backlogAfter = 0
+            }
             try takeBacklog()
             reportOutputStall()
             try publisher.serveDeliveries(timeoutMilliseconds: 100)
@@ -146,9 +180,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
                                                    timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
         if !messages.isEmpty {
             heldBatch = messages
+            // A new assignment came with this poll: its partitions' old output goes out first.
+            guard !needsOutboxRescan else { return }
             try apply(messages)
             heldBatch = nil
         }
+        if let unowned { takeOwnership(of: unowned) }
         verifyNewPartitions()
         try fireGraceDeadlines()
         try pruneIdempotencyKeys()
@@ -316,25 +353,63 @@ final class LedgerPipeline: KafkaRebalanceListener {
 
     func partitionsAssigned(_ partitions: [TopicPartition])
         -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) {
+        status.update { $0.joinedGroup = true }
+        // Every partition starts paused from the beginning; `takeOwnership` reads the stored
+        // positions, seeks there and resumes (messages before a position are skipped anyway).
         var start: [TopicPartition: Int64] = [:]
-        paused = []
+        for partition in partitions { start[partition] = KafkaOffset.beginning }
+        paused = Set(partitions)
         unverified = []
         pauseReasons = [:]
-        for partition in partitions {
-            if let next = nextOffsets[partition] {
-                start[partition] = next
-            } else {
-                // From the beginning, once the group's offset says the partition is new here.
-                start[partition] = KafkaOffset.beginning
+        let positions = takeOwnership(of: partitions, resuming: false)
+        if let positions {
+            for (partition, next) in positions { start[partition] = next }
+        }
+        logger.info("Partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
+        publishPauseReasons(assigned: partitions)
+        return (start, paused)
+    }
+
+    /// Reads the stored positions of `partitions` and makes them this instance's: partitions with
+    /// a position are resumed there, new ones wait for the group-offset check. When the store
+    /// cannot be read, all stay paused and the read is repeated every turn of the loop.
+    @discardableResult
+    private func takeOwnership(of partitions: [TopicPartition], resuming: Bool = true) -> [TopicPartition: Int64]? {
+        let positions: [TopicPartition: Int64]
+        do {
+            positions = try store.own(partitions)
+        } catch {
+            if unowned == nil {
+                logger.error("Cannot read the partitions' positions from the store; they stay paused",
+                             metadata: ["error": "\(error)"])
+            }
+            unowned = partitions
+            for partition in partitions {
                 paused.insert(partition)
+                pauseReasons[partition] = "cannot read the partition's position from the store (\(error)); retrying"
+            }
+            publishPauseReasons(assigned: nil)
+            return nil
+        }
+        unowned = nil
+        if store.isShared { needsOutboxRescan = true }
+        var resumed: [TopicPartition] = []
+        for partition in partitions {
+            if let next = positions[partition] {
+                nextOffsets[partition] = next
+                pauseReasons[partition] = nil
+                if paused.remove(partition) != nil { resumed.append(partition) }
+            } else {
+                nextOffsets[partition] = nil
                 unverified.insert(partition)
-                pauseReasons[partition] = "checking the group's committed offset (this store has no state for the partition)"
+                paused.insert(partition)
+                pauseReasons[partition] = "checking the group's committed offset (the store has no state for the partition)"
             }
         }
         nextVerification = 0
-        publishPauseReasons(assigned: partitions)
-        logger.info("Partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
-        return (start, paused)
+        if resuming { consumer?.resume(resumed) }
+        publishPauseReasons(assigned: nil)
+        return positions
     }
 
     /// Reads the group's committed offset of partitions new to this store, and resumes those the
@@ -384,6 +459,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         heldBatch = nil   // redelivered from the store's offsets by whoever gets the partitions
         paused = []
         unverified = []
+        unowned = nil
         pauseReasons = [:]
         status.update { $0.assignedPartitions = []; $0.pausedPartitions = [:] }
         logger.info("Partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])

@@ -61,6 +61,13 @@ final class OutboxPublisher {
     }
 
     /// Takes `records` (whose seqs follow every earlier one) and sends what the window allows.
+    /// Starts the delivered mark afresh, for a new sequence of records that may begin below the
+    /// old mark (a shared store's outbox read again after a rebalance). Only when nothing is held.
+    func resetDeliveredMark() {
+        precondition(undeliveredCount == 0, "the delivered mark is reset only when nothing is undelivered")
+        deliveredThrough = 0
+    }
+
     func publish(_ records: [OutboxRecord]) throws(KafkaError) {
         guard !records.isEmpty else { return }
         let now = MonotonicClock.now()

@@ -71,6 +71,9 @@ final class PipelineMetrics {
         count("credits_command_signatures_total", [("outcome", outcome.rawValue)], by: 1)
     }
 
+    /// A batch (or a timer run) rolled back because another instance applied its partition.
+    func fenced() { count("credits_fenced_batches_total", [], by: 1) }
+
     func outboxInFlight(_ count: Int) { gauge("credits_outbox_in_flight", [], Double(count)) }
 
     func outboxDepth(_ count: Int) { gauge("credits_outbox_depth", [], Double(count)) }

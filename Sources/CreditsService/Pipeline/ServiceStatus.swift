@@ -4,6 +4,8 @@ import Synchronization
 public final class ServiceStatus: Sendable {
     public struct Snapshot: Sendable, Equatable {
         public var storeOpen = false
+        /// The group has given this instance its share (possibly none) at least once.
+        public var joinedGroup = false
         public var assignedPartitions: [String] = []
         /// Partitions the pipeline will not apply, with the reason.
         public var pausedPartitions: [String: String] = [:]
@@ -17,7 +19,8 @@ public final class ServiceStatus: Sendable {
         /// Why the store last refused a write, until it takes writes again.
         public var storeError: String?
 
-        /// Ready: store open and writable, partitions assigned, output flowing (and not shutting down).
+        /// Ready: store open and writable, group joined, output flowing (and not shutting down). An
+        /// instance the group gave no partitions (more instances than partitions) is ready.
         public var isReady: Bool { notReadyReason == nil }
 
         /// Why the instance is not ready, for `/readyz`; nil when it is.
@@ -25,8 +28,8 @@ public final class ServiceStatus: Sendable {
             if stopping { return "stopping" }
             if !storeOpen { return "opening the store" }
             if let storeError { return "the store cannot be written: \(storeError)" }
-            if assignedPartitions.isEmpty {
-                return "waiting for the consumer group to assign partitions (is Kafka reachable?)"
+            if !joinedGroup {
+                return "waiting to join the consumer group (is Kafka reachable?)"
             }
             if outputStalled { return "output stalled: the oldest output message is undelivered past pipeline.output_stall_ms" }
             return nil

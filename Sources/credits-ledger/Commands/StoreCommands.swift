@@ -5,12 +5,12 @@ import CreditsStore
 import Foundation
 
 /// Opens the configured store read-only.
-func openReader(_ options: ConfigOptions) async throws -> LedgerReader {
+func openReader(_ options: ConfigOptions) async throws -> any LedgerReading {
     let configuration = try await options.load()
     do {
-        return try LedgerReader(path: configuration.storePath)
+        return try StoreReaders.open(configuration)
     } catch {
-        throw ValidationError("cannot open the store at \(configuration.storePath): \(error)")
+        throw ValidationError("cannot open the store at \(StoreReaders.location(configuration)): \(error)")
     }
 }
 
@@ -52,7 +52,12 @@ struct History: AsyncParsableCommand {
             guard let parsed = LedgerEntry.Kind(rawValue: type) else { throw ValidationError("--type must be added, deducted or used") }
             kind = parsed
         }
-        let page = try await openReader(options).entries(customer, limit: limit, kind: kind, scanLimit: max(limit * 100, 10_000))
+        let reader = try await openReader(options)
+        let page = if let sqlite = reader as? LedgerReader {
+            try sqlite.entries(customer, limit: limit, kind: kind, scanLimit: max(limit * 100, 10_000))
+        } else {
+            try reader.entries(customer, cursor: nil, limit: limit, kind: kind)
+        }
         if csv {
             print("entry_id,type,amount,balance,note,date,recorded_at")
             for entry in page.entries {
@@ -80,7 +85,13 @@ struct Backup: AsyncParsableCommand {
         guard !FileManager.default.fileExists(atPath: destination) else {
             throw ValidationError("\(destination) exists; give a new file")
         }
-        try await openReader(options).backup(to: destination)
+        let configuration = try await options.load()
+        if configuration.storeURL != nil {
+            throw ValidationError("backup copies the SQLite file; back up the shared PostgreSQL store with pg_dump "
+                                  + "or the database's own backups")
+        }
+        guard let reader = try await openReader(options) as? LedgerReader else { throw ExitCode(1) }
+        try reader.backup(to: destination)
         let report = try LedgerReader(path: destination).verify()
         print("backed up \(report.customers) customers, \(report.entries) entries to \(destination)"
               + (report.isClean ? "; the copy verifies" : "; the copy has \(report.problems.count) problems"))
