@@ -80,7 +80,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .testTarget(name: "CreditsIntegrationTests", dependencies: [
-            "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
+            "CreditsService", "CreditsKafka", "CreditsStore", "CreditsPostgres", "CreditsCore",
             "CreditsTestSupport",
             "credits-ledger",  // the CLI tests run the built executable
         ], swiftSettings: strict),

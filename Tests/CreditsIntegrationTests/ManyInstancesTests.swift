@@ -1,0 +1,155 @@
+import CreditsCore
+import CreditsPostgres
+import CreditsStore
+import CreditsTestSupport
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Three `serve` processes in one consumer group on one PostgreSQL store, through crashes, a
+/// zombie and a rebalance: the ledger stays exact and every instance answers every read.
+@Suite("Many instances, one ledger (PostgreSQL)", .serialized)
+struct ManyInstancesTests {
+    /// One running instance: the process, its log and its HTTP port.
+    final class Instance {
+        let name: String
+        var process: RunningExecutable
+        private let environment: [String: String]
+        private let directory: URL
+
+        init(_ name: String, environment: [String: String], directory: URL) throws {
+            self.name = name
+            self.environment = environment
+            self.directory = directory
+            process = try RunningExecutable(["serve"], environment: environment, directory: directory)
+        }
+
+        func restart() throws { process = try RunningExecutable(["serve"], environment: environment, directory: directory) }
+
+        /// The HTTP port from the log line `HTTP listening port=…`.
+        func port(timeout: TimeInterval = 60) async throws -> Int {
+            try await process.waitForOutput(containing: "HTTP listening", timeout: timeout)
+            let line = process.output.split(separator: "\n").first { $0.contains("HTTP listening") } ?? ""
+            guard let port = line.components(separatedBy: "port=").last?.split(separator: " ").first.flatMap({ Int($0) }) else {
+                throw HarnessError("no port in \(line)")
+            }
+            return port
+        }
+
+        /// The value of `credits_fenced_batches_total` in `/metrics` (0 before the first fence).
+        func fencedBatches() async throws -> Int {
+            let (_, body) = try await httpGet(try await port(), "/metrics")
+            let line = body.split(separator: "\n").first { $0.hasPrefix("credits_fenced_batches_total") }
+            return line.flatMap { $0.split(separator: " ").last.flatMap { Int(Double($0) ?? 0) } } ?? 0
+        }
+    }
+
+    @Test("3 instances, 30 000 events, 200 customers: kill -9, a zombie fenced, failover timed, every balance exact")
+    func threeInstances() async throws {
+        let postgres = try PostgresServer.shared()
+        let url = try postgres.makeDatabase("many")
+        let database = String(url.split(separator: "/").last ?? "")
+        let h = try ServiceHarness(partitions: 6)
+        let environment = [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_URL": url, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "CREDITS_PIPELINE_BATCH_MAX_MESSAGES": "1000", "CREDITS_LOG_LEVEL": "info",
+        ]
+        let instances = try ["a", "b", "c"].map { try Instance($0, environment: environment, directory: h.directory) }
+        defer { for instance in instances where instance.process.process.isRunning { kill(instance.process.process.processIdentifier, SIGKILL) } }
+        for instance in instances { try await instance.process.waitForOutput(containing: "Partitions assigned", timeout: 60) }
+        func sql(_ query: String) throws -> Int { Int(try postgres.psql(database, query).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        func usedEntries() -> Int { (try? sql("SELECT count(*) FROM entries WHERE kind = 2")) ?? 0 }
+
+        let customers = (0..<200).map { "cus_m\($0)" }
+        try await FaultInjectionTests().enable(h, customers)
+
+        // Failover: kill -9 one instance, then one event per customer (so every partition, the dead
+        // one's included); the time until all are applied is the failover time.
+        kill(instances[0].process.process.processIdentifier, SIGKILL)
+        let killed = Date()
+        try await h.sendAll(h.configuration.topics.usage, customers.map { (h.usage("probe-\($0)", $0, #""call_seconds":1"#), $0) })
+        try await waitUntil(timeout: 60, "every customer's probe after the kill") { usedEntries() == customers.count }
+        let failover = Date().timeIntervalSince(killed)
+        #expect(failover <= 20, "failover took \(failover) s")
+        try instances[0].restart()
+
+        // The stream, in bursts: a kill -9 mid-stream, and a zombie (SIGSTOP past the session).
+        let total = 30_000
+        let bursts = 6
+        var events: [String] = []
+        var zombieWasFenced = 0
+        for burst in 0..<bursts {
+            let range = (burst * total / bursts)..<((burst + 1) * total / bursts)
+            try await h.sendAll(h.configuration.topics.usage, FaultInjectionTests().usage(h, customers, range))
+            switch burst {
+            case 1:
+                try await Task.sleep(for: .milliseconds(700))
+                kill(instances[1].process.process.processIdentifier, SIGKILL)
+                events.append("kill -9 b at \(usedEntries())")
+                try instances[1].restart()
+            case 3:
+                // Stopped while busy with the burst: it holds polled messages and maybe a transaction.
+                try await Task.sleep(for: .milliseconds(300))
+                let zombie = instances[2].process.process.processIdentifier
+                kill(zombie, SIGSTOP)
+                events.append("SIGSTOP c at \(usedEntries())")
+                try await Task.sleep(for: .seconds(10))
+                kill(zombie, SIGCONT)
+                events.append("SIGCONT c at \(usedEntries())")
+                let deadline = Date().addingTimeInterval(30)
+                while zombieWasFenced == 0 && Date() < deadline {
+                    zombieWasFenced = (try? await instances[2].fencedBatches()) ?? 0
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+            default:
+                break
+            }
+        }
+        let expectedEntries = customers.count + total
+        do {
+            try await waitUntil(timeout: 120, "all \(expectedEntries) usage entries") { usedEntries() == expectedEntries }
+        } catch {
+            let logs = instances.map { "\($0.name): \(String($0.process.output.suffix(3000)))" }.joined(separator: "\n")
+            Issue.record("\(error): \(usedEntries()); \(events)\n\(logs)")
+            throw error
+        }
+        #expect(zombieWasFenced > 0, "the zombie's stale batch was fenced")
+
+        // Exact balances, gapless chains, no input applied twice.
+        let reader = PostgresLedgerReader(url: try PostgresStoreURL(url), logger: h.logger)
+        let report = try reader.verify()
+        #expect(report.problems == [], "\(events)")
+        #expect(try sql("SELECT count(*) FROM idempotency_keys WHERE kind = 0") == expectedEntries)
+        var expected: [String: Int64] = [:]
+        for (position, customer) in customers.enumerated() {
+            let charges = stride(from: position, to: total, by: customers.count).reduce(Int64(0)) { $0 + Int64($1 % 50 + 1) * 100_000 }
+            expected[customer] = -(charges + 100_000)   // and the 1-second probe
+            #expect(try reader.account(customer)?.balance.micros == expected[customer], "\(customer) \(events)")
+        }
+        // Every entry's event is published (the outbox empties, each event_id arrives).
+        try await waitUntil(timeout: 60, "the outbox to empty") { (try? sql("SELECT count(*) FROM outbox")) == 0 }
+        let published = try await h.waitForDistinct("credits.balance-changed", count: expectedEntries, timeout: 60)
+        #expect(published.count == expectedEntries)
+        await h.drainOutputs(milliseconds: 500)
+        #expect(h.outOfOrderEntries() == [], "\(events)")
+        // Every instance answers every read with the same balance.
+        for instance in instances {
+            let port = try await instance.port()
+            for customer in customers.prefix(50) {
+                let (status, body) = try await httpGet(port, "/v1/customers/\(customer)")
+                #expect(status == 200)
+                #expect(json(body)["balance"]?.text == CreditAmount(micros: expected[customer] ?? 0).description,
+                        "\(instance.name) \(customer)")
+            }
+        }
+        print("many-instances figures: failover after kill -9 \(String(format: "%.1f", failover)) s; "
+              + "\(events); zombie fenced batches \(zombieWasFenced)")
+        for instance in instances {
+            instance.process.process.terminate()
+            #expect(try await instance.process.waitForExit(timeout: 30) == 0, "\(instance.name)")
+        }
+    }
+}
