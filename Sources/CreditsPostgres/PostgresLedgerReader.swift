@@ -10,7 +10,7 @@ public final class PostgresLedgerReader: LedgerReading {
     private var inSnapshot = false
 
     public init(url: PostgresStoreURL, logger: Logger) {
-        session = PostgresSession(url: url, logger: logger)
+        session = PostgresSession(url: url, role: "reader", logger: logger)
     }
 
     public func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {

@@ -32,7 +32,7 @@ public final class PostgresLedgerStore: LedgerWriter {
     public init(url: PostgresStoreURL, ledger: Ledger, logger: Logger) throws(StoreError) {
         self.url = url
         self.ledger = ledger
-        session = PostgresSession(url: url, logger: logger)
+        session = PostgresSession(url: url, role: "writer", logger: logger)
         try PostgresMigrations.migrate(session)
     }
 

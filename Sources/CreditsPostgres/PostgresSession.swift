@@ -14,10 +14,13 @@ final class PostgresSession {
     private let eventLoop: any EventLoop
     private let logger: Logger
     private var connection: PostgresConnection?
+    /// The connection a transaction began on: every statement of the transaction must run there
+    /// (a new connection would run the rest outside it, committing piece by piece).
+    private var transactionConnection: PostgresConnection?
     private static let connectionIDs = Atomic<Int>(0)
 
-    init(url: PostgresStoreURL, logger: Logger) {
-        configuration = url.configuration
+    init(url: PostgresStoreURL, role: String, logger: Logger) {
+        configuration = url.configuration(role: role)
         eventLoop = MultiThreadedEventLoopGroup.singleton.any()
         self.logger = logger
     }
@@ -39,12 +42,14 @@ final class PostgresSession {
     func transaction<T>(_ isolation: String = "READ COMMITTED", readOnly: Bool = false,
                         _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         try query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)\(readOnly ? " READ ONLY" : "")"), "BEGIN")
+        transactionConnection = connection
+        defer { transactionConnection = nil }
         do {
             let value = try body()
             try query("COMMIT", "COMMIT")
             return value
         } catch {
-            if connection != nil { _ = try? query("ROLLBACK", "ROLLBACK") }
+            if let open = transactionConnection, !open.isClosed { _ = try? query("ROLLBACK", "ROLLBACK") }
             throw error
         }
     }
@@ -59,6 +64,12 @@ final class PostgresSession {
 
     private func connected(_ context: String) throws(StoreError) -> PostgresConnection {
         if let connection, !connection.isClosed { return connection }
+        if transactionConnection != nil {
+            // The server ended the session (idle-in-transaction timeout, restart, network): the
+            // transaction is gone, and nothing of it was committed.
+            throw StoreError(code: StoreError.postgresCode, message: "the connection was lost inside a transaction, "
+                             + "which the server rolled back", context: context, backend: "PostgreSQL")
+        }
         do {
             let made = try PostgresConnection.connect(on: eventLoop, configuration: configuration,
                                                       id: Self.connectionIDs.add(1, ordering: .relaxed).newValue, logger: logger).wait()

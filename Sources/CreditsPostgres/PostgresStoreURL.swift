@@ -53,7 +53,9 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host):\(port)/\(database)\(requiresTLS ? "?sslmode=require" : "")"
     }
 
-    var configuration: PostgresConnection.Configuration {
+    /// The connection's settings; `role` names the connection in `pg_stat_activity`
+    /// (`application_name`: `credits-ledger <role> pid <pid>`).
+    func configuration(role: String) -> PostgresConnection.Configuration {
         var tls = PostgresConnection.Configuration.TLS.disable
         if requiresTLS, let context = try? NIOSSLContext(configuration: .makeClientConfiguration()) {
             tls = .require(context)
@@ -63,7 +65,10 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
         configuration.options.connectTimeout = .seconds(5)
         // A process paused in the middle of a transaction (SIGSTOP, a VM freeze) must not hold the
         // partition's fence row for longer than a rebalance takes: the server ends such a session.
-        configuration.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "5000")]
+        configuration.options.additionalStartupParameters = [
+            ("idle_in_transaction_session_timeout", "5000"),
+            ("application_name", "credits-ledger \(role) pid \(getpid())"),
+        ]
         return configuration
     }
 }

@@ -75,28 +75,49 @@ struct ManyInstancesTests {
         let failover = Date().timeIntervalSince(killed)
         #expect(failover <= 20, "failover took \(failover) s")
         try instances[0].restart()
+        try await instances[0].process.waitForOutput(containing: "Partitions assigned", timeout: 60)
 
         // The stream, in bursts: a kill -9 mid-stream, and a zombie (SIGSTOP past the session).
         let total = 30_000
-        let bursts = 6
+        // The first burst is large, so that every instance is still busy with it when c is stopped.
+        let bursts = [0, 12_000, 18_000, 24_000, 30_000]
         var events: [String] = []
         var zombieWasFenced = 0
-        for burst in 0..<bursts {
-            let range = (burst * total / bursts)..<((burst + 1) * total / bursts)
+        /// Waits until the instances are busy with a burst just sent (entries are being applied).
+        func busy(after before: Int) async throws {
+            try await waitUntil(timeout: 60, "the instances to work on the burst") { usedEntries() >= before + 300 }
+        }
+        for burst in 0..<bursts.count - 1 {
+            let before = usedEntries()
+            let range = bursts[burst]..<bursts[burst + 1]
             try await h.sendAll(h.configuration.topics.usage, FaultInjectionTests().usage(h, customers, range))
             switch burst {
-            case 1:
-                try await Task.sleep(for: .milliseconds(700))
-                kill(instances[1].process.process.processIdentifier, SIGKILL)
-                events.append("kill -9 b at \(usedEntries())")
-                try instances[1].restart()
-            case 3:
-                // Stopped while busy with the burst: it holds polled messages and maybe a transaction.
-                try await Task.sleep(for: .milliseconds(300))
+            case 0:
+                // A zombie with a batch in hand: while the burst is applied, the fence table is held
+                // for a moment so that the instances wait inside a batch transaction, and c is
+                // stopped once PostgreSQL shows it waiting there (tried again until it does). The server ends c's idle transaction after 5 s; c's partitions move
+                // after its session (6 s); the new owner applies them; then c wakes and retries.
+                try await busy(after: before)
                 let zombie = instances[2].process.process.processIdentifier
-                kill(zombie, SIGSTOP)
+                var stopped = false
+                for _ in 0..<20 where !stopped {
+                    let lock = try postgres.psqlInBackground(database, """
+                        BEGIN; LOCK TABLE partition_positions IN EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT;
+                        """)
+                    try await Task.sleep(for: .milliseconds(700))
+                    let waiting = try sql("""
+                        SELECT count(*) FROM pg_stat_activity
+                        WHERE application_name = 'credits-ledger writer pid \(zombie)' AND wait_event_type = 'Lock'
+                        """)
+                    if waiting > 0 {
+                        kill(zombie, SIGSTOP)
+                        stopped = true
+                    }
+                    while lock.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(stopped, "c never waited inside a batch transaction")
                 events.append("SIGSTOP c at \(usedEntries())")
-                try await Task.sleep(for: .seconds(10))
+                try await Task.sleep(for: .seconds(15))
                 kill(zombie, SIGCONT)
                 events.append("SIGCONT c at \(usedEntries())")
                 let deadline = Date().addingTimeInterval(30)
@@ -104,6 +125,11 @@ struct ManyInstancesTests {
                     zombieWasFenced = (try? await instances[2].fencedBatches()) ?? 0
                     try await Task.sleep(for: .milliseconds(200))
                 }
+            case 2:
+                try await busy(after: before)
+                kill(instances[1].process.process.processIdentifier, SIGKILL)
+                events.append("kill -9 b at \(usedEntries())")
+                try instances[1].restart()
             default:
                 break
             }
@@ -116,7 +142,7 @@ struct ManyInstancesTests {
             Issue.record("\(error): \(usedEntries()); \(events)\n\(logs)")
             throw error
         }
-        #expect(zombieWasFenced > 0, "the zombie's stale batch was fenced")
+        #expect(zombieWasFenced > 0, "the zombie's stale batch was fenced; its log:\n\(instances[2].process.output.suffix(6000))")
 
         // Exact balances, gapless chains, no input applied twice.
         let reader = PostgresLedgerReader(url: try PostgresStoreURL(url), logger: h.logger)
@@ -145,9 +171,17 @@ struct ManyInstancesTests {
                         "\(instance.name) \(customer)")
             }
         }
-        print("many-instances figures: failover after kill -9 \(String(format: "%.1f", failover)) s; "
-              + "\(events); zombie fenced batches \(zombieWasFenced)")
-        for instance in instances {
+        // Failover after a graceful stop: the stopped instance leaves the group at once.
+        instances[0].process.process.terminate()
+        #expect(try await instances[0].process.waitForExit(timeout: 30) == 0)
+        let stopped = Date()
+        try await h.sendAll(h.configuration.topics.usage, customers.map { (h.usage("after-stop-\($0)", $0, #""call_seconds":1"#), $0) })
+        try await waitUntil(timeout: 60, "every customer's event after the stop") { usedEntries() == expectedEntries + customers.count }
+        let gracefulFailover = Date().timeIntervalSince(stopped)
+        #expect(gracefulFailover <= 20)
+        print("many-instances figures: failover after kill -9 \(String(format: "%.1f", failover)) s, after SIGTERM "
+              + "\(String(format: "%.1f", gracefulFailover)) s; \(events); zombie fenced batches \(zombieWasFenced)")
+        for instance in instances.dropFirst() {
             instance.process.process.terminate()
             #expect(try await instance.process.waitForExit(timeout: 30) == 0, "\(instance.name)")
         }

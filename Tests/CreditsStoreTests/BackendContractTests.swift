@@ -1,5 +1,5 @@
 import CreditsCore
-import CreditsPostgres
+@testable import CreditsPostgres
 import CreditsStore
 import CreditsTestSupport
 import Foundation
@@ -237,5 +237,35 @@ struct PostgresFencingTests {
         for bad in ["mysql://a@b/c", "postgres://a@b", "postgres://b/c", "postgres://a@b/c?sslmode=allow", "postgres://a@b/c?x=1"] {
             #expect(throws: PostgresStoreURL.Invalid.self, "\(bad)") { _ = try PostgresStoreURL(bad) }
         }
+    }
+}
+
+/// The server's side of a paused writer.
+@Suite("PostgreSQL store: a paused writer")
+struct PostgresPausedWriterTests {
+    @Test("a transaction left idle (a paused process) is ended by the server after 5 s, and never continued elsewhere")
+    func idleTransactionIsEnded() async throws {
+        let url = try PostgresStoreURL(try PostgresServer.shared().makeDatabase("idle"))
+        // The "paused process" blocks a thread of its own, not one of the cooperative pool.
+        let outcome: String = await withCheckedContinuation { continuation in
+            Thread {
+                let session = PostgresSession(url: url, role: "test", logger: BackendFixture.logger)
+                defer { session.close() }
+                let paused = Date()
+                do {
+                    try session.transaction { () throws(StoreError) in
+                        try session.query("SELECT 1", "inside")
+                        while Date().timeIntervalSince(paused) < 6 { usleep(100_000) }
+                        try session.query("SELECT 1", "after the pause")
+                    }
+                    continuation.resume(returning: "committed")
+                } catch {
+                    // The next statement runs on a new connection.
+                    let again = (try? session.query("SELECT 1", "afterwards").count) == 1
+                    continuation.resume(returning: "\(error)" + (again ? "; reconnected" : "; no reconnection"))
+                }
+            }.start()
+        }
+        #expect(outcome.contains("lost inside a transaction") && outcome.hasSuffix("; reconnected"), "\(outcome)")
     }
 }

@@ -57,6 +57,16 @@ public final class PostgresServer: Sendable {
                       "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
     }
 
+    /// Starts psql with `sql` and returns without waiting for it (to hold a lock, say).
+    public func psqlInBackground(_ database: String, _ sql: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "\(binaries)/psql")
+        process.arguments = ["-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database, "-q", "-c", sql]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     /// The server's PID, from its `postmaster.pid`.
     public var pid: Int32? {
         guard let text = try? String(contentsOfFile: directory + "/data/postmaster.pid", encoding: .utf8) else { return nil }

@@ -16,7 +16,7 @@ struct Serve: AsyncParsableCommand {
         let (bootstrapServers, broker) = try KafkaSetup.prepare(configuration, logger: logger)
         logger.info("Starting credits-ledger", metadata: [
             "brokers": "\(bootstrapServers)", "group_id": "\(configuration.groupID)",
-            "store": "\(configuration.storePath)", "http_port": "\(configuration.httpPort)",
+            "store": "\(StoreReaders.location(configuration))", "http_port": "\(configuration.httpPort)",
         ])
         let server = CreditsServer(configuration: configuration, bootstrapServers: bootstrapServers, logger: logger,
                                    signals: [.sigterm, .sigint])
