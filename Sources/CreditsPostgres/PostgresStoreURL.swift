@@ -13,7 +13,7 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
     public let host: String
     public let port: Int
     public let username: String
-    let password: String?
+    private(set) var password: String?
     public let database: String
     /// `require`: TLS with the system's trust roots and host name check; `disable` (the default):
     /// plain TCP, for a database on the same host or a private network.
@@ -47,6 +47,13 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
         password = components.password.map { $0.removingPercentEncoding ?? $0 }
         self.database = database
         requiresTLS = tls
+    }
+
+    /// The same address with `password` (from a secret source rather than the URL).
+    public func with(password: String) -> PostgresStoreURL {
+        var copy = self
+        copy.password = password
+        return copy
     }
 
     public var description: String {

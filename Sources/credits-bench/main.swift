@@ -4,6 +4,7 @@ import Foundation
 //
 //   swift run -c release credits-bench [store] [events] [customers] [batch]   store vs naive baseline
 //   swift run -c release credits-bench pipeline [events] [customers]          end to end on the embedded broker
+//   credits-bench load <brokers> [events] [customers] [commands|usage|both]    input for scripts/bench-scaling.sh
 //
 // CREDITS_BENCH_STORE_ONLY=1 skips the naive baseline (for profiling).
 
@@ -20,7 +21,15 @@ case "store":
 case "pipeline":
     try await pipelineBenchmark(events: numbers.count > 0 ? numbers[0] : 200_000,
                                 customers: numbers.count > 1 ? numbers[1] : 10_000)
+case "load":
+    guard let brokers = words.first(where: { Int($0) == nil }),
+          let part = LoadPart(rawValue: words.last(where: { Int($0) == nil && $0 != brokers }) ?? "both") else {
+        print("usage: credits-bench load <brokers> [events] [customers] [commands|usage|both]")
+        exit(2)
+    }
+    try loadInput(brokers: brokers, events: numbers.count > 0 ? numbers[0] : 100_000,
+                  customers: numbers.count > 1 ? numbers[1] : 2_000, part: part)
 default:
-    print("usage: credits-bench [store|pipeline] [events] [customers] [batch]")
+    print("usage: credits-bench [store|pipeline|load] [events] [customers] [batch]")
     exit(2)
 }

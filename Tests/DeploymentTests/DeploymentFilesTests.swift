@@ -55,7 +55,8 @@ struct DeploymentFilesTests {
 
     @Test("compose has Kafka in KRaft mode, a topic job, the service and Prometheus, wired together")
     func composeServices() throws {
-        #expect(Set(self.services.keys) == ["kafka", "kafka-init", "credits-ledger", "prometheus"])
+        #expect(Set(self.services.keys) == ["kafka", "kafka-init", "credits-ledger", "prometheus", "postgres",
+                                            "credits-ledger-1", "credits-ledger-2", "credits-ledger-3"])
         let kafka = try #require(self.services["kafka"])
         #expect((kafka["image"] as? String)?.hasPrefix("apache/kafka:") == true)
         let kafkaEnvironment = (kafka["environment"] as? [String: Any])?.mapValues { "\($0)" } ?? [:]
@@ -65,6 +66,28 @@ struct DeploymentFilesTests {
         #expect((self.services["kafka-init"]?["depends_on"] as? [String: [String: String]])?["kafka"]?["condition"]
             == "service_healthy")
         #expect((self.services["prometheus"]?["profiles"] as? [String]) == ["monitoring"])
+    }
+
+    @Test("the shared profile: PostgreSQL and three instances in one group on one store, each with its own name")
+    func sharedProfile() throws {
+        let postgres = try #require(self.services["postgres"])
+        #expect((postgres["profiles"] as? [String]) == ["shared"])
+        let database = (postgres["environment"] as? [String: Any])?.mapValues { "\($0)" } ?? [:]
+        var instanceIDs = Set<String>()
+        for name in ["credits-ledger-1", "credits-ledger-2", "credits-ledger-3"] {
+            let service = try #require(self.services[name])
+            #expect((service["profiles"] as? [String]) == ["shared"])
+            let environment = (service["environment"] as? [String: Any])?.mapValues { "\($0)" } ?? [:]
+            #expect(environment["CREDITS_KAFKA_GROUP_ID"] == ledgerEnvironment["CREDITS_KAFKA_GROUP_ID"].map { $0 + "-shared" })
+            let url = try #require(environment["CREDITS_STORE_URL"])
+            #expect(url == "postgres://\(database["POSTGRES_USER"] ?? "")@postgres:5432/\(database["POSTGRES_DB"] ?? "")")
+            #expect(environment["CREDITS_STORE_PASSWORD"] == "env:POSTGRES_PASSWORD")
+            #expect(environment["POSTGRES_PASSWORD"] == database["POSTGRES_PASSWORD"])
+            instanceIDs.insert(environment["CREDITS_INSTANCE_ID"] ?? "")
+            let dependsOn = service["depends_on"] as? [String: [String: String]]
+            #expect(dependsOn?["postgres"]?["condition"] == "service_healthy")
+        }
+        #expect(instanceIDs.count == 3 && !instanceIDs.contains(""))
     }
 
     @Test("the service reaches Kafka on an advertised listener")
@@ -150,11 +173,15 @@ struct DeploymentFilesTests {
         #expect(configuration.ledger.creditsPerUSD.description == "100")
         #expect(configuration.httpTokens.isEmpty)
         #expect(!configuration.requireCommandSignature && configuration.signingKeys.isEmpty)
-        let secrets = ["CREDITS_DASHBOARD_TOKEN": "d", "CREDITS_PROMETHEUS_TOKEN": "p", "CREDITS_SIGNING_KEY": "k"]
+        let secrets = ["CREDITS_DASHBOARD_TOKEN": "d", "CREDITS_PROMETHEUS_TOKEN": "p", "CREDITS_SIGNING_KEY": "k",
+                       "CREDITS_STORE_PASSWORD": "pw"]
         let production = try await ConfigurationLoader.load(
             file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: secrets)
         #expect(production.requireCommandSignature && production.signingKeys.keys.sorted() == ["primary"])
         #expect(production.httpTokens.map(\.scope) == [.read, .metrics])
+        let url = try #require(production.storeURL, "production shares a PostgreSQL store")
+        #expect(url.host == "postgres-primary" && url.requiresTLS)
+        #expect(url.description.contains(":***@") && !"\(production)".contains("pw@"), "the password is never shown")
         await #expect(throws: ConfigurationError.self, "a secret that is not provided stops the start") {
             _ = try await ConfigurationLoader.load(
                 file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: [:])
@@ -218,6 +245,8 @@ struct DeploymentFilesTests {
         ("CREDITS_CREDITS_PER_USD", "0", "credits_per_usd"),
         ("CREDITS_KAFKA_TOPICS_BLOCKS", "credits.usage", "kafka.topics"),
         ("CREDITS_KAFKA_GROUP_ID", "", "kafka.group_id"),
+        ("CREDITS_STORE_URL", "mysql://ledger@db/credits", "store.url"),
+        ("CREDITS_STORE_URL", "postgres://ledger@db/credits?sslmode=allow", "store.url"),
     ])
     func refusedValues(variable: String, value: String, key: String) async throws {
         do {

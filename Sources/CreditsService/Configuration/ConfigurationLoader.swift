@@ -70,11 +70,20 @@ public enum ConfigurationLoader {
         result.outputStallMilliseconds = try integer(config, "pipeline.output_stall_ms",
                                                      default: result.outputStallMilliseconds, in: 1_000...86_400_000)
         result.storePath = try text(config, "store.path", default: result.storePath)
-        if let url = config.string(forKey: "store.url"), !url.isEmpty {
+        if let url = config.string(forKey: "store.url", isSecret: true), !url.isEmpty {
             do {
                 result.storeURL = try PostgresStoreURL(url)
             } catch {
                 throw ConfigurationError(key: "store.url", problem: error.description)
+            }
+            // The password from a secret source (env:NAME or file:PATH) rather than the URL.
+            if let source = config.string(forKey: "store.password", isSecret: true), !source.isEmpty {
+                do {
+                    let secret = try Secret.load(source, environment: environment)
+                    result.storeURL = result.storeURL?.with(password: String(decoding: secret.bytes, as: UTF8.self))
+                } catch {
+                    throw ConfigurationError(key: "store.password", problem: "\(error)")
+                }
             }
         }
         let synchronous = config.string(forKey: "store.synchronous", default: result.storeSynchronous.rawValue)

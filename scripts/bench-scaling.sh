@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# End to end with each store and instance count, as an operator runs it: the release binary as
+# its own processes, the broker (`credits-ledger broker`, librdkafka's mock cluster) as another,
+# PostgreSQL as another (a temporary cluster with its durable defaults: fsync and synchronous
+# commit on). All on this machine, sharing its cores.
+#
+#   scripts/bench-scaling.sh [events] [customers] [partitions] [runs]
+#
+# For each setup (SQLite x1, PostgreSQL x1, PostgreSQL x3) and run: a fresh broker and store; the
+# instances enable every customer and stop; the usage events are loaded; the instances start
+# again and the rate is measured from 10 % to 90 % of the usage events applied (start-up and group
+# join excluded), from the instances' /metrics. Every event makes an entry and a balance-changed
+# event. PostgreSQL runs also print the WAL bytes and row writes per event.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EVENTS=${1:-100000}
+CUSTOMERS=${2:-2000}
+PARTITIONS=${3:-12}
+RUNS=${4:-3}
+scripts/install-deps.sh
+swift build -c release --product credits-ledger >/dev/null
+swift build -c release --product credits-bench >/dev/null
+BIN=$PWD/.build/release
+WORK=$(mktemp -d /tmp/credits-scaling.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+    if [ -f "$WORK/pg/data/postmaster.pid" ]; then kill -INT "$(head -1 "$WORK/pg/data/postmaster.pid")" 2>/dev/null || true; fi
+    sleep 1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# PostgreSQL: a cluster of our own, as the postgres user when we are root.
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+AS=""
+[ "$(id -u)" -eq 0 ] && AS="runuser -u postgres --"
+mkdir -p "$WORK/pg" && [ -n "$AS" ] && chown postgres:postgres "$WORK/pg"
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+$AS "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres -A trust >/dev/null
+$AS "$PGBIN/postgres" -D "$WORK/pg/data" -p "$PGPORT" -k "$WORK/pg" -c listen_addresses=127.0.0.1 \
+    -c max_connections=100 >"$WORK/pg/log" 2>&1 &
+until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; do sleep 0.2; done
+psql_() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -At "$@"; }
+
+applied() {   # topic, then ports: messages applied, summed over the instances' /metrics
+    local topic=$1 total=0 port value
+    shift
+    for port in "$@"; do
+        value=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null \
+            | awk -v series="credits_messages_applied_total{topic=\"$topic\"}" '$1 == series {print $2}')
+        total=$(python3 -c "print(int($total + float('${value:-0}')))")
+    done
+    echo "$total"
+}
+
+run() {   # store instances run
+    local store=$1 instances=$2 number=$3
+    "$BIN/credits-ledger" broker --partitions "$PARTITIONS" >"$WORK/broker.out" 2>"$WORK/broker.log" &
+    local broker=$!
+    PIDS+=("$broker")
+    until [ -s "$WORK/broker.out" ]; do sleep 0.1; done
+    local address
+    address=$(head -1 "$WORK/broker.out")
+    "$BIN/credits-bench" load "$address" "$EVENTS" "$CUSTOMERS" commands >/dev/null
+    local env=(CREDITS_KAFKA_BROKERS="$address" CREDITS_KAFKA_GROUP_ID="bench-$store-$instances-$number" CREDITS_LOG_LEVEL=warning)
+    if [ "$store" = postgres ]; then
+        local db="bench_${instances}_$number"
+        psql_ -c "CREATE DATABASE $db" >/dev/null
+        env+=(CREDITS_STORE_URL="postgres://postgres@127.0.0.1:$PGPORT/$db")
+    else
+        env+=(CREDITS_STORE_PATH="$WORK/ledger-$number.sqlite")
+    fi
+    local ports=() pids=() i
+    start_instances() {
+        ports=() pids=()
+        for i in $(seq 1 "$instances"); do
+            local port=$((18090 + i))
+            env "${env[@]}" CREDITS_HTTP_PORT=$port "$BIN/credits-ledger" serve >>"$WORK/serve-$i.log" 2>&1 &
+            pids+=($!)
+            PIDS+=($!)
+            ports+=("$port")
+        done
+    }
+    stop_instances() {
+        for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+        for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    }
+    start_instances
+    until [ "$(applied credits.commands "${ports[@]}")" -ge "$CUSTOMERS" ]; do sleep 0.2; done
+    stop_instances
+    "$BIN/credits-bench" load "$address" "$EVENTS" "$CUSTOMERS" usage >/dev/null
+    local wal_before
+    [ "$store" = postgres ] && wal_before=$(psql_ -c "SELECT pg_current_wal_lsn() - '0/0'") \
+        && rows_before=$(psql_ -d "$db" -c "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables")
+    start_instances
+    local low=$((EVENTS / 10)) high=$((EVENTS * 9 / 10)) t_low="" t_high="" count=0 deadline=$((SECONDS + 600))
+    while [ -z "$t_high" ] && [ $SECONDS -lt $deadline ]; do
+        count=$(applied credits.usage "${ports[@]}")
+        now=$(date +%s.%N)
+        [ -z "$t_low" ] && [ "$count" -ge "$low" ] && t_low=$now && c_low=$count
+        [ -n "$t_low" ] && [ "$count" -ge "$high" ] && t_high=$now && c_high=$count
+        sleep 0.2
+    done
+    [ -z "$t_high" ] && { echo "timed out at $count applied"; tail -20 "$WORK"/serve-*.log; exit 1; }
+    local rate
+    rate=$(python3 -c "print(round(($c_high - $c_low) / ($t_high - $t_low)))")
+    local extra=""
+    if [ "$store" = postgres ]; then
+        until [ "$(applied credits.usage "${ports[@]}")" -ge "$EVENTS" ]; do sleep 0.2; done
+        sleep 2   # the outbox rows of the last batches are deleted once delivered
+        local wal_after rows
+        wal_after=$(psql_ -c "SELECT pg_current_wal_lsn() - '0/0'")
+        rows=$(psql_ -d "$db" -c "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables")
+        extra=$(python3 -c "print(f'; WAL {($wal_after - $wal_before) / $EVENTS:.0f} bytes/event, row writes {($rows - $rows_before) / $EVENTS:.1f}/event')")
+    fi
+    echo "$store x$instances run $number: $rate events/s$extra"
+    stop_instances
+    kill -TERM "$broker"; wait "$broker" 2>/dev/null || true
+    rm -f "$WORK"/ledger-*.sqlite* "$WORK/broker.out" "$WORK"/serve-*.log
+}
+
+echo "bench-scaling: $EVENTS usage events, $CUSTOMERS customers, $PARTITIONS partitions, $(nproc) cores"
+for number in $(seq 1 "$RUNS"); do
+    run sqlite 1 "$number"
+    run postgres 1 "$number"
+    run postgres 3 "$number"
+done
