@@ -7,9 +7,9 @@
 #   scripts/bench-scaling.sh [events] [customers] [partitions] [runs]
 #
 # For each setup (SQLite x1, PostgreSQL x1, PostgreSQL x3) and run: a fresh broker and store; the
-# instances enable every customer and stop; the usage events are loaded; the instances start
-# again and the rate is measured from 10 % to 90 % of the usage events applied (start-up and group
-# join excluded), from the instances' /metrics. Every event makes an entry and a balance-changed
+# instances start and enable every customer; once every instance is ready with its partitions,
+# the usage events are produced (by another process, while the instances consume them) and the
+# rate is measured from 10 % to 90 % of the usage events applied, from the instances' /metrics. Every event makes an entry and a balance-changed
 # event. PostgreSQL runs also print the WAL bytes and row writes per event.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -89,12 +89,23 @@ run() {   # store instances run
     }
     start_instances
     until [ "$(applied credits.commands "${ports[@]}")" -ge "$CUSTOMERS" ]; do sleep 0.2; done
-    stop_instances
-    "$BIN/credits-bench" load "$address" "$EVENTS" "$CUSTOMERS" usage >/dev/null
+    # The group is stable (every instance ready with partitions) before the usage is loaded, so
+    # the measurement holds no rebalance.
+    local ready=0
+    until [ "$ready" -eq "$instances" ]; do
+        sleep 0.5
+        ready=0
+        for port in "${ports[@]}"; do
+            curl -s "http://127.0.0.1:$port/readyz" | grep -q '"ready":true,"store_open":true,"assigned_partitions":\["' \
+                && ready=$((ready + 1))
+        done
+    done
+    sleep 2
     local wal_before
     [ "$store" = postgres ] && wal_before=$(psql_ -c "SELECT pg_current_wal_lsn() - '0/0'") \
         && rows_before=$(psql_ -d "$db" -c "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables")
-    start_instances
+    "$BIN/credits-bench" load "$address" "$EVENTS" "$CUSTOMERS" usage >/dev/null &
+    local loader=$!
     local low=$((EVENTS / 10)) high=$((EVENTS * 9 / 10)) t_low="" t_high="" count=0 deadline=$((SECONDS + 600))
     while [ -z "$t_high" ] && [ $SECONDS -lt $deadline ]; do
         count=$(applied credits.usage "${ports[@]}")
@@ -104,6 +115,7 @@ run() {   # store instances run
         sleep 0.2
     done
     [ -z "$t_high" ] && { echo "timed out at $count applied"; tail -20 "$WORK"/serve-*.log; exit 1; }
+    wait "$loader"
     local rate
     rate=$(python3 -c "print(round(($c_high - $c_low) / ($t_high - $t_low)))")
     local extra=""

@@ -186,4 +186,63 @@ struct ManyInstancesTests {
             #expect(try await instance.process.waitForExit(timeout: 30) == 0, "\(instance.name)")
         }
     }
+
+    @Test("the database goes down: input held, readiness 503 with the reason; back up: resumes, nothing lost")
+    func databaseDown() async throws {
+        let postgres = try PostgresServer.privateServer()
+        let url = try postgres.makeDatabase("down")
+        let database = String(url.split(separator: "/").last ?? "")
+        let h = try ServiceHarness(partitions: 2)
+        let environment = [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_URL": url, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        ]
+        let instance = try Instance("a", environment: environment, directory: h.directory)
+        defer { if instance.process.process.isRunning { kill(instance.process.process.processIdentifier, SIGKILL) } }
+        try await instance.process.waitForOutput(containing: "Partitions assigned", timeout: 60)
+        let port = try await instance.port()
+        let customers = (0..<10).map { "cus_d\($0)" }
+        try await FaultInjectionTests().enable(h, customers)
+        func used() -> Int { Int((try? postgres.psql(database, "SELECT count(*) FROM entries WHERE kind = 2"))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1 }
+        try await h.sendAll(h.configuration.topics.usage, FaultInjectionTests().usage(h, customers, 0..<500))
+        try await waitUntil(timeout: 60, "the first 500 events") { used() == 500 }
+
+        try postgres.stop()
+        try await h.sendAll(h.configuration.topics.usage, FaultInjectionTests().usage(h, customers, 500..<1_000))
+        var readiness = (0, "")
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            readiness = try await httpGet(port, "/readyz")
+            if readiness.0 == 503 && readiness.1.contains("store") { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(readiness.0 == 503 && readiness.1.contains("the store cannot be written"), "\(readiness)")
+        let (readStatus, readBody) = try await httpGet(port, "/v1/customers/cus_d1")
+        #expect(readStatus == 503 && readBody.contains("store_unavailable"), "\(readBody)")
+        try await Task.sleep(for: .seconds(2))
+
+        try postgres.start()
+        do {
+            try await waitUntil(timeout: 90, "all 1 000 events after the database came back") { used() == 1_000 }
+        } catch {
+            Issue.record("\(error): \(used()); the service said:\n\(instance.process.output.suffix(3000))")
+            throw error
+        }
+        let reader = PostgresLedgerReader(url: try PostgresStoreURL(url), logger: h.logger)
+        #expect(try reader.verify().problems == [])
+        for (position, customer) in customers.enumerated() {
+            let expected = stride(from: position, to: 1_000, by: customers.count).reduce(Int64(0)) { $0 + Int64($1 % 50 + 1) * 100_000 }
+            #expect(try reader.account(customer)?.balance.micros == -expected, "\(customer)")
+        }
+        var ready = 0
+        for _ in 0..<100 where ready != 200 {
+            ready = try await httpGet(port, "/readyz").0
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(ready == 200)
+        try await h.waitForDistinct("credits.balance-changed", count: 1_000, timeout: 60)
+        instance.process.process.terminate()
+        #expect(try await instance.process.waitForExit(timeout: 30) == 0)
+    }
 }

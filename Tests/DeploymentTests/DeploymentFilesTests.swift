@@ -174,7 +174,7 @@ struct DeploymentFilesTests {
         #expect(configuration.httpTokens.isEmpty)
         #expect(!configuration.requireCommandSignature && configuration.signingKeys.isEmpty)
         let secrets = ["CREDITS_DASHBOARD_TOKEN": "d", "CREDITS_PROMETHEUS_TOKEN": "p", "CREDITS_SIGNING_KEY": "k",
-                       "CREDITS_STORE_PASSWORD": "pw"]
+                       "CREDITS_DATABASE_PASSWORD": "pw"]
         let production = try await ConfigurationLoader.load(
             file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: secrets)
         #expect(production.requireCommandSignature && production.signingKeys.keys.sorted() == ["primary"])

@@ -12,9 +12,12 @@ public final class PostgresServer: Sendable {
     private let runAs: [String]
 
     /// The server of this test process, started on first use.
-    public static func shared() throws -> PostgresServer { try start.get() }
+    public static func shared() throws -> PostgresServer { try sharedServer.get() }
 
-    private static let start = Result { try PostgresServer() }
+    private static let sharedServer = Result { try PostgresServer() }
+
+    /// A server of the caller's own, for a test that stops and starts it.
+    public static func privateServer() throws -> PostgresServer { try PostgresServer() }
 
     private init() throws {
         guard let bin = Self.findBinaries() else {
@@ -28,17 +31,29 @@ public final class PostgresServer: Sendable {
         let data = directory + "/data"
         _ = try Self.run(runAs + ["\(bin)/initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"])
         port = try Self.freePort()
+        try start()
+        try watchForExit()
+    }
+
+    /// Starts the server (again, after `stop`) on the same port and data.
+    public func start() throws {
         let log = directory + "/server.log"
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/bin/sh")
-        let command = (runAs + ["\(bin)/postgres", "-D", data, "-p", "\(port)", "-k", directory,
+        let command = (runAs + ["\(binaries)/postgres", "-D", directory + "/data", "-p", "\(port)", "-k", directory,
                                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "fsync=off",
                                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
             .map { "'\($0)'" }.joined(separator: " ")
-        server.arguments = ["-c", "exec \(command) >'\(log)' 2>&1"]
+        server.arguments = ["-c", "exec \(command) >>'\(log)' 2>&1"]
         try server.run()
         try waitUntilReady(log: log)
-        try watchForExit()
+    }
+
+    /// Stops the server by its PID (fast shutdown: open sessions are ended) and waits for it.
+    public func stop() throws {
+        guard let pid else { throw Failure("no postmaster.pid: the server is not running") }
+        kill(pid, SIGINT)
+        while kill(pid, 0) == 0 { usleep(50_000) }
     }
 
     /// A new, empty database; returns its `postgres://` URL.
@@ -86,12 +101,17 @@ public final class PostgresServer: Sendable {
     /// A watcher outlives this process by at most a second, then stops the server by its PID and
     /// removes the directory.
     private func watchForExit() throws {
-        guard let pid else { throw Failure("PostgreSQL started but wrote no postmaster.pid") }
+        guard pid != nil else { throw Failure("PostgreSQL started but wrote no postmaster.pid") }
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // The PID is read at exit: the server may have been stopped and started again meanwhile.
         watcher.arguments = ["-c", """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
-            kill -INT \(pid); while kill -0 \(pid) 2>/dev/null; do sleep 0.2; done; rm -rf '\(directory)'
+            if [ -f '\(directory)/data/postmaster.pid' ]; then
+                pid=$(head -1 '\(directory)/data/postmaster.pid')
+                kill -INT "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+            fi
+            rm -rf '\(directory)'
             """]
         watcher.standardOutput = FileHandle.nullDevice
         watcher.standardError = FileHandle.nullDevice
