@@ -20,25 +20,11 @@ enum PostgresRecords {
 
     static func values(_ account: CustomerAccount, partition: Int32) -> [PostgresValue] {
         let settings = account.settings
-        var state: Int64 = 0
-        var blockAt: Int64?
-        var cause: BlockState.Depletion?
-        switch account.blockState {
-        case .active: break
-        case .grace(let at, let depletion): state = 1; blockAt = at.millisecondsSinceEpoch; cause = depletion
-        case .blocked(let depletion): state = 2; cause = depletion
-        }
-        var depletedBy: Int64?
-        var depletedByCommand: String?
-        switch cause {
-        case .entry(let entryID): depletedBy = entryID
-        case .enabling(let commandID): depletedByCommand = commandID
-        case nil: break
-        }
+        let block = StoredBlockState(account.blockState)
         return [
             .text(account.customerID), .int32(partition), .bool(account.creditsEnabled), .int(account.balance.micros),
-            .int(account.lastEntryID), .int(account.balanceUpdatedAt?.millisecondsSinceEpoch), .int(state), .int(blockAt),
-            .int(depletedBy), .text(depletedByCommand), .bool(account.lowCreditAlerted),
+            .int(account.lastEntryID), .int(account.balanceUpdatedAt?.millisecondsSinceEpoch), .int(block.code),
+            .int(block.blockAt), .int(block.depletedBy), .text(block.depletedByCommand), .bool(account.lowCreditAlerted),
             .int(settings.pricePerMinute?.micros), .int(settings.gracePeriodSeconds),
             .int(settings.lowCreditThreshold?.micros), .bool(settings.lowCreditAlerts), .int(settings.toolCallPrice.micros),
             .int(settings.creditsPerUSD?.micros),
@@ -46,18 +32,8 @@ enum PostgresRecords {
     }
 
     static func account(from row: PostgresColumns) throws(StoreError) -> CustomerAccount {
-        let cause: BlockState.Depletion
-        if let command = try row.optionalString(9) {
-            cause = .enabling(commandID: command)
-        } else {
-            cause = .entry(try row.optionalInt(8) ?? 0)
-        }
-        let blockState: BlockState
-        switch try row.int(6) {
-        case 1: blockState = .grace(blockAt: Timestamp(millisecondsSinceEpoch: try row.optionalInt(7) ?? 0), depletedBy: cause)
-        case 2: blockState = .blocked(depletedBy: cause)
-        default: blockState = .active
-        }
+        let blockState = StoredBlockState(code: try row.int(6), blockAt: try row.optionalInt(7),
+                                          depletedBy: try row.optionalInt(8), depletedByCommand: try row.optionalString(9)).state
         let settings = CustomerSettings(
             pricePerMinute: try row.optionalInt(11).map(CreditAmount.init(micros:)),
             gracePeriodSeconds: try row.int(12),

@@ -171,6 +171,13 @@ struct ManyInstancesTests {
                         "\(instance.name) \(customer)")
             }
         }
+        // The CLI reads the shared store too.
+        let cli = try runCLI(["balance", "cus_m7"], environment: ["CREDITS_STORE_URL": url])
+        #expect(cli.status == 0 && cli.output.contains("balance:         \(CreditAmount(micros: expected["cus_m7"] ?? 0))"),
+                "\(cli.output)")
+        let verified = try runCLI(["verify"], environment: ["CREDITS_STORE_URL": url])
+        #expect(verified.status == 0 && verified.output.contains("all consistent"), "\(verified.output)")
+
         // Failover after a graceful stop: the stopped instance leaves the group at once.
         instances[0].process.process.terminate()
         #expect(try await instances[0].process.waitForExit(timeout: 30) == 0)

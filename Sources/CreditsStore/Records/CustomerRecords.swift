@@ -51,29 +51,15 @@ struct CustomerRecords {
     static func values(_ stored: Stored) -> [SQLiteValue] {
         let account = stored.account
         let settings = account.settings
-        var stateCode: Int64 = 0
-        var blockAt: Int64?
-        var cause: BlockState.Depletion?
-        switch account.blockState {
-        case .active: break
-        case .grace(let at, let depletion): stateCode = 1; blockAt = at.millisecondsSinceEpoch; cause = depletion
-        case .blocked(let depletion): stateCode = 2; cause = depletion
-        }
-        var depletedBy: Int64?
-        var depletedByCommand: String?
-        switch cause {
-        case .entry(let entryID): depletedBy = entryID
-        case .enabling(let commandID): depletedByCommand = commandID
-        case nil: break
-        }
+        let block = StoredBlockState(account.blockState)
         return [
             .integer(stored.num), .text(account.customerID), .integer(account.creditsEnabled ? 1 : 0),
             .integer(account.balance.micros), .integer(account.lastEntryID),
-            .integer(account.balanceUpdatedAt?.millisecondsSinceEpoch), .integer(stateCode), .integer(blockAt),
-            .integer(depletedBy), .integer(account.lowCreditAlerted ? 1 : 0), .integer(settings.pricePerMinute?.micros),
+            .integer(account.balanceUpdatedAt?.millisecondsSinceEpoch), .integer(block.code), .integer(block.blockAt),
+            .integer(block.depletedBy), .integer(account.lowCreditAlerted ? 1 : 0), .integer(settings.pricePerMinute?.micros),
             .integer(settings.gracePeriodSeconds), .integer(settings.lowCreditThreshold?.micros),
             .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
-            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .text(depletedByCommand),
+            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .text(block.depletedByCommand),
         ]
     }
 
@@ -105,13 +91,8 @@ struct CustomerRecords {
     }
 
     static func account(from row: SQLiteStatement) -> CustomerAccount {
-        let cause: BlockState.Depletion = row.optionalString(17).map { .enabling(commandID: $0) } ?? .entry(row.int64(8))
-        let blockState: BlockState
-        switch row.int64(6) {
-        case 1: blockState = .grace(blockAt: Timestamp(millisecondsSinceEpoch: row.int64(7)), depletedBy: cause)
-        case 2: blockState = .blocked(depletedBy: cause)
-        default: blockState = .active
-        }
+        let blockState = StoredBlockState(code: row.int64(6), blockAt: row.optionalInt64(7), depletedBy: row.optionalInt64(8),
+                                          depletedByCommand: row.optionalString(17)).state
         let settings = CustomerSettings(
             pricePerMinute: row.optionalInt64(10).map(CreditAmount.init(micros:)),
             gracePeriodSeconds: row.int64(11),

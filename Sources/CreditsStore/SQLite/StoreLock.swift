@@ -35,10 +35,13 @@ final class StoreLock {
 
     deinit { release() }
 
-    /// Gives the lock up (also done when the object goes away).
+    /// Gives the lock up (also done when the object goes away). Unlocked explicitly before the
+    /// close: a child process forked by another thread may share the descriptor until it execs,
+    /// and a close alone leaves the lock with that copy.
     func release() {
         guard !released else { return }
         released = true
+        _ = flock(descriptor, LOCK_UN)
         close(descriptor)
     }
 
