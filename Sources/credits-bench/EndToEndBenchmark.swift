@@ -1,0 +1,223 @@
+import CreditsCore
+import CreditsKafka
+import CreditsService
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+
+/// What an operator sees: `credits-ledger broker` and `credits-ledger serve` as processes of
+/// their own, the broker with `partitions` per topic. Prints, in one run:
+///
+/// 1. raw consume: the same usage messages read with the project's librdkafka binding (no JSON,
+///    no store): the ceiling;
+/// 2. end to end: from the service's readiness until every event is applied and its
+///    balance-changed event is on the broker (read back from the topic);
+/// 3. latency: usage produced at a fixed rate, each event's time from produce to its
+///    balance-changed event arriving at a consumer (p50, p99, max);
+/// 4. the service's peak resident memory (`VmHWM`).
+func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, partitions: Int) async throws {
+    var logger = Logger(label: "bench-e2e")
+    logger.logLevel = .warning
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        .appendingPathComponent("credits-ledger").path
+    let work = temporaryPath("e2e")
+    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+    let broker = try Child(binary, ["broker", "--partitions", "\(partitions)"], environment: [:], log: work + "/broker.log")
+    defer { broker.stop() }
+    let address = try await broker.firstLine()
+    let topics = ServiceConfiguration.Topics()
+    let settings = KafkaClientSettings(bootstrapServers: address, properties: [:])
+    let port = try freePort()
+    let environment = ["CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-e2e",
+                       "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
+                       "CREDITS_LOG_LEVEL": "warning"]
+    print("credits-bench e2e: \(eventCount) usage events, \(customerCount) customers, \(partitions) partitions, "
+          + "broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+    // Customers enabled through commands, by the service itself.
+    try loadInput(brokers: address, events: 0, customers: customerCount, part: .commands)
+    var serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
+    try await waitFor(seconds: 120, "the customers to be enabled") {
+        await metric(port, #"credits_messages_applied_total{topic="credits.commands"}"#) >= Double(customerCount)
+    }
+    serve.terminate()
+    await serve.waitForExit()
+    try loadInput(brokers: address, events: eventCount, customers: customerCount, part: .usage)
+
+    // 1. The ceiling: the same messages, consumed raw.
+    let raw = try OutputTail(settings: settings, topics: [topics.usage], fromStart: true, logger: logger)
+    var consumed = 0
+    let rawStart = DispatchTime.now().uptimeNanoseconds
+    while consumed < eventCount { consumed += raw.poll(timeoutMilliseconds: 100).count }
+    let rawSeconds = seconds(since: rawStart)
+    raw.close()
+    let rawRate = Double(eventCount) / rawSeconds
+
+    // 2. End to end, from readiness until every balance-changed event is on the broker.
+    let published = try OutputTail(settings: settings, topics: [topics.balanceChanged], fromStart: false, logger: logger)
+    serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
+    defer { serve.stop() }
+    try await waitFor(seconds: 120, "readiness") { await ready(port) }
+    let start = DispatchTime.now().uptimeNanoseconds
+    var seen = Set<String>()
+    while seen.count < eventCount {
+        for message in published.poll(timeoutMilliseconds: 100) { seen.insert(eventID(message.value)) }
+        guard seconds(since: start) < 600 else { throw BenchError("only \(seen.count) events published in 600 s") }
+    }
+    let endToEnd = Double(eventCount) / seconds(since: start)
+    print("raw consume (own binding, no JSON, no store)   \(format(rawRate)) msg/s")
+    print("end to end (applied, committed, published)     \(format(endToEnd)) events/s   ratio \(String(format: "%.3f", endToEnd / rawRate))")
+
+    // 3. Latency at fixed offered rates.
+    for rate in [1_000, 10_000] {
+        let latencies = try await latency(rate: rate, seconds: 5, customers: customerCount, settings: settings,
+                                          tail: published, logger: logger)
+        print("latency at \(format(Double(rate))) events/s offered: p50 \(latencies.p50) ms, p99 \(latencies.p99) ms, "
+              + "max \(latencies.max) ms (\(latencies.count) events)")
+    }
+    published.close()
+    print("service peak RSS (VmHWM)                        \(serve.peakResidentMiB().map { String(format: "%.0f MiB", $0) } ?? "unknown")")
+}
+
+/// Produces usage at `rate` per second for `seconds` and measures, per event, the time until its
+/// balance-changed event arrives on `tail`.
+private func latency(rate: Int, seconds duration: Int, customers: Int, settings: KafkaClientSettings,
+                     tail: OutputTail, logger: Logger) async throws -> (p50: Int, p99: Int, max: Int, count: Int) {
+    var producerSettings = settings
+    producerSettings.properties["linger.ms"] = "0"
+    let producer = try KafkaProducer(settings: producerSettings, logger: logger)
+    let run = UUID().uuidString.prefix(6)
+    var sentAt: [String: UInt64] = [:]
+    var latencies: [Double] = []
+    var reports: [KafkaDelivery] = []
+    let total = rate * duration
+    let start = DispatchTime.now().uptimeNanoseconds
+    var sent = 0
+    while sent < total || latencies.count < sent {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let due = min(total, Int(Double(now - start) / 1e9 * Double(rate)))
+        while sent < due {
+            let customer = customerID(sent % customers)
+            let id = "lat-\(run)-\(rate)-\(sent)"
+            try producer.send(topic: ServiceConfiguration.Topics().usage, key: customer,
+                              value: #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:15:00Z","call_seconds":30,"tool_calls":1}"#,
+                              token: Int64(sent), reports: &reports)
+            sentAt["\(customer)/\(id)"] = DispatchTime.now().uptimeNanoseconds
+            sent += 1
+        }
+        reports += producer.pollDeliveries(timeoutMilliseconds: 0)
+        for message in tail.poll(timeoutMilliseconds: 1) {
+            let text = String(decoding: message.value, as: UTF8.self)
+            guard let source = sourceKey(text), let sentTime = sentAt.removeValue(forKey: source) else { continue }
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - sentTime) / 1e6)
+        }
+        if seconds(since: start) > Double(duration) + 60 { break }
+        if sent == due { try await Task.sleep(for: .microseconds(200)) }
+    }
+    _ = producer.flush(timeoutMilliseconds: 10_000)
+    latencies.sort()
+    func at(_ fraction: Double) -> Int {
+        latencies.isEmpty ? -1 : Int(latencies[min(latencies.count - 1, Int(Double(latencies.count) * fraction))].rounded())
+    }
+    return (at(0.5), at(0.99), Int((latencies.last ?? -1).rounded()), latencies.count)
+}
+
+/// `customer/event_id` of a balance-changed event (its `source.id` is the usage's event_id).
+private func sourceKey(_ json: String) -> String? {
+    guard case .object(let fields)? = try? JSONParser.parse(Array(json.utf8)),
+          case .string(let customer)? = fields["customer_id"],
+          case .object(let source)? = fields["source"], case .string(let id)? = source["id"] else { return nil }
+    return "\(customer)/\(id)"
+}
+
+private func eventID(_ value: [UInt8]) -> String {
+    guard case .object(let fields)? = try? JSONParser.parse(value), case .string(let id)? = fields["event_id"] else { return "" }
+    return id
+}
+
+/// A loopback port nobody listens on now.
+private func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw BenchError("no free loopback port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+private func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+
+private func format(_ value: Double) -> String { String(format: "%9.0f", value) }
+
+private func ready(_ port: Int) async -> Bool { await httpBody(port, "/readyz")?.contains(#""ready":true"#) == true }
+
+/// A series' value in the service's `/metrics` (0 when absent or unreachable).
+private func metric(_ port: Int, _ series: String) async -> Double {
+    await httpBody(port, "/metrics")?.split(separator: "\n").first { $0.hasPrefix(series + " ") }
+        .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+}
+
+private func httpBody(_ port: Int, _ path: String) async -> String? {
+    guard let url = URL(string: "http://127.0.0.1:\(port)\(path)"),
+          let (data, _) = try? await URLSession.shared.data(from: url) else { return nil }
+    return String(decoding: data, as: UTF8.self)
+}
+
+private func waitFor(seconds limit: Double, _ what: String, _ condition: () async -> Bool) async throws {
+    let start = DispatchTime.now().uptimeNanoseconds
+    while !(await condition()) {
+        guard seconds(since: start) < limit else { throw BenchError("timed out waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(100))
+    }
+}
+
+/// A child process with its output in a log file.
+private final class Child {
+    let process = Process()
+    private let log: String
+
+    init(_ binary: String, _ arguments: [String], environment: [String: String], log: String) throws {
+        self.log = log
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    /// The first line the process printed (the broker prints its address).
+    func firstLine() async throws -> String {
+        try await waitFor(seconds: 30, "the broker's address") {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("\n")
+        }
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return String(text.split(separator: "\n").first { $0.contains(":") && !$0.contains(" ") } ?? "")
+    }
+
+    func terminate() { process.terminate() }
+
+    func waitForExit() async {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+    }
+
+    func stop() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+    /// `VmHWM` from `/proc/<pid>/status`, in MiB.
+    func peakResidentMiB() -> Double? {
+        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kib = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return nil }
+        return kib / 1024
+    }
+}
