@@ -58,7 +58,7 @@ public final class KafkaConsumer {
             "auto.offset.reset": "earliest",
             "partition.assignment.strategy": "range",
             "enable.partition.eof": "false",
-            "fetch.wait.max.ms": "50",
+            "fetch.wait.max.ms": "10",
             "queued.max.messages.kbytes": "65536",
         ])
         let conf = try RDKafkaConfig.make(properties)

@@ -17,7 +17,7 @@ public final class KafkaProducer {
         let properties = settings.librdkafkaProperties(defaults: [
             "enable.idempotence": "true",
             "acks": "all",
-            "linger.ms": "5",
+            "linger.ms": "1",
             "batch.num.messages": "10000",
             "queue.buffering.max.messages": "500000",
             "compression.type": "lz4",

@@ -30,9 +30,13 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     let topics = ServiceConfiguration.Topics()
     let settings = KafkaClientSettings(bootstrapServers: address, properties: [:])
     let port = try freePort()
-    let environment = ["CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-e2e",
+    var environment = ["CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-e2e",
                        "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
                        "CREDITS_LOG_LEVEL": "warning"]
+    // Service settings to try (e.g. CREDITS_KAFKA_PROPERTIES="fetch.wait.max.ms=5") pass through.
+    for (name, value) in ProcessInfo.processInfo.environment where name.hasPrefix("CREDITS_") && environment[name] == nil {
+        environment[name] = value
+    }
     print("credits-bench e2e: \(eventCount) usage events, \(customerCount) customers, \(partitions) partitions, "
           + "broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
@@ -47,16 +51,20 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     try loadInput(brokers: address, events: eventCount, customers: customerCount, part: .usage)
 
     // 1. The ceiling: the same messages, consumed raw.
+    // Timed from the consumer's creation, as a kcat run would be (fetching starts at assignment).
+    let rawStart = DispatchTime.now().uptimeNanoseconds
     let raw = try OutputTail(settings: settings, topics: [topics.usage], fromStart: true, logger: logger)
     var consumed = 0
-    let rawStart = DispatchTime.now().uptimeNanoseconds
     while consumed < eventCount { consumed += raw.poll(timeoutMilliseconds: 100).count }
     let rawSeconds = seconds(since: rawStart)
     raw.close()
     let rawRate = Double(eventCount) / rawSeconds
 
-    // 2. End to end, from readiness until every balance-changed event is on the broker.
-    let published = try OutputTail(settings: settings, topics: [topics.balanceChanged], fromStart: false, logger: logger)
+    // 2. End to end, from readiness until every balance-changed event is on the broker. The
+    // measuring consumer does not wait for fuller fetches (it would add its own delay).
+    var tailSettings = settings
+    tailSettings.properties["fetch.wait.max.ms"] = "1"
+    let published = try OutputTail(settings: tailSettings, topics: [topics.balanceChanged], fromStart: false, logger: logger)
     serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
     defer { serve.stop() }
     try await waitFor(seconds: 120, "readiness") { await ready(port) }
