@@ -46,17 +46,27 @@ struct ManyInstancesTests {
         }
     }
 
+    /// A new database and its URL.
+    static func database(on server: PostgresServer, _ prefix: String) throws -> (url: String, name: String) {
+        let url = try server.makeDatabase(prefix)
+        return (url, String(url.split(separator: "/").last ?? ""))
+    }
+
+    /// A `serve` process's environment: the harness's broker and group, the shared store, any HTTP
+    /// port, a 6 s session.
+    static func environment(_ h: ServiceHarness, storeURL: String) -> [String: String] {
+        ["CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+         "CREDITS_STORE_URL": storeURL, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
+         "CREDITS_LOG_LEVEL": "info"]
+    }
+
     @Test("3 instances, 30 000 events, 200 customers: kill -9, a zombie fenced, failover timed, every balance exact")
     func threeInstances() async throws {
         let postgres = try PostgresServer.shared()
-        let url = try postgres.makeDatabase("many")
-        let database = String(url.split(separator: "/").last ?? "")
+        let (url, database) = try Self.database(on: postgres, "many")
         let h = try ServiceHarness(partitions: 6)
-        let environment = [
-            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-            "CREDITS_STORE_URL": url, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "CREDITS_PIPELINE_BATCH_MAX_MESSAGES": "1000", "CREDITS_LOG_LEVEL": "info",
-        ]
+        var environment = Self.environment(h, storeURL: url)
+        environment["CREDITS_PIPELINE_BATCH_MAX_MESSAGES"] = "1000"
         let instances = try ["a", "b", "c"].map { try Instance($0, environment: environment, directory: h.directory) }
         defer { for instance in instances where instance.process.process.isRunning { kill(instance.process.process.processIdentifier, SIGKILL) } }
         for instance in instances { try await instance.process.waitForOutput(containing: "Partitions assigned", timeout: 60) }
@@ -197,13 +207,9 @@ struct ManyInstancesTests {
     @Test("the database goes down: input held, readiness 503 with the reason; back up: resumes, nothing lost")
     func databaseDown() async throws {
         let postgres = try PostgresServer.privateServer()
-        let url = try postgres.makeDatabase("down")
-        let database = String(url.split(separator: "/").last ?? "")
+        let (url, database) = try Self.database(on: postgres, "down")
         let h = try ServiceHarness(partitions: 2)
-        let environment = [
-            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-            "CREDITS_STORE_URL": url, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
-        ]
+        let environment = Self.environment(h, storeURL: url)
         let instance = try Instance("a", environment: environment, directory: h.directory)
         defer { if instance.process.process.isRunning { kill(instance.process.process.processIdentifier, SIGKILL) } }
         try await instance.process.waitForOutput(containing: "Partitions assigned", timeout: 60)

@@ -73,10 +73,7 @@ final class BackendFixture {
         let position = TopicPartition(topic: topic, partition: partition)
         let offset = offsets[position, default: 0]
         offsets[position] = offset + 1
-        let payload = Array(json.utf8)
-        return InboundMessage(origin: MessageOrigin(topic: topic, partition: partition, offset: offset, key: key,
-                                                    payload: payload),
-                              input: InputDecoder.decode(kind, key: key, payload: payload))
+        return inboundMessage(kind, json, key: key, partition: partition, offset: offset)
     }
 
     @discardableResult

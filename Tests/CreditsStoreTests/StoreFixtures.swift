@@ -32,11 +32,7 @@ final class StoreFixture {
     /// A message on `topic` partition 0 with the next offset.
     func message(_ kind: InputKind, _ json: String, key: String? = nil, partition: Int32 = 0) -> InboundMessage {
         defer { offset += 1 }
-        let topic = kind == .usage ? "credits.usage" : "credits.commands"
-        let payload = Array(json.utf8)
-        return InboundMessage(origin: MessageOrigin(topic: topic, partition: partition, offset: offset, key: key,
-                                                    payload: payload),
-                              input: InputDecoder.decode(kind, key: key, payload: payload))
+        return inboundMessage(kind, json, key: key, partition: partition, offset: offset)
     }
 
     @discardableResult
@@ -53,6 +49,14 @@ final class StoreFixture {
             return fields
         }
     }
+}
+
+/// A decoded input as the pipeline hands it to a store, on `credits.usage` or `credits.commands`.
+func inboundMessage(_ kind: InputKind, _ json: String, key: String?, partition: Int32, offset: Int64) -> InboundMessage {
+    let topic = kind == .usage ? "credits.usage" : "credits.commands"
+    let payload = Array(json.utf8)
+    return InboundMessage(origin: MessageOrigin(topic: topic, partition: partition, offset: offset, key: key, payload: payload),
+                          input: InputDecoder.decode(kind, key: key, payload: payload))
 }
 
 struct FixtureError: Error { let text: String; init(_ text: String) { self.text = text } }
