@@ -44,6 +44,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private let signatures: CommandSignatures?
     private var reportedProduceErrors = 0
     private var lastGaugeUpdate: UInt64 = 0
+    private var lastStateCount: UInt64 = 0
     private var lastPrune: UInt64 = 0
 
     init(configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
@@ -222,7 +223,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
         metrics.oldestUndelivered(seconds: publisher.oldestUndeliveredAge)
         metrics.outboxDepth(try store.outboxDepth())
         metrics.produceErrors(total: publisher.produceErrors, reported: &reportedProduceErrors)
-        metrics.blockStates(try store.blockStateCounts())
+        // Counting customers by state scans the customers table: every second on the embedded
+        // store, every 30 s on a shared one (every instance counts the same table).
+        if !store.isShared || now - lastStateCount > 30_000_000_000 {
+            lastStateCount = now
+            metrics.blockStates(try store.blockStateCounts())
+        }
         if let consumer {
             for partition in consumer.assignment {
                 if let lag = consumer.lag(of: partition, nextOffset: nextOffsets[partition] ?? 0) {
