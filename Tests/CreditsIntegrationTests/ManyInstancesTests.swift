@@ -38,12 +38,36 @@ struct ManyInstancesTests {
             return port
         }
 
+        /// The partitions `/readyz` lists as owned (empty when unreachable).
+        func owned() async -> [String] {
+            guard let port = try? await port(timeout: 1), let (_, body) = try? await httpGet(port, "/readyz"),
+                  case .array(let items)? = json(body)["assigned_partitions"] else { return [] }
+            return items.compactMap(\.text)
+        }
+
         /// The value of `credits_fenced_batches_total` in `/metrics` (0 before the first fence).
         func fencedBatches() async throws -> Int {
             let (_, body) = try await httpGet(try await port(), "/metrics")
             let line = body.split(separator: "\n").first { $0.hasPrefix("credits_fenced_batches_total") }
             return line.flatMap { $0.split(separator: " ").last.flatMap { Int(Double($0) ?? 0) } } ?? 0
         }
+    }
+
+    /// Waits until the instances own every partition between them, each some, and the same for a
+    /// second (the mock's coordinator may still be running a join round after the first assignment).
+    static func waitForStableGroup(_ instances: [Instance], partitions: Int) async throws {
+        var previous: [[String]] = []
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            var current: [[String]] = []
+            for instance in instances { current.append(await instance.owned().sorted()) }
+            let all = current.flatMap { $0 }
+            if current.allSatisfy({ !$0.isEmpty }) && all.count == partitions && Set(all).count == partitions
+                && current == previous { return }
+            previous = current
+            try await Task.sleep(for: .seconds(1))
+        }
+        throw HarnessError("the group did not settle: \(previous)")
     }
 
     /// A new database and its URL.
@@ -53,11 +77,12 @@ struct ManyInstancesTests {
     }
 
     /// A `serve` process's environment: the harness's broker and group, the shared store, any HTTP
-    /// port, a 6 s session.
+    /// port, a 6 s session with heartbeats every 500 ms (as the in-process harness runs it: each
+    /// join round of the mock's coordinator reaches the members at their next heartbeat).
     static func environment(_ h: ServiceHarness, storeURL: String) -> [String: String] {
         ["CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
          "CREDITS_STORE_URL": storeURL, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
-         "CREDITS_LOG_LEVEL": "info"]
+         "CREDITS_KAFKA_PROPERTIES": "heartbeat.interval.ms=500", "CREDITS_LOG_LEVEL": "info"]
     }
 
     @Test("3 instances, 30 000 events, 200 customers: kill -9, a zombie fenced, failover timed, every balance exact")
@@ -75,6 +100,7 @@ struct ManyInstancesTests {
 
         let customers = (0..<200).map { "cus_m\($0)" }
         try await FaultInjectionTests().enable(h, customers)
+        try await Self.waitForStableGroup(instances, partitions: 12)
 
         // Failover: kill -9 one instance, then one event per customer (so every partition, the dead
         // one's included); the time until all are applied is the failover time.
