@@ -89,10 +89,7 @@ public final class PostgresLedgerReader: LedgerReading {
         }
     }
 
-    public func outboxDepth() throws(StoreError) -> Int {
-        guard let row = try session.query("SELECT count(*) FROM outbox", "counting the outbox").first else { return 0 }
-        return Int(try PostgresColumns(row).int(0))
-    }
+    public func outboxDepth() throws(StoreError) -> Int { try PostgresQueries.outboxDepth(session) }
 
     public func blockStateCounts() throws(StoreError) -> [String: Int] {
         try PostgresQueries.blockStateCounts(session)
@@ -103,6 +100,12 @@ public final class PostgresLedgerReader: LedgerReading {
 
 /// Queries both the writer and the readers run.
 enum PostgresQueries {
+    /// Output messages not yet acknowledged, of every partition.
+    static func outboxDepth(_ session: PostgresSession) throws(StoreError) -> Int {
+        guard let row = try session.query("SELECT count(*) FROM outbox", "counting the outbox").first else { return 0 }
+        return Int(try PostgresColumns(row).int(0))
+    }
+
     static func blockStateCounts(_ session: PostgresSession) throws(StoreError) -> [String: Int] {
         var counts = ["active": 0, "grace": 0, "blocked": 0]
         for row in try session.query("""

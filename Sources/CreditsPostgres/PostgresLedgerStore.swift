@@ -51,10 +51,7 @@ public final class PostgresLedgerStore: LedgerWriter {
                 SELECT topic, partition, next_offset FROM partition_positions
                 WHERE (topic, partition) IN (SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[]))
                 """, "reading partition positions")
-            for row in rows {
-                let columns = PostgresColumns(row)
-                owned[TopicPartition(topic: try columns.string(0), partition: Int32(try columns.int(1)))] = try columns.int(2)
-            }
+            owned = try Self.positions(rows)
         }
         positions = Dictionary(uniqueKeysWithValues: partitions.map { ($0, owned[$0] ?? 0) })
         ownedNumbers = Array(Set(partitions.map(\.partition))).sorted()
@@ -62,12 +59,17 @@ public final class PostgresLedgerStore: LedgerWriter {
     }
 
     public func consumedOffsets() throws(StoreError) -> [TopicPartition: Int64] {
-        var offsets: [TopicPartition: Int64] = [:]
-        for row in try session.query("SELECT topic, partition, next_offset FROM partition_positions", "reading positions") {
+        try Self.positions(session.query("SELECT topic, partition, next_offset FROM partition_positions", "reading positions"))
+    }
+
+    /// Rows of `topic, partition, next_offset` as positions.
+    private static func positions(_ rows: PostgresQueryResult) throws(StoreError) -> [TopicPartition: Int64] {
+        var positions: [TopicPartition: Int64] = [:]
+        for row in rows {
             let columns = PostgresColumns(row)
-            offsets[TopicPartition(topic: try columns.string(0), partition: Int32(try columns.int(1)))] = try columns.int(2)
+            positions[try columns.topicPartition()] = try columns.int(2)
         }
-        return offsets
+        return positions
     }
 
     public func forgetConsumedOffsets() throws(StoreError) {
@@ -148,10 +150,7 @@ public final class PostgresLedgerStore: LedgerWriter {
             """, "advancing partition positions")
         guard rows.count < partitions.count else { return }
         var advanced = Set<TopicPartition>()
-        for row in rows {
-            let columns = PostgresColumns(row)
-            advanced.insert(TopicPartition(topic: try columns.string(0), partition: Int32(try columns.int(1))))
-        }
+        for row in rows { advanced.insert(try PostgresColumns(row).topicPartition()) }
         let moved = partitions.filter { !advanced.contains($0) }
         throw StoreError(code: StoreError.fencedCode,
                          message: "another instance applied \(moved.map(\.description).joined(separator: ", ")) "
@@ -246,10 +245,7 @@ public final class PostgresLedgerStore: LedgerWriter {
                           "forgetting delivered output")
     }
 
-    public func outboxDepth() throws(StoreError) -> Int {
-        guard let row = try session.query("SELECT count(*) FROM outbox", "counting the outbox").first else { return 0 }
-        return Int(try PostgresColumns(row).int(0))
-    }
+    public func outboxDepth() throws(StoreError) -> Int { try PostgresQueries.outboxDepth(session) }
 
     public func blockStateCounts() throws(StoreError) -> [String: Int] {
         try PostgresQueries.blockStateCounts(session)

@@ -1,3 +1,4 @@
+import CreditsCore
 import CreditsStore
 import NIOCore
 import PostgresNIO
@@ -14,6 +15,10 @@ struct PostgresColumns {
     func string(_ index: Int) throws(StoreError) -> String { try decode(index, String.self) }
     func optionalString(_ index: Int) throws(StoreError) -> String? { try decode(index, String?.self) }
     func bool(_ index: Int) throws(StoreError) -> Bool { try decode(index, Bool.self) }
+    /// Columns 0 and 1 as a topic and partition.
+    func topicPartition() throws(StoreError) -> TopicPartition {
+        TopicPartition(topic: try string(0), partition: Int32(try int(1)))
+    }
     func bytes(_ index: Int) throws(StoreError) -> [UInt8] {
         let buffer = try decode(index, ByteBuffer.self)
         return Array(buffer.readableBytesView)
