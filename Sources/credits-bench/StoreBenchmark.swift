@@ -47,16 +47,17 @@ func measure(_ label: String, events eventCount: Int, _ body: () throws -> Void)
     return rate
 }
 
-/// Start-up cost of a store: reading every idempotency key into the in-memory index.
+/// Start-up cost of a store: opening it reads the runs' hashes into the filter and the newest
+/// keys into memory.
 func reopenFigures(_ path: String) throws {
     let before = residentKiB()
     let start = DispatchTime.now().uptimeNanoseconds
     let reopened = try LedgerStore(path: path, ledger: Ledger())
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let grown = Double(residentKiB() - before) * 1024
-    let keys = reopened.idempotencyKeyCount
-    print("reopen: \(keys) idempotency keys indexed in \(String(format: "%.2f", seconds)) s, resident memory +"
-          + "\(String(format: "%.1f", grown / 1_048_576)) MiB (\(String(format: "%.0f", grown / Double(max(keys, 1)))) bytes a key)")
+    let figures = reopened.keyIndexFigures
+    print("reopen: \(String(format: "%.2f", seconds)) s; \(reopened.recentKeyCount) keys in memory, \(figures.runs) runs "
+          + "on disk, filter \(figures.filterBytes / 1024) KiB; resident memory +\(String(format: "%.1f", grown / 1_048_576)) MiB")
 }
 
 /// Resident set size of this process, from /proc.

@@ -5,6 +5,7 @@ import Foundation
 //   swift run -c release credits-bench [store] [events] [customers] [batch]   store vs naive baseline
 //   swift run -c release credits-bench pipeline [events] [customers]          end to end on the embedded broker
 //   credits-bench e2e [events] [customers] [partitions]                        broker and service as processes (see README)
+//   credits-bench keys [keys] [customers]                                     start-up and memory with many idempotency keys
 //   credits-bench load <brokers> [events] [customers] [commands|usage|both]    input for scripts/bench-scaling.sh
 //
 // CREDITS_BENCH_STORE_ONLY=1 skips the naive baseline (for profiling).
@@ -26,6 +27,14 @@ case "e2e":
     try await endToEndBenchmark(events: numbers.count > 0 ? numbers[0] : 150_000,
                                 customers: numbers.count > 1 ? numbers[1] : 10_000,
                                 partitions: numbers.count > 2 ? numbers[2] : 32)
+case "keys":
+    try keysBenchmark(keys: numbers.count > 0 ? numbers[0] : 10_000_000, customers: numbers.count > 1 ? numbers[1] : 1_000_000)
+case "reopen":
+    guard words.count == 3, numbers.count == 2 else {
+        print("usage: credits-bench reopen <store path> <keys> <customers>  (run by credits-bench keys)")
+        exit(2)
+    }
+    try reopenBenchmark(path: words[0], keys: numbers[0], customers: numbers[1])
 case "load":
     guard let brokers = words.first(where: { Int($0) == nil }),
           let part = LoadPart(rawValue: words.last(where: { Int($0) == nil && $0 != brokers }) ?? "both") else {
@@ -35,6 +44,6 @@ case "load":
     try loadInput(brokers: brokers, events: numbers.count > 0 ? numbers[0] : 100_000,
                   customers: numbers.count > 1 ? numbers[1] : 2_000, part: part)
 default:
-    print("usage: credits-bench [store|pipeline|e2e|load] [events] [customers] [batch|partitions]")
+    print("usage: credits-bench [store|pipeline|e2e|keys|load] [events] [customers] [batch|partitions]")
     exit(2)
 }

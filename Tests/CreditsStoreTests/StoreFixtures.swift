@@ -9,22 +9,24 @@ final class StoreFixture {
     let path: String
     private(set) var store: LedgerStore
     let ledger: Ledger
+    let options: LedgerStore.Options
     var offset: Int64 = 0
 
-    init(ledger: Ledger = Ledger()) throws {
+    init(ledger: Ledger = Ledger(), options: LedgerStore.Options = LedgerStore.Options()) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-store-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         path = directory.appendingPathComponent("ledger.sqlite").path
         self.ledger = ledger
-        store = try LedgerStore(path: path, ledger: ledger)
+        self.options = options
+        store = try LedgerStore(path: path, ledger: ledger, options: options)
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
 
     /// Closes and reopens the file, as after a restart.
-    func reopen() throws {
+    func reopen(options: LedgerStore.Options? = nil) throws {
         store.close()
-        store = try LedgerStore(path: path, ledger: ledger)
+        store = try LedgerStore(path: path, ledger: ledger, options: options ?? self.options)
     }
 
     func reader() throws -> LedgerReader { try LedgerReader(path: path) }

@@ -5,11 +5,13 @@ import Testing
 
 @Suite("Store properties over random batches")
 struct StorePropertyTests {
-    @Test("random batches with repeats and reopenings keep balances equal to the sum of gapless entries",
-          arguments: 0..<6)
-    func randomBatches(seed: UInt64) throws {
+    @Test("random batches with repeats and reopenings keep balances equal to the sum of gapless entries, one input once",
+          arguments: 0..<6, [262_144, 7])
+    func randomBatches(seed: UInt64, keyRunSize: Int) throws {
         var rng = SeededGenerator(state: seed)
-        let fixture = try StoreFixture()
+        var options = LedgerStore.Options()
+        options.keyRunSize = keyRunSize
+        let fixture = try StoreFixture(options: options)
         let customers = ["a", "b", "c"]
         var sent: [InboundMessage] = []
         try fixture.apply(customers.map {
@@ -55,6 +57,7 @@ struct StorePropertyTests {
             let account = try #require(try fixture.store.account(customer))
             #expect(account.balance.micros == entries.reduce(0) { $0 + $1.amount.micros })
             #expect(entries.map(\.entryID) == Array((1...Int64(entries.count)).reversed()))
+            #expect(Set(entries.map(\.source.id)).count == entries.count, "no input applied twice")
         }
     }
 }

@@ -73,7 +73,11 @@ extension LedgerStore: LedgerWriter {
         try consumedOffsets().filter { partitions.contains($0.key) }
     }
 
-    public var summary: String { "SQLite, \(idempotencyKeyCount) idempotency keys in memory" }
+    public var summary: String {
+        let figures = keyIndexFigures
+        return "SQLite, \(recentKeyCount) idempotency keys in memory, \(figures.runs) runs on disk, "
+            + "filter \(figures.filterBytes / 1024) KiB"
+    }
 }
 
 extension LedgerReader: LedgerReading {

@@ -41,7 +41,7 @@ extension LedgerStore {
                 try record(transition, for: &customer, work: &work)
             } catch let error as InputError {
                 if let position = work.pending.pendingKeyIndex(seq) { work.pending.keys[position].released = true }
-                keyIndex.remove(IdempotencyKeys.hash(customerNum: customer.num, kind: .usage, key: usage.eventID), seq: seq)
+                keyIndex.recent.remove(IdempotencyKeys.hash(customerNum: customer.num, kind: .usage, key: usage.eventID), seq: seq)
                 try deadLetter(origin, error, work: &work)
             } catch let error as StoreError {
                 throw error

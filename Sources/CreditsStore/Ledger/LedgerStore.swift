@@ -18,6 +18,9 @@ public final class LedgerStore {
         public var cacheKiB = 65_536
         /// Customers kept in memory between batches.
         public var customerCacheLimit = 200_000
+        /// Idempotency keys kept in memory (about 35 bytes each) before they are written as a
+        /// sorted run on disk; see `KeyIndex`.
+        public var keyRunSize = 262_144
 
         public init() {}
     }
@@ -27,7 +30,7 @@ public final class LedgerStore {
     let ledger: Ledger
     private let options: Options
     var customers: [String: CustomerRecords.Stored] = [:]
-    var keyIndex: IdempotencyKeys.Index
+    var keyIndex: KeyIndex
     /// The next row numbers of the append-only tables (assigned by the store, written per batch).
     var sequences: Sequences
 
@@ -55,15 +58,18 @@ public final class LedgerStore {
         sequences = Sequences(entry: try EntryRecords(connection: connection).maxSeq() + 1,
                               key: try IdempotencyKeys(connection: connection).maxSeq() + 1,
                               outbox: try Outbox(connection: connection).maxSeq() + 1)
-        keyIndex = try IdempotencyKeys(connection: connection).loadIndex()
+        keyIndex = try IdempotencyKeys(connection: connection).loadIndex(runSize: options.keyRunSize)
     }
 
     /// Gives up the store's lock, so that another `LedgerStore` may open the file; this one must
     /// not be used afterwards. Done anyway when the store goes away.
     public func close() { lock.release() }
 
-    /// Idempotency keys held in the in-memory index.
-    public var idempotencyKeyCount: Int { keyIndex.count }
+    /// Idempotency keys held in memory (the newest ones; older ones are in runs on disk).
+    public var recentKeyCount: Int { keyIndex.recent.count }
+
+    /// Runs of idempotency keys on disk, and the bytes of the in-memory filter over all keys.
+    public var keyIndexFigures: (runs: Int, filterBytes: Int) { (keyIndex.runs.count, keyIndex.filter.byteCount) }
 
     // MARK: Applying inputs
 
@@ -72,6 +78,7 @@ public final class LedgerStore {
     @discardableResult
     public func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport {
         try inTransaction { () throws(StoreError) in
+            try writeKeyRunIfDue()
             var work = BatchWork(now: now, firstKeySeq: sequences.key)
             var offsets: [TopicPartition: Int64] = [:]
             for message in batch {
@@ -120,9 +127,10 @@ public final class LedgerStore {
             try IdempotencyKeys(connection: connection).prune(recordedBefore: cutoff)
         }
         // Only after the commit: a key still in the store must never be missing from the index.
-        for row in pruned { keyIndex.remove(row.hash, seq: row.seq) }
+        for row in pruned.keys { keyIndex.recent.remove(row.hash, seq: row.seq) }
+        keyIndex.forgetRuns(through: pruned.through)
         keyIndex.commit()
-        return pruned.count
+        return pruned.keys.count
     }
 
     /// The earliest grace deadline still pending.
@@ -193,6 +201,16 @@ public final class LedgerStore {
             sequences = first
             throw error
         }
+    }
+
+    /// Moves the keys in memory to a run on disk once there are `keyRunSize` of them (in the
+    /// batch's transaction; the index takes the run over at the commit).
+    private func writeKeyRunIfDue() throws(StoreError) {
+        guard keyIndex.recent.count >= options.keyRunSize else { return }
+        let next = keyIndex.nextRun
+        let run = KeyIndex.Run(id: next.id, firstSeq: next.firstSeq, lastSeq: sequences.key - 1)
+        try IdempotencyKeys(connection: connection).write(run)
+        keyIndex.wrote(run)
     }
 
     private func finish(_ work: inout BatchWork) throws(StoreError) {

@@ -1,10 +1,9 @@
 import CreditsCore
 
 /// The append-only `idempotency_keys` table (every applied event_id and command_id with the
-/// SHA-256 digest of its canonical form and its first outcome) and the in-memory index over it.
-///
-/// The index maps a 64-bit hash of (customer, kind, key) to the row's seq; the row holds the full
-/// key, so a hash collision only costs a second lookup. Memory: about 40 bytes per key.
+/// SHA-256 digest of its canonical form and its first outcome) and the runs of `key_runs` that
+/// index it by a 64-bit hash of (customer, kind, key); `KeyIndex` says which to read. The row
+/// holds the full key, so a hash collision only costs a second lookup.
 struct IdempotencyKeys {
     enum Kind: Int64 {
         case usage = 0
@@ -21,53 +20,6 @@ struct IdempotencyKeys {
         case conflicting
     }
 
-    /// Hash → the seqs of the rows with that hash. One plain dictionary entry per key (16 bytes
-    /// of payload); the rare second row with the same 64-bit hash goes to `more`.
-    struct Index {
-        private var first: [Int64: Int64] = [:]
-        private var more: [Int64: [Int64]] = [:]
-        /// Rows added since the last `commit`, to undo on rollback.
-        private var added: [(hash: Int64, seq: Int64)] = []
-
-        var count: Int { first.count + more.values.reduce(0) { $0 + $1.count } }
-
-        func seqs(for hash: Int64) -> [Int64] {
-            guard let seq = first[hash] else { return [] }
-            return [seq] + (more[hash] ?? [])
-        }
-
-        mutating func insert(_ hash: Int64, seq: Int64, tracked: Bool = true) {
-            if first[hash] == nil { first[hash] = seq } else { more[hash, default: []].append(seq) }
-            if tracked { added.append((hash, seq)) }
-        }
-
-        mutating func remove(_ hash: Int64, seq: Int64) {
-            forget(hash, seq)
-            if let position = added.lastIndex(where: { $0.hash == hash && $0.seq == seq }) { added.remove(at: position) }
-        }
-
-        private mutating func forget(_ hash: Int64, _ seq: Int64) {
-            if first[hash] == seq {
-                if var rest = more.removeValue(forKey: hash), !rest.isEmpty {
-                    first[hash] = rest.removeFirst()
-                    if !rest.isEmpty { more[hash] = rest }
-                } else {
-                    first[hash] = nil
-                }
-            } else if var rest = more[hash] {
-                rest.removeAll { $0 == seq }
-                more[hash] = rest.isEmpty ? nil : rest
-            }
-        }
-
-        mutating func commit() { added.removeAll(keepingCapacity: true) }
-
-        mutating func rollBack() {
-            for row in added.reversed() { forget(row.hash, row.seq) }
-            added.removeAll(keepingCapacity: true)
-        }
-    }
-
     let connection: SQLiteConnection
 
     static func hash(customerNum: Int64, kind: Kind, key: String) -> Int64 {
@@ -78,16 +30,62 @@ struct IdempotencyKeys {
         return fingerprint.signed
     }
 
-    /// Reads every stored key into a new index.
-    func loadIndex() throws(StoreError) -> Index {
-        var index = Index()
-        let statement = try connection.statement("SELECT seq, customer_num, kind, key FROM idempotency_keys")
-        while try statement.step() {
-            let kind = Kind(rawValue: statement.int64(2)) ?? .usage
-            index.insert(Self.hash(customerNum: statement.int64(1), kind: kind, key: statement.string(3)),
-                         seq: statement.int64(0), tracked: false)
+    /// Opens the index over the stored keys: first writes runs for what no run covers yet, in
+    /// transactions of `runSize` keys (a store from before runs, or one that stopped between
+    /// runs), then fills the filter from the runs and reads the newest keys into memory.
+    func loadIndex(runSize: Int) throws(StoreError) -> KeyIndex {
+        var runs = try storedRuns()
+        let newest = try maxSeq()
+        while newest - (runs.last?.lastSeq ?? 0) > Int64(runSize) {
+            let run = KeyIndex.Run(id: (runs.last?.id ?? 0) + 1, firstSeq: (runs.last?.lastSeq ?? 0) + 1,
+                                   lastSeq: (runs.last?.lastSeq ?? 0) + Int64(runSize))
+            try connection.transaction { () throws(StoreError) in try write(run) }
+            runs.append(run)
+        }
+        let lowest = try connection.statement("SELECT coalesce(min(seq), 1) FROM idempotency_keys").firstRow { $0.int64(0) } ?? 1
+        var index = KeyIndex(filter: KeyFilter(expectedKeys: max(Int(newest - lowest + 1) * 2, 1 << 20)), runs: runs)
+        let hashes = try connection.statement("SELECT key_hash FROM key_runs")
+        while try hashes.step() { index.filter.insert(hashes.int64(0)) }
+        let recent = try connection.statement("SELECT seq, key_hash FROM idempotency_keys WHERE seq > ?")
+        recent.bind(1, index.indexedThrough)
+        while try recent.step() {
+            index.recent.insert(recent.int64(1), seq: recent.int64(0), tracked: false)
+            index.filter.insert(recent.int64(1))
         }
         return index
+    }
+
+    /// The runs in `key_runs`, oldest first.
+    func storedRuns() throws(StoreError) -> [KeyIndex.Run] {
+        let statement = try connection.statement("SELECT run, first_seq, last_seq FROM key_run_ranges ORDER BY run")
+        var runs: [KeyIndex.Run] = []
+        while try statement.step() {
+            runs.append(KeyIndex.Run(id: statement.int64(0), firstSeq: statement.int64(1), lastSeq: statement.int64(2)))
+        }
+        return runs
+    }
+
+    /// Writes `run`: the hashes of the stored keys in its seq range, sorted, as one segment of
+    /// `key_runs` (inside the caller's transaction).
+    func write(_ run: KeyIndex.Run) throws(StoreError) {
+        let rows = try connection.statement("""
+            INSERT INTO key_runs(run, key_hash, seq)
+            SELECT ?, key_hash, seq FROM idempotency_keys WHERE seq BETWEEN ? AND ? ORDER BY key_hash, seq
+            """)
+        rows.bind(.integer(run.id), .integer(run.firstSeq), .integer(run.lastSeq))
+        try rows.run()
+        let range = try connection.statement("INSERT INTO key_run_ranges(run, first_seq, last_seq) VALUES (?, ?, ?)")
+        range.bind(.integer(run.id), .integer(run.firstSeq), .integer(run.lastSeq))
+        try range.run()
+    }
+
+    /// The seqs a run holds under `hash`.
+    func seqs(in run: KeyIndex.Run, hash: Int64) throws(StoreError) -> [Int64] {
+        let statement = try connection.hot("SELECT seq FROM key_runs WHERE run = ? AND key_hash = ?")
+        statement.bind(.integer(run.id), .integer(hash))
+        var seqs: [Int64] = []
+        while try statement.step() { seqs.append(statement.int64(0)) }
+        return seqs
     }
 
     /// Claims `key` for a new input unless it was seen before (in the store or earlier in this
@@ -96,34 +94,55 @@ struct IdempotencyKeys {
     /// (migration 003) is compared by `legacyFingerprint`.
     func claim(customerNum: Int64, kind: Kind, key: String, digest: [UInt8], legacyFingerprint: () -> Int64,
                seq newSeq: Int64, at now: Timestamp,
-               index: inout Index, pending: inout PendingWrites) throws(StoreError) -> Claim {
+               index: inout KeyIndex, pending: inout PendingWrites) throws(StoreError) -> Claim {
         let hash = Self.hash(customerNum: customerNum, kind: kind, key: key)
-        for seq in index.seqs(for: hash) {
-            let found: Claim?
-            if let position = pending.pendingKeyIndex(seq) {
-                let row = pending.keys[position]
-                guard !row.released, row.customerNum == customerNum, row.kind == kind, row.key == key else { continue }
-                found = row.digest == digest
-                    ? .duplicate(status: row.status, reason: row.reason, entryID: row.entryID) : .conflicting
-            } else {
-                let select = try connection.hot("""
-                    SELECT fingerprint, status, reason, entry_id, digest FROM idempotency_keys
-                    WHERE seq = ? AND customer_num = ? AND kind = ? AND key = ?
-                    """)
-                select.bind(.integer(seq), .integer(customerNum), .integer(kind.rawValue), .text(key))
-                found = try select.firstRow { row -> Claim in
-                    let same = row.optionalBlob(4).map { $0 == digest } ?? (row.int64(0) == legacyFingerprint())
-                    guard same else { return .conflicting }
-                    return .duplicate(status: row.int64(1) == 0 ? .applied : .rejected, reason: row.optionalString(2),
-                                      entryID: row.optionalInt64(3))
+        let row = StoredKey(customerNum: customerNum, kind: kind, key: key, digest: digest)
+        for seq in index.recent.seqs(for: hash) {
+            if let found = try row.find(seq: seq, pending: pending, connection: connection, legacyFingerprint: legacyFingerprint) { return found }
+        }
+        if index.filter.mayContain(hash) {
+            for run in index.runs.reversed() {
+                for seq in try seqs(in: run, hash: hash) {
+                    if let found = try row.find(seq: seq, pending: pending, connection: connection, legacyFingerprint: legacyFingerprint) { return found }
                 }
             }
-            if let found { return found }
         }
         pending.keys.append(PendingWrites.Key(seq: newSeq, customerNum: customerNum, kind: kind, hash: hash, key: key,
                                               digest: digest, recordedAt: now))
         index.insert(hash, seq: newSeq)
         return .new(seq: newSeq)
+    }
+
+    /// The key being claimed, compared with a candidate row.
+    private struct StoredKey {
+        let customerNum: Int64
+        let kind: Kind
+        let key: String
+        let digest: [UInt8]
+
+        /// The claim if the key at `seq` (pending in this batch, or stored) is this one; nil if
+        /// it is another key with the same hash, or gone. Keys stored before digests are compared
+        /// by `legacyFingerprint`.
+        func find(seq: Int64, pending: PendingWrites, connection: SQLiteConnection,
+                  legacyFingerprint: () -> Int64) throws(StoreError) -> Claim? {
+            if let position = pending.pendingKeyIndex(seq) {
+                let row = pending.keys[position]
+                guard !row.released, row.customerNum == customerNum, row.kind == kind, row.key == key else { return nil }
+                return row.digest == digest
+                    ? .duplicate(status: row.status, reason: row.reason, entryID: row.entryID) : .conflicting
+            }
+            let select = try connection.hot("""
+                SELECT fingerprint, status, reason, entry_id, digest FROM idempotency_keys
+                WHERE seq = ? AND customer_num = ? AND kind = ? AND key = ?
+                """)
+            select.bind(.integer(seq), .integer(customerNum), .integer(kind.rawValue), .text(key))
+            return try select.firstRow { row -> Claim in
+                let same = row.optionalBlob(4).map { $0 == digest } ?? (row.int64(0) == legacyFingerprint())
+                guard same else { return .conflicting }
+                return .duplicate(status: row.int64(1) == 0 ? .applied : .rejected, reason: row.optionalString(2),
+                                  entryID: row.optionalInt64(3))
+            }
+        }
     }
 
     static let insertColumns = ["seq", "customer_num", "kind", "key_hash", "key", "fingerprint", "status", "reason",
@@ -139,22 +158,30 @@ struct IdempotencyKeys {
         try connection.statement("SELECT coalesce(max(seq), 0) FROM idempotency_keys").firstRow { $0.int64(0) } ?? 0
     }
 
-    /// Deletes the keys recorded before `cutoff` (oldest first: keys are in write order) and
-    /// returns them, for the caller to drop from the index once the transaction has committed.
-    func prune(recordedBefore cutoff: Timestamp) throws(StoreError) -> [(seq: Int64, hash: Int64)] {
+    /// Deletes the keys recorded before `cutoff` (oldest first: keys are in write order) and the
+    /// runs that held only such keys; returns the deleted keys' seqs and hashes and the last seq,
+    /// for the caller to update the index once the transaction has committed.
+    func prune(recordedBefore cutoff: Timestamp) throws(StoreError) -> (keys: [(seq: Int64, hash: Int64)], through: Int64) {
         let scan = try connection.statement(
-            "SELECT seq, customer_num, kind, key, coalesce(recorded_at, 0) FROM idempotency_keys ORDER BY seq")
+            "SELECT seq, key_hash, coalesce(recorded_at, 0) FROM idempotency_keys ORDER BY seq")
         var expired: [(seq: Int64, hash: Int64)] = []
         while try scan.step() {
-            guard scan.int64(4) < cutoff.millisecondsSinceEpoch else { break }
-            let kind = Kind(rawValue: scan.int64(2)) ?? .usage
-            expired.append((scan.int64(0), Self.hash(customerNum: scan.int64(1), kind: kind, key: scan.string(3))))
+            guard scan.int64(2) < cutoff.millisecondsSinceEpoch else { break }
+            expired.append((scan.int64(0), scan.int64(1)))
         }
         scan.reset()
-        guard let last = expired.last else { return [] }
+        guard let last = expired.last else { return ([], 0) }
         let delete = try connection.statement("DELETE FROM idempotency_keys WHERE seq <= ?")
         delete.bind(1, last.seq)
         try delete.run()
-        return expired
+        for run in try storedRuns() where run.lastSeq <= last.seq {
+            let rows = try connection.statement("DELETE FROM key_runs WHERE run = ?")
+            rows.bind(1, run.id)
+            try rows.run()
+            let range = try connection.statement("DELETE FROM key_run_ranges WHERE run = ?")
+            range.bind(1, run.id)
+            try range.run()
+        }
+        return (expired, last.seq)
     }
 }

@@ -101,6 +101,22 @@ enum Migrations {
         -- after recorded_at), without walking the history.
         CREATE INDEX entries_used_by_time ON entries(customer_num, occurred_at) WHERE kind = 2;
         """),
+        ("006_idempotency_key_runs", """
+        -- The idempotency keys by hash, in runs: each run is the sorted (key_hash, seq) of one
+        -- range of seqs, written once (KeyIndex). Appending a run writes few pages, where an index
+        -- updated key by key would dirty a random page for every new key.
+        CREATE TABLE key_runs (
+            run INTEGER NOT NULL,
+            key_hash INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            PRIMARY KEY (run, key_hash, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE key_run_ranges (
+            run INTEGER PRIMARY KEY,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL
+        );
+        """),
     ]
 
     /// Applies the migrations `connection` has not seen yet.
