@@ -42,7 +42,7 @@ func keysBenchmark(keys keyCount: Int, customers customerCount: Int) throws {
     let buildSeconds = Double(DispatchTime.now().uptimeNanoseconds - build) / 1e9
     let size = ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) / 1_048_576
     print("built in \(String(format: "%.0f", buildSeconds)) s; store file \(size) MiB")
-    fflush(stdout)
+    fflush(nil)  // the child writes to the same output
     let child = Process()
     child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
     child.arguments = ["reopen", path, "\(keyCount)", "\(customerCount)"]
