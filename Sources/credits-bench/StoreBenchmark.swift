@@ -73,6 +73,9 @@ func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch 
     let storePath = temporaryPath("ledger.sqlite")
     var options = LedgerStore.Options()
     options.synchronousFull = ProcessInfo.processInfo.environment["CREDITS_BENCH_SYNCHRONOUS"] != "normal"
+    if let runSize = ProcessInfo.processInfo.environment["CREDITS_BENCH_KEY_RUN_SIZE"].flatMap(Int.init) {
+        options.keyRunSize = runSize
+    }
     let store = try LedgerStore(path: storePath, ledger: Ledger(), options: options)
     try store.apply(enableCommands(customerCount), at: now)
     try store.markDelivered(through: Int64.max)
