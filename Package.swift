@@ -7,7 +7,7 @@ let package = Package(
     name: "credits-ledger",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "credits-ledger", targets: ["credits-ledger"]),
+        .executable(name: "credits-ledger", targets: ["credits-ledger"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -31,62 +31,80 @@ let package = Package(
         // Domain core: amounts, pricing, inputs, ledger rules, output events. No I/O.
         .target(name: "CreditsCore", swiftSettings: strict),
         // SQLite adapter: schema, migrations, batch apply, dedupe, outbox, offsets.
-        .target(name: "CreditsStore", dependencies: [
-            "CreditsCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        .target(
+            name: "CreditsStore",
+            dependencies: [
+                "CreditsCore", "CSQLite", .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: strict),
         // PostgreSQL adapter: the shared store for several instances (fenced per partition).
-        .target(name: "CreditsPostgres", dependencies: [
-            "CreditsCore", "CreditsStore",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .target(
+            name: "CreditsPostgres",
+            dependencies: [
+                "CreditsCore", "CreditsStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         // librdkafka adapter: consumer, producer, admin, embedded (mock) broker.
-        .target(name: "CreditsKafka", dependencies: [
-            "Crdkafka", "CreditsCore",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .target(
+            name: "CreditsKafka",
+            dependencies: [
+                "Crdkafka", "CreditsCore",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         // The service: pipeline loop, grace timer, configuration, HTTP.
-        .target(name: "CreditsService", dependencies: [
-            "CreditsCore", "CreditsStore", "CreditsPostgres", "CreditsKafka",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Configuration", package: "swift-configuration"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-        ], swiftSettings: strict),
-        .executableTarget(name: "credits-ledger", dependencies: [
-            "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: strict),
+        .target(
+            name: "CreditsService",
+            dependencies: [
+                "CreditsCore", "CreditsStore", "CreditsPostgres", "CreditsKafka",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ], swiftSettings: strict),
+        .executableTarget(
+            name: "credits-ledger",
+            dependencies: [
+                "CreditsService", "CreditsKafka", "CreditsStore", "CreditsCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ], swiftSettings: strict),
         // Benchmarks: the store against a naive baseline, and the whole pipeline on the embedded broker.
-        .executableTarget(name: "credits-bench", dependencies: [
-            "CreditsCore", "CreditsStore", "CSQLite", "CreditsKafka", "CreditsService",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .executableTarget(
+            name: "credits-bench",
+            dependencies: [
+                "CreditsCore", "CreditsStore", "CSQLite", "CreditsKafka", "CreditsService",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
 
         // Helpers shared by the test targets (never linked into the service).
         .target(name: "CreditsTestSupport", dependencies: ["CreditsCore"], path: "Tests/Support", swiftSettings: strict),
         .testTarget(name: "CreditsCoreTests", dependencies: ["CreditsCore", "CreditsTestSupport"], swiftSettings: strict),
-        .testTarget(name: "CreditsStoreTests", dependencies: [
-            "CreditsStore", "CreditsPostgres", "CreditsCore", "CreditsTestSupport",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .testTarget(name: "CreditsIntegrationTests", dependencies: [
-            "CreditsService", "CreditsKafka", "CreditsStore", "CreditsPostgres", "CreditsCore",
-            "CreditsTestSupport",
-            "credits-ledger",  // the CLI tests run the built executable
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "CreditsStoreTests",
+            dependencies: [
+                "CreditsStore", "CreditsPostgres", "CreditsCore", "CreditsTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "CreditsIntegrationTests",
+            dependencies: [
+                "CreditsService", "CreditsKafka", "CreditsStore", "CreditsPostgres", "CreditsCore",
+                "CreditsTestSupport",
+                "credits-ledger",  // the CLI tests run the built executable
+            ], swiftSettings: strict),
         // Parses docker/ and config/ and checks them against each other (no Docker engine needed).
-        .testTarget(name: "DeploymentTests", dependencies: [
-            "CreditsService", .product(name: "Yams", package: "Yams"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "DeploymentTests",
+            dependencies: [
+                "CreditsService", .product(name: "Yams", package: "Yams"),
+            ], swiftSettings: strict),
     ]
 )

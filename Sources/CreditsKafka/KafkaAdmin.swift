@@ -17,10 +17,13 @@ public struct KafkaTopicSpecification: Sendable, Equatable {
 
 /// Creates topics through Kafka's admin API. Topics that exist already are left as they are.
 public enum KafkaAdmin {
-    public static func createTopics(_ topics: [KafkaTopicSpecification], settings: KafkaClientSettings,
-                                    timeoutMilliseconds: Int32 = 30_000) throws(KafkaError) {
-        let handle = try RDKafkaConfig.client(RD_KAFKA_PRODUCER,
-                                              conf: try RDKafkaConfig.make(settings.librdkafkaProperties()))
+    public static func createTopics(
+        _ topics: [KafkaTopicSpecification], settings: KafkaClientSettings,
+        timeoutMilliseconds: Int32 = 30_000
+    ) throws(KafkaError) {
+        let handle = try RDKafkaConfig.client(
+            RD_KAFKA_PRODUCER,
+            conf: try RDKafkaConfig.make(settings.librdkafkaProperties()))
         defer { rd_kafka_destroy(handle) }
         let queue = rd_kafka_queue_new(handle)
         defer { rd_kafka_queue_destroy(queue) }
@@ -28,8 +31,10 @@ public enum KafkaAdmin {
         var newTopics: [OpaquePointer?] = []
         defer { for topic in newTopics { rd_kafka_NewTopic_destroy(topic) } }
         for topic in topics {
-            guard let newTopic = rd_kafka_NewTopic_new(topic.name, topic.partitions, topic.replicationFactor,
-                                                       &errorText, errorText.count)
+            guard
+                let newTopic = rd_kafka_NewTopic_new(
+                    topic.name, topic.partitions, topic.replicationFactor,
+                    &errorText, errorText.count)
             else { throw KafkaError(code: -1, message: "topic \(topic.name): \(errorBufferText(errorText))") }
             newTopics.append(newTopic)
             for (name, value) in topic.config { rd_kafka_NewTopic_set_config(newTopic, name, value) }

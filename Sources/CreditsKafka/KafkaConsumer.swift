@@ -1,5 +1,5 @@
-import CreditsCore
 import Crdkafka
+import CreditsCore
 import Foundation
 import Logging
 
@@ -34,13 +34,17 @@ public final class KafkaConsumer {
 
     /// A member of `groupID` subscribed to `topics`; `listener` decides where assigned partitions start.
     /// `headerNames`: the headers to read from each message.
-    public convenience init(settings: KafkaClientSettings, groupID: String, topics: [String],
-                            listener: KafkaRebalanceListener, headerNames: [String] = [],
-                            logger: Logger) throws(KafkaError) {
+    public convenience init(
+        settings: KafkaClientSettings, groupID: String, topics: [String],
+        listener: KafkaRebalanceListener, headerNames: [String] = [],
+        logger: Logger
+    ) throws(KafkaError) {
         try self.init(settings: settings, groupID: groupID, listener: listener, headerNames: headerNames, logger: logger)
         let list = RDKafkaPartitionList(topics.map { TopicPartition(topic: $0, partition: -1) })
         let error = rd_kafka_subscribe(handle, list.pointer)
-        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))") }
+        guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))")
+        }
     }
 
     /// A standalone reader: no group membership, partitions chosen with `assign`.
@@ -48,8 +52,10 @@ public final class KafkaConsumer {
         try self.init(settings: settings, groupID: "credits-ledger-reader", listener: nil, headerNames: [], logger: logger)
     }
 
-    private init(settings: KafkaClientSettings, groupID: String, listener: KafkaRebalanceListener?,
-                 headerNames: [String], logger: Logger) throws(KafkaError) {
+    private init(
+        settings: KafkaClientSettings, groupID: String, listener: KafkaRebalanceListener?,
+        headerNames: [String], logger: Logger
+    ) throws(KafkaError) {
         self.headerNames = headerNames
         let properties = settings.librdkafkaProperties(defaults: [
             "group.id": groupID,
@@ -91,7 +97,8 @@ public final class KafkaConsumer {
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else { throw KafkaError(error, "metadata of \(topic)") }
         defer { rd_kafka_metadata_destroy(metadata) }
         guard metadata.pointee.topic_cnt > 0, let topics = metadata.pointee.topics,
-              topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+        else {
             throw KafkaError(code: -1, message: "topic \(topic) does not exist")
         }
         return topics[0].partition_cnt
@@ -104,7 +111,7 @@ public final class KafkaConsumer {
             // librdkafka still waits for the unanswered group requests while destroying; nobody
             // needs to wait for that, so it happens on a thread of its own.
             let handle = AbandonedHandle(pointer: handle)
-            Thread.detachNewThread { rd_kafka_destroy_flags(handle.pointer, 0x8 /* RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE */) }
+            Thread.detachNewThread { rd_kafka_destroy_flags(handle.pointer, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE) }
         } else {
             rd_kafka_destroy(handle)
         }
@@ -144,8 +151,9 @@ public final class KafkaConsumer {
                     "partition": "\(fields.partition)", "offset": "\(fields.offset)",
                 ]
                 if fields.err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET {
-                    logger.error("Partition cannot resume where this consumer left off (the messages are gone, e.g. past retention); not consuming it",
-                                 metadata: detail)
+                    logger.error(
+                        "Partition cannot resume where this consumer left off (the messages are gone, e.g. past retention); not consuming it",
+                        metadata: detail)
                 } else {
                     logger.warning("Kafka consumer error", metadata: detail)
                 }
@@ -154,8 +162,10 @@ public final class KafkaConsumer {
             let topic = fields.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
             let key = fields.key.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.key_len)) }
             let value = fields.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.len)) } ?? []
-            messages.append(KafkaMessage(topic: topic, partition: fields.partition, offset: fields.offset, key: key,
-                                         value: value, headers: headers(of: message)))
+            messages.append(
+                KafkaMessage(
+                    topic: topic, partition: fields.partition, offset: fields.offset, key: key,
+                    value: value, headers: headers(of: message)))
         }
         return messages
     }
@@ -190,16 +200,19 @@ public final class KafkaConsumer {
     public func queryEndOffset(of partition: TopicPartition, timeoutMilliseconds: Int32 = 5_000) -> Int64? {
         var low: Int64 = 0
         var high: Int64 = 0
-        let error = rd_kafka_query_watermark_offsets(handle, partition.topic, partition.partition, &low, &high,
-                                                     timeoutMilliseconds)
+        let error = rd_kafka_query_watermark_offsets(
+            handle, partition.topic, partition.partition, &low, &high,
+            timeoutMilliseconds)
         return error == RD_KAFKA_RESP_ERR_NO_ERROR ? high : nil
     }
 
     /// The group's committed offset (the next offset to read) of each partition that has one.
     /// Waits up to `timeoutMilliseconds` for the coordinator; throws when it cannot be read, so
     /// that "unknown" is never taken for "none".
-    public func committedOffsets(_ partitions: [TopicPartition],
-                                 timeoutMilliseconds: Int32) throws(KafkaError) -> [TopicPartition: Int64] {
+    public func committedOffsets(
+        _ partitions: [TopicPartition],
+        timeoutMilliseconds: Int32
+    ) throws(KafkaError) -> [TopicPartition: Int64] {
         let query = RDKafkaPartitionList(partitions)
         let error = rd_kafka_committed(handle, query.pointer, timeoutMilliseconds)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(error, "reading the group's committed offsets") }
@@ -276,8 +289,9 @@ final class RebalanceContext {
         let count = Int(list.pointee.cnt)
         if let elements = list.pointee.elems {
             for index in 0..<count {
-                let partition = TopicPartition(topic: String(cString: elements[index].topic),
-                                                    partition: elements[index].partition)
+                let partition = TopicPartition(
+                    topic: String(cString: elements[index].topic),
+                    partition: elements[index].partition)
                 elements[index].offset = decision.start[partition] ?? KafkaOffset.invalid
             }
         }
@@ -300,9 +314,11 @@ final class RebalanceContext {
 }
 
 /// librdkafka's rebalance callback: hands the event to the consumer's context and assigns.
-private func rebalanceCallback(handle: OpaquePointer?, error: rd_kafka_resp_err_t,
-                               partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
-                               opaque: UnsafeMutableRawPointer?) {
+private func rebalanceCallback(
+    handle: OpaquePointer?, error: rd_kafka_resp_err_t,
+    partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+    opaque: UnsafeMutableRawPointer?
+) {
     guard let handle, let partitions, let opaque else { return }
     let context = Unmanaged<RebalanceContext>.fromOpaque(opaque).takeUnretainedValue()
     switch error {

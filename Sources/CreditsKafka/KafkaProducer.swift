@@ -47,18 +47,21 @@ public final class KafkaProducer {
     /// Queues a message; `token` comes back in its delivery report. When librdkafka's queue is
     /// full this serves delivery reports until there is room (backpressure), collecting them in
     /// `reports`.
-    public func send(topic: String, key: String, value: String, token: Int64,
-                     reports: inout [KafkaDelivery]) throws(KafkaError) {
+    public func send(
+        topic: String, key: String, value: String, token: Int64,
+        reports: inout [KafkaDelivery]
+    ) throws(KafkaError) {
         let topicHandle = try topicHandle(topic)
         var key = key
         var value = value
         while true {
             let status = key.withUTF8 { keyBytes in
                 value.withUTF8 { valueBytes in
-                    rd_kafka_produce(topicHandle, -1 /* RD_KAFKA_PARTITION_UA */, 0x2 /* RD_KAFKA_MSG_F_COPY */,
-                                     UnsafeMutableRawPointer(mutating: valueBytes.baseAddress), valueBytes.count,
-                                     keyBytes.baseAddress, keyBytes.count,
-                                     UnsafeMutableRawPointer(bitPattern: Int(token)))
+                    rd_kafka_produce(
+                        topicHandle, partitionUnassigned, RD_KAFKA_MSG_F_COPY,
+                        UnsafeMutableRawPointer(mutating: valueBytes.baseAddress), valueBytes.count,
+                        keyBytes.baseAddress, keyBytes.count,
+                        UnsafeMutableRawPointer(bitPattern: Int(token)))
                 }
             }
             if status == 0 {
@@ -72,15 +75,17 @@ public final class KafkaProducer {
     }
 
     /// Queues a message with headers (e.g. a signature); otherwise as `send(topic:key:value:token:reports:)`.
-    public func send(topic: String, key: String, value: String, headers: [(name: String, value: [UInt8])],
-                     token: Int64, reports: inout [KafkaDelivery]) throws(KafkaError) {
+    public func send(
+        topic: String, key: String, value: String, headers: [(name: String, value: [UInt8])],
+        token: Int64, reports: inout [KafkaDelivery]
+    ) throws(KafkaError) {
         guard !headers.isEmpty else {
             try send(topic: topic, key: key, value: value, token: token, reports: &reports)
             return
         }
         // C copies of everything the variadic-free produce call points at, freed after it (MSG_F_COPY).
         var owned: [UnsafeMutableRawPointer] = []
-        defer { owned.forEach { free($0) } }
+        defer { for pointer in owned { free(pointer) } }
         func copy(_ bytes: [UInt8]) -> UnsafeMutableRawPointer {
             let pointer = malloc(max(1, bytes.count))!
             bytes.withUnsafeBytes { pointer.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(pointer), byteCount: $0.count) }
@@ -101,7 +106,7 @@ public final class KafkaProducer {
         add(RD_KAFKA_VTYPE_KEY) { $0.u.mem = .init(ptr: copy(Array(key.utf8)), size: key.utf8.count) }
         add(RD_KAFKA_VTYPE_VALUE) { $0.u.mem = .init(ptr: copy(Array(value.utf8)), size: value.utf8.count) }
         add(RD_KAFKA_VTYPE_OPAQUE) { $0.u.ptr = UnsafeMutableRawPointer(bitPattern: Int(token)) }
-        add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */ }
+        add(RD_KAFKA_VTYPE_MSGFLAGS) { $0.u.i = RD_KAFKA_MSG_F_COPY }
         for header in headers {
             let name = cString(header.name)
             let bytes = copy(header.value)
@@ -131,14 +136,16 @@ public final class KafkaProducer {
                 while let message = rd_kafka_event_message_next(event) {
                     let token = Int64(Int(bitPattern: message.pointee._private))
                     let error = message.pointee.err
-                    reports.append(KafkaDelivery(
-                        token: token,
-                        error: error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(error))))
+                    reports.append(
+                        KafkaDelivery(
+                            token: token,
+                            error: error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(error))))
                 }
             case RD_KAFKA_EVENT_ERROR:
                 let fatal = rd_kafka_event_error_is_fatal(event) != 0
-                logger.log(level: fatal ? .critical : .warning, "Kafka producer error",
-                           metadata: ["error": "\(String(cString: rd_kafka_event_error_string(event)))"])
+                logger.log(
+                    level: fatal ? .critical : .warning, "Kafka producer error",
+                    metadata: ["error": "\(String(cString: rd_kafka_event_error_string(event)))"])
             default:
                 break
             }
@@ -158,3 +165,6 @@ public final class KafkaProducer {
         return reports
     }
 }
+
+/// `RD_KAFKA_PARTITION_UA` (a cast macro Swift does not import): let the partitioner choose.
+private let partitionUnassigned: Int32 = -1

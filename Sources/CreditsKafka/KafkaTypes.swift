@@ -10,8 +10,10 @@ public struct KafkaMessage: Sendable, Equatable {
     /// The headers the consumer was asked to read (the last value of each name present).
     public var headers: [String: [UInt8]] = [:]
 
-    public init(topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8],
-                headers: [String: [UInt8]] = [:]) {
+    public init(
+        topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8],
+        headers: [String: [UInt8]] = [:]
+    ) {
         self.topic = topic
         self.partition = partition
         self.offset = offset

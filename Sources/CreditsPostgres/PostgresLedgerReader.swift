@@ -21,18 +21,22 @@ public final class PostgresLedgerReader: LedgerReading {
     }
 
     public func account(_ customerID: String) throws(StoreError) -> CustomerAccount? {
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers WHERE customer_id = \(customerID)
             """, "reading a customer")
         return try rows.first.map { row throws(StoreError) in try PostgresRecords.account(from: PostgresColumns(row)) }
     }
 
     /// Newest first; the cursor is the id of the next (older) entry to show.
-    public func entries(_ customerID: String, cursor: HistoryCursor?, limit: Int,
-                        kind: LedgerEntry.Kind?) throws(StoreError) -> HistoryPage {
+    public func entries(
+        _ customerID: String, cursor: HistoryCursor?, limit: Int,
+        kind: LedgerEntry.Kind?
+    ) throws(StoreError) -> HistoryPage {
         let below = cursor?.seq ?? Int64.max
         let kindCode = kind.flatMap { PostgresRecords.kinds.firstIndex(of: $0) }.map(Int64.init) ?? -1
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             SELECT \(unescaped: PostgresRecords.entrySelect) FROM entries
             WHERE customer_id = \(customerID) AND entry_id <= \(below) AND (\(kindCode) < 0 OR kind = \(kindCode))
             ORDER BY entry_id DESC LIMIT \(Int64(limit) + 1)
@@ -49,9 +53,12 @@ public final class PostgresLedgerReader: LedgerReading {
         return page
     }
 
-    public func usage(_ customerID: String, from: Timestamp, to: Timestamp,
-                      bucketMilliseconds: Int64) throws(StoreError) -> [UsageBucket] {
-        let rows = try session.query("""
+    public func usage(
+        _ customerID: String, from: Timestamp, to: Timestamp,
+        bucketMilliseconds: Int64
+    ) throws(StoreError) -> [UsageBucket] {
+        let rows = try session.query(
+            """
             SELECT occurred_at, amount, call_part, ai_part, tool_part FROM entries
             WHERE customer_id = \(customerID) AND kind = 2
               AND occurred_at >= \(from.millisecondsSinceEpoch) AND occurred_at < \(to.millisecondsSinceEpoch)
@@ -60,12 +67,16 @@ public final class PostgresLedgerReader: LedgerReading {
         for row in rows {
             let columns = PostgresColumns(row)
             let occurredAt = try columns.int(0)
-            guard buckets.add(occurredAt: occurredAt, charge: -(try columns.int(1)), call: try columns.optionalInt(2) ?? 0,
-                              ai: try columns.optionalInt(3) ?? 0, toolCalls: try columns.optionalInt(4) ?? 0) else {
-                throw StoreError(code: StoreError.amountOutOfRangeCode,
-                                 message: "the usage of \(customerID) from \(buckets.start(of: occurredAt)) exceeds the "
-                                    + "range of an amount; ask for smaller buckets",
-                                 context: "summing amounts", backend: "PostgreSQL")
+            guard
+                buckets.add(
+                    occurredAt: occurredAt, charge: -(try columns.int(1)), call: try columns.optionalInt(2) ?? 0,
+                    ai: try columns.optionalInt(3) ?? 0, toolCalls: try columns.optionalInt(4) ?? 0)
+            else {
+                throw StoreError(
+                    code: StoreError.amountOutOfRangeCode,
+                    message: "the usage of \(customerID) from \(buckets.start(of: occurredAt)) exceeds the "
+                        + "range of an amount; ask for smaller buckets",
+                    context: "summing amounts", backend: "PostgreSQL")
             }
         }
         return buckets.sorted
@@ -74,14 +85,19 @@ public final class PostgresLedgerReader: LedgerReading {
     public func verify() throws(StoreError) -> VerificationReport {
         try snapshot { () throws(StoreError) -> VerificationReport in
             var verifier = LedgerVerifier()
-            for row in try session.query("SELECT customer_id, entry_id, amount, balance FROM entries ORDER BY customer_id, entry_id",
-                                         "reading every entry") {
+            for row in try session.query(
+                "SELECT customer_id, entry_id, amount, balance FROM entries ORDER BY customer_id, entry_id",
+                "reading every entry")
+            {
                 let columns = PostgresColumns(row)
-                verifier.entry(customer: try columns.string(0), id: try columns.int(1), amount: try columns.int(2),
-                               balance: try columns.int(3))
+                verifier.entry(
+                    customer: try columns.string(0), id: try columns.int(1), amount: try columns.int(2),
+                    balance: try columns.int(3))
             }
-            for row in try session.query("SELECT customer_id, balance, last_entry_id FROM customers ORDER BY customer_id",
-                                         "reading every customer") {
+            for row in try session.query(
+                "SELECT customer_id, balance, last_entry_id FROM customers ORDER BY customer_id",
+                "reading every customer")
+            {
                 let columns = PostgresColumns(row)
                 verifier.customer(try columns.string(0), balance: try columns.int(1), lastEntryID: try columns.int(2))
             }
@@ -108,9 +124,11 @@ enum PostgresQueries {
 
     static func blockStateCounts(_ session: PostgresSession) throws(StoreError) -> [String: Int] {
         var counts = ["active": 0, "grace": 0, "blocked": 0]
-        for row in try session.query("""
+        for row in try session.query(
+            """
             SELECT block_state, count(*) FROM customers WHERE credits_enabled GROUP BY block_state
-            """, "counting customers by state") {
+            """, "counting customers by state")
+        {
             let columns = PostgresColumns(row)
             counts[["active", "grace", "blocked"][Int(try columns.int(0)) % 3]] = Int(try columns.int(1))
         }

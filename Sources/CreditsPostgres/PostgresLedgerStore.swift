@@ -47,7 +47,8 @@ public final class PostgresLedgerStore: LedgerWriter {
     public func own(_ partitions: [TopicPartition]) throws(StoreError) -> [TopicPartition: Int64] {
         var owned: [TopicPartition: Int64] = [:]
         if !partitions.isEmpty {
-            let rows = try session.query("""
+            let rows = try session.query(
+                """
                 SELECT topic, partition, next_offset FROM partition_positions
                 WHERE (topic, partition) IN (SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[]))
                 """, "reading partition positions")
@@ -87,8 +88,9 @@ public final class PostgresLedgerStore: LedgerWriter {
         }
         var report = try session.transaction { () throws(StoreError) -> BatchReport in
             try fence(next)
-            var plan = BatchPlan(ledger: ledger, now: now, customers: try lockCustomers(BatchPlan.customerIDs(of: batch)),
-                                 storedKeys: try storedKeys(BatchPlan.keys(of: batch)))
+            var plan = BatchPlan(
+                ledger: ledger, now: now, customers: try lockCustomers(BatchPlan.customerIDs(of: batch)),
+                storedKeys: try storedKeys(BatchPlan.keys(of: batch)))
             plan.apply(batch)
             return try write(plan)
         }
@@ -99,7 +101,8 @@ public final class PostgresLedgerStore: LedgerWriter {
 
     public func nextGraceDeadline() throws(StoreError) -> Timestamp? {
         guard !ownedNumbers.isEmpty else { return nil }
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             SELECT min(block_at) FROM customers WHERE block_state = 1 AND partition = ANY(\(ownedNumbers)::int[])
             """, "reading the next grace deadline")
         guard let row = rows.first, let at = try PostgresColumns(row).optionalInt(0) else { return nil }
@@ -111,7 +114,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         return try session.transaction { () throws(StoreError) -> BatchReport in
             // Still the owner: the positions of every owned partition are unchanged.
             try fence(positions)
-            let rows = try session.query("""
+            let rows = try session.query(
+                """
                 SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
                 WHERE block_state = 1 AND block_at <= \(now.millisecondsSinceEpoch) AND partition = ANY(\(ownedNumbers)::int[])
                 ORDER BY block_at, customer_id FOR UPDATE
@@ -138,7 +142,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         guard !next.isEmpty else { return }
         let partitions = next.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         let expected = partitions.map { positions[$0] ?? 0 }
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             INSERT INTO partition_positions AS p (topic, partition, next_offset)
             SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[],
                                  \(partitions.map { next[$0] ?? 0 })::bigint[])
@@ -152,17 +157,19 @@ public final class PostgresLedgerStore: LedgerWriter {
         var advanced = Set<TopicPartition>()
         for row in rows { advanced.insert(try PostgresColumns(row).topicPartition()) }
         let moved = partitions.filter { !advanced.contains($0) }
-        throw StoreError(code: StoreError.fencedCode,
-                         message: "another instance applied \(moved.map(\.description).joined(separator: ", ")) "
-                            + "after this one read its position; the batch was rolled back",
-                         context: "fencing", backend: "PostgreSQL")
+        throw StoreError(
+            code: StoreError.fencedCode,
+            message: "another instance applied \(moved.map(\.description).joined(separator: ", ")) "
+                + "after this one read its position; the batch was rolled back",
+            context: "fencing", backend: "PostgreSQL")
     }
 
     /// The batch's customers as stored, locked until the transaction ends (absent: new).
     private func lockCustomers(_ ids: [String]) throws(StoreError) -> [String: CustomerAccount] {
         guard !ids.isEmpty else { return [:] }
         var customers: [String: CustomerAccount] = [:]
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
             WHERE customer_id = ANY(\(ids)::text[]) ORDER BY customer_id FOR UPDATE
             """, "reading the batch's customers")
@@ -177,7 +184,8 @@ public final class PostgresLedgerStore: LedgerWriter {
     private func storedKeys(_ keys: [BatchPlan.KeyID]) throws(StoreError) -> [BatchPlan.KeyID: BatchPlan.StoredKey] {
         guard !keys.isEmpty else { return [:] }
         var found: [BatchPlan.KeyID: BatchPlan.StoredKey] = [:]
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             SELECT k.customer_id, k.kind, k.key, k.digest, k.status, k.reason, k.entry_id
             FROM idempotency_keys k
             JOIN unnest(\(keys.map(\.customerID))::text[], \(keys.map(\.kind.rawValue))::smallint[], \(keys.map(\.key))::text[])
@@ -186,11 +194,13 @@ public final class PostgresLedgerStore: LedgerWriter {
             """, "looking up idempotency keys")
         for row in rows {
             let columns = PostgresColumns(row)
-            let id = BatchPlan.KeyID(customerID: try columns.string(0),
-                                     kind: BatchPlan.KeyKind(rawValue: Int16(try columns.int(1))) ?? .usage,
-                                     key: try columns.string(2))
-            found[id] = BatchPlan.StoredKey(digest: try columns.bytes(3), status: try columns.int(4) == 0 ? .applied : .rejected,
-                                            reason: try columns.optionalString(5), entryID: try columns.optionalInt(6))
+            let id = BatchPlan.KeyID(
+                customerID: try columns.string(0),
+                kind: BatchPlan.KeyKind(rawValue: Int16(try columns.int(1))) ?? .usage,
+                key: try columns.string(2))
+            found[id] = BatchPlan.StoredKey(
+                digest: try columns.bytes(3), status: try columns.int(4) == 0 ? .applied : .rejected,
+                reason: try columns.optionalString(5), entryID: try columns.optionalInt(6))
         }
         return found
     }
@@ -198,18 +208,26 @@ public final class PostgresLedgerStore: LedgerWriter {
     /// Writes a plan's rows; returns its report with the outbox records and their seqs.
     private func write(_ plan: BatchPlan) throws(StoreError) -> BatchReport {
         let changed = plan.changed.compactMap { id in plan.customers[id].map { ($0, plan.partitions[id] ?? 0) } }
-        try session.insert(changed, into: "customers", columns: PostgresRecords.customerColumns,
-                           suffix: PostgresRecords.customerUpsert) { PostgresRecords.values($0.0, partition: $0.1) }
+        try session.insert(
+            changed, into: "customers", columns: PostgresRecords.customerColumns,
+            suffix: PostgresRecords.customerUpsert
+        ) { PostgresRecords.values($0.0, partition: $0.1) }
         try session.insert(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
         let recordedAt = plan.now.millisecondsSinceEpoch
-        try session.insert(plan.newKeys, into: "idempotency_keys",
-                           columns: ["customer_id", "kind", "key", "digest", "status", "reason", "entry_id", "recorded_at"]) {
-            [.text($0.id.customerID), .int(Int64($0.id.kind.rawValue)), .text($0.id.key), .bytes($0.stored.digest),
-             .int($0.stored.status == .applied ? 0 : 1), .text($0.stored.reason), .int($0.stored.entryID), .int(recordedAt)]
+        try session.insert(
+            plan.newKeys, into: "idempotency_keys",
+            columns: ["customer_id", "kind", "key", "digest", "status", "reason", "entry_id", "recorded_at"]
+        ) {
+            [
+                .text($0.id.customerID), .int(Int64($0.id.kind.rawValue)), .text($0.id.key), .bytes($0.stored.digest),
+                .int($0.stored.status == .applied ? 0 : 1), .text($0.stored.reason), .int($0.stored.entryID), .int(recordedAt),
+            ]
         }
         let messages = plan.outputs.map { (partition: $0.partition, message: $0.event.message) }
-        let returned = try session.insert(messages, into: "outbox", columns: ["partition", "topic", "key", "value"],
-                                          suffix: " RETURNING seq") {
+        let returned = try session.insert(
+            messages, into: "outbox", columns: ["partition", "topic", "key", "value"],
+            suffix: " RETURNING seq"
+        ) {
             [.int32($0.partition), .int(Int64($0.message.topic.rawValue)), .text($0.message.key), .text($0.message.value)]
         }
         // Sequence values are drawn in VALUES order; sorting restores it whatever order RETURNING uses.
@@ -226,23 +244,29 @@ public final class PostgresLedgerStore: LedgerWriter {
     public func pendingOutbox(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
         guard !ownedNumbers.isEmpty else { return [] }
         var records: [OutboxRecord] = []
-        let rows = try session.query("""
+        let rows = try session.query(
+            """
             SELECT seq, topic, key, value FROM outbox WHERE seq > \(seq) AND partition = ANY(\(ownedNumbers)::int[])
             ORDER BY seq LIMIT \(Int64(limit))
             """, "reading the outbox")
         for row in rows {
             let columns = PostgresColumns(row)
             guard let topic = OutputTopic(rawValue: Int(try columns.int(1))) else { continue }
-            records.append(OutboxRecord(seq: try columns.int(0), event: .encoded(OutboundMessage(
-                topic: topic, key: try columns.string(2), value: try columns.string(3)))))
+            records.append(
+                OutboxRecord(
+                    seq: try columns.int(0),
+                    event: .encoded(
+                        OutboundMessage(
+                            topic: topic, key: try columns.string(2), value: try columns.string(3)))))
         }
         return records
     }
 
     public func markDelivered(through seq: Int64) throws(StoreError) {
         guard !ownedNumbers.isEmpty else { return }
-        try session.query("DELETE FROM outbox WHERE seq <= \(seq) AND partition = ANY(\(ownedNumbers)::int[])",
-                          "forgetting delivered output")
+        try session.query(
+            "DELETE FROM outbox WHERE seq <= \(seq) AND partition = ANY(\(ownedNumbers)::int[])",
+            "forgetting delivered output")
     }
 
     public func outboxDepth() throws(StoreError) -> Int { try PostgresQueries.outboxDepth(session) }
@@ -252,8 +276,9 @@ public final class PostgresLedgerStore: LedgerWriter {
     }
 
     public func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int {
-        let result = try session.query("DELETE FROM idempotency_keys WHERE recorded_at < \(cutoff.millisecondsSinceEpoch)",
-                                       "pruning idempotency keys")
+        let result = try session.query(
+            "DELETE FROM idempotency_keys WHERE recorded_at < \(cutoff.millisecondsSinceEpoch)",
+            "pruning idempotency keys")
         return result.metadata.rows ?? 0
     }
 }

@@ -8,91 +8,95 @@ import PostgresNIO
 /// their id and carry the input partition that owns them (its owner fires their grace deadline).
 enum PostgresMigrations {
     static let all: [(name: String, sql: [String])] = [
-        ("001_ledger", [
-            """
-            CREATE TABLE customers (
-                customer_id TEXT PRIMARY KEY,
-                partition INTEGER NOT NULL,
-                credits_enabled BOOLEAN NOT NULL,
-                balance BIGINT NOT NULL,
-                last_entry_id BIGINT NOT NULL,
-                balance_updated_at BIGINT,
-                block_state SMALLINT NOT NULL,          -- 0 active, 1 grace, 2 blocked
-                block_at BIGINT,
-                depleted_by BIGINT,
-                depleted_by_command TEXT,
-                low_credit_alerted BOOLEAN NOT NULL,
-                price_per_minute BIGINT,
-                grace_period_seconds BIGINT NOT NULL,
-                low_credit_threshold BIGINT,
-                low_credit_alerts BOOLEAN NOT NULL,
-                tool_call_price BIGINT NOT NULL,
-                credits_per_usd BIGINT
-            )
-            """,
-            "CREATE INDEX customers_grace_deadline ON customers (partition, block_at) WHERE block_state = 1",
-            """
-            CREATE TABLE entries (
-                customer_id TEXT NOT NULL,
-                entry_id BIGINT NOT NULL,
-                kind SMALLINT NOT NULL,                 -- 0 added, 1 deducted, 2 used
-                amount BIGINT NOT NULL,
-                balance BIGINT NOT NULL,
-                note TEXT NOT NULL,
-                source_kind SMALLINT NOT NULL,          -- 0 usage, 1 command
-                source_id TEXT NOT NULL,
-                actor TEXT,
-                call_part BIGINT,
-                ai_part BIGINT,
-                tool_part BIGINT,
-                warnings TEXT,
-                deduct_reason TEXT,
-                occurred_at BIGINT NOT NULL,
-                recorded_at BIGINT NOT NULL,
-                PRIMARY KEY (customer_id, entry_id)
-            )
-            """,
-            "CREATE INDEX entries_used_by_time ON entries (customer_id, occurred_at) WHERE kind = 2",
-            """
-            CREATE TABLE idempotency_keys (
-                customer_id TEXT NOT NULL,
-                kind SMALLINT NOT NULL,                 -- 0 usage event, 1 command
-                key TEXT NOT NULL,
-                digest BYTEA NOT NULL,                  -- SHA-256 of the input's canonical form
-                status SMALLINT NOT NULL,               -- 0 applied, 1 rejected
-                reason TEXT,
-                entry_id BIGINT,
-                recorded_at BIGINT NOT NULL,
-                PRIMARY KEY (customer_id, kind, key)
-            )
-            """,
-            "CREATE INDEX idempotency_keys_by_time ON idempotency_keys (recorded_at)",
-            """
-            CREATE TABLE outbox (
-                seq BIGSERIAL PRIMARY KEY,
-                partition INTEGER NOT NULL,             -- published by the owner of this input partition
-                topic SMALLINT NOT NULL,
-                key TEXT NOT NULL,
-                value TEXT NOT NULL
-            )
-            """,
-            "CREATE INDEX outbox_by_partition ON outbox (partition, seq)",
-            """
-            CREATE TABLE partition_positions (          -- the fence: next offset per input partition
-                topic TEXT NOT NULL,
-                partition INTEGER NOT NULL,
-                next_offset BIGINT NOT NULL,
-                PRIMARY KEY (topic, partition)
-            )
-            """,
-        ]),
+        (
+            "001_ledger",
+            [
+                """
+                CREATE TABLE customers (
+                    customer_id TEXT PRIMARY KEY,
+                    partition INTEGER NOT NULL,
+                    credits_enabled BOOLEAN NOT NULL,
+                    balance BIGINT NOT NULL,
+                    last_entry_id BIGINT NOT NULL,
+                    balance_updated_at BIGINT,
+                    block_state SMALLINT NOT NULL,          -- 0 active, 1 grace, 2 blocked
+                    block_at BIGINT,
+                    depleted_by BIGINT,
+                    depleted_by_command TEXT,
+                    low_credit_alerted BOOLEAN NOT NULL,
+                    price_per_minute BIGINT,
+                    grace_period_seconds BIGINT NOT NULL,
+                    low_credit_threshold BIGINT,
+                    low_credit_alerts BOOLEAN NOT NULL,
+                    tool_call_price BIGINT NOT NULL,
+                    credits_per_usd BIGINT
+                )
+                """,
+                "CREATE INDEX customers_grace_deadline ON customers (partition, block_at) WHERE block_state = 1",
+                """
+                CREATE TABLE entries (
+                    customer_id TEXT NOT NULL,
+                    entry_id BIGINT NOT NULL,
+                    kind SMALLINT NOT NULL,                 -- 0 added, 1 deducted, 2 used
+                    amount BIGINT NOT NULL,
+                    balance BIGINT NOT NULL,
+                    note TEXT NOT NULL,
+                    source_kind SMALLINT NOT NULL,          -- 0 usage, 1 command
+                    source_id TEXT NOT NULL,
+                    actor TEXT,
+                    call_part BIGINT,
+                    ai_part BIGINT,
+                    tool_part BIGINT,
+                    warnings TEXT,
+                    deduct_reason TEXT,
+                    occurred_at BIGINT NOT NULL,
+                    recorded_at BIGINT NOT NULL,
+                    PRIMARY KEY (customer_id, entry_id)
+                )
+                """,
+                "CREATE INDEX entries_used_by_time ON entries (customer_id, occurred_at) WHERE kind = 2",
+                """
+                CREATE TABLE idempotency_keys (
+                    customer_id TEXT NOT NULL,
+                    kind SMALLINT NOT NULL,                 -- 0 usage event, 1 command
+                    key TEXT NOT NULL,
+                    digest BYTEA NOT NULL,                  -- SHA-256 of the input's canonical form
+                    status SMALLINT NOT NULL,               -- 0 applied, 1 rejected
+                    reason TEXT,
+                    entry_id BIGINT,
+                    recorded_at BIGINT NOT NULL,
+                    PRIMARY KEY (customer_id, kind, key)
+                )
+                """,
+                "CREATE INDEX idempotency_keys_by_time ON idempotency_keys (recorded_at)",
+                """
+                CREATE TABLE outbox (
+                    seq BIGSERIAL PRIMARY KEY,
+                    partition INTEGER NOT NULL,             -- published by the owner of this input partition
+                    topic SMALLINT NOT NULL,
+                    key TEXT NOT NULL,
+                    value TEXT NOT NULL
+                )
+                """,
+                "CREATE INDEX outbox_by_partition ON outbox (partition, seq)",
+                """
+                CREATE TABLE partition_positions (          -- the fence: next offset per input partition
+                    topic TEXT NOT NULL,
+                    partition INTEGER NOT NULL,
+                    next_offset BIGINT NOT NULL,
+                    PRIMARY KEY (topic, partition)
+                )
+                """,
+            ]
+        )
     ]
 
     /// Applies the migrations the database has not seen yet, one instance at a time.
     static func migrate(_ session: PostgresSession) throws(StoreError) {
         try session.transaction { () throws(StoreError) in
             try session.query("SELECT pg_advisory_xact_lock(7242031)", "locking the schema")
-            try session.query("""
+            try session.query(
+                """
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     name TEXT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
                 """, "creating schema_migrations")
@@ -104,8 +108,9 @@ enum PostgresMigrations {
                 for statement in migration.sql {
                     try session.query(PostgresQuery(unsafeSQL: statement), "migration \(migration.name)")
                 }
-                try session.query("INSERT INTO schema_migrations (name) VALUES (\(migration.name))",
-                                  "recording migration \(migration.name)")
+                try session.query(
+                    "INSERT INTO schema_migrations (name) VALUES (\(migration.name))",
+                    "recording migration \(migration.name)")
             }
         }
     }

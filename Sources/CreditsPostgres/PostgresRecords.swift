@@ -15,7 +15,8 @@ enum PostgresRecords {
     static let customerSelect = customerColumns.joined(separator: ", ")
 
     /// The upsert's tail: a customer's state replaces the stored one.
-    static let customerUpsert = " ON CONFLICT (customer_id) DO UPDATE SET "
+    static let customerUpsert =
+        " ON CONFLICT (customer_id) DO UPDATE SET "
         + customerColumns.dropFirst().map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
 
     static func values(_ account: CustomerAccount, partition: Int32) -> [PostgresValue] {
@@ -32,8 +33,10 @@ enum PostgresRecords {
     }
 
     static func account(from row: PostgresColumns) throws(StoreError) -> CustomerAccount {
-        let blockState = StoredBlockState(code: try row.int(6), blockAt: try row.optionalInt(7),
-                                          depletedBy: try row.optionalInt(8), depletedByCommand: try row.optionalString(9)).state
+        let blockState = StoredBlockState(
+            code: try row.int(6), blockAt: try row.optionalInt(7),
+            depletedBy: try row.optionalInt(8), depletedByCommand: try row.optionalString(9)
+        ).state
         let settings = CustomerSettings(
             pricePerMinute: try row.optionalInt(11).map(CreditAmount.init(micros:)),
             gracePeriodSeconds: try row.int(12),

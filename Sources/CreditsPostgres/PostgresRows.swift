@@ -57,8 +57,10 @@ extension PostgresSession {
     /// 65 535 parameters allow), each followed by `suffix` (ON CONFLICT …, RETURNING …); returns
     /// the rows the statements returned.
     @discardableResult
-    func insert<Row>(_ rows: [Row], into table: String, columns: [String], suffix: String = "",
-                     values: (Row) -> [PostgresValue]) throws(StoreError) -> [PostgresRow] {
+    func insert<Row>(
+        _ rows: [Row], into table: String, columns: [String], suffix: String = "",
+        values: (Row) -> [PostgresValue]
+    ) throws(StoreError) -> [PostgresRow] {
         guard !rows.isEmpty else { return [] }
         let perStatement = max(1, min(1_000, 65_535 / columns.count))
         var returned: [PostgresRow] = []

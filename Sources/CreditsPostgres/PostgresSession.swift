@@ -39,8 +39,10 @@ final class PostgresSession {
 
     /// Runs `body` in one transaction at `isolation`, committing when it returns and rolling back
     /// when it throws. A connection lost mid-way is dropped (the server rolls back).
-    func transaction<T>(_ isolation: String = "READ COMMITTED", readOnly: Bool = false,
-                        _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+    func transaction<T>(
+        _ isolation: String = "READ COMMITTED", readOnly: Bool = false,
+        _ body: () throws(StoreError) -> T
+    ) throws(StoreError) -> T {
         try query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)\(readOnly ? " READ ONLY" : "")"), "BEGIN")
         transactionConnection = connection
         defer { transactionConnection = nil }
@@ -67,12 +69,16 @@ final class PostgresSession {
         if transactionConnection != nil {
             // The server ended the session (idle-in-transaction timeout, restart, network): the
             // transaction is gone, and nothing of it was committed.
-            throw StoreError(code: StoreError.postgresCode, message: "the connection was lost inside a transaction, "
-                             + "which the server rolled back", context: context, backend: "PostgreSQL")
+            throw StoreError(
+                code: StoreError.postgresCode,
+                message: "the connection was lost inside a transaction, "
+                    + "which the server rolled back", context: context, backend: "PostgreSQL")
         }
         do {
-            let made = try PostgresConnection.connect(on: eventLoop, configuration: configuration,
-                                                      id: Self.connectionIDs.add(1, ordering: .relaxed).newValue, logger: logger).wait()
+            let made = try PostgresConnection.connect(
+                on: eventLoop, configuration: configuration,
+                id: Self.connectionIDs.add(1, ordering: .relaxed).newValue, logger: logger
+            ).wait()
             connection = made
             return made
         } catch {

@@ -21,7 +21,8 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
 
     public init(_ text: String) throws(Invalid) {
         guard let components = URLComponents(string: text),
-              components.scheme == "postgres" || components.scheme == "postgresql" else {
+            components.scheme == "postgres" || components.scheme == "postgresql"
+        else {
             throw Invalid(description: "store.url must look like postgres://user:password@host:5432/database")
         }
         guard let host = components.host, !host.isEmpty else { throw Invalid(description: "store.url names no host") }
@@ -67,8 +68,9 @@ public struct PostgresStoreURL: Sendable, Equatable, CustomStringConvertible {
         if requiresTLS, let context = try? NIOSSLContext(configuration: .makeClientConfiguration()) {
             tls = .require(context)
         }
-        var configuration = PostgresConnection.Configuration(host: host, port: port, username: username,
-                                                             password: password, database: database, tls: tls)
+        var configuration = PostgresConnection.Configuration(
+            host: host, port: port, username: username,
+            password: password, database: database, tls: tls)
         configuration.options.connectTimeout = .seconds(5)
         // A process paused in the middle of a transaction (SIGSTOP, a VM freeze) must not hold the
         // partition's fence row for longer than a rebalance takes: the server ends such a session.

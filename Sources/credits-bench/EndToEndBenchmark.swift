@@ -2,10 +2,11 @@ import CreditsCore
 import CreditsKafka
 import CreditsService
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Logging
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// What an operator sees: `credits-ledger broker` and `credits-ledger serve` as processes of
 /// their own, the broker with `partitions` per topic. Prints, in one run:
@@ -30,15 +31,18 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     let topics = ServiceConfiguration.Topics()
     let settings = KafkaClientSettings(bootstrapServers: address, properties: [:])
     let port = try freePort()
-    var environment = ["CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-e2e",
-                       "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
-                       "CREDITS_LOG_LEVEL": "warning"]
+    var environment = [
+        "CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-e2e",
+        "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
+        "CREDITS_LOG_LEVEL": "warning",
+    ]
     // Service settings to try (e.g. CREDITS_KAFKA_PROPERTIES="fetch.wait.max.ms=5") pass through.
     for (name, value) in ProcessInfo.processInfo.environment where name.hasPrefix("CREDITS_") && environment[name] == nil {
         environment[name] = value
     }
-    print("credits-bench e2e: \(eventCount) usage events, \(customerCount) customers, \(partitions) partitions, "
-          + "broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    print(
+        "credits-bench e2e: \(eventCount) usage events, \(customerCount) customers, \(partitions) partitions, "
+            + "broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
     // Customers enabled through commands, by the service itself.
     try loadInput(brokers: address, events: 0, customers: customerCount, part: .commands)
@@ -76,23 +80,31 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     }
     let endToEnd = Double(eventCount) / seconds(since: start)
     print("raw consume (own binding, no JSON, no store)   \(format(rawRate)) msg/s")
-    print("end to end (applied, committed, published)     \(format(endToEnd)) events/s   ratio \(String(format: "%.3f", endToEnd / rawRate))")
+    print(
+        "end to end (applied, committed, published)     \(format(endToEnd)) events/s   ratio \(String(format: "%.3f", endToEnd / rawRate))"
+    )
 
     // 3. Latency at fixed offered rates.
     for rate in [1_000, 10_000] {
-        let latencies = try await latency(rate: rate, seconds: 5, customers: customerCount, settings: settings,
-                                          tail: published, logger: logger)
-        print("latency at \(format(Double(rate))) events/s offered: p50 \(latencies.p50) ms, p99 \(latencies.p99) ms, "
-              + "max \(latencies.max) ms (\(latencies.count) events)")
+        let latencies = try await latency(
+            rate: rate, seconds: 5, customers: customerCount, settings: settings,
+            tail: published, logger: logger)
+        print(
+            "latency at \(format(Double(rate))) events/s offered: p50 \(latencies.p50) ms, p99 \(latencies.p99) ms, "
+                + "max \(latencies.max) ms (\(latencies.count) events)")
     }
     published.close()
-    print("service peak RSS (VmHWM)                        \(serve.peakResidentMiB().map { String(format: "%.0f MiB", $0) } ?? "unknown")")
+    print(
+        "service peak RSS (VmHWM)                        \(serve.peakResidentMiB().map { String(format: "%.0f MiB", $0) } ?? "unknown")"
+    )
 }
 
 /// Produces usage at `rate` per second for `seconds` and measures, per event, the time until its
 /// balance-changed event arrives on `tail`.
-private func latency(rate: Int, seconds duration: Int, customers: Int, settings: KafkaClientSettings,
-                     tail: OutputTail, logger: Logger) async throws -> (p50: Int, p99: Int, max: Int, count: Int) {
+private func latency(
+    rate: Int, seconds duration: Int, customers: Int, settings: KafkaClientSettings,
+    tail: OutputTail, logger: Logger
+) async throws -> (p50: Int, p99: Int, max: Int, count: Int) {
     var producerSettings = settings
     producerSettings.properties["linger.ms"] = "0"
     let producer = try KafkaProducer(settings: producerSettings, logger: logger)
@@ -109,9 +121,11 @@ private func latency(rate: Int, seconds duration: Int, customers: Int, settings:
         while sent < due {
             let customer = customerID(sent % customers)
             let id = "lat-\(run)-\(rate)-\(sent)"
-            try producer.send(topic: ServiceConfiguration.Topics().usage, key: customer,
-                              value: #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:15:00Z","call_seconds":30,"tool_calls":1}"#,
-                              token: Int64(sent), reports: &reports)
+            try producer.send(
+                topic: ServiceConfiguration.Topics().usage, key: customer,
+                value:
+                    #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:15:00Z","call_seconds":30,"tool_calls":1}"#,
+                token: Int64(sent), reports: &reports)
             sentAt["\(customer)/\(id)"] = DispatchTime.now().uptimeNanoseconds
             sent += 1
         }
@@ -135,8 +149,9 @@ private func latency(rate: Int, seconds duration: Int, customers: Int, settings:
 /// `customer/event_id` of a balance-changed event (its `source.id` is the usage's event_id).
 private func sourceKey(_ json: String) -> String? {
     guard case .object(let fields)? = try? JSONParser.parse(Array(json.utf8)),
-          case .string(let customer)? = fields["customer_id"],
-          case .object(let source)? = fields["source"], case .string(let id)? = source["id"] else { return nil }
+        case .string(let customer)? = fields["customer_id"],
+        case .object(let source)? = fields["source"], case .string(let id)? = source["id"]
+    else { return nil }
     return "\(customer)/\(id)"
 }
 
@@ -174,7 +189,8 @@ private func metric(_ port: Int, _ series: String) async -> Double {
 
 private func httpBody(_ port: Int, _ path: String) async -> String? {
     guard let url = URL(string: "http://127.0.0.1:\(port)\(path)"),
-          let (data, _) = try? await URLSession.shared.data(from: url) else { return nil }
+        let (data, _) = try? await URLSession.shared.data(from: url)
+    else { return nil }
     return String(decoding: data, as: UTF8.self)
 }
 
@@ -224,8 +240,9 @@ private final class Child {
     /// `VmHWM` from `/proc/<pid>/status`, in MiB.
     func peakResidentMiB() -> Double? {
         guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kib = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) }) else { return nil }
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kib = line.split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        else { return nil }
         return kib / 1024
     }
 }

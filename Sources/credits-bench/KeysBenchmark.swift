@@ -8,10 +8,13 @@ import Foundation
 
 /// The usage event number `index` of the key benchmark (its key is "call-<index>/1").
 private func keyEvent(_ index: Int, customers: Int) -> InboundMessage {
-    let usage = UsageEvent(eventID: "call-\(index)/1", customerID: customerID(index % customers), occurredAt: now,
-                           callID: "call-\(index)", callSeconds: Int64(index % 600), toolCalls: Int64(index % 4))
-    return InboundMessage(origin: MessageOrigin(topic: "credits.usage", partition: 0, offset: Int64(index),
-                                                key: usage.customerID, payload: []), input: .usage(usage))
+    let usage = UsageEvent(
+        eventID: "call-\(index)/1", customerID: customerID(index % customers), occurredAt: now,
+        callID: "call-\(index)", callSeconds: Int64(index % 600), toolCalls: Int64(index % 4))
+    return InboundMessage(
+        origin: MessageOrigin(
+            topic: "credits.usage", partition: 0, offset: Int64(index),
+            key: usage.customerID, payload: []), input: .usage(usage))
 }
 
 /// Builds the store, then measures its opening in a child process.
@@ -24,12 +27,16 @@ func keysBenchmark(keys keyCount: Int, customers customerCount: Int) throws {
     print("credits-bench keys: building a store of \(keyCount) usage events over \(customerCount) customers …")
     let build = DispatchTime.now().uptimeNanoseconds
     for first in stride(from: 0, to: customerCount, by: 10_000) {
-        try store.apply((first..<min(first + 10_000, customerCount)).map { index in
-            let command = AdminCommand(commandID: "enable-\(index)", customerID: customerID(index), issuedAt: now,
-                                       actor: "bench", action: .enableCredits(SettingsChange(pricePerMinute: .some(CreditAmount(credits: 2)))))
-            return InboundMessage(origin: MessageOrigin(topic: "credits.commands", partition: 0, offset: Int64(index),
-                                                        key: command.customerID, payload: []), input: .command(command))
-        }, at: now)
+        try store.apply(
+            (first..<min(first + 10_000, customerCount)).map { index in
+                let command = AdminCommand(
+                    commandID: "enable-\(index)", customerID: customerID(index), issuedAt: now,
+                    actor: "bench", action: .enableCredits(SettingsChange(pricePerMinute: .some(CreditAmount(credits: 2)))))
+                return InboundMessage(
+                    origin: MessageOrigin(
+                        topic: "credits.commands", partition: 0, offset: Int64(index),
+                        key: command.customerID, payload: []), input: .command(command))
+            }, at: now)
     }
     var next = 0
     while next < keyCount {
@@ -59,8 +66,9 @@ func reopenBenchmark(path: String, keys keyCount: Int, customers customerCount: 
     let store = try LedgerStore(path: path, ledger: Ledger())
     let openSeconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let figures = store.keyIndexFigures
-    print("open: \(String(format: "%.2f", openSeconds)) s (\(store.recentKeyCount) keys in memory, \(figures.runs) runs on "
-          + "disk, filter \(figures.filterBytes / 1_048_576) MiB); peak resident memory \(peakResidentKiB() / 1024) MiB")
+    print(
+        "open: \(String(format: "%.2f", openSeconds)) s (\(store.recentKeyCount) keys in memory, \(figures.runs) runs on "
+            + "disk, filter \(figures.filterBytes / 1_048_576) MiB); peak resident memory \(peakResidentKiB() / 1024) MiB")
     var rng = SystemRandomNumberGenerator()
     let fresh = (keyCount..<(keyCount + 20_000)).map { keyEvent($0, customers: customerCount) }
     let repeats = (0..<20_000).map { _ in keyEvent(Int.random(in: 0..<keyCount, using: &rng), customers: customerCount) }
@@ -76,9 +84,10 @@ func reopenBenchmark(path: String, keys keyCount: Int, customers customerCount: 
     guard applied == 20_000, duplicates == 20_000 else {
         throw BenchError("expected 20 000 applied and 20 000 duplicates, got \(applied) and \(duplicates)")
     }
-    print("then 20 000 new events and 20 000 repeats of random old keys (every repeat found) in batches of 4 000: "
-          + "\(String(format: "%.0f", 40_000 / applySeconds)) events/s; "
-          + "peak resident memory \(peakResidentKiB() / 1024) MiB (\(baseline / 1024) MiB before opening)")
+    print(
+        "then 20 000 new events and 20 000 repeats of random old keys (every repeat found) in batches of 4 000: "
+            + "\(String(format: "%.0f", 40_000 / applySeconds)) events/s; "
+            + "peak resident memory \(peakResidentKiB() / 1024) MiB (\(baseline / 1024) MiB before opening)")
 }
 
 /// `VmHWM` of this process, in KiB.

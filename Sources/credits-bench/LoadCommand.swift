@@ -21,15 +21,19 @@ func loadInput(brokers: String, events eventCount: Int, customers customerCount:
     var reports: [KafkaDelivery] = []
     for index in 0..<(part == .usage ? 0 : customerCount) {
         let customer = customerID(index)
-        try producer.send(topic: configuration.topics.commands, key: customer,
-                          value: #"{"command_id":"enable-\#(index)","customer_id":"\#(customer)","issued_at":"2026-11-24T10:00:00Z","actor":"bench","type":"enable_credits","settings":{"price_per_minute":"2"}}"#,
-                          token: Int64(index), reports: &reports)
+        try producer.send(
+            topic: configuration.topics.commands, key: customer,
+            value:
+                #"{"command_id":"enable-\#(index)","customer_id":"\#(customer)","issued_at":"2026-11-24T10:00:00Z","actor":"bench","type":"enable_credits","settings":{"price_per_minute":"2"}}"#,
+            token: Int64(index), reports: &reports)
     }
     for index in 0..<(part == .commands ? 0 : eventCount) {
         let customer = customerID(index % customerCount)
-        try producer.send(topic: configuration.topics.usage, key: customer,
-                          value: #"{"event_id":"call-\#(index)/1","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:15:00Z","call_id":"call-\#(index)","call_seconds":\#(index % 600),"ai_costs_usd":{"llm":"0.0123","stt":"0.004"},"tool_calls":\#(index % 4)}"#,
-                          token: Int64(index), reports: &reports)
+        try producer.send(
+            topic: configuration.topics.usage, key: customer,
+            value:
+                #"{"event_id":"call-\#(index)/1","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:15:00Z","call_id":"call-\#(index)","call_seconds":\#(index % 600),"ai_costs_usd":{"llm":"0.0123","stt":"0.004"},"tool_calls":\#(index % 4)}"#,
+            token: Int64(index), reports: &reports)
         if index % 10_000 == 0 { reports += producer.pollDeliveries(timeoutMilliseconds: 0) }
     }
     reports += producer.flush(timeoutMilliseconds: 120_000)

@@ -20,21 +20,27 @@ func customerID(_ index: Int) -> String { "cus_\(index)" }
 
 func usageEvents(_ eventCount: Int, customers customerCount: Int) -> [InboundMessage] {
     (0..<eventCount).map { index in
-        let usage = UsageEvent(eventID: "call-\(index)/1", customerID: customerID(index % customerCount),
-                               occurredAt: now, callID: "call-\(index)", callSeconds: Int64(index % 600),
-                               aiCosts: .init(llm: USDAmount(nanos: 12_300_000), stt: USDAmount(nanos: 4_000_000)),
-                               toolCalls: Int64(index % 4))
-        return InboundMessage(origin: MessageOrigin(topic: "credits.usage", partition: 0, offset: Int64(index),
-                                                    key: usage.customerID, payload: []), input: .usage(usage))
+        let usage = UsageEvent(
+            eventID: "call-\(index)/1", customerID: customerID(index % customerCount),
+            occurredAt: now, callID: "call-\(index)", callSeconds: Int64(index % 600),
+            aiCosts: .init(llm: USDAmount(nanos: 12_300_000), stt: USDAmount(nanos: 4_000_000)),
+            toolCalls: Int64(index % 4))
+        return InboundMessage(
+            origin: MessageOrigin(
+                topic: "credits.usage", partition: 0, offset: Int64(index),
+                key: usage.customerID, payload: []), input: .usage(usage))
     }
 }
 
 func enableCommands(_ customerCount: Int) -> [InboundMessage] {
     (0..<customerCount).map { index in
-        let command = AdminCommand(commandID: "enable-\(index)", customerID: customerID(index), issuedAt: now, actor: "bench",
-                                   action: .enableCredits(SettingsChange(pricePerMinute: .some(CreditAmount(credits: 2)))))
-        return InboundMessage(origin: MessageOrigin(topic: "credits.commands", partition: 0, offset: Int64(index),
-                                                    key: command.customerID, payload: []), input: .command(command))
+        let command = AdminCommand(
+            commandID: "enable-\(index)", customerID: customerID(index), issuedAt: now, actor: "bench",
+            action: .enableCredits(SettingsChange(pricePerMinute: .some(CreditAmount(credits: 2)))))
+        return InboundMessage(
+            origin: MessageOrigin(
+                topic: "credits.commands", partition: 0, offset: Int64(index),
+                key: command.customerID, payload: []), input: .command(command))
     }
 }
 
@@ -43,7 +49,9 @@ func measure(_ label: String, events eventCount: Int, _ body: () throws -> Void)
     try body()
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let rate = Double(eventCount) / seconds
-    print("\(label.padding(toLength: 38, withPad: " ", startingAt: 0)) \(String(format: "%9.0f", rate)) events/s  (\(String(format: "%.2f", seconds)) s)")
+    print(
+        "\(label.padding(toLength: 38, withPad: " ", startingAt: 0)) \(String(format: "%9.0f", rate)) events/s  (\(String(format: "%.2f", seconds)) s)"
+    )
     return rate
 }
 
@@ -56,8 +64,10 @@ func reopenFigures(_ path: String) throws {
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     let grown = Double(residentKiB() - before) * 1024
     let figures = reopened.keyIndexFigures
-    print("reopen: \(String(format: "%.2f", seconds)) s; \(reopened.recentKeyCount) keys in memory, \(figures.runs) runs "
-          + "on disk, filter \(figures.filterBytes / 1024) KiB; resident memory +\(String(format: "%.1f", grown / 1_048_576)) MiB")
+    print(
+        "reopen: \(String(format: "%.2f", seconds)) s; \(reopened.recentKeyCount) keys in memory, \(figures.runs) runs "
+            + "on disk, filter \(figures.filterBytes / 1024) KiB; resident memory +\(String(format: "%.1f", grown / 1_048_576)) MiB"
+    )
 }
 
 /// Resident set size of this process, from /proc.
@@ -79,8 +89,9 @@ func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch 
     let store = try LedgerStore(path: storePath, ledger: Ledger(), options: options)
     try store.apply(enableCommands(customerCount), at: now)
     try store.markDelivered(through: Int64.max)
-    print("credits-bench store: \(eventCount) usage events, \(customerCount) customers, batches of \(batchSize), "
-          + "synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
+    print(
+        "credits-bench store: \(eventCount) usage events, \(customerCount) customers, batches of \(batchSize), "
+            + "synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
     let batched = try measure("store (batched, cached statements)", events: eventCount) {
         var start = 0
         while start < events.count {
@@ -123,7 +134,8 @@ final class NaiveStore {
         sqlite3_open(path, &pointer)
         db = pointer!
         exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-        exec("""
+        exec(
+            """
             CREATE TABLE customers (customer_id TEXT PRIMARY KEY, enabled INTEGER, balance INTEGER, last_entry_id INTEGER,
                 price_per_minute INTEGER);
             CREATE TABLE entries (id INTEGER PRIMARY KEY, customer_id TEXT, entry_id INTEGER, amount INTEGER, balance INTEGER,
@@ -152,45 +164,64 @@ final class NaiveStore {
         for message in batch {
             guard case .usage(let usage) = message.input else { continue }
             var seen = false
-            run("SELECT fingerprint FROM idempotency WHERE customer_id = ? AND event_id = ?", {
-                self.text($0, 1, usage.customerID); self.text($0, 2, usage.eventID)
-            }, row: { _ in seen = true })
+            run(
+                "SELECT fingerprint FROM idempotency WHERE customer_id = ? AND event_id = ?",
+                {
+                    self.text($0, 1, usage.customerID)
+                    self.text($0, 2, usage.eventID)
+                }, row: { _ in seen = true })
             if seen { continue }
-            run("INSERT INTO idempotency VALUES (?, ?, ?)", {
-                self.text($0, 1, usage.customerID); self.text($0, 2, usage.eventID)
-                sqlite3_bind_int64($0, 3, usage.legacyFingerprint)
-            })
+            run(
+                "INSERT INTO idempotency VALUES (?, ?, ?)",
+                {
+                    self.text($0, 1, usage.customerID)
+                    self.text($0, 2, usage.eventID)
+                    sqlite3_bind_int64($0, 3, usage.legacyFingerprint)
+                })
             var account = CustomerAccount.new(usage.customerID)
-            run("SELECT enabled, balance, last_entry_id, price_per_minute FROM customers WHERE customer_id = ?", {
-                self.text($0, 1, usage.customerID)
-            }, row: {
-                account.creditsEnabled = sqlite3_column_int64($0, 0) != 0
-                account.balance = CreditAmount(micros: sqlite3_column_int64($0, 1))
-                account.lastEntryID = sqlite3_column_int64($0, 2)
-                account.settings.pricePerMinute = CreditAmount(micros: sqlite3_column_int64($0, 3))
-            })
+            run(
+                "SELECT enabled, balance, last_entry_id, price_per_minute FROM customers WHERE customer_id = ?",
+                {
+                    self.text($0, 1, usage.customerID)
+                },
+                row: {
+                    account.creditsEnabled = sqlite3_column_int64($0, 0) != 0
+                    account.balance = CreditAmount(micros: sqlite3_column_int64($0, 1))
+                    account.lastEntryID = sqlite3_column_int64($0, 2)
+                    account.settings.pricePerMinute = CreditAmount(micros: sqlite3_column_int64($0, 3))
+                })
             guard let transition = try? ledger.apply(usage, to: account, at: now) else { continue }
             for entry in transition.entries {
-                run("INSERT INTO entries(customer_id, entry_id, amount, balance, note, source_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)", {
-                    self.text($0, 1, entry.customerID); sqlite3_bind_int64($0, 2, entry.entryID)
-                    sqlite3_bind_int64($0, 3, entry.amount.micros); sqlite3_bind_int64($0, 4, entry.balance.micros)
-                    self.text($0, 5, entry.note); self.text($0, 6, entry.source.id)
-                    sqlite3_bind_int64($0, 7, entry.recordedAt.millisecondsSinceEpoch)
-                })
+                run(
+                    "INSERT INTO entries(customer_id, entry_id, amount, balance, note, source_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    {
+                        self.text($0, 1, entry.customerID)
+                        sqlite3_bind_int64($0, 2, entry.entryID)
+                        sqlite3_bind_int64($0, 3, entry.amount.micros)
+                        sqlite3_bind_int64($0, 4, entry.balance.micros)
+                        self.text($0, 5, entry.note)
+                        self.text($0, 6, entry.source.id)
+                        sqlite3_bind_int64($0, 7, entry.recordedAt.millisecondsSinceEpoch)
+                    })
             }
             for event in transition.events {
                 let message = event.message
-                run("INSERT INTO outbox(topic, key, value) VALUES (?, ?, ?)", {
-                    sqlite3_bind_int64($0, 1, Int64(message.topic.rawValue)); self.text($0, 2, message.key)
-                    self.text($0, 3, message.value)
-                })
+                run(
+                    "INSERT INTO outbox(topic, key, value) VALUES (?, ?, ?)",
+                    {
+                        sqlite3_bind_int64($0, 1, Int64(message.topic.rawValue))
+                        self.text($0, 2, message.key)
+                        self.text($0, 3, message.value)
+                    })
             }
-            run("UPDATE customers SET balance = ?, last_entry_id = ? WHERE customer_id = ?", {
-                sqlite3_bind_int64($0, 1, transition.account.balance.micros)
-                sqlite3_bind_int64($0, 2, transition.account.lastEntryID); self.text($0, 3, usage.customerID)
-            })
+            run(
+                "UPDATE customers SET balance = ?, last_entry_id = ? WHERE customer_id = ?",
+                {
+                    sqlite3_bind_int64($0, 1, transition.account.balance.micros)
+                    sqlite3_bind_int64($0, 2, transition.account.lastEntryID)
+                    self.text($0, 3, usage.customerID)
+                })
         }
         exec("COMMIT")
     }
 }
-

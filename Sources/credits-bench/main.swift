@@ -17,16 +17,19 @@ let numbers = words.compactMap { Int($0) }
 
 switch mode {
 case "store":
-    try storeBenchmark(events: numbers.count > 0 ? numbers[0] : 200_000, customers: numbers.count > 1 ? numbers[1] : 10_000,
-                       batch: numbers.count > 2 ? numbers[2] : 2_000,
-                       storeOnly: ProcessInfo.processInfo.environment["CREDITS_BENCH_STORE_ONLY"] != nil)
+    try storeBenchmark(
+        events: numbers.count > 0 ? numbers[0] : 200_000, customers: numbers.count > 1 ? numbers[1] : 10_000,
+        batch: numbers.count > 2 ? numbers[2] : 2_000,
+        storeOnly: ProcessInfo.processInfo.environment["CREDITS_BENCH_STORE_ONLY"] != nil)
 case "pipeline":
-    try await pipelineBenchmark(events: numbers.count > 0 ? numbers[0] : 200_000,
-                                customers: numbers.count > 1 ? numbers[1] : 10_000)
+    try await pipelineBenchmark(
+        events: numbers.count > 0 ? numbers[0] : 200_000,
+        customers: numbers.count > 1 ? numbers[1] : 10_000)
 case "e2e":
-    try await endToEndBenchmark(events: numbers.count > 0 ? numbers[0] : 150_000,
-                                customers: numbers.count > 1 ? numbers[1] : 10_000,
-                                partitions: numbers.count > 2 ? numbers[2] : 32)
+    try await endToEndBenchmark(
+        events: numbers.count > 0 ? numbers[0] : 150_000,
+        customers: numbers.count > 1 ? numbers[1] : 10_000,
+        partitions: numbers.count > 2 ? numbers[2] : 32)
 case "keys":
     try keysBenchmark(keys: numbers.count > 0 ? numbers[0] : 10_000_000, customers: numbers.count > 1 ? numbers[1] : 1_000_000)
 case "reopen":
@@ -37,12 +40,14 @@ case "reopen":
     try reopenBenchmark(path: words[0], keys: numbers[0], customers: numbers[1])
 case "load":
     guard let brokers = words.first(where: { Int($0) == nil }),
-          let part = LoadPart(rawValue: words.last(where: { Int($0) == nil && $0 != brokers }) ?? "both") else {
+        let part = LoadPart(rawValue: words.last(where: { Int($0) == nil && $0 != brokers }) ?? "both")
+    else {
         print("usage: credits-bench load <brokers> [events] [customers] [commands|usage|both]")
         exit(2)
     }
-    try loadInput(brokers: brokers, events: numbers.count > 0 ? numbers[0] : 100_000,
-                  customers: numbers.count > 1 ? numbers[1] : 2_000, part: part)
+    try loadInput(
+        brokers: brokers, events: numbers.count > 0 ? numbers[0] : 100_000,
+        customers: numbers.count > 1 ? numbers[1] : 2_000, part: part)
 default:
     print("usage: credits-bench [store|pipeline|e2e|keys|load] [events] [customers] [batch|partitions]")
     exit(2)

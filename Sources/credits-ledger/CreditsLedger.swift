@@ -6,6 +6,9 @@ struct CreditsLedger: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "credits-ledger",
         abstract: "Prepaid AI credits ledger: Kafka in, exact balances in SQLite, events out.",
-        subcommands: [Serve.self, Broker.self, Demo.self, Admin.self, Balance.self, History.self, Verify.self, Backup.self, Healthcheck.self],
+        subcommands: [
+            Serve.self, Broker.self, Demo.self, Admin.self, Balance.self, History.self, Verify.self, Backup.self,
+            Healthcheck.self,
+        ],
         defaultSubcommand: Serve.self)
 }

@@ -1,5 +1,6 @@
 import CreditsTestSupport
 import Testing
+
 @testable import CreditsCore
 
 @Suite("Bad input never crashes the decoder or the ledger")
@@ -11,17 +12,22 @@ struct FuzzTests {
         #"{"command_id":"c3","customer_id":"cus_1","issued_at":"2026-11-24T10:15:00Z","actor":"ops","type":"quick_buy","package":"1000","payment_ref":"p"}"#,
     ]
 
-    static let interesting: [[UInt8]] = ["\"", "\\", "{", "}", "[", "]", ",", ":", "-", ".", "e", "9", "0", "null", "true",
-                                          "\\u0000", "\\ud800", "1e999", "999999999999999999999", "\u{FF}", " "]
-        .map { Array($0.utf8) }
+    static let interesting: [[UInt8]] = [
+        "\"", "\\", "{", "}", "[", "]", ",", ":", "-", ".", "e", "9", "0", "null", "true",
+        "\\u0000", "\\ud800", "1e999", "999999999999999999999", "\u{FF}", " ",
+    ]
+    .map { Array($0.utf8) }
 
-    @Test("random mutations of valid payloads decode to a value or a reason, and apply without trapping",
-          arguments: 0..<8)
+    @Test(
+        "random mutations of valid payloads decode to a value or a reason, and apply without trapping",
+        arguments: 0..<8)
     func mutations(seed: UInt64) throws {
         var rng = SeededGenerator(state: seed &* 7919)
         let ledger = Ledger()
-        var account = CustomerAccount(customerID: "cus_1", creditsEnabled: true, settings: CustomerSettings(
-            pricePerMinute: CreditAmount(credits: 1_000_000_000_000), gracePeriodSeconds: 0))
+        var account = CustomerAccount(
+            customerID: "cus_1", creditsEnabled: true,
+            settings: CustomerSettings(
+                pricePerMinute: CreditAmount(credits: 1_000_000_000_000), gracePeriodSeconds: 0))
         var valid = 0
         var invalid = 0
         for _ in 0..<2_500 {
@@ -32,8 +38,10 @@ struct FuzzTests {
                 case 0: bytes[position] = UInt8.random(in: 0...255, using: &rng)
                 case 1: bytes.remove(at: position)
                 case 2: bytes.insert(contentsOf: Self.interesting.randomElement(using: &rng)!, at: position)
-                default: bytes.replaceSubrange(position..<min(bytes.count, position + 4),
-                                               with: Self.interesting.randomElement(using: &rng)!)
+                default:
+                    bytes.replaceSubrange(
+                        position..<min(bytes.count, position + 4),
+                        with: Self.interesting.randomElement(using: &rng)!)
                 }
                 if bytes.isEmpty { bytes = [0x7B] }
             }

@@ -38,10 +38,13 @@ let t0 = Timestamp(rfc3339: "2026-11-24T10:00:00Z")!
 
 /// Builds usage and command inputs with short literals.
 enum Make {
-    static func usage(_ id: String, customer: String = "cus_1", seconds: Int64? = nil, llm: String? = nil,
-                      tools: Int64? = nil, callID: String? = "call-1") -> UsageEvent {
-        UsageEvent(eventID: id, customerID: customer, occurredAt: t0, callID: callID, callSeconds: seconds,
-                   aiCosts: llm.map { UsageEvent.AICosts(llm: try! USDAmount(parsing: $0)) }, toolCalls: tools)
+    static func usage(
+        _ id: String, customer: String = "cus_1", seconds: Int64? = nil, llm: String? = nil,
+        tools: Int64? = nil, callID: String? = "call-1"
+    ) -> UsageEvent {
+        UsageEvent(
+            eventID: id, customerID: customer, occurredAt: t0, callID: callID, callSeconds: seconds,
+            aiCosts: llm.map { UsageEvent.AICosts(llm: try! USDAmount(parsing: $0)) }, toolCalls: tools)
     }
 
     static func command(_ id: String, _ action: AdminCommand.Action, customer: String = "cus_1") -> AdminCommand {
@@ -68,8 +71,10 @@ struct LedgerRun {
 
     @discardableResult
     mutating func use(seconds: Int64? = nil, llm: String? = nil, tools: Int64? = nil) throws -> LedgerTransition {
-        let transition = try ledger.apply(Make.usage("u-\(entries.count + events.count)", seconds: seconds, llm: llm,
-                                                     tools: tools), to: account, at: now)
+        let transition = try ledger.apply(
+            Make.usage(
+                "u-\(entries.count + events.count)", seconds: seconds, llm: llm,
+                tools: tools), to: account, at: now)
         absorb(transition)
         return transition
     }

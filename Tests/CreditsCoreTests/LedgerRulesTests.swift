@@ -1,4 +1,5 @@
 import Testing
+
 @testable import CreditsCore
 
 @Suite("Ledger rules: entries, rejections, low credit, block states")
@@ -16,8 +17,12 @@ struct LedgerRulesTests {
         var run = enabled(SettingsChange(pricePerMinute: .some(credits("1"))))
         #expect(run.command(.addCredits(amount: credits("1000"), note: "Monthly package - 1000 credits")).entryID == 1)
         #expect(run.command(.quickBuy(.package("5000"), paymentRef: "pay_9")).entryID == 2)
-        #expect(run.command(.deductCredits(amount: credits("0.5"), reason: .refund, note: "Refund for failed calls",
-                                           allowNegative: false)).entryID == 3)
+        #expect(
+            run.command(
+                .deductCredits(
+                    amount: credits("0.5"), reason: .refund, note: "Refund for failed calls",
+                    allowNegative: false)
+            ).entryID == 3)
         try run.use(seconds: 95, tools: 3)
         #expect(run.entries.map(\.entryID) == [1, 2, 3, 4])
         #expect(run.entries.map(\.kind) == [.added, .added, .deducted, .used])
@@ -35,11 +40,15 @@ struct LedgerRulesTests {
         var run = enabled()
         try run.use(seconds: 60, tools: 1)
         guard case .balanceChanged(let entry) = run.events.last(where: { if case .balanceChanged = $0 { true } else { false } })
-        else { Issue.record("no balance-changed"); return }
-        #expect(entry.json == #"{"event_id":"cus_1/1/balance-changed","customer_id":"cus_1","entry_id":1,"type":"used","#
-            + #""amount":"-0.03","balance":"-0.03","note":"Usage of call call-1","source":{"kind":"usage","id":"u-0"},"#
-            + #""breakdown":{"call":"0","ai":"0","tool_calls":"0.03"},"warnings":["price_per_minute_not_configured"],"#
-            + #""occurred_at":"2026-11-24T10:00:00.000Z","recorded_at":"2026-11-24T10:00:00.000Z"}"#)
+        else {
+            Issue.record("no balance-changed")
+            return
+        }
+        #expect(
+            entry.json == #"{"event_id":"cus_1/1/balance-changed","customer_id":"cus_1","entry_id":1,"type":"used","#
+                + #""amount":"-0.03","balance":"-0.03","note":"Usage of call call-1","source":{"kind":"usage","id":"u-0"},"#
+                + #""breakdown":{"call":"0","ai":"0","tool_calls":"0.03"},"warnings":["price_per_minute_not_configured"],"#
+                + #""occurred_at":"2026-11-24T10:00:00.000Z","recorded_at":"2026-11-24T10:00:00.000Z"}"#)
     }
 
     @Test("usage of a customer without AI credits makes no entry")
@@ -66,11 +75,16 @@ struct LedgerRulesTests {
         #expect(run.account.balance.description == "-20")
     }
 
-    @Test("commands are rejected with the contract's reasons", arguments: [
-        (AdminCommand.Action.addCredits(amount: CreditAmount(credits: 5), note: "n"), ReasonCode.creditsNotEnabled),
-        (.quickBuy(.package("1000"), paymentRef: "p"), .creditsNotEnabled),
-        (.deductCredits(amount: CreditAmount(credits: 1), reason: .manual, note: "n", allowNegative: true), .creditsNotEnabled),
-    ])
+    @Test(
+        "commands are rejected with the contract's reasons",
+        arguments: [
+            (AdminCommand.Action.addCredits(amount: CreditAmount(credits: 5), note: "n"), ReasonCode.creditsNotEnabled),
+            (.quickBuy(.package("1000"), paymentRef: "p"), .creditsNotEnabled),
+            (
+                .deductCredits(amount: CreditAmount(credits: 1), reason: .manual, note: "n", allowNegative: true),
+                .creditsNotEnabled
+            ),
+        ])
     func rejectedWhileDisabled(action: AdminCommand.Action, reason: ReasonCode) {
         var run = LedgerRun()
         let result = run.command(action)
@@ -83,13 +97,16 @@ struct LedgerRulesTests {
     func insufficient() {
         var run = enabled()
         _ = run.command(.addCredits(amount: credits("10"), note: "n"))
-        let refused = run.command(.deductCredits(amount: credits("10.000001"), reason: .correction, note: "n",
-                                                 allowNegative: false))
+        let refused = run.command(
+            .deductCredits(
+                amount: credits("10.000001"), reason: .correction, note: "n",
+                allowNegative: false))
         #expect(refused.status == .rejected && refused.reason == .insufficientBalance)
         #expect(refused.message == "cannot deduct 10.000001 from a balance of 10 without allow_negative")
         #expect(refused.balance.description == "10")
-        #expect(run.command(.deductCredits(amount: credits("10"), reason: .correction, note: "n", allowNegative: false))
-            .status == .applied)
+        #expect(
+            run.command(.deductCredits(amount: credits("10"), reason: .correction, note: "n", allowNegative: false))
+                .status == .applied)
         let forced = run.command(.deductCredits(amount: credits("3"), reason: .manual, note: "n", allowNegative: true))
         #expect(forced.status == .applied && forced.balance.description == "-3")
     }
@@ -118,9 +135,12 @@ struct LedgerRulesTests {
     @Test("settings change and defaults")
     func settings() {
         var run = LedgerRun()
-        #expect(run.account.settings == CustomerSettings(pricePerMinute: nil, gracePeriodSeconds: 300,
-                                                         lowCreditThreshold: nil, lowCreditAlerts: false,
-                                                         toolCallPrice: credits("0.03"), creditsPerUSD: nil))
+        #expect(
+            run.account.settings
+                == CustomerSettings(
+                    pricePerMinute: nil, gracePeriodSeconds: 300,
+                    lowCreditThreshold: nil, lowCreditAlerts: false,
+                    toolCallPrice: credits("0.03"), creditsPerUSD: nil))
         _ = run.command(.configure(SettingsChange(pricePerMinute: .some(credits("2")), gracePeriodSeconds: 0)))
         #expect(run.account.settings.pricePerMinute == credits("2"))
         #expect(run.account.creditsEnabled == false)
@@ -134,20 +154,21 @@ struct LedgerRulesTests {
     @Test("low-credit alert once per crossing, re-armed above the threshold")
     func lowCredit() throws {
         var run = enabled(SettingsChange(pricePerMinute: .some(credits("60")), lowCreditThreshold: .some(credits("100"))))
-        _ = run.command(.addCredits(amount: credits("102"), note: "n"))   // 102
-        _ = run.command(.configure(SettingsChange(lowCreditAlerts: true))) // above the threshold: no alert
-        try run.use(seconds: 1)                                            // 101
+        _ = run.command(.addCredits(amount: credits("102"), note: "n"))  // 102
+        _ = run.command(.configure(SettingsChange(lowCreditAlerts: true)))  // above the threshold: no alert
+        try run.use(seconds: 1)  // 101
         #expect(run.lowCreditAlerts.isEmpty)
-        try run.use(seconds: 1)                                            // 100: reaches the threshold
+        try run.use(seconds: 1)  // 100: reaches the threshold
         #expect(run.lowCreditAlerts.count == 1)
-        #expect(run.lowCreditAlerts[0].json == #"{"event_id":"cus_1/3/low-credit","customer_id":"cus_1","balance":"100","#
-            + #""threshold":"100","entry_id":3,"occurred_at":"2026-11-24T10:00:00.000Z"}"#)
-        try run.use(seconds: 1)                                            // 99: same crossing
+        #expect(
+            run.lowCreditAlerts[0].json == #"{"event_id":"cus_1/3/low-credit","customer_id":"cus_1","balance":"100","#
+                + #""threshold":"100","entry_id":3,"occurred_at":"2026-11-24T10:00:00.000Z"}"#)
+        try run.use(seconds: 1)  // 99: same crossing
         #expect(run.lowCreditAlerts.count == 1)
-        _ = run.command(.addCredits(amount: credits("1"), note: "n"))     // 100: still at or below
+        _ = run.command(.addCredits(amount: credits("1"), note: "n"))  // 100: still at or below
         #expect(run.lowCreditAlerts.count == 1)
-        _ = run.command(.addCredits(amount: credits("0.000001"), note: "n")) // above: re-armed
-        try run.use(seconds: 1)                                            // 99.000001: new crossing
+        _ = run.command(.addCredits(amount: credits("0.000001"), note: "n"))  // above: re-armed
+        try run.use(seconds: 1)  // 99.000001: new crossing
         #expect(run.lowCreditAlerts.count == 2)
     }
 
@@ -178,14 +199,15 @@ struct LedgerRulesTests {
         var run = enabled(SettingsChange(pricePerMinute: .some(credits("60")), gracePeriodSeconds: 300))
         _ = run.command(.addCredits(amount: credits("2"), note: "n"))  // unblocks the enabling's grace
         run.forgetEvents()
-        try run.use(seconds: 2)                                   // balance 0 → grace
+        try run.use(seconds: 2)  // balance 0 → grace
         #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: .entry(2)))
         #expect(run.blockEvents.map(\.kind) == [.depleted])
-        #expect(run.blockEvents[0].json == #"{"event_id":"cus_1/2/depleted","customer_id":"cus_1","type":"depleted","#
-            + #""balance":"0","previous_state":"active","block_at":"2026-11-24T10:05:00.000Z","reason":"balance_depleted","#
-            + #""occurred_at":"2026-11-24T10:00:00.000Z"}"#)
+        #expect(
+            run.blockEvents[0].json == #"{"event_id":"cus_1/2/depleted","customer_id":"cus_1","type":"depleted","#
+                + #""balance":"0","previous_state":"active","block_at":"2026-11-24T10:05:00.000Z","reason":"balance_depleted","#
+                + #""occurred_at":"2026-11-24T10:00:00.000Z"}"#)
         #expect(run.tick(seconds: 299).events.isEmpty)
-        try run.use(seconds: 1)                                   // still in grace, same deadline
+        try run.use(seconds: 1)  // still in grace, same deadline
         #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: .entry(2)))
         let blocked = run.tick(seconds: 1)
         #expect(blocked.account.blockState == .blocked(depletedBy: .entry(2)))
@@ -254,10 +276,13 @@ struct LedgerRulesTests {
         var run = LedgerRun()
         _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("60")))), id: "on")
         #expect(run.account.blockState == .grace(blockAt: t0.adding(seconds: 300), depletedBy: .enabling(commandID: "on")))
-        #expect(run.blockEvents.map(\.json) == [#"{"event_id":"cus_1/command:on/depleted","customer_id":"cus_1","#
-            + #""type":"depleted","balance":"0","previous_state":"active","block_at":"2026-11-24T10:05:00.000Z","#
-            + #""reason":"no_credits_when_enabled","occurred_at":"2026-11-24T10:00:00.000Z"}"#])
-        try run.use(seconds: 30)                                  // the call is charged; still in grace
+        #expect(
+            run.blockEvents.map(\.json) == [
+                #"{"event_id":"cus_1/command:on/depleted","customer_id":"cus_1","#
+                    + #""type":"depleted","balance":"0","previous_state":"active","block_at":"2026-11-24T10:05:00.000Z","#
+                    + #""reason":"no_credits_when_enabled","occurred_at":"2026-11-24T10:00:00.000Z"}"#
+            ])
+        try run.use(seconds: 30)  // the call is charged; still in grace
         #expect(run.tick(seconds: 300).account.blockState == .blocked(depletedBy: .enabling(commandID: "on")))
         #expect(run.blockEvents.last?.eventID == "cus_1/command:on/blocked")
         _ = run.command(.addCredits(amount: credits("100"), note: "first top-up"))
@@ -275,10 +300,11 @@ struct LedgerRulesTests {
         _ = run.command(.enableCredits(nil), id: "on-2")
         #expect(run.account.balance.description == "-50")
         #expect(run.account.blockState == .blocked(depletedBy: .enabling(commandID: "on-2")))
-        #expect(run.blockEvents.map(\.eventID) == [
-            "cus_1/command:on-1/depleted", "cus_1/command:on-1/blocked", "cus_1/command:off/unblocked",
-            "cus_1/command:on-2/depleted", "cus_1/command:on-2/blocked",
-        ])
+        #expect(
+            run.blockEvents.map(\.eventID) == [
+                "cus_1/command:on-1/depleted", "cus_1/command:on-1/blocked", "cus_1/command:off/unblocked",
+                "cus_1/command:on-2/depleted", "cus_1/command:on-2/blocked",
+            ])
         #expect(Set(run.blockEvents.map(\.eventID)).count == run.blockEvents.count)
     }
 
@@ -304,8 +330,9 @@ struct LedgerRulesTests {
     func resultJSON() {
         var run = enabled()
         let applied = run.command(.addCredits(amount: credits("10"), note: "n"), id: "add-1")
-        #expect(applied.json == #"{"command_id":"add-1","customer_id":"cus_1","status":"applied","entry_id":1,"#
-            + #""balance":"10","processed_at":"2026-11-24T10:00:00.000Z"}"#)
+        #expect(
+            applied.json == #"{"command_id":"add-1","customer_id":"cus_1","status":"applied","entry_id":1,"#
+                + #""balance":"10","processed_at":"2026-11-24T10:00:00.000Z"}"#)
         let rejected = run.command(.quickBuy(.package("x"), paymentRef: "p"), id: "qb")
         #expect(rejected.json.contains(#""status":"rejected","reason":"unknown_package","message":"#))
     }
@@ -313,8 +340,10 @@ struct LedgerRulesTests {
     @Test("the same inputs always give the same outputs")
     func deterministic() throws {
         func play() throws -> [OutputEvent] {
-            var run = enabled(SettingsChange(pricePerMinute: .some(credits("1")), lowCreditThreshold: .some(credits("5")),
-                                             lowCreditAlerts: true))
+            var run = enabled(
+                SettingsChange(
+                    pricePerMinute: .some(credits("1")), lowCreditThreshold: .some(credits("5")),
+                    lowCreditAlerts: true))
             _ = run.command(.addCredits(amount: credits("6"), note: "n"))
             try run.use(seconds: 400, llm: "0.01", tools: 2)
             _ = run.tick(seconds: 400)

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import CreditsCore
 
 @Suite("Pricing: each part rounded up to 0.000001 credit")
@@ -6,17 +7,21 @@ struct PricingTests {
     let cpu = CreditAmount(credits: 100)
 
     func charge(_ usage: UsageEvent, price: String? = "1", tool: String = "0.03", creditsPerUSD: String? = nil)
-        -> Pricing.Charge? {
-        let settings = CustomerSettings(pricePerMinute: price.map(credits), toolCallPrice: credits(tool),
-                                        creditsPerUSD: creditsPerUSD.map(credits))
+        -> Pricing.Charge?
+    {
+        let settings = CustomerSettings(
+            pricePerMinute: price.map(credits), toolCallPrice: credits(tool),
+            creditsPerUSD: creditsPerUSD.map(credits))
         return Pricing.charge(for: usage, settings: settings, defaultCreditsPerUSD: cpu)
     }
 
-    @Test("call part is prorated per second and rounded up", arguments: [
-        (Int64(95), "1", "1.583334"), (60, "1", "1"), (1, "1", "0.016667"), (0, "1", "0"), (30, "0.5", "0.25"),
-        (1, "0.000001", "0.000001"), (86_400, "1000000000000", "1440000000000000"), (7, "0.3", "0.035"),
-        (1, "0.000059", "0.000001"), (61, "0.000060", "0.000061"),
-    ])
+    @Test(
+        "call part is prorated per second and rounded up",
+        arguments: [
+            (Int64(95), "1", "1.583334"), (60, "1", "1"), (1, "1", "0.016667"), (0, "1", "0"), (30, "0.5", "0.25"),
+            (1, "0.000001", "0.000001"), (86_400, "1000000000000", "1440000000000000"), (7, "0.3", "0.035"),
+            (1, "0.000059", "0.000001"), (61, "0.000060", "0.000061"),
+        ])
     func callPart(seconds: Int64, price: String, expected: String) {
         let result = charge(Make.usage("e", seconds: seconds), price: price)
         // 86400 s at 1e12/min is 1.44e15 credits: beyond one input's range, so refused.
@@ -27,10 +32,12 @@ struct PricingTests {
         }
     }
 
-    @Test("AI part converts dollars exactly", arguments: [
-        ("0.0224", "100", "2.24"), ("0.000000001", "100", "0.000001"), ("0.000000001", "1", "0.000001"),
-        ("0.000000011", "100", "0.000002"), ("1", "0.5", "0.5"), ("0", "100", "0"),
-    ])
+    @Test(
+        "AI part converts dollars exactly",
+        arguments: [
+            ("0.0224", "100", "2.24"), ("0.000000001", "100", "0.000001"), ("0.000000001", "1", "0.000001"),
+            ("0.000000011", "100", "0.000002"), ("1", "0.5", "0.5"), ("0", "100", "0"),
+        ])
     func aiPart(usd: String, perUSD: String, expected: String) {
         let result = charge(Make.usage("e", llm: usd), creditsPerUSD: perUSD)
         #expect(result?.ai.description == expected)
@@ -38,7 +45,8 @@ struct PricingTests {
 
     @Test("AI part sums llm, stt and tts before converting")
     func aiSum() throws {
-        let usage = try usageEvent(#"""
+        let usage = try usageEvent(
+            #"""
             {"event_id":"e","customer_id":"c","occurred_at":"2026-11-24T10:15:00Z",
              "ai_costs_usd":{"llm":"0.0123","stt":"0.004","tts":"0.0061"}}
             """#)
@@ -54,7 +62,8 @@ struct PricingTests {
 
     @Test("the contract's example charges 1.583334 + 2.24 + 0.09")
     func contractExample() throws {
-        let usage = try usageEvent(#"""
+        let usage = try usageEvent(
+            #"""
             { "event_id": "call-8f2c/1", "customer_id": "cus_123", "occurred_at": "2026-11-24T10:15:00Z",
               "call_id": "call-8f2c", "call_seconds": 95,
               "ai_costs_usd": { "llm": "0.0123", "stt": "0.004", "tts": "0.0061" }, "tool_calls": 3 }
@@ -75,10 +84,12 @@ struct PricingTests {
 
     @Test("huge products use 128-bit arithmetic and are refused past 1e12 credits")
     func overflow() {
-        let huge = UsageEvent(eventID: "e", customerID: "c", occurredAt: t0,
-                              aiCosts: .init(llm: try! USDAmount(parsing: "1000000000000"),
-                                             stt: try! USDAmount(parsing: "1000000000000"),
-                                             tts: try! USDAmount(parsing: "1000000000000")))
+        let huge = UsageEvent(
+            eventID: "e", customerID: "c", occurredAt: t0,
+            aiCosts: .init(
+                llm: try! USDAmount(parsing: "1000000000000"),
+                stt: try! USDAmount(parsing: "1000000000000"),
+                tts: try! USDAmount(parsing: "1000000000000")))
         #expect(charge(huge, creditsPerUSD: "1000000000000") == nil)
         #expect(charge(Make.usage("e", llm: "10000000000"), creditsPerUSD: "100")?.ai.description == "1000000000000")
         #expect(charge(Make.usage("e", llm: "10000000000.000000001"), creditsPerUSD: "100") == nil)

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The built executable, started as a child process with its output in a file.
@@ -35,7 +36,8 @@ final class RunningExecutable {
 }
 
 func executableURL() -> URL {
-    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("credits-ledger")
+    let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "credits-ledger")
     if FileManager.default.fileExists(atPath: beside.path) { return beside }
     return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent(".build/debug/credits-ledger")
@@ -48,8 +50,9 @@ struct ExecutableTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-exe-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let serve = try RunningExecutable(["serve"], environment: ["CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_BROKERS": "embedded"],
-                                          directory: directory)
+        let serve = try RunningExecutable(
+            ["serve"], environment: ["CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_BROKERS": "embedded"],
+            directory: directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
         #expect(serve.output.contains("Embedded Kafka broker running"))
         let address = serve.output.split(separator: "\n").first { $0.contains("bootstrap_servers=") }
@@ -58,8 +61,9 @@ struct ExecutableTests {
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/credits-ledger.sqlite").path))
 
         // The demo publishes its story to this broker and prints what the service emits.
-        let demo = try RunningExecutable(["demo", "--brokers", address ?? "", "--watch", "12"], environment: [:],
-                                          directory: directory)
+        let demo = try RunningExecutable(
+            ["demo", "--brokers", address ?? "", "--watch", "12"], environment: [:],
+            directory: directory)
         #expect(try await demo.waitForExit(timeout: 90) == 0, "\(demo.output.suffix(2000))")
         let shown = demo.output
         #expect(shown.contains(#""type":"used""#))
@@ -70,21 +74,26 @@ struct ExecutableTests {
         #expect(shown.contains("credits.low-credit"))
         #expect(shown.contains(#""code":"invalid_usage""#))
 
-        serve.process.terminate()   // SIGTERM
+        serve.process.terminate()  // SIGTERM
         #expect(try await serve.waitForExit(timeout: 30) == 0)
         #expect(serve.output.contains("Shutdown requested"))
         #expect(serve.output.contains("credits-ledger stopped"))
 
         // Run it again on the same store: a new embedded broker, whose topics start empty.
-        let again = try RunningExecutable(["serve"], environment: ["CREDITS_HTTP_PORT": "0",
-                                                                   "CREDITS_KAFKA_BROKERS": "embedded"],
-                                          directory: directory)
+        let again = try RunningExecutable(
+            ["serve"],
+            environment: [
+                "CREDITS_HTTP_PORT": "0",
+                "CREDITS_KAFKA_BROKERS": "embedded",
+            ],
+            directory: directory)
         try await again.waitForOutput(containing: "Partitions assigned", timeout: 60)
         #expect(again.output.contains("offsets of the previous run forgotten"))
         let secondAddress = again.output.split(separator: "\n").first { $0.contains("bootstrap_servers=") }
             .flatMap { $0.components(separatedBy: "bootstrap_servers=").last?.split(separator: " ").first.map(String.init) }
-        let enable = try RunningExecutable(["admin", "enable", "cus_second_run", "--brokers", secondAddress ?? ""],
-                                           environment: [:], directory: directory)
+        let enable = try RunningExecutable(
+            ["admin", "enable", "cus_second_run", "--brokers", secondAddress ?? ""],
+            environment: [:], directory: directory)
         #expect(try await enable.waitForExit(timeout: 60) == 0, "\(enable.output)")
         #expect(enable.output.contains(#""status":"applied""#))
         again.process.terminate()
@@ -108,8 +117,9 @@ struct CrashRecoveryTests {
         var serve = try RunningExecutable(["serve"], environment: environment, directory: directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
         for customer in customers {
-            try await h.sendCommand(h.command("en-\(customer)", customer, "enable_credits", #""settings":{"price_per_minute":"6"}"#),
-                              key: customer)
+            try await h.sendCommand(
+                h.command("en-\(customer)", customer, "enable_credits", #""settings":{"price_per_minute":"6"}"#),
+                key: customer)
         }
         try await h.waitFor("credits.command-results", count: customers.count)
         let total = 2_000

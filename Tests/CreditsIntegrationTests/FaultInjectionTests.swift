@@ -2,9 +2,10 @@ import CreditsCore
 import CreditsKafka
 import CreditsService
 import CreditsTestSupport
-@testable import CreditsStore
 import Foundation
 import Testing
+
+@testable import CreditsStore
 
 /// The value of a metric series in a Prometheus exposition, or 0.
 func metricValue(_ exposition: String, _ series: String) -> Double {
@@ -16,9 +17,11 @@ func metricValue(_ exposition: String, _ series: String) -> Double {
 struct FaultInjectionTests {
     /// Enables `customers` with 6 credits a minute and waits for the results.
     func enable(_ h: ServiceHarness, _ customers: [String]) async throws {
-        try await h.sendAll(h.configuration.topics.commands, customers.map {
-            (h.command("en-\($0)", $0, "enable_credits", #""settings":{"price_per_minute":"6"}"#), $0)
-        })
+        try await h.sendAll(
+            h.configuration.topics.commands,
+            customers.map {
+                (h.command("en-\($0)", $0, "enable_credits", #""settings":{"price_per_minute":"6"}"#), $0)
+            })
         try await h.waitFor("credits.command-results", count: customers.count)
     }
 
@@ -51,7 +54,7 @@ struct FaultInjectionTests {
         let customers = (0..<6).map { "cus_f\($0)" }
         try await enable(h, customers)
         let total = 3_000
-        h.broker.setRoundTripTime(1_000)   // slow acknowledgements: output is in flight when the broker goes down
+        h.broker.setRoundTripTime(1_000)  // slow acknowledgements: output is in flight when the broker goes down
         try await h.sendAll(h.configuration.topics.usage, usage(h, customers, 0..<total))
         try await waitUntil(timeout: 30, "some usage to be applied") {
             try h.reader().account(customers[0])?.lastEntryID ?? 0 > 20
@@ -83,13 +86,15 @@ struct FaultInjectionTests {
         try await waitUntil(timeout: 30, "readiness to report the store") { h.server?.status.snapshot.storeError != nil }
         let snapshot = try #require(h.server?.status.snapshot)
         #expect(!snapshot.isReady)
-        #expect(snapshot.storeError?.contains("locked") == true || snapshot.storeError?.contains("busy") == true,
-                "\(snapshot.storeError ?? "")")
+        #expect(
+            snapshot.storeError?.contains("locked") == true || snapshot.storeError?.contains("busy") == true,
+            "\(snapshot.storeError ?? "")")
         let (status, body) = try await httpGet(h.httpPort, "/readyz")
         #expect(status == 503)
         #expect(body.contains("store_error"))
-        #expect(try customers.reduce(0) { $0 + (try h.reader().account($1)?.lastEntryID ?? 0) } == 200,
-                "nothing of the refused batch is applied")
+        #expect(
+            try customers.reduce(0) { $0 + (try h.reader().account($1)?.lastEntryID ?? 0) } == 200,
+            "nothing of the refused batch is applied")
         try blocker.execute("ROLLBACK")
         try await h.expectExactBalances(customers, total: 400, timeout: 60) { Int64($0 % 50 + 1) * 100_000 }
         try await waitUntil(timeout: 40, "readiness again") { h.server?.status.snapshot.isReady == true }
@@ -120,8 +125,9 @@ struct FaultInjectionTests {
             Array(#"{"event_id":"bad","customer_id":"cus_x","occurred_at":"2026-11-24T10:00:00Z",\#(fields)}"#.utf8)
         }
         let command = { (type: String, fields: String) in
-            Array((#"{"command_id":"bad","customer_id":"cus_x","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"\#(type)""#
-                   + (fields.isEmpty ? "" : "," + fields) + "}").utf8)
+            Array(
+                (#"{"command_id":"bad","customer_id":"cus_x","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"\#(type)""#
+                    + (fields.isEmpty ? "" : "," + fields) + "}").utf8)
         }
         let deep = Array(String(repeating: "[", count: 10_000).utf8) + Array(String(repeating: "]", count: 10_000).utf8)
         return [
@@ -132,7 +138,10 @@ struct FaultInjectionTests {
             ("-0 credits", .command, command("add_credits", #""amount":-0,"note":"n""#), "cus_x", "invalid_command"),
             ("duplicate keys", .usage, usage(#""call_seconds":1,"call_seconds":2"#), "cus_x", "invalid_json"),
             ("a byte-order mark", .usage, [0xEF, 0xBB, 0xBF] + usage(#""call_seconds":1"#), "cus_x", "invalid_json"),
-            ("1 MiB", .usage, usage(#""call_id":"\#(String(repeating: "x", count: 1 << 20))","call_seconds":1"#), "cus_x", "too_large"),
+            (
+                "1 MiB", .usage, usage(#""call_id":"\#(String(repeating: "x", count: 1 << 20))","call_seconds":1"#), "cus_x",
+                "too_large"
+            ),
             ("null", .usage, Array("null".utf8), "cus_x", "invalid_json"),
             ("a number", .usage, Array("42".utf8), "cus_x", "invalid_json"),
             ("a string", .usage, Array(#""usage""#.utf8), "cus_x", "invalid_json"),
@@ -141,10 +150,28 @@ struct FaultInjectionTests {
             ("truncated", .usage, Array(#"{"event_id":"#.utf8), "cus_x", "invalid_json"),
             ("trailing garbage", .usage, usage(#""call_seconds":1"#) + Array(" x".utf8), "cus_x", "invalid_json"),
             ("a lone surrogate", .usage, usage(#""call_id":"\ud800","call_seconds":1"#), "cus_x", "invalid_json"),
-            ("empty event_id", .usage, Array(#"{"event_id":"","customer_id":"cus_x","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#.utf8), "cus_x", "invalid_usage"),
-            ("event_id of 201", .usage, Array(#"{"event_id":"\#(String(repeating: "e", count: 201))","customer_id":"cus_x","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#.utf8), "cus_x", "invalid_usage"),
-            ("customer_id of 129", .usage, Array(#"{"event_id":"e","customer_id":"\#(String(repeating: "c", count: 129))","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#.utf8), nil, "invalid_usage"),
-            ("customer_id with a space", .usage, Array(#"{"event_id":"e","customer_id":"cus x","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#.utf8), nil, "invalid_usage"),
+            (
+                "empty event_id", .usage,
+                Array(#"{"event_id":"","customer_id":"cus_x","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#.utf8),
+                "cus_x", "invalid_usage"
+            ),
+            (
+                "event_id of 201", .usage,
+                Array(
+                    #"{"event_id":"\#(String(repeating: "e", count: 201))","customer_id":"cus_x","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#
+                        .utf8), "cus_x", "invalid_usage"
+            ),
+            (
+                "customer_id of 129", .usage,
+                Array(
+                    #"{"event_id":"e","customer_id":"\#(String(repeating: "c", count: 129))","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#
+                        .utf8), nil, "invalid_usage"
+            ),
+            (
+                "customer_id with a space", .usage,
+                Array(#"{"event_id":"e","customer_id":"cus x","occurred_at":"2026-11-24T10:00:00Z","call_seconds":1}"#.utf8), nil,
+                "invalid_usage"
+            ),
             ("call_seconds 86401", .usage, usage(#""call_seconds":86401"#), "cus_x", "invalid_usage"),
             ("call_seconds -1", .usage, usage(#""call_seconds":-1"#), "cus_x", "invalid_usage"),
             ("call_seconds 1.5", .usage, usage(#""call_seconds":1.5"#), "cus_x", "invalid_usage"),
@@ -153,15 +180,34 @@ struct FaultInjectionTests {
             ("negative AI cost", .usage, usage(#""ai_costs_usd":{"llm":"-0.01"}"#), "cus_x", "invalid_usage"),
             ("AI cost with 10 decimals", .usage, usage(#""ai_costs_usd":{"llm":"0.0000000001"}"#), "cus_x", "invalid_usage"),
             ("AI costs not an object", .usage, usage(#""ai_costs_usd":"0.1""#), "cus_x", "invalid_usage"),
-            ("occurred_at not RFC 3339", .usage, Array(#"{"event_id":"e","customer_id":"cus_x","occurred_at":"yesterday","call_seconds":1}"#.utf8), "cus_x", "invalid_usage"),
+            (
+                "occurred_at not RFC 3339", .usage,
+                Array(#"{"event_id":"e","customer_id":"cus_x","occurred_at":"yesterday","call_seconds":1}"#.utf8), "cus_x",
+                "invalid_usage"
+            ),
             ("no usage at all", .usage, usage(#""call_id":"c""#), "cus_x", "invalid_usage"),
             ("key mismatch", .usage, usage(#""call_seconds":1"#), "cus_y", "key_mismatch"),
             ("unknown command type", .command, command("mint_credits", ""), "cus_x", "invalid_command"),
-            ("amount over 1e12", .command, command("add_credits", #""amount":"1000000000001","note":"n""#), "cus_x", "invalid_command"),
-            ("amount with 7 decimals", .command, command("add_credits", #""amount":"1.0000001","note":"n""#), "cus_x", "invalid_command"),
-            ("note of 501", .command, command("add_credits", #""amount":"1","note":"\#(String(repeating: "n", count: 501))""#), "cus_x", "invalid_command"),
-            ("deduct reason theft", .command, command("deduct_credits", #""amount":"1","reason":"theft","note":"n""#), "cus_x", "invalid_command"),
-            ("grace period 604801", .command, command("configure", #""grace_period_seconds":604801"#), "cus_x", "invalid_command"),
+            (
+                "amount over 1e12", .command, command("add_credits", #""amount":"1000000000001","note":"n""#), "cus_x",
+                "invalid_command"
+            ),
+            (
+                "amount with 7 decimals", .command, command("add_credits", #""amount":"1.0000001","note":"n""#), "cus_x",
+                "invalid_command"
+            ),
+            (
+                "note of 501", .command, command("add_credits", #""amount":"1","note":"\#(String(repeating: "n", count: 501))""#),
+                "cus_x", "invalid_command"
+            ),
+            (
+                "deduct reason theft", .command, command("deduct_credits", #""amount":"1","reason":"theft","note":"n""#), "cus_x",
+                "invalid_command"
+            ),
+            (
+                "grace period 604801", .command, command("configure", #""grace_period_seconds":604801"#), "cus_x",
+                "invalid_command"
+            ),
             ("negative threshold", .command, command("configure", #""low_credit_threshold":"-1""#), "cus_x", "invalid_command"),
         ]
     }()
@@ -180,7 +226,9 @@ struct FaultInjectionTests {
         let letters = try await h.waitFor("credits.dead-letter", count: Self.badInputs.count)
         #expect(letters.count == Self.badInputs.count)
         let codes = letters.map { $0["error"]?["code"]?.text ?? "" }
-        #expect(codes.sorted() == Self.badInputs.map(\.code).sorted(), "\(zip(Self.badInputs.map(\.name), codes).map { "\($0): \($1)" })")
+        #expect(
+            codes.sorted() == Self.badInputs.map(\.code).sorted(),
+            "\(zip(Self.badInputs.map(\.name), codes).map { "\($0): \($1)" })")
         #expect(try h.reader().account("cus_x")?.lastEntryID == 1, "only the good event made an entry")
         #expect(try h.reader().account("cus_x")?.balance.description == "-6")
         #expect(h.server?.status.snapshot.isReady == true)
@@ -191,7 +239,9 @@ struct FaultInjectionTests {
 
 @Suite("Crashes and stops of the real process under a heavy stream", .serialized)
 struct ProcessFaultTests {
-    @Test("kill -9 three times at random points and one SIGTERM over 50 000 events: each applied once, every entry published in order")
+    @Test(
+        "kill -9 three times at random points and one SIGTERM over 50 000 events: each applied once, every entry published in order"
+    )
     func killsAndStops() async throws {
         let h = try ServiceHarness(partitions: 4)
         var random = SeededGenerator(state: 20_261_129)
@@ -205,10 +255,12 @@ struct ProcessFaultTests {
         var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
         // Usage and commands are different topics: enable every customer before its usage.
         try await FaultInjectionTests().enable(h, customers)
-        try await h.sendAll(h.configuration.topics.usage, (0..<total).map { index in
-            let customer = customers[index % customers.count]
-            return (h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), customer)
-        })
+        try await h.sendAll(
+            h.configuration.topics.usage,
+            (0..<total).map { index in
+                let customer = customers[index % customers.count]
+                return (h.usage("ev-\(index)", customer, #""call_seconds":\#(index % 50 + 1)"#), customer)
+            })
         func applied() -> Int {
             guard let reader = try? h.reader() else { return 0 }
             return customers.reduce(0) { $0 + Int((try? reader.account($1))??.lastEntryID ?? 0) }
@@ -225,7 +277,7 @@ struct ProcessFaultTests {
             if number == 2 {
                 // SIGTERM once the process runs (before its signal handlers exist it would just die).
                 try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
-                serve.process.terminate()   // SIGTERM: drain and exit 0
+                serve.process.terminate()  // SIGTERM: drain and exit 0
                 #expect(try await serve.waitForExit(timeout: 30) == 0, "\(serve.output.suffix(1500))")
                 interruptions.append("SIGTERM at \(applied())")
             } else {
@@ -253,8 +305,9 @@ struct ProcessFaultTests {
 
     /// On librdkafka's mock broker a dead member costs two join rounds of (session timeout - 1 s)
     /// each; a real Kafka broker needs about one session timeout.
-    @Test("back to work after a kill -9: within 20 s at the default 10 s session timeout, 15 s at 6 s",
-          arguments: [(nil, 20.0), ("6000", 15.0)] as [(String?, Double)])
+    @Test(
+        "back to work after a kill -9: within 20 s at the default 10 s session timeout, 15 s at 6 s",
+        arguments: [(nil, 20.0), ("6000", 15.0)] as [(String?, Double)])
     func recoveryAfterKill(sessionTimeout: String?, bound: Double) async throws {
         let h = try ServiceHarness(partitions: 2)
         var environment = [
@@ -274,8 +327,9 @@ struct ProcessFaultTests {
             try h.reader().account("cus_t")?.lastEntryID == 1
         }
         let seconds = Date().timeIntervalSince(killed)
-        print("fault figures: back to work \(String(format: "%.1f", seconds)) s after kill -9 "
-              + "(session timeout \(sessionTimeout ?? "10000") ms)")
+        print(
+            "fault figures: back to work \(String(format: "%.1f", seconds)) s after kill -9 "
+                + "(session timeout \(sessionTimeout ?? "10000") ms)")
         #expect(seconds <= bound)
         serve.process.terminate()
         #expect(try await serve.waitForExit(timeout: 30) == 0)

@@ -9,7 +9,8 @@ final class RecordingListener: KafkaRebalanceListener {
     var start: [TopicPartition: Int64] = [:]
 
     func partitionsAssigned(_ partitions: [TopicPartition])
-        -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) {
+        -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>)
+    {
         assigned = partitions
         return (start, [])
     }
@@ -23,13 +24,15 @@ struct KafkaBindingTests {
     func roundTrip() throws {
         let broker = try EmbeddedBroker()
         try broker.createTopic("t.in", partitions: 2)
-        let settings = KafkaClientSettings(bootstrapServers: broker.bootstrapServers, properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
+        let settings = KafkaClientSettings(
+            bootstrapServers: broker.bootstrapServers, properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"])
         let logger = Logger(label: "test")
         let producer = try KafkaProducer(settings: settings, logger: logger)
         var reports: [KafkaDelivery] = []
         for index in 0..<20 {
-            try producer.send(topic: "t.in", key: "k\(index % 5)", value: "v\(index)", token: Int64(index + 1),
-                              reports: &reports)
+            try producer.send(
+                topic: "t.in", key: "k\(index % 5)", value: "v\(index)", token: Int64(index + 1),
+                reports: &reports)
         }
         reports += producer.flush(timeoutMilliseconds: 10_000)
         #expect(Set(reports.map(\.token)) == Set(1...20))
@@ -38,14 +41,18 @@ struct KafkaBindingTests {
         let listener = RecordingListener()
         var received: [KafkaMessage] = []
         do {
-            let consumer = try KafkaConsumer(settings: settings, groupID: "g1", topics: ["t.in"], listener: listener,
-                                             logger: logger)
+            let consumer = try KafkaConsumer(
+                settings: settings, groupID: "g1", topics: ["t.in"], listener: listener,
+                logger: logger)
             let deadline = Date().addingTimeInterval(20)
             while received.count < 20 && Date() < deadline {
                 received += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200)
             }
-            #expect(Set(listener.assigned) == [TopicPartition(topic: "t.in", partition: 0),
-                                               TopicPartition(topic: "t.in", partition: 1)])
+            #expect(
+                Set(listener.assigned) == [
+                    TopicPartition(topic: "t.in", partition: 0),
+                    TopicPartition(topic: "t.in", partition: 1),
+                ])
             var next: [TopicPartition: Int64] = [:]
             for message in received where message.value != Array("v19".utf8) {
                 let partition = TopicPartition(topic: message.topic, partition: message.partition)
@@ -62,8 +69,9 @@ struct KafkaBindingTests {
 
         // A new member reads the committed offsets and, told nothing else, starts there.
         let second = RecordingListener()
-        let consumer = try KafkaConsumer(settings: settings, groupID: "g1", topics: ["t.in"], listener: second,
-                                         logger: logger)
+        let consumer = try KafkaConsumer(
+            settings: settings, groupID: "g1", topics: ["t.in"], listener: second,
+            logger: logger)
         var again: [KafkaMessage] = []
         let deadline = Date().addingTimeInterval(30)
         while again.isEmpty && Date() < deadline { again += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200) }

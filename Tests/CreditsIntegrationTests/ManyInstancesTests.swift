@@ -4,8 +4,9 @@ import CreditsStore
 import CreditsTestSupport
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Three `serve` processes in one consumer group on one PostgreSQL store, through crashes, a
@@ -41,7 +42,8 @@ struct ManyInstancesTests {
         /// The partitions `/readyz` lists as owned (empty when unreachable).
         func owned() async -> [String] {
             guard let port = try? await port(timeout: 1), let (_, body) = try? await httpGet(port, "/readyz"),
-                  case .array(let items)? = json(body)["assigned_partitions"] else { return [] }
+                case .array(let items)? = json(body)["assigned_partitions"]
+            else { return [] }
             return items.compactMap(\.text)
         }
 
@@ -63,7 +65,10 @@ struct ManyInstancesTests {
             for instance in instances { current.append(await instance.owned().sorted()) }
             let all = current.flatMap { $0 }
             if current.allSatisfy({ !$0.isEmpty }) && all.count == partitions && Set(all).count == partitions
-                && current == previous { return }
+                && current == previous
+            {
+                return
+            }
             previous = current
             try await Task.sleep(for: .seconds(1))
         }
@@ -80,9 +85,11 @@ struct ManyInstancesTests {
     /// port, a 6 s session with heartbeats every 500 ms (as the in-process harness runs it: each
     /// join round of the mock's coordinator reaches the members at their next heartbeat).
     static func environment(_ h: ServiceHarness, storeURL: String) -> [String: String] {
-        ["CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-         "CREDITS_STORE_URL": storeURL, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
-         "CREDITS_KAFKA_PROPERTIES": "heartbeat.interval.ms=500", "CREDITS_LOG_LEVEL": "info"]
+        [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_URL": storeURL, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "CREDITS_KAFKA_PROPERTIES": "heartbeat.interval.ms=500", "CREDITS_LOG_LEVEL": "info",
+        ]
     }
 
     @Test("3 instances, 30 000 events, 200 customers: kill -9, a zombie fenced, failover timed, every balance exact")
@@ -93,9 +100,15 @@ struct ManyInstancesTests {
         var environment = Self.environment(h, storeURL: url)
         environment["CREDITS_PIPELINE_BATCH_MAX_MESSAGES"] = "1000"
         let instances = try ["a", "b", "c"].map { try Instance($0, environment: environment, directory: h.directory) }
-        defer { for instance in instances where instance.process.process.isRunning { kill(instance.process.process.processIdentifier, SIGKILL) } }
+        defer {
+            for instance in instances where instance.process.process.isRunning {
+                kill(instance.process.process.processIdentifier, SIGKILL)
+            }
+        }
         for instance in instances { try await instance.process.waitForOutput(containing: "Partitions assigned", timeout: 60) }
-        func sql(_ query: String) throws -> Int { Int(try postgres.psql(database, query).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        func sql(_ query: String) throws -> Int {
+            Int(try postgres.psql(database, query).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
         func usedEntries() -> Int { (try? sql("SELECT count(*) FROM entries WHERE kind = 2")) ?? 0 }
 
         let customers = (0..<200).map { "cus_m\($0)" }
@@ -106,7 +119,8 @@ struct ManyInstancesTests {
         // one's included); the time until all are applied is the failover time.
         kill(instances[0].process.process.processIdentifier, SIGKILL)
         let killed = Date()
-        try await h.sendAll(h.configuration.topics.usage, customers.map { (h.usage("probe-\($0)", $0, #""call_seconds":1"#), $0) })
+        try await h.sendAll(
+            h.configuration.topics.usage, customers.map { (h.usage("probe-\($0)", $0, #""call_seconds":1"#), $0) })
         try await waitUntil(timeout: 60, "every customer's probe after the kill") { usedEntries() == customers.count }
         let failover = Date().timeIntervalSince(killed)
         #expect(failover <= 20, "failover took \(failover) s")
@@ -137,11 +151,14 @@ struct ManyInstancesTests {
                 let zombie = instances[2].process.process.processIdentifier
                 var stopped = false
                 for _ in 0..<20 where !stopped {
-                    let lock = try postgres.psqlInBackground(database, """
+                    let lock = try postgres.psqlInBackground(
+                        database,
+                        """
                         BEGIN; LOCK TABLE partition_positions IN EXCLUSIVE MODE; SELECT pg_sleep(1); COMMIT;
                         """)
                     try await Task.sleep(for: .milliseconds(700))
-                    let waiting = try sql("""
+                    let waiting = try sql(
+                        """
                         SELECT count(*) FROM pg_stat_activity
                         WHERE application_name = 'credits-ledger writer pid \(zombie)' AND wait_event_type = 'Lock'
                         """)
@@ -187,8 +204,10 @@ struct ManyInstancesTests {
         #expect(try sql("SELECT count(*) FROM idempotency_keys WHERE kind = 0") == expectedEntries)
         var expected: [String: Int64] = [:]
         for (position, customer) in customers.enumerated() {
-            let charges = stride(from: position, to: total, by: customers.count).reduce(Int64(0)) { $0 + Int64($1 % 50 + 1) * 100_000 }
-            expected[customer] = -(charges + 100_000)   // and the 1-second probe
+            let charges = stride(from: position, to: total, by: customers.count).reduce(Int64(0)) {
+                $0 + Int64($1 % 50 + 1) * 100_000
+            }
+            expected[customer] = -(charges + 100_000)  // and the 1-second probe
             #expect(try reader.account(customer)?.balance.micros == expected[customer], "\(customer) \(events)")
         }
         // Every entry's event is published (the outbox empties, each event_id arrives).
@@ -203,14 +222,16 @@ struct ManyInstancesTests {
             for customer in customers.prefix(50) {
                 let (status, body) = try await httpGet(port, "/v1/customers/\(customer)")
                 #expect(status == 200)
-                #expect(json(body)["balance"]?.text == CreditAmount(micros: expected[customer] ?? 0).description,
-                        "\(instance.name) \(customer)")
+                #expect(
+                    json(body)["balance"]?.text == CreditAmount(micros: expected[customer] ?? 0).description,
+                    "\(instance.name) \(customer)")
             }
         }
         // The CLI reads the shared store too.
         let cli = try runCLI(["balance", "cus_m7"], environment: ["CREDITS_STORE_URL": url])
-        #expect(cli.status == 0 && cli.output.contains("balance:         \(CreditAmount(micros: expected["cus_m7"] ?? 0))"),
-                "\(cli.output)")
+        #expect(
+            cli.status == 0 && cli.output.contains("balance:         \(CreditAmount(micros: expected["cus_m7"] ?? 0))"),
+            "\(cli.output)")
         let verified = try runCLI(["verify"], environment: ["CREDITS_STORE_URL": url])
         #expect(verified.status == 0 && verified.output.contains("all consistent"), "\(verified.output)")
 
@@ -218,12 +239,16 @@ struct ManyInstancesTests {
         instances[0].process.process.terminate()
         #expect(try await instances[0].process.waitForExit(timeout: 30) == 0)
         let stopped = Date()
-        try await h.sendAll(h.configuration.topics.usage, customers.map { (h.usage("after-stop-\($0)", $0, #""call_seconds":1"#), $0) })
-        try await waitUntil(timeout: 60, "every customer's event after the stop") { usedEntries() == expectedEntries + customers.count }
+        try await h.sendAll(
+            h.configuration.topics.usage, customers.map { (h.usage("after-stop-\($0)", $0, #""call_seconds":1"#), $0) })
+        try await waitUntil(timeout: 60, "every customer's event after the stop") {
+            usedEntries() == expectedEntries + customers.count
+        }
         let gracefulFailover = Date().timeIntervalSince(stopped)
         #expect(gracefulFailover <= 20)
-        print("many-instances figures: failover after kill -9 \(String(format: "%.1f", failover)) s, after SIGTERM "
-              + "\(String(format: "%.1f", gracefulFailover)) s; \(events); zombie fenced batches \(zombieWasFenced)")
+        print(
+            "many-instances figures: failover after kill -9 \(String(format: "%.1f", failover)) s, after SIGTERM "
+                + "\(String(format: "%.1f", gracefulFailover)) s; \(events); zombie fenced batches \(zombieWasFenced)")
         for instance in instances.dropFirst() {
             instance.process.process.terminate()
             #expect(try await instance.process.waitForExit(timeout: 30) == 0, "\(instance.name)")
@@ -242,8 +267,11 @@ struct ManyInstancesTests {
         let port = try await instance.port()
         let customers = (0..<10).map { "cus_d\($0)" }
         try await FaultInjectionTests().enable(h, customers)
-        func used() -> Int { Int((try? postgres.psql(database, "SELECT count(*) FROM entries WHERE kind = 2"))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1 }
+        func used() -> Int {
+            Int(
+                (try? postgres.psql(database, "SELECT count(*) FROM entries WHERE kind = 2"))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? -1
+        }
         try await h.sendAll(h.configuration.topics.usage, FaultInjectionTests().usage(h, customers, 0..<500))
         try await waitUntil(timeout: 60, "the first 500 events") { used() == 500 }
 
@@ -271,7 +299,9 @@ struct ManyInstancesTests {
         let reader = PostgresLedgerReader(url: try PostgresStoreURL(url), logger: h.logger)
         #expect(try reader.verify().problems == [])
         for (position, customer) in customers.enumerated() {
-            let expected = stride(from: position, to: 1_000, by: customers.count).reduce(Int64(0)) { $0 + Int64($1 % 50 + 1) * 100_000 }
+            let expected = stride(from: position, to: 1_000, by: customers.count).reduce(Int64(0)) {
+                $0 + Int64($1 % 50 + 1) * 100_000
+            }
             #expect(try reader.account(customer)?.balance.micros == -expected, "\(customer)")
         }
         var ready = 0

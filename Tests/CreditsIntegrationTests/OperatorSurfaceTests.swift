@@ -2,11 +2,12 @@ import CreditsCore
 import CreditsService
 import CreditsTestSupport
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Logging
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// GET on the service's HTTP port: status and body.
 func httpGet(_ port: Int, _ path: String, token: String? = nil) async throws -> (Int, String) {
@@ -22,7 +23,8 @@ func json(_ text: String) -> JSONValue { (try? JSONParser.parse(Array(text.utf8)
 func runCLI(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
         .appendingPathComponent("credits-ledger")
-    let executable = FileManager.default.fileExists(atPath: binary.path)
+    let executable =
+        FileManager.default.fileExists(atPath: binary.path)
         ? binary
         : URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent(".build/debug/credits-ledger")
@@ -45,7 +47,7 @@ struct OperatorSurfaceTests {
     @Test("readiness is 503 before partitions are assigned and 200 after; healthz answers at once")
     func readiness() async throws {
         let h = try ServiceHarness()
-        h.broker.setRoundTripTime(2_000)   // the group cannot be joined before the first look
+        h.broker.setRoundTripTime(2_000)  // the group cannot be joined before the first look
         let server = CreditsServer(configuration: h.configuration, bootstrapServers: h.broker.bootstrapServers, logger: h.logger)
         let task = Task { try await server.run() }
         try await waitUntil(timeout: 10, "HTTP to listen") { server.status.snapshot.httpPort != nil }
@@ -59,7 +61,10 @@ struct OperatorSurfaceTests {
         try await waitUntil(timeout: 30, "assignment") { server.status.snapshot.isReady }
         let (after, afterBody) = try await httpGet(port, "/readyz")
         #expect(after == 200)
-        guard case .array(let partitions) = json(afterBody)["assigned_partitions"] else { Issue.record("no partitions"); return }
+        guard case .array(let partitions) = json(afterBody)["assigned_partitions"] else {
+            Issue.record("no partitions")
+            return
+        }
         #expect(partitions.count == 4)
         await server.shutdown()
         try await task.value
@@ -70,12 +75,14 @@ struct OperatorSurfaceTests {
         let h = try ServiceHarness()
         try await h.start()
         let port = h.httpPort
-        try await h.sendCommand(h.command("e", "cus_api", "enable_credits", #""settings":{"price_per_minute":"6"}"#), key: "cus_api")
+        try await h.sendCommand(
+            h.command("e", "cus_api", "enable_credits", #""settings":{"price_per_minute":"6"}"#), key: "cus_api")
         try await h.sendCommand(h.command("a", "cus_api", "add_credits", #""amount":"100","note":"Monthly""#), key: "cus_api")
         try await h.waitFor("credits.command-results", count: 2)
         for index in 1...5 {
-            try await h.sendUsage(#"{"event_id":"u\#(index)","customer_id":"cus_api","occurred_at":"2026-11-24T1\#(index):00:00Z","call_seconds":60,"tool_calls":1}"#,
-                            key: "cus_api")
+            try await h.sendUsage(
+                #"{"event_id":"u\#(index)","customer_id":"cus_api","occurred_at":"2026-11-24T1\#(index):00:00Z","call_seconds":60,"tool_calls":1}"#,
+                key: "cus_api")
         }
         try await h.waitFor("credits.balance-changed", count: 6)
 
@@ -90,26 +97,42 @@ struct OperatorSurfaceTests {
         #expect(account["settings"]?["credits_per_usd"]?.text == "100", "the service default, in effect for this customer")
 
         let (_, page1) = try await httpGet(port, "/v1/customers/cus_api/transactions?limit=4")
-        guard case .array(let first) = json(page1)["transactions"] else { Issue.record("no transactions"); return }
+        guard case .array(let first) = json(page1)["transactions"] else {
+            Issue.record("no transactions")
+            return
+        }
         #expect(first.map { $0["entry_id"]?.text } == ["6", "5", "4", "3"])
         #expect(first[0]["type"]?.text == "used" && first[0]["amount"]?.text == "-6.03")
         #expect(first[0]["date"]?.text == "2026-11-24T15:00:00.000Z", "date is when the usage occurred")
         let cursor = try #require(json(page1)["next_cursor"]?.text)
         let (_, page2) = try await httpGet(port, "/v1/customers/cus_api/transactions?limit=4&cursor=\(cursor)")
-        guard case .array(let second) = json(page2)["transactions"] else { Issue.record("no page 2"); return }
+        guard case .array(let second) = json(page2)["transactions"] else {
+            Issue.record("no page 2")
+            return
+        }
         #expect(second.map { $0["entry_id"]?.text } == ["2", "1"])
         #expect(json(page2)["next_cursor"] == .null)
         let (_, added) = try await httpGet(port, "/v1/customers/cus_api/transactions?type=added")
-        guard case .array(let addedRows) = json(added)["transactions"] else { Issue.record("no filter"); return }
+        guard case .array(let addedRows) = json(added)["transactions"] else {
+            Issue.record("no filter")
+            return
+        }
         #expect(addedRows.map { $0["note"]?.text } == ["Monthly"])
 
-        let (_, usage) = try await httpGet(port, "/v1/customers/cus_api/usage?from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z&bucket=hour")
-        guard case .array(let buckets) = json(usage)["buckets"] else { Issue.record("no buckets"); return }
+        let (_, usage) = try await httpGet(
+            port, "/v1/customers/cus_api/usage?from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z&bucket=hour")
+        guard case .array(let buckets) = json(usage)["buckets"] else {
+            Issue.record("no buckets")
+            return
+        }
         #expect(buckets.count == 5)
         #expect(buckets.first?["start"]?.text == "2026-11-24T11:00:00.000Z")
         #expect(buckets.first?["call_credits"]?.text == "6" && buckets.first?["tool_call_credits"]?.text == "0.03")
         let (_, daily) = try await httpGet(port, "/v1/customers/cus_api/usage?from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z")
-        guard case .array(let days) = json(daily)["buckets"] else { Issue.record("no days"); return }
+        guard case .array(let days) = json(daily)["buckets"] else {
+            Issue.record("no days")
+            return
+        }
         #expect(days.count == 1 && days.first?["total_credits"]?.text == "30.15")
 
         let errors: [(String, Int, String, String?)] = [
@@ -122,8 +145,10 @@ struct OperatorSurfaceTests {
             ("/v1/customers/cus_api/usage?bucket=week", 400, "invalid_parameter", "bucket"),
             ("/v1/customers/cus_api/usage?from=yesterday", 400, "invalid_parameter", "from"),
             ("/v1/customers/cus_api/usage?from=0001-01-01T00:00:00Z", 400, "invalid_parameter", "from"),
-            ("/v1/customers/cus_api/usage?from=2025-01-01T00:00:00Z&to=2026-01-03T00:00:00Z&bucket=hour", 400,
-             "invalid_parameter", "from"),
+            (
+                "/v1/customers/cus_api/usage?from=2025-01-01T00:00:00Z&to=2026-01-03T00:00:00Z&bucket=hour", 400,
+                "invalid_parameter", "from"
+            ),
             ("/v1/customers/bad%20id", 400, "invalid_parameter", "id"),
         ]
         for (path, expectedStatus, code, field) in errors {
@@ -150,9 +175,11 @@ struct OperatorSurfaceTests {
     @Test("scoped tokens: a read token reads /v1 only, a metrics token /metrics only; 401 without, 403 with the wrong one")
     func tokenScopes() async throws {
         let h = try ServiceHarness {
-            $0.httpTokens = [.init(scope: .read, secret: Secret(Array("reader-1".utf8))),
-                             .init(scope: .read, secret: Secret(Array("reader-2".utf8))),
-                             .init(scope: .metrics, secret: Secret(Array("scraper".utf8)))]
+            $0.httpTokens = [
+                .init(scope: .read, secret: Secret(Array("reader-1".utf8))),
+                .init(scope: .read, secret: Secret(Array("reader-2".utf8))),
+                .init(scope: .metrics, secret: Secret(Array("scraper".utf8))),
+            ]
         }
         try await h.start()
         let port = h.httpPort
@@ -181,7 +208,8 @@ struct OperatorSurfaceTests {
         }
         let (_, before) = try await httpGet(h.httpPort, "/metrics")
         try await h.sendCommand(h.command("e", "cus_m", "enable_credits"), key: "cus_m")
-        try await h.sendCommand(h.command("d", "cus_m", "deduct_credits", #""amount":"5","reason":"manual","note":"n""#), key: "cus_m")
+        try await h.sendCommand(
+            h.command("d", "cus_m", "deduct_credits", #""amount":"5","reason":"manual","note":"n""#), key: "cus_m")
         try await h.sendUsage("{oops", key: "cus_m")
         try await h.waitFor("credits.dead-letter")
         try await h.waitFor("credits.command-results", count: 2)
@@ -220,8 +248,9 @@ struct OperatorSurfaceTests {
         #expect(verify.status == 0 && verify.output.contains("all consistent"))
         let copy = h.directory.appendingPathComponent("backup.sqlite").path
         let backup = try runCLI(["backup", copy], environment: store)
-        #expect(backup.status == 0 && backup.output.contains("1 entries") && backup.output.contains("the copy verifies"),
-                "\(backup.output)")
+        #expect(
+            backup.status == 0 && backup.output.contains("1 entries") && backup.output.contains("the copy verifies"),
+            "\(backup.output)")
         try await h.stop()
     }
 }

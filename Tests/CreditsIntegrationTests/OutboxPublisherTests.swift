@@ -1,10 +1,11 @@
 import CreditsCore
 import CreditsKafka
-@testable import CreditsService
-@testable import CreditsStore
 import Foundation
 import Logging
 import Testing
+
+@testable import CreditsService
+@testable import CreditsStore
 
 /// The publisher against the embedded broker: window, order under failures, drain deadline.
 @Suite("Outbox publisher: a bounded, ordered window", .serialized)
@@ -16,8 +17,9 @@ struct OutboxPublisherTests {
     init() throws {
         broker = try EmbeddedBroker()
         for topic in ServiceConfiguration.Topics().outputs { try broker.createTopic(topic, partitions: 1) }
-        settings = KafkaClientSettings(bootstrapServers: broker.bootstrapServers,
-                                       properties: ["message.timeout.ms": "1000", "retry.backoff.ms": "50"])
+        settings = KafkaClientSettings(
+            bootstrapServers: broker.bootstrapServers,
+            properties: ["message.timeout.ms": "1000", "retry.backoff.ms": "50"])
     }
 
     func records(_ seqs: ClosedRange<Int64>, key: String = "cus_1") -> [OutboxRecord] {
@@ -38,8 +40,10 @@ struct OutboxPublisherTests {
     }
 
     /// Serves the publisher for `seconds`, or until `done`, without holding a thread.
-    func serve(_ publisher: OutboxPublisher, seconds: TimeInterval,
-               until done: (OutboxPublisher) -> Bool = { _ in false }) async throws {
+    func serve(
+        _ publisher: OutboxPublisher, seconds: TimeInterval,
+        until done: (OutboxPublisher) -> Bool = { _ in false }
+    ) async throws {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline && !done(publisher) {
             try publisher.serveDeliveries(timeoutMilliseconds: 0)
@@ -56,8 +60,9 @@ struct OutboxPublisherTests {
 
     @Test("never more messages with the producer than the window; everything delivered in order")
     func window() async throws {
-        let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
-                                        topics: ServiceConfiguration.Topics(), window: 25, logger: logger)
+        let publisher = OutboxPublisher(
+            producer: try KafkaProducer(settings: settings, logger: logger),
+            topics: ServiceConfiguration.Topics(), window: 25, logger: logger)
         try publisher.publish(records(1...300))
         #expect(publisher.inFlightCount == 25)
         #expect(publisher.undeliveredCount == 300)
@@ -73,8 +78,9 @@ struct OutboxPublisherTests {
 
     @Test("a failed delivery holds newer messages; the failed one and what followed go again, in order")
     func failureKeepsOrder() async throws {
-        let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
-                                        topics: ServiceConfiguration.Topics(), window: 1_000, logger: logger)
+        let publisher = OutboxPublisher(
+            producer: try KafkaProducer(settings: settings, logger: logger),
+            topics: ServiceConfiguration.Topics(), window: 1_000, logger: logger)
         try publisher.publish(records(1...50))
         try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
         #expect(publisher.deliveredThrough == 50)
@@ -98,8 +104,9 @@ struct OutboxPublisherTests {
 
     @Test("drain gives up at its deadline on the monotonic clock, keeping what is undelivered")
     func drainDeadline() throws {
-        let publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
-                                        topics: ServiceConfiguration.Topics(), window: 100, logger: logger)
+        let publisher = OutboxPublisher(
+            producer: try KafkaProducer(settings: settings, logger: logger),
+            topics: ServiceConfiguration.Topics(), window: 100, logger: logger)
         broker.setDown()
         defer { broker.setUp() }
         try publisher.publish(records(1...10))

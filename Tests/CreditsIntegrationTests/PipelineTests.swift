@@ -13,11 +13,15 @@ struct PipelineTests {
         let h = try ServiceHarness()
         try await h.start()
         try await h.sendCommand(h.command("en", "cus_1", "enable_credits", #""settings":{"price_per_minute":"1"}"#), key: "cus_1")
-        try await h.sendCommand(h.command("add", "cus_1", "add_credits", #""amount":"1000","note":"Monthly package - 1000 credits""#),
-                          key: "cus_1")
+        try await h.sendCommand(
+            h.command("add", "cus_1", "add_credits", #""amount":"1000","note":"Monthly package - 1000 credits""#),
+            key: "cus_1")
         try await h.waitFor("credits.command-results", count: 2)
-        try await h.sendUsage(h.usage("call-8f2c/1", "cus_1",
-            #""call_id":"call-8f2c","call_seconds":95,"ai_costs_usd":{"llm":"0.0123","stt":"0.004","tts":"0.0061"},"tool_calls":3"#),
+        try await h.sendUsage(
+            h.usage(
+                "call-8f2c/1", "cus_1",
+                #""call_id":"call-8f2c","call_seconds":95,"ai_costs_usd":{"llm":"0.0123","stt":"0.004","tts":"0.0061"},"tool_calls":3"#
+            ),
             key: "cus_1")
         let changes = try await h.waitFor("credits.balance-changed", count: 2)
         #expect(changes.map { $0["amount"]?.text } == ["1000", "-3.913334"])
@@ -35,7 +39,8 @@ struct PipelineTests {
     func duplicatesAcrossRestart() async throws {
         let h = try ServiceHarness()
         try await h.start()
-        try await h.sendCommand(h.command("en", "cus_d", "enable_credits", #""settings":{"price_per_minute":"60"}"#), key: "cus_d")
+        try await h.sendCommand(
+            h.command("en", "cus_d", "enable_credits", #""settings":{"price_per_minute":"60"}"#), key: "cus_d")
         // Usage and commands are separate topics: wait until credits are on before sending usage.
         try await h.waitFor("credits.command-results")
         let call = h.usage("u-1", "cus_d", #""call_seconds":10"#)
@@ -46,7 +51,8 @@ struct PipelineTests {
         try await h.start()
         try await h.sendUsage(call, key: "cus_d")
         try await h.sendUsage(h.usage("u-1", "cus_d", #""call_seconds":11"#), key: "cus_d")
-        try await h.sendCommand(h.command("en", "cus_d", "enable_credits", #""settings":{"price_per_minute":"60"}"#), key: "cus_d")
+        try await h.sendCommand(
+            h.command("en", "cus_d", "enable_credits", #""settings":{"price_per_minute":"60"}"#), key: "cus_d")
         let letters = try await h.waitFor("credits.dead-letter")
         #expect(letters.first?["error"]?["code"]?.text == "conflicting_duplicate")
         let results = try await h.waitFor("credits.command-results", count: 2)
@@ -65,17 +71,22 @@ struct PipelineTests {
         try await h.sendUsage("not json", key: "cus_x")
         try await h.sendUsage(h.usage("e1", "cus_x", #""call_seconds":"95""#), key: "cus_x")
         try await h.sendUsage(h.usage("e2", "cus_x", #""tool_calls":1"#), key: "cus_other")
-        try await h.sendUsage(h.usage("e3", "cus_x", #""tool_calls":1,"pad":"\#(String(repeating: "x", count: 70_000))""#), key: "cus_x")
+        try await h.sendUsage(
+            h.usage("e3", "cus_x", #""tool_calls":1,"pad":"\#(String(repeating: "x", count: 70_000))""#), key: "cus_x")
         try await h.sendCommand(h.command("c1", "cus_x", "add_credits", #""amount":"0.0000001","note":"n""#), key: "cus_x")
-        try await h.sendCommand(h.command("c2", "cus_x", "enable_credits", #""settings":{"price_per_minute":"1000000000000"}"#), key: "cus_x")
+        try await h.sendCommand(
+            h.command("c2", "cus_x", "enable_credits", #""settings":{"price_per_minute":"1000000000000"}"#), key: "cus_x")
         try await h.waitFor("credits.command-results", count: 2)
         try await h.sendUsage(h.usage("e4", "cus_x", #""call_seconds":86400"#), key: "cus_x")
         try await h.sendUsage(h.usage("e5", "cus_x", #""tool_calls":1"#), key: "cus_x")
         try await h.sendUsage(h.usage("e5", "cus_x", #""tool_calls":2"#), key: "cus_x")
         let letters = try await h.waitFor("credits.dead-letter", count: 7)
         let codes = letters.compactMap { $0["error"]?["code"]?.text }
-        #expect(Set(codes) == ["invalid_json", "invalid_usage", "key_mismatch", "too_large", "invalid_command",
-                               "amount_out_of_range", "conflicting_duplicate"])
+        #expect(
+            Set(codes) == [
+                "invalid_json", "invalid_usage", "key_mismatch", "too_large", "invalid_command",
+                "amount_out_of_range", "conflicting_duplicate",
+            ])
         let invalid = try #require(letters.first { $0["error"]?["code"]?.text == "invalid_usage" })
         #expect(invalid["error"]?["message"]?.text == "call_seconds: must be an integer, got a string")
         #expect(invalid["source_topic"]?.text == "credits.usage")
@@ -97,12 +108,16 @@ struct PipelineTests {
         try await h.sendCommand(h.command("a1", "cus_c", "enable_credits"), key: "cus_c")
         try await h.sendCommand(h.command("a2", "cus_c", "quick_buy", #""package":"750","payment_ref":"p1""#), key: "cus_c")
         try await h.sendCommand(h.command("a3", "cus_c", "quick_buy", #""package":"5000","payment_ref":"p2""#), key: "cus_c")
-        try await h.sendCommand(h.command("a4", "cus_c", "deduct_credits", #""amount":"6000","reason":"refund","note":"n""#), key: "cus_c")
+        try await h.sendCommand(
+            h.command("a4", "cus_c", "deduct_credits", #""amount":"6000","reason":"refund","note":"n""#), key: "cus_c")
         try await h.sendCommand(h.command("a3", "cus_c", "quick_buy", #""package":"5000","payment_ref":"p2""#), key: "cus_c")
         let results = try await h.waitFor("credits.command-results", count: 6)
         #expect(results.map { $0["status"]?.text } == ["rejected", "applied", "rejected", "applied", "rejected", "duplicate"])
-        #expect(results.map { $0["reason"]?.text } == ["credits_not_enabled", nil, "unknown_package", nil,
-                                                       "insufficient_balance", nil])
+        #expect(
+            results.map { $0["reason"]?.text } == [
+                "credits_not_enabled", nil, "unknown_package", nil,
+                "insufficient_balance", nil,
+            ])
         #expect(results[3]["balance"]?.text == "5000")
         #expect(results[5]["entry_id"]?.text == "1")
         try await h.stop()
@@ -112,14 +127,16 @@ struct PipelineTests {
     func lowCreditAndBlocking() async throws {
         let h = try ServiceHarness()
         try await h.start()
-        try await h.sendCommand(h.command("e", "cus_b", "enable_credits",
-            #""settings":{"price_per_minute":"60","grace_period_seconds":2,"low_credit_threshold":"5"}"#), key: "cus_b")
+        try await h.sendCommand(
+            h.command(
+                "e", "cus_b", "enable_credits",
+                #""settings":{"price_per_minute":"60","grace_period_seconds":2,"low_credit_threshold":"5"}"#), key: "cus_b")
         try await h.sendCommand(h.command("a", "cus_b", "add_credits", #""amount":"10","note":"n""#), key: "cus_b")
         try await h.sendCommand(h.command("on", "cus_b", "configure", #""low_credit_alerts":true"#), key: "cus_b")
         try await h.waitFor("credits.command-results", count: 3)
-        try await h.sendUsage(h.usage("u1", "cus_b", #""call_seconds":6"#), key: "cus_b")   // 4: alert
-        try await h.sendUsage(h.usage("u2", "cus_b", #""call_seconds":1"#), key: "cus_b")   // 3: no second alert
-        try await h.sendUsage(h.usage("u3", "cus_b", #""call_seconds":5"#), key: "cus_b")   // -2: depleted
+        try await h.sendUsage(h.usage("u1", "cus_b", #""call_seconds":6"#), key: "cus_b")  // 4: alert
+        try await h.sendUsage(h.usage("u2", "cus_b", #""call_seconds":1"#), key: "cus_b")  // 3: no second alert
+        try await h.sendUsage(h.usage("u3", "cus_b", #""call_seconds":5"#), key: "cus_b")  // -2: depleted
         let alerts = try await h.waitFor("credits.low-credit")
         #expect(alerts.first?["balance"]?.text == "4")
         #expect(alerts.first?["entry_id"]?.text == "2")
@@ -143,8 +160,10 @@ struct PipelineTests {
         try await h.start()
         let customers = (0..<5).map { "cus_r\($0)" }
         for customer in customers {
-            try await h.sendCommand(h.command("en-\(customer)", customer, "enable_credits",
-                                        #""settings":{"price_per_minute":"0.6"}"#), key: customer)
+            try await h.sendCommand(
+                h.command(
+                    "en-\(customer)", customer, "enable_credits",
+                    #""settings":{"price_per_minute":"0.6"}"#), key: customer)
         }
         try await h.waitFor("credits.command-results", count: 5)
         let total = 600
@@ -195,7 +214,8 @@ struct PipelineTests {
         try await h.sendUsage(h.usage("y", "cus_o", #""tool_calls":1"#), key: "cus_o")
         // Once the offset can be read again, the partition is known to belong to another store.
         try await waitUntil(timeout: 20, "the check to succeed") {
-            h.server?.status.snapshot.pausedPartitions["credits.usage[0]"]?.contains("this store has no state for the partition;") == true
+            h.server?.status.snapshot.pausedPartitions["credits.usage[0]"]?.contains("this store has no state for the partition;")
+                == true
         }
         #expect(try h.reader().account("cus_o") == nil, "nothing applied from the partition at any time")
         try await h.stop()
@@ -206,12 +226,14 @@ struct PipelineTests {
         try await h.sendUsage(h.usage("x", "cus_o", #""tool_calls":1"#), key: "cus_o")
         final class Starter: KafkaRebalanceListener {
             func partitionsAssigned(_ partitions: [TopicPartition])
-                -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) { ([:], []) }
+                -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>)
+            { ([:], []) }
             func partitionsRevoked(_ partitions: [TopicPartition]) {}
         }
         let starter = Starter()
-        let other = try KafkaConsumer(settings: h.settings, groupID: h.configuration.groupID,
-                                      topics: [h.configuration.topics.usage], listener: starter, logger: h.logger)
+        let other = try KafkaConsumer(
+            settings: h.settings, groupID: h.configuration.groupID,
+            topics: [h.configuration.topics.usage], listener: starter, logger: h.logger)
         var seen: [KafkaMessage] = []
         let deadline = Date().addingTimeInterval(20)
         while seen.isEmpty && Date() < deadline { seen = other.poll(maxMessages: 10, timeoutMilliseconds: 100) }

@@ -20,7 +20,8 @@ struct CommandSignatureTests {
         for malformed in ["", "k2", "k2:", ":abcd", "k2:zz", "k2:abc", "k2:" + String(repeating: "a", count: 62)] {
             #expect(signatures.verify(value: value, header: Array(malformed.utf8)) == .malformed, "\(malformed)")
         }
-        #expect(signatures.verify(value: value, header: CommandSignatures.sign(value, keyID: "k9", secret: current)) == .unknownKey)
+        #expect(
+            signatures.verify(value: value, header: CommandSignatures.sign(value, keyID: "k9", secret: current)) == .unknownKey)
         #expect(signatures.verify(value: value, header: CommandSignatures.sign(value, keyID: "k2", secret: previous)) == .wrong)
         let other = Array(#"{"command_id":"c2","type":"add_credits"}"#.utf8)
         #expect(signatures.verify(value: other, header: CommandSignatures.sign(value, keyID: "k2", secret: current)) == .wrong)
@@ -31,7 +32,9 @@ struct CommandSignatureTests {
 
 @Suite("Signed commands through real topics", .serialized)
 struct SignedCommandTests {
-    @Test("with signatures required: only validly signed commands apply; the rest are dead-lettered unauthorized, rejected, and not remembered")
+    @Test(
+        "with signatures required: only validly signed commands apply; the rest are dead-lettered unauthorized, rejected, and not remembered"
+    )
     func signaturesRequired() async throws {
         let current = Secret(Array("rotated-in".utf8))
         let previous = Secret(Array("rotating-out".utf8))
@@ -58,8 +61,12 @@ struct SignedCommandTests {
         try await h.sendCommand(add("old-key"), key: "cus_sig", headers: signed(add("old-key"), "2026-10", previous))
         try await h.sendCommand(add("missing"), key: "cus_sig", headers: signed(add("missing"), "2026-11", current))
         let results = try await h.waitFor("credits.command-results", count: 8)
-        #expect(results.map { $0["command_id"]?.text } == ["on", "missing", "malformed", "unknown", "wrong", "copied", "old-key", "missing"])
-        #expect(results.map { $0["status"]?.text } == ["applied"] + Array(repeating: "rejected", count: 5) + ["applied", "applied"])
+        #expect(
+            results.map { $0["command_id"]?.text } == [
+                "on", "missing", "malformed", "unknown", "wrong", "copied", "old-key", "missing",
+            ])
+        #expect(
+            results.map { $0["status"]?.text } == ["applied"] + Array(repeating: "rejected", count: 5) + ["applied", "applied"])
         #expect(results[1...5].allSatisfy { $0["reason"]?.text == "unauthorized" })
         let letters = try await h.waitFor("credits.dead-letter", count: 5)
         #expect(letters.allSatisfy { $0["error"]?["code"]?.text == "unauthorized" })
@@ -96,25 +103,35 @@ struct SecretFreeLogTests {
         ]
         let serve = try RunningExecutable(["serve"], environment: environment, directory: directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
-        let port = try #require(serve.output.split(separator: "\n").first { $0.contains("HTTP listening") }
-            .flatMap { $0.components(separatedBy: "port=").last?.split(separator: " ").first.flatMap { Int($0) } })
+        let port = try #require(
+            serve.output.split(separator: "\n").first { $0.contains("HTTP listening") }
+                .flatMap { $0.components(separatedBy: "port=").last?.split(separator: " ").first.flatMap { Int($0) } })
         let (_, readiness) = try await httpGet(port, "/readyz")
         #expect(try await httpGet(port, "/metrics", token: secrets[2]).0 == 200)
         #expect(try await httpGet(port, "/v1/customers/cus_s", token: secrets[1]).0 == 404)
         // The admin CLI signs with the key from its environment; the service applies the command.
-        let admin = try RunningExecutable(["admin", "enable", "cus_s", "--brokers", h.broker.bootstrapServers,
-                                           "--signing-key-id", "ops"],
-                                          environment: ["CREDITS_SIGNING_KEY": secrets[3]], directory: directory)
+        let admin = try RunningExecutable(
+            [
+                "admin", "enable", "cus_s", "--brokers", h.broker.bootstrapServers,
+                "--signing-key-id", "ops",
+            ],
+            environment: ["CREDITS_SIGNING_KEY": secrets[3]], directory: directory)
         #expect(try await admin.waitForExit(timeout: 60) == 0, "\(admin.output.suffix(1000))")
         #expect(admin.output.contains(#""status":"applied""#))
-        let unsigned = try RunningExecutable(["admin", "add", "cus_s", "--amount", "5", "--note", "n",
-                                              "--brokers", h.broker.bootstrapServers], environment: [:], directory: directory)
+        let unsigned = try RunningExecutable(
+            [
+                "admin", "add", "cus_s", "--amount", "5", "--note", "n",
+                "--brokers", h.broker.bootstrapServers,
+            ], environment: [:], directory: directory)
         #expect(try await unsigned.waitForExit(timeout: 60) == 1)
         #expect(unsigned.output.contains(#""reason":"unauthorized""#))
         // The demo signs its commands, then shows one sent unsigned refused.
-        let demo = try RunningExecutable(["demo", "--brokers", h.broker.bootstrapServers, "--watch", "6",
-                                          "--signing-key-id", "ops"],
-                                         environment: ["CREDITS_SIGNING_KEY": secrets[3]], directory: directory)
+        let demo = try RunningExecutable(
+            [
+                "demo", "--brokers", h.broker.bootstrapServers, "--watch", "6",
+                "--signing-key-id", "ops",
+            ],
+            environment: ["CREDITS_SIGNING_KEY": secrets[3]], directory: directory)
         #expect(try await demo.waitForExit(timeout: 90) == 0, "\(demo.output.suffix(1000))")
         #expect(demo.output.contains(#""type":"used""#), "signed set-up commands were applied")
         #expect(demo.output.contains(#""reason":"unauthorized""#), "the unsigned command was refused")

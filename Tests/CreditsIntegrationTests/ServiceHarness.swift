@@ -47,7 +47,7 @@ final class ServiceHarness {
         // The harness's own input producer waits as long as it takes, whatever the service's timeouts.
         var inputSettings = settings
         inputSettings.properties["message.timeout.ms"] = "120000"
-        inputSettings.properties["message.max.bytes"] = "4000000"   // room for oversized test inputs
+        inputSettings.properties["message.max.bytes"] = "4000000"  // room for oversized test inputs
         producer = try KafkaProducer(settings: inputSettings, logger: logger)
         tail = try OutputTail(settings: settings, topics: configuration.topics.outputs, fromStart: true, logger: logger)
     }
@@ -96,8 +96,9 @@ final class ServiceHarness {
     func sendCommand(_ json: String, key: String, headers: [(name: String, value: [UInt8])]) async throws {
         token += 1
         var reports: [KafkaDelivery] = []
-        try producer.send(topic: configuration.topics.commands, key: key, value: json, headers: headers, token: token,
-                          reports: &reports)
+        try producer.send(
+            topic: configuration.topics.commands, key: key, value: json, headers: headers, token: token,
+            reports: &reports)
         reports += await flush(seconds: 10)
         if let error = reports.first(where: { $0.error != nil })?.error { throw KafkaError(code: -1, message: error) }
     }
@@ -134,7 +135,7 @@ final class ServiceHarness {
         var previous: [String: Int64] = [:]
         for event in events {
             guard let id = event["event_id"]?.text, seen.insert(id).inserted,
-                  let customer = event["customer_id"]?.text, let entry = event["entry_id"]?.text.flatMap(Int64.init)
+                let customer = event["customer_id"]?.text, let entry = event["entry_id"]?.text.flatMap(Int64.init)
             else { continue }
             if let before = previous[customer], before >= entry {
                 problems.append("\(customer): entry \(entry) after entry \(before)")
@@ -159,15 +160,18 @@ final class ServiceHarness {
 
     /// Reads outputs until `topic` has `count` messages matching `predicate`, or fails after `timeout`.
     @discardableResult
-    func waitFor(_ topic: String, count: Int = 1, timeout: TimeInterval = 30,
-                 where predicate: ([String: JSONValue]) -> Bool = { _ in true }) async throws -> [[String: JSONValue]] {
+    func waitFor(
+        _ topic: String, count: Int = 1, timeout: TimeInterval = 30,
+        where predicate: ([String: JSONValue]) -> Bool = { _ in true }
+    ) async throws -> [[String: JSONValue]] {
         let deadline = Date().addingTimeInterval(timeout)
         while true {
             let matches = (outputs[topic] ?? []).filter(predicate)
             if matches.count >= count { return matches }
             guard Date() < deadline else {
-                throw HarnessError("timed out waiting for \(count) message(s) on \(topic); have \(matches.count): "
-                                   + "\((outputs[topic] ?? []).suffix(5))")
+                throw HarnessError(
+                    "timed out waiting for \(count) message(s) on \(topic); have \(matches.count): "
+                        + "\((outputs[topic] ?? []).suffix(5))")
             }
             await drainOutputs(milliseconds: 100)
         }
@@ -208,8 +212,10 @@ final class ServiceHarness {
     /// Waits until `total` usage entries are applied over `customers`, then checks the store:
     /// every chain verifies, and each balance is minus the charges of the events sent to it
     /// (event `index` went to `customers[index % count]` and cost `charge(index)` micro-credits).
-    func expectExactBalances(_ customers: [String], total: Int, timeout: TimeInterval,
-                             charge: (Int) -> Int64) async throws {
+    func expectExactBalances(
+        _ customers: [String], total: Int, timeout: TimeInterval,
+        charge: (Int) -> Int64
+    ) async throws {
         try await waitUntil(timeout: timeout, "all \(total) usage events to be applied") {
             try customers.reduce(0) { $0 + Int(try reader().account($1)?.lastEntryID ?? 0) } == total
         }

@@ -7,14 +7,17 @@ import Testing
 @Suite("Stopping cleanly whatever Kafka's state", .serialized)
 struct ShutdownTests {
     func environment(_ h: ServiceHarness) -> [String: String] {
-        ["CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-         "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_HOST": "127.0.0.1", "CREDITS_HTTP_PORT": "0",
-         "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000", "CREDITS_SHUTDOWN_TIMEOUT_MS": "5000"]
+        [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_HOST": "127.0.0.1", "CREDITS_HTTP_PORT": "0",
+            "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000", "CREDITS_SHUTDOWN_TIMEOUT_MS": "5000",
+        ]
     }
 
     /// Three brokers: the group's coordinator alone goes down (1 of 3), or every broker (1 of 1).
-    @Test("SIGTERM with the group coordinator down exits 0 within the deadline; the restart is exact",
-          arguments: [(3, "the coordinator"), (1, "every broker")] as [(Int32, String)])
+    @Test(
+        "SIGTERM with the group coordinator down exits 0 within the deadline; the restart is exact",
+        arguments: [(3, "the coordinator"), (1, "every broker")] as [(Int32, String)])
     func coordinatorDown(brokers: Int32, down: String) async throws {
         let h = try ServiceHarness(partitions: 2, brokers: brokers)
         if brokers > 1 { h.broker.setGroupCoordinator(h.configuration.groupID, broker: brokers) }
@@ -27,7 +30,7 @@ struct ShutdownTests {
         try await waitUntil(timeout: 30, "some usage to be applied") {
             try h.reader().account(customers[0])?.lastEntryID ?? 0 > 10
         }
-        h.broker.setDown(broker: brokers)   // the coordinator (and the leaders it has)
+        h.broker.setDown(broker: brokers)  // the coordinator (and the leaders it has)
         serve.process.terminate()
         let signalled = Date()
         #expect(try await serve.waitForExit(timeout: 20) == 0, "\(serve.output.suffix(2000))")
@@ -51,8 +54,9 @@ struct ShutdownTests {
         defer { h.broker.setUp() }
         let serve = try RunningExecutable(["serve"], environment: environment(h), directory: h.directory)
         try await serve.waitForOutput(containing: "HTTP listening", timeout: 30)
-        let port = try #require(serve.output.split(separator: "\n").first { $0.contains("HTTP listening") }
-            .flatMap { $0.components(separatedBy: "port=").last?.split(separator: " ").first.flatMap { Int($0) } })
+        let port = try #require(
+            serve.output.split(separator: "\n").first { $0.contains("HTTP listening") }
+                .flatMap { $0.components(separatedBy: "port=").last?.split(separator: " ").first.flatMap { Int($0) } })
         try await Task.sleep(for: .seconds(2))
         let (status, body) = try await httpGet(port, "/readyz")
         #expect(status == 503)

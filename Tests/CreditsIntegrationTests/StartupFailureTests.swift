@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A TCP socket listening on a free loopback port, to make that port unavailable.
@@ -18,8 +19,10 @@ final class OccupiedPort {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0
-                && listen(descriptor, 1) == 0 && getsockname(descriptor, $0, &length) == 0 }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, length) == 0
+                    && listen(descriptor, 1) == 0 && getsockname(descriptor, $0, &length) == 0
+            }
         }
         guard bound else { throw HarnessError("cannot listen on a loopback port") }
         port = Int(UInt16(bigEndian: address.sin_port))
@@ -31,8 +34,10 @@ final class OccupiedPort {
 @Suite("Start-up failures: a clear reason and a non-zero exit, never a hang", .serialized)
 struct StartupFailureTests {
     func environment(_ h: ServiceHarness) -> [String: String] {
-        ["CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-         "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_HOST": "127.0.0.1", "CREDITS_HTTP_PORT": "0"]
+        [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_HOST": "127.0.0.1", "CREDITS_HTTP_PORT": "0",
+        ]
     }
 
     @Test("a second serve on the same store exits non-zero, naming the file and the PID that holds it")

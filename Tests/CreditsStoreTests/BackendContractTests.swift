@@ -1,9 +1,10 @@
 import CreditsCore
-@testable import CreditsPostgres
 import CreditsStore
 import CreditsTestSupport
 import Foundation
 import Testing
+
+@testable import CreditsPostgres
 
 /// What every store backend must do, through the same protocols the service uses: run on SQLite
 /// and on a real PostgreSQL server.
@@ -48,12 +49,16 @@ struct BackendContractTests {
         let usage = J.usage("u1", #""call_seconds":60"#)
         let first = try fixture.apply([fixture.message(.usage, usage), fixture.message(.usage, usage)])
         try fixture.reopen()
-        let second = try fixture.apply([fixture.message(.usage, usage),
-                                        fixture.message(.usage, J.usage("u1", #""call_seconds":61"#))])
+        let second = try fixture.apply([
+            fixture.message(.usage, usage),
+            fixture.message(.usage, J.usage("u1", #""call_seconds":61"#)),
+        ])
         #expect(first.duplicates == 1 && second.duplicates == 1)
         #expect(second.deadLettered[.conflictingDuplicate] == 1)
         #expect(try fixture.balance("cus_1") == "40")
-        let repeated = try fixture.apply([fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))])
+        let repeated = try fixture.apply([
+            fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))
+        ])
         #expect(repeated.duplicates == 1)
         let results = try fixture.outbox(.commandResults)
         #expect(results.last?["status"]?.text == "duplicate")
@@ -127,7 +132,9 @@ struct BackendContractTests {
         let fixture = try enabled(backend)
         #expect(try fixture.writer.pruneIdempotencyKeys(recordedBefore: t0) == 0)
         #expect(try fixture.writer.pruneIdempotencyKeys(recordedBefore: t0.adding(seconds: 1)) == 2)
-        let again = try fixture.apply([fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))])
+        let again = try fixture.apply([
+            fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))
+        ])
         #expect(again.duplicates == 0 && again.applied == 1)
     }
 }
@@ -188,8 +195,10 @@ struct PostgresFencingTests {
         ])
         let other = try fixture.secondWriter()
         defer { other.close() }
-        _ = try other.own([TopicPartition(topic: "credits.usage", partition: 1),
-                           TopicPartition(topic: "credits.commands", partition: 1)])
+        _ = try other.own([
+            TopicPartition(topic: "credits.usage", partition: 1),
+            TopicPartition(topic: "credits.commands", partition: 1),
+        ])
         let mine = try other.pendingOutbox(after: 0, limit: 100)
         #expect(!mine.isEmpty && mine.allSatisfy { $0.message.key == "on_one" })
         try other.markDelivered(through: Int64.max)
@@ -204,8 +213,9 @@ struct PostgresFencingTests {
             for _ in 0..<4 {
                 group.addTask {
                     try await Task.detached {
-                        let store = try PostgresLedgerStore(url: try PostgresStoreURL(url), ledger: Ledger(),
-                                                            logger: BackendFixture.logger)
+                        let store = try PostgresLedgerStore(
+                            url: try PostgresStoreURL(url), ledger: Ledger(),
+                            logger: BackendFixture.logger)
                         store.close()
                     }.value
                 }
@@ -213,8 +223,9 @@ struct PostgresFencingTests {
             try await group.waitForAll()
         }
         let database = String(url.split(separator: "/").last ?? "")
-        #expect(try PostgresServer.shared().psql(database, "SELECT count(*) FROM schema_migrations")
-            .trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        #expect(
+            try PostgresServer.shared().psql(database, "SELECT count(*) FROM schema_migrations")
+                .trimmingCharacters(in: .whitespacesAndNewlines) == "1")
     }
 
     @Test("an unreachable database is a clear store error, not a hang")
@@ -234,7 +245,9 @@ struct PostgresFencingTests {
         let url = try PostgresStoreURL("postgres://ledger:s3cret@db.internal:6432/credits?sslmode=require")
         #expect(url.host == "db.internal" && url.port == 6432 && url.database == "credits" && url.requiresTLS)
         #expect(!url.description.contains("s3cret"))
-        for bad in ["mysql://a@b/c", "postgres://a@b", "postgres://b/c", "postgres://a@b/c?sslmode=allow", "postgres://a@b/c?x=1"] {
+        for bad in [
+            "mysql://a@b/c", "postgres://a@b", "postgres://b/c", "postgres://a@b/c?sslmode=allow", "postgres://a@b/c?x=1",
+        ] {
             #expect(throws: PostgresStoreURL.Invalid.self, "\(bad)") { _ = try PostgresStoreURL(bad) }
         }
     }

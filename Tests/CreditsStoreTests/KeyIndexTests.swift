@@ -1,7 +1,8 @@
 import CreditsCore
-@testable import CreditsStore
 import CreditsTestSupport
 import Testing
+
+@testable import CreditsStore
 
 @Suite("Index of idempotency keys: filter, recent keys, runs on disk")
 struct KeyIndexTests {
@@ -64,8 +65,10 @@ struct KeyIndexTests {
         var options = LedgerStore.Options()
         options.keyRunSize = runSize
         let fixture = try StoreFixture(options: options)
-        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#)),
-                           fixture.message(.command, J.command("add", "add_credits", #""amount":"1000","note":"n""#))])
+        try fixture.apply([
+            fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#)),
+            fixture.message(.command, J.command("add", "add_credits", #""amount":"1000","note":"n""#)),
+        ])
         return fixture
     }
 
@@ -83,7 +86,9 @@ struct KeyIndexTests {
             #expect(again.duplicates == 10 && again.entries == 0, "round \(round)")
             let other = try fixture.apply([fixture.message(.usage, J.usage("u0-0", #""call_seconds":2"#))])
             #expect(other.deadLettered == [.conflictingDuplicate: 1], "the same event_id with other fields")
-            let command = try fixture.apply([fixture.message(.command, J.command("add", "add_credits", #""amount":"1000","note":"n""#))])
+            let command = try fixture.apply([
+                fixture.message(.command, J.command("add", "add_credits", #""amount":"1000","note":"n""#))
+            ])
             #expect(command.duplicates == 1, "a command from the first run")
             #expect(try fixture.store.account("cus_1")?.balance.description == "970")
             try fixture.reopen()
@@ -94,7 +99,8 @@ struct KeyIndexTests {
     @Test("a store whose keys are all in memory writes them to runs when opened with a smaller run size")
     func runsAtOpen() throws {
         let fixture = try StoreFixture()
-        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#))])
+        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#))]
+        )
         try fixture.apply((0..<20).map { fixture.message(.usage, J.usage("u\($0)", #""call_seconds":1"#)) })
         #expect(fixture.store.keyIndexFigures.runs == 0 && fixture.store.recentKeyCount == 21)
         var options = LedgerStore.Options()
@@ -123,8 +129,9 @@ struct KeyIndexTests {
         try sql.execute("DROP TRIGGER refuse")
         try fixture.apply([fixture.message(.usage, J.usage("b", #""call_seconds":1"#))])
         #expect(fixture.store.keyIndexFigures.runs == 1 && fixture.store.recentKeyCount == 1)
-        let again = try fixture.apply((0..<2).map { fixture.message(.usage, J.usage("a\($0)", #""call_seconds":1"#)) }
-                                      + [fixture.message(.usage, J.usage("b", #""call_seconds":1"#))])
+        let again = try fixture.apply(
+            (0..<2).map { fixture.message(.usage, J.usage("a\($0)", #""call_seconds":1"#)) }
+                + [fixture.message(.usage, J.usage("b", #""call_seconds":1"#))])
         #expect(again.duplicates == 3)
     }
 
@@ -132,15 +139,19 @@ struct KeyIndexTests {
     func pruneRuns() throws {
         let fixture = try smallRunsFixture(2)
         for batch in 0..<6 {
-            try fixture.apply([fixture.message(.usage, J.usage("u\(batch)", #""call_seconds":1"#))], at: t0.adding(seconds: Int64(batch * 10)))
+            try fixture.apply(
+                [fixture.message(.usage, J.usage("u\(batch)", #""call_seconds":1"#))], at: t0.adding(seconds: Int64(batch * 10)))
         }
         let runsBefore = fixture.store.keyIndexFigures.runs
         #expect(runsBefore >= 2)
         #expect(try fixture.store.pruneIdempotencyKeys(recordedBefore: t0.adding(seconds: 25)) == 5)  // on, add, u0, u1, u2
         #expect(fixture.store.keyIndexFigures.runs < runsBefore)
         try fixture.reopen()
-        let again = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":1"#)),
-                                       fixture.message(.usage, J.usage("u4", #""call_seconds":1"#))], at: t0.adding(seconds: 100))
+        let again = try fixture.apply(
+            [
+                fixture.message(.usage, J.usage("u1", #""call_seconds":1"#)),
+                fixture.message(.usage, J.usage("u4", #""call_seconds":1"#)),
+            ], at: t0.adding(seconds: 100))
         #expect(again.entries == 1 && again.duplicates == 1)
     }
 }

@@ -1,8 +1,9 @@
-import Foundation
 import CreditsCore
-@testable import CreditsStore
 import CreditsTestSupport
+import Foundation
 import Testing
+
+@testable import CreditsStore
 
 @Suite("SQLite ledger store")
 struct LedgerStoreTests {
@@ -10,8 +11,10 @@ struct LedgerStoreTests {
 
     func enabledFixture(_ settings: String = #""price_per_minute":"60""#) throws -> StoreFixture {
         let fixture = try StoreFixture()
-        try fixture.apply([fixture.message(.command, J.command("enable", "enable_credits", #""settings":{\#(settings)}"#)),
-                           fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#))])
+        try fixture.apply([
+            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{\#(settings)}"#)),
+            fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#)),
+        ])
         return fixture
     }
 
@@ -61,9 +64,11 @@ struct LedgerStoreTests {
     @Test("the same event_id for another customer is a different event")
     func keysPerCustomer() throws {
         let fixture = try enabledFixture()
-        try fixture.apply([fixture.message(.command, J.command("e2", "enable_credits", customer: "cus_2")),
-                           fixture.message(.usage, J.usage("u1", #""tool_calls":1"#)),
-                           fixture.message(.usage, J.usage("u1", #""tool_calls":1"#, customer: "cus_2"))])
+        try fixture.apply([
+            fixture.message(.command, J.command("e2", "enable_credits", customer: "cus_2")),
+            fixture.message(.usage, J.usage("u1", #""tool_calls":1"#)),
+            fixture.message(.usage, J.usage("u1", #""tool_calls":1"#, customer: "cus_2")),
+        ])
         #expect(try fixture.store.account("cus_2")?.balance.description == "-0.03")
         #expect(try fixture.store.account("cus_1")?.balance.description == "99.97")
     }
@@ -76,7 +81,10 @@ struct LedgerStoreTests {
         #expect(report.deadLettered == [.conflictingDuplicate: 1])
         #expect(report.byTopic == ["credits.usage": .init(applied: 0, duplicates: 0, deadLettered: [.conflictingDuplicate: 1])])
         let letter = try #require(try fixture.outbox(.deadLetter).first)
-        guard case .object(let error) = letter["error"] else { Issue.record("no error"); return }
+        guard case .object(let error) = letter["error"] else {
+            Issue.record("no error")
+            return
+        }
         #expect(error["code"]?.text == "conflicting_duplicate")
         #expect(letter["offset"]?.text == "3")
         #expect(letter["source_topic"]?.text == "credits.usage")
@@ -86,8 +94,10 @@ struct LedgerStoreTests {
     @Test("repeats whose fields differ only where the old 64-bit fingerprint collided are conflicting, not duplicates")
     func separatorCollisionsAreConflicts() throws {
         let fixture = try enabledFixture()
-        let first = #"{"command_id":"c1","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a\u001Fadd:5","type":"add_credits","amount":"5","note":"n"}"#
-        let second = #"{"command_id":"c1","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"add_credits","amount":"5","note":"add:5\u001Fn"}"#
+        let first =
+            #"{"command_id":"c1","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a\u001Fadd:5","type":"add_credits","amount":"5","note":"n"}"#
+        let second =
+            #"{"command_id":"c1","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"add_credits","amount":"5","note":"add:5\u001Fn"}"#
         try fixture.apply([fixture.message(.command, first)])
         let report = try fixture.apply([fixture.message(.command, second)])
         #expect(report.deadLettered == [.conflictingDuplicate: 1])
@@ -106,9 +116,11 @@ struct LedgerStoreTests {
         try fixture.apply([fixture.message(.usage, usage)])
         // Make the key look like one written before migration 003: no digest, the old fingerprint.
         guard case .usage(let event) = InputDecoder.decode(.usage, key: nil, payload: Array(usage.utf8)) else {
-            Issue.record("not usage"); return
+            Issue.record("not usage")
+            return
         }
-        try rawSQL(fixture.path, "UPDATE idempotency_keys SET digest = NULL, fingerprint = \(event.legacyFingerprint) WHERE key = 'u1'")
+        try rawSQL(
+            fixture.path, "UPDATE idempotency_keys SET digest = NULL, fingerprint = \(event.legacyFingerprint) WHERE key = 'u1'")
         try fixture.reopen()
         let repeated = try fixture.apply([fixture.message(.usage, usage)])
         #expect(repeated.duplicates == 1)
@@ -131,12 +143,16 @@ struct LedgerStoreTests {
     @Test("a grace period started by enabling at balance 0 survives reopening and blocks under the command's name")
     func enablingGraceSurvivesReopen() throws {
         let fixture = try StoreFixture()
-        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"grace_period_seconds":60}"#))])
+        try fixture.apply([
+            fixture.message(.command, J.command("on", "enable_credits", #""settings":{"grace_period_seconds":60}"#))
+        ])
         try fixture.reopen()
-        #expect(try fixture.store.account("cus_1")?.blockState
+        #expect(
+            try fixture.store.account("cus_1")?.blockState
                 == .grace(blockAt: t0.adding(seconds: 60), depletedBy: .enabling(commandID: "on")))
         try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 60))
-        #expect(try fixture.outbox(.blocks).map { $0["event_id"]?.text } == ["cus_1/command:on/depleted", "cus_1/command:on/blocked"])
+        #expect(
+            try fixture.outbox(.blocks).map { $0["event_id"]?.text } == ["cus_1/command:on/depleted", "cus_1/command:on/blocked"])
         try fixture.reopen()
         #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: .enabling(commandID: "on")))
     }
@@ -152,7 +168,7 @@ struct LedgerStoreTests {
             #expect(error.message.contains("PID \(getpid())"))
         }
         fixture.store.close()
-        _ = try LedgerStore(path: fixture.path, ledger: Ledger())   // free again
+        _ = try LedgerStore(path: fixture.path, ledger: Ledger())  // free again
     }
 
     @Test("a repeated command answers duplicate with the first outcome and changes nothing")
@@ -185,13 +201,17 @@ struct LedgerStoreTests {
         #expect(try fixture.store.account("cus_1")?.balance.description == "100")
     }
 
-    @Test("invalid inputs are dead-lettered with their code; commands also get a rejected result", arguments: [
-        (InputKind.usage, "not json", ReasonCode.invalidJSON, false),
-        (.usage, #"{"event_id":"e","customer_id":"cus_1","occurred_at":"2026-11-24T10:00:00Z"}"#, .invalidUsage, false),
-        (.command, #"{"command_id":"c9","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"x"}"#,
-         .invalidCommand, true),
-        (.command, #"{"type":"x"}"#, .invalidCommand, false),
-    ])
+    @Test(
+        "invalid inputs are dead-lettered with their code; commands also get a rejected result",
+        arguments: [
+            (InputKind.usage, "not json", ReasonCode.invalidJSON, false),
+            (.usage, #"{"event_id":"e","customer_id":"cus_1","occurred_at":"2026-11-24T10:00:00Z"}"#, .invalidUsage, false),
+            (
+                .command, #"{"command_id":"c9","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"x"}"#,
+                .invalidCommand, true
+            ),
+            (.command, #"{"type":"x"}"#, .invalidCommand, false),
+        ])
     func invalid(kind: InputKind, payload: String, code: ReasonCode, hasResult: Bool) throws {
         let fixture = try StoreFixture()
         let report = try fixture.apply([fixture.message(kind, payload)])
@@ -326,8 +346,9 @@ struct RetentionTests {
     @Test("keys older than the cutoff are forgotten in the store and the index; newer ones still dedupe, also after a restart")
     func prune() throws {
         let fixture = try StoreFixture()
-        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#))],
-                          at: t0)
+        try fixture.apply(
+            [fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#))],
+            at: t0)
         try fixture.apply([fixture.message(.usage, J.usage("old", #""call_seconds":1"#))], at: t0.adding(seconds: 10))
         try fixture.apply([fixture.message(.usage, J.usage("new", #""call_seconds":1"#))], at: t0.adding(seconds: 100))
         #expect(fixture.store.recentKeyCount == 3)
@@ -335,8 +356,11 @@ struct RetentionTests {
         #expect(fixture.store.recentKeyCount == 1)
         try fixture.reopen()
         #expect(fixture.store.recentKeyCount == 1)
-        let again = try fixture.apply([fixture.message(.usage, J.usage("new", #""call_seconds":1"#)),
-                                       fixture.message(.usage, J.usage("old", #""call_seconds":1"#))], at: t0.adding(seconds: 200))
+        let again = try fixture.apply(
+            [
+                fixture.message(.usage, J.usage("new", #""call_seconds":1"#)),
+                fixture.message(.usage, J.usage("old", #""call_seconds":1"#)),
+            ], at: t0.adding(seconds: 200))
         #expect(again.duplicates == 1, "the kept key still dedupes")
         #expect(again.entries == 1, "a pruned key is applied again: retention must outlast redelivery")
         #expect(try fixture.store.pruneIdempotencyKeys(recordedBefore: t0) == 0)

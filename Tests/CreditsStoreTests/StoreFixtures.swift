@@ -57,11 +57,15 @@ final class StoreFixture {
 func inboundMessage(_ kind: InputKind, _ json: String, key: String?, partition: Int32, offset: Int64) -> InboundMessage {
     let topic = kind == .usage ? "credits.usage" : "credits.commands"
     let payload = Array(json.utf8)
-    return InboundMessage(origin: MessageOrigin(topic: topic, partition: partition, offset: offset, key: key, payload: payload),
-                          input: InputDecoder.decode(kind, key: key, payload: payload))
+    return InboundMessage(
+        origin: MessageOrigin(topic: topic, partition: partition, offset: offset, key: key, payload: payload),
+        input: InputDecoder.decode(kind, key: key, payload: payload))
 }
 
-struct FixtureError: Error { let text: String; init(_ text: String) { self.text = text } }
+struct FixtureError: Error {
+    let text: String
+    init(_ text: String) { self.text = text }
+}
 
 let t0 = Timestamp(rfc3339: "2026-11-24T10:00:00Z")!
 

@@ -5,8 +5,9 @@ import Testing
 
 @Suite("Store properties over random batches")
 struct StorePropertyTests {
-    @Test("random batches with repeats and reopenings keep balances equal to the sum of gapless entries, one input once",
-          arguments: 0..<6, [262_144, 7])
+    @Test(
+        "random batches with repeats and reopenings keep balances equal to the sum of gapless entries, one input once",
+        arguments: 0..<6, [262_144, 7])
     func randomBatches(seed: UInt64, keyRunSize: Int) throws {
         var rng = SeededGenerator(state: seed)
         var options = LedgerStore.Options()
@@ -14,11 +15,15 @@ struct StorePropertyTests {
         let fixture = try StoreFixture(options: options)
         let customers = ["a", "b", "c"]
         var sent: [InboundMessage] = []
-        try fixture.apply(customers.map {
-            fixture.message(.command, JSONInputs.command("en-\($0)", "enable_credits",
-                                                         #""settings":{"price_per_minute":"1.5","grace_period_seconds":30}"#,
-                                                         customer: $0))
-        })
+        try fixture.apply(
+            customers.map {
+                fixture.message(
+                    .command,
+                    JSONInputs.command(
+                        "en-\($0)", "enable_credits",
+                        #""settings":{"price_per_minute":"1.5","grace_period_seconds":30}"#,
+                        customer: $0))
+            })
         for round in 0..<30 {
             var batch: [InboundMessage] = []
             for index in 0..<Int.random(in: 1...40, using: &rng) {
@@ -30,17 +35,25 @@ struct StorePropertyTests {
                 let message: InboundMessage
                 switch Int.random(in: 0..<5, using: &rng) {
                 case 0:
-                    message = fixture.message(.command, JSONInputs.command(
-                        "add-\(round)-\(index)", "add_credits", #""amount":"\#(Int.random(in: 1...50, using: &rng))","note":"n""#,
-                        customer: customer))
+                    message = fixture.message(
+                        .command,
+                        JSONInputs.command(
+                            "add-\(round)-\(index)", "add_credits",
+                            #""amount":"\#(Int.random(in: 1...50, using: &rng))","note":"n""#,
+                            customer: customer))
                 case 1:
-                    message = fixture.message(.command, JSONInputs.command(
-                        "ded-\(round)-\(index)", "deduct_credits",
-                        #""amount":"\#(Int.random(in: 1...50, using: &rng)).5","reason":"manual","note":"n""#, customer: customer))
+                    message = fixture.message(
+                        .command,
+                        JSONInputs.command(
+                            "ded-\(round)-\(index)", "deduct_credits",
+                            #""amount":"\#(Int.random(in: 1...50, using: &rng)).5","reason":"manual","note":"n""#,
+                            customer: customer))
                 default:
-                    message = fixture.message(.usage, JSONInputs.usage(
-                        "u-\(round)-\(index)", #""call_seconds":\#(Int.random(in: 0...300, using: &rng)),"tool_calls":2"#,
-                        customer: customer))
+                    message = fixture.message(
+                        .usage,
+                        JSONInputs.usage(
+                            "u-\(round)-\(index)", #""call_seconds":\#(Int.random(in: 0...300, using: &rng)),"tool_calls":2"#,
+                            customer: customer))
                 }
                 sent.append(message)
                 batch.append(message)

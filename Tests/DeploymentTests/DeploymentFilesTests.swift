@@ -15,7 +15,10 @@ func yaml(_ path: String) throws -> [String: Any] {
     return document
 }
 
-struct DeploymentError: Error { let text: String; init(_ text: String) { self.text = text } }
+struct DeploymentError: Error {
+    let text: String
+    init(_ text: String) { self.text = text }
+}
 
 /// Dockerfile instructions with their arguments (continuation lines joined, comments dropped).
 func dockerInstructions() throws -> [(String, String)] {
@@ -45,8 +48,9 @@ struct DeploymentFilesTests {
     init() async throws {
         compose = try yaml("docker/compose.yaml")
         services = (compose["services"] as? [String: [String: Any]]) ?? [:]
-        configuration = try await ConfigurationLoader.load(file: root.appendingPathComponent("config/credits-ledger.yaml").path,
-                                                           environment: [:])
+        configuration = try await ConfigurationLoader.load(
+            file: root.appendingPathComponent("config/credits-ledger.yaml").path,
+            environment: [:])
     }
 
     var ledgerEnvironment: [String: String] {
@@ -55,16 +59,20 @@ struct DeploymentFilesTests {
 
     @Test("compose has Kafka in KRaft mode, a topic job, the service and Prometheus, wired together")
     func composeServices() throws {
-        #expect(Set(self.services.keys) == ["kafka", "kafka-init", "credits-ledger", "prometheus", "postgres",
-                                            "credits-ledger-1", "credits-ledger-2", "credits-ledger-3"])
+        #expect(
+            Set(self.services.keys) == [
+                "kafka", "kafka-init", "credits-ledger", "prometheus", "postgres",
+                "credits-ledger-1", "credits-ledger-2", "credits-ledger-3",
+            ])
         let kafka = try #require(self.services["kafka"])
         #expect((kafka["image"] as? String)?.hasPrefix("apache/kafka:") == true)
         let kafkaEnvironment = (kafka["environment"] as? [String: Any])?.mapValues { "\($0)" } ?? [:]
         #expect(kafkaEnvironment["KAFKA_PROCESS_ROLES"]?.contains("controller") == true, "KRaft: no ZooKeeper")
         let dependsOn = self.services["credits-ledger"]?["depends_on"] as? [String: [String: String]]
         #expect(dependsOn?["kafka-init"]?["condition"] == "service_completed_successfully")
-        #expect((self.services["kafka-init"]?["depends_on"] as? [String: [String: String]])?["kafka"]?["condition"]
-            == "service_healthy")
+        #expect(
+            (self.services["kafka-init"]?["depends_on"] as? [String: [String: String]])?["kafka"]?["condition"]
+                == "service_healthy")
         #expect((self.services["prometheus"]?["profiles"] as? [String]) == ["monitoring"])
     }
 
@@ -92,7 +100,8 @@ struct DeploymentFilesTests {
 
     @Test("the service reaches Kafka on an advertised listener")
     func brokers() throws {
-        let advertised = (self.services["kafka"]?["environment"] as? [String: Any])?["KAFKA_ADVERTISED_LISTENERS"] as? String ?? ""
+        let advertised =
+            (self.services["kafka"]?["environment"] as? [String: Any])?["KAFKA_ADVERTISED_LISTENERS"] as? String ?? ""
         let hosts = advertised.split(separator: ",").compactMap { $0.split(separator: "//").last.map(String.init) }
         let brokers = try #require(ledgerEnvironment["CREDITS_KAFKA_BROKERS"])
         for broker in brokers.split(separator: ",") { #expect(hosts.contains(String(broker)), "\(broker) in \(hosts)") }
@@ -128,7 +137,9 @@ struct DeploymentFilesTests {
         #expect(instructions.contains { $0.0 == "ENV" && $0.1.contains("CREDITS_HTTP_PORT=\(port)") })
         let prometheus = try yaml("docker/prometheus.yml")
         let jobs = (prometheus["scrape_configs"] as? [[String: Any]]) ?? []
-        let targets = jobs.flatMap { (($0["static_configs"] as? [[String: Any]]) ?? []).flatMap { ($0["targets"] as? [String]) ?? [] } }
+        let targets = jobs.flatMap {
+            (($0["static_configs"] as? [[String: Any]]) ?? []).flatMap { ($0["targets"] as? [String]) ?? [] }
+        }
         #expect(targets == ["credits-ledger:\(port)"])
         #expect(jobs.first?["metrics_path"] as? String == "/metrics")
     }
@@ -155,7 +166,8 @@ struct DeploymentFilesTests {
         #expect(stages.last?.hasPrefix("debian:") == true && stages.last?.contains("-slim") == true)
         let runtime = instructions.drop { !($0.0 == "FROM" && $0.1.contains("debian")) }
         let installs = runtime.filter { $0.0 == "RUN" && $0.1.contains("apt-get install") }.map(\.1).joined()
-        let packages = installs.components(separatedBy: "--no-install-recommends").last?
+        let packages =
+            installs.components(separatedBy: "--no-install-recommends").last?
             .components(separatedBy: "&&").first?.split(separator: " ").map(String.init) ?? []
         #expect(packages == ["librdkafka1", "libsqlite3-0"])
         let user = try #require(runtime.last { $0.0 == "USER" }?.1)
@@ -173,8 +185,10 @@ struct DeploymentFilesTests {
         #expect(configuration.ledger.creditsPerUSD.description == "100")
         #expect(configuration.httpTokens.isEmpty)
         #expect(!configuration.requireCommandSignature && configuration.signingKeys.isEmpty)
-        let secrets = ["CREDITS_DASHBOARD_TOKEN": "d", "CREDITS_PROMETHEUS_TOKEN": "p", "CREDITS_SIGNING_KEY": "k",
-                       "CREDITS_DATABASE_PASSWORD": "pw"]
+        let secrets = [
+            "CREDITS_DASHBOARD_TOKEN": "d", "CREDITS_PROMETHEUS_TOKEN": "p", "CREDITS_SIGNING_KEY": "k",
+            "CREDITS_DATABASE_PASSWORD": "pw",
+        ]
         let production = try await ConfigurationLoader.load(
             file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: secrets)
         #expect(production.requireCommandSignature && production.signingKeys.keys.sorted() == ["primary"])
@@ -196,9 +210,11 @@ struct DeploymentFilesTests {
     func environment() async throws {
         let loaded = try await ConfigurationLoader.load(
             file: root.appendingPathComponent("config/credits-ledger.yaml").path,
-            environment: ["CREDITS_KAFKA_BROKERS": "k1:9092,k2:9092", "CREDITS_KAFKA_GROUP_ID": "g2",
-                          "CREDITS_STORE_PATH": "/tmp/x.sqlite", "CREDITS_HTTP_PORT": "9999",
-                          "CREDITS_CREDITS_PER_USD": "120.5", "CREDITS_KAFKA_PROPERTIES": "a.b=1,c=d=e"])
+            environment: [
+                "CREDITS_KAFKA_BROKERS": "k1:9092,k2:9092", "CREDITS_KAFKA_GROUP_ID": "g2",
+                "CREDITS_STORE_PATH": "/tmp/x.sqlite", "CREDITS_HTTP_PORT": "9999",
+                "CREDITS_CREDITS_PER_USD": "120.5", "CREDITS_KAFKA_PROPERTIES": "a.b=1,c=d=e",
+            ])
         #expect(loaded.brokers == "k1:9092,k2:9092")
         #expect(loaded.groupID == "g2")
         #expect(loaded.storePath == "/tmp/x.sqlite")
@@ -217,37 +233,44 @@ struct DeploymentFilesTests {
         #expect(configuration.storeSynchronous == .full)
         let loaded = try await ConfigurationLoader.load(
             file: root.appendingPathComponent("config/credits-ledger.yaml").path,
-            environment: ["CREDITS_KAFKA_SESSION_TIMEOUT_MS": "7000", "CREDITS_INSTANCE_ID": "ledger-0",
-                          "CREDITS_STORE_SYNCHRONOUS": "normal"])
+            environment: [
+                "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "7000", "CREDITS_INSTANCE_ID": "ledger-0",
+                "CREDITS_STORE_SYNCHRONOUS": "normal",
+            ])
         #expect(loaded.sessionTimeoutMilliseconds == 7_000)
         #expect(loaded.instanceID == "ledger-0")
         #expect(loaded.storeSynchronous == .normal)
-        #expect(loaded.consumerProperties == ["session.timeout.ms": "7000", "heartbeat.interval.ms": "2333",
-                                              "group.instance.id": "ledger-0"])
+        #expect(
+            loaded.consumerProperties == [
+                "session.timeout.ms": "7000", "heartbeat.interval.ms": "2333",
+                "group.instance.id": "ledger-0",
+            ])
         #expect(configuration.consumerProperties == ["session.timeout.ms": "10000", "heartbeat.interval.ms": "3000"])
     }
 
-    @Test("every out-of-range or malformed value is refused with an error that names its key", arguments: [
-        ("CREDITS_KAFKA_PARTITIONS", "99999999999", "kafka.partitions"),
-        ("CREDITS_KAFKA_PARTITIONS", "0", "kafka.partitions"),
-        ("CREDITS_PIPELINE_POLL_TIMEOUT_MS", "9999999999", "pipeline.poll_timeout_ms"),
-        ("CREDITS_PIPELINE_MAX_IN_FLIGHT", "-1", "pipeline.max_in_flight"),
-        ("CREDITS_PIPELINE_BATCH_MAX_MESSAGES", "0", "pipeline.batch_max_messages"),
-        ("CREDITS_PIPELINE_OUTPUT_STALL_MS", "five", "pipeline.output_stall_ms"),
-        ("CREDITS_HTTP_PORT", "70000", "http.port"),
-        ("CREDITS_STORE_IDEMPOTENCY_RETENTION_DAYS", "-3", "store.idempotency_retention_days"),
-        ("CREDITS_STORE_SYNCHRONOUS", "off", "store.synchronous"),
-        ("CREDITS_STORE_PATH", " ", "store.path"),
-        ("CREDITS_KAFKA_SESSION_TIMEOUT_MS", "10", "kafka.session_timeout_ms"),
-        ("CREDITS_INSTANCE_ID", "a b", "kafka.instance_id"),
-        ("CREDITS_SHUTDOWN_TIMEOUT_MS", "0", "shutdown.timeout_ms"),
-        ("CREDITS_LOG_LEVEL", "loud", "log.level"),
-        ("CREDITS_CREDITS_PER_USD", "0", "credits_per_usd"),
-        ("CREDITS_KAFKA_TOPICS_BLOCKS", "credits.usage", "kafka.topics"),
-        ("CREDITS_KAFKA_GROUP_ID", "", "kafka.group_id"),
-        ("CREDITS_STORE_URL", "mysql://ledger@db/credits", "store.url"),
-        ("CREDITS_STORE_URL", "postgres://ledger@db/credits?sslmode=allow", "store.url"),
-    ])
+    @Test(
+        "every out-of-range or malformed value is refused with an error that names its key",
+        arguments: [
+            ("CREDITS_KAFKA_PARTITIONS", "99999999999", "kafka.partitions"),
+            ("CREDITS_KAFKA_PARTITIONS", "0", "kafka.partitions"),
+            ("CREDITS_PIPELINE_POLL_TIMEOUT_MS", "9999999999", "pipeline.poll_timeout_ms"),
+            ("CREDITS_PIPELINE_MAX_IN_FLIGHT", "-1", "pipeline.max_in_flight"),
+            ("CREDITS_PIPELINE_BATCH_MAX_MESSAGES", "0", "pipeline.batch_max_messages"),
+            ("CREDITS_PIPELINE_OUTPUT_STALL_MS", "five", "pipeline.output_stall_ms"),
+            ("CREDITS_HTTP_PORT", "70000", "http.port"),
+            ("CREDITS_STORE_IDEMPOTENCY_RETENTION_DAYS", "-3", "store.idempotency_retention_days"),
+            ("CREDITS_STORE_SYNCHRONOUS", "off", "store.synchronous"),
+            ("CREDITS_STORE_PATH", " ", "store.path"),
+            ("CREDITS_KAFKA_SESSION_TIMEOUT_MS", "10", "kafka.session_timeout_ms"),
+            ("CREDITS_INSTANCE_ID", "a b", "kafka.instance_id"),
+            ("CREDITS_SHUTDOWN_TIMEOUT_MS", "0", "shutdown.timeout_ms"),
+            ("CREDITS_LOG_LEVEL", "loud", "log.level"),
+            ("CREDITS_CREDITS_PER_USD", "0", "credits_per_usd"),
+            ("CREDITS_KAFKA_TOPICS_BLOCKS", "credits.usage", "kafka.topics"),
+            ("CREDITS_KAFKA_GROUP_ID", "", "kafka.group_id"),
+            ("CREDITS_STORE_URL", "mysql://ledger@db/credits", "store.url"),
+            ("CREDITS_STORE_URL", "postgres://ledger@db/credits?sslmode=allow", "store.url"),
+        ])
     func refusedValues(variable: String, value: String, key: String) async throws {
         do {
             _ = try await ConfigurationLoader.load(file: nil, environment: [variable: value])

@@ -24,7 +24,8 @@ public final class PostgresServer: Sendable {
             throw Failure("PostgreSQL's server programs are not installed (scripts/install-deps.sh installs them)")
         }
         binaries = bin
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-pg-\(UUID().uuidString.prefix(8))").path
+        directory =
+            FileManager.default.temporaryDirectory.appendingPathComponent("credits-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         runAs = getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []
         if getuid() == 0 { _ = try Self.run(["/bin/chown", "-R", "postgres:postgres", directory]) }
@@ -40,9 +41,12 @@ public final class PostgresServer: Sendable {
         let log = directory + "/server.log"
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/bin/sh")
-        let command = (runAs + ["\(binaries)/postgres", "-D", directory + "/data", "-p", "\(port)", "-k", directory,
-                                "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "fsync=off",
-                                "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+        let command =
+            (runAs + [
+                "\(binaries)/postgres", "-D", directory + "/data", "-p", "\(port)", "-k", directory,
+                "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "fsync=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+            ])
             .map { "'\($0)'" }.joined(separator: " ")
         server.arguments = ["-c", "exec \(command) >>'\(log)' 2>&1"]
         try server.run()
@@ -59,8 +63,10 @@ public final class PostgresServer: Sendable {
     /// A new, empty database; returns its `postgres://` URL.
     public func makeDatabase(_ prefix: String = "credits") throws -> String {
         let name = "\(prefix)_\(UUID().uuidString.prefix(8).lowercased())"
-        _ = try Self.run(["\(binaries)/psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-q",
-                          "-c", "CREATE DATABASE \(name)"])
+        _ = try Self.run([
+            "\(binaries)/psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-q",
+            "-c", "CREATE DATABASE \(name)",
+        ])
         return url(database: name)
     }
 
@@ -68,8 +74,10 @@ public final class PostgresServer: Sendable {
 
     /// Runs SQL with psql and returns what it printed (unaligned, tuples only).
     public func psql(_ database: String, _ sql: String) throws -> String {
-        try Self.run(["\(binaries)/psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database,
-                      "-At", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        try Self.run([
+            "\(binaries)/psql", "-h", "127.0.0.1", "-p", "\(port)", "-U", "postgres", "-d", database,
+            "-At", "-v", "ON_ERROR_STOP=1", "-c", sql,
+        ])
     }
 
     /// Starts psql with `sql` and returns without waiting for it (to hold a lock, say).
@@ -105,14 +113,17 @@ public final class PostgresServer: Sendable {
         let watcher = Process()
         watcher.executableURL = URL(fileURLWithPath: "/bin/sh")
         // The PID is read at exit: the server may have been stopped and started again meanwhile.
-        watcher.arguments = ["-c", """
+        watcher.arguments = [
+            "-c",
+            """
             while kill -0 \(getpid()) 2>/dev/null; do sleep 1; done
             if [ -f '\(directory)/data/postmaster.pid' ]; then
                 pid=$(head -1 '\(directory)/data/postmaster.pid')
                 kill -INT "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
             fi
             rm -rf '\(directory)'
-            """]
+            """,
+        ]
         watcher.standardOutput = FileHandle.nullDevice
         watcher.standardError = FileHandle.nullDevice
         try watcher.run()
@@ -134,7 +145,9 @@ public final class PostgresServer: Sendable {
         address.sin_port = 0
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
+            }
         }
         guard bound else { throw Failure("no free loopback port") }
         return Int(UInt16(bigEndian: address.sin_port))

@@ -42,9 +42,11 @@ public struct CommandResult: Sendable, Equatable {
     public var originalStatus: Status?
     public var processedAt: Timestamp
 
-    public init(commandID: String, customerID: String, status: Status, reason: ReasonCode? = nil,
-                message: String? = nil, entryID: Int64? = nil, balance: CreditAmount,
-                originalStatus: Status? = nil, processedAt: Timestamp) {
+    public init(
+        commandID: String, customerID: String, status: Status, reason: ReasonCode? = nil,
+        message: String? = nil, entryID: Int64? = nil, balance: CreditAmount,
+        originalStatus: Status? = nil, processedAt: Timestamp
+    ) {
         self.commandID = commandID
         self.customerID = customerID
         self.status = status
@@ -71,8 +73,10 @@ public struct DeadLetter: Sendable, Equatable {
     public var error: InputError
     public var at: Timestamp
 
-    public init(sourceTopic: String, partition: Int32, offset: Int64, key: String?, payload: [UInt8],
-                error: InputError, at: Timestamp) {
+    public init(
+        sourceTopic: String, partition: Int32, offset: Int64, key: String?, payload: [UInt8],
+        error: InputError, at: Timestamp
+    ) {
         self.sourceTopic = sourceTopic
         self.partition = partition
         self.offset = offset

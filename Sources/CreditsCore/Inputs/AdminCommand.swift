@@ -39,7 +39,7 @@ public struct AdminCommand: Sendable, Equatable {
     /// invalid command gets its `rejected` result.
     public static func identity(of fields: [String: JSONValue]) -> (commandID: String, customerID: String)? {
         guard case .string(let commandID) = fields["command_id"], (1...200).contains(commandID.count),
-              case .string(let customerID) = fields["customer_id"], Identifier.isValidCustomerID(customerID)
+            case .string(let customerID) = fields["customer_id"], Identifier.isValidCustomerID(customerID)
         else { return nil }
         return (commandID, customerID)
     }
@@ -67,8 +67,9 @@ public struct AdminCommand: Sendable, Equatable {
         case "configure":
             action = .configure(try SettingsChange(reader: reader, requireOne: true))
         case "add_credits":
-            action = .addCredits(amount: try reader.credits("amount", positive: true),
-                                 note: try reader.string("note", length: 1...500))
+            action = .addCredits(
+                amount: try reader.credits("amount", positive: true),
+                note: try reader.string("note", length: 1...500))
         case "quick_buy":
             let paymentRef = try reader.string("payment_ref", length: 1...200)
             switch (reader.has("package"), reader.has("amount")) {
@@ -93,11 +94,14 @@ public struct AdminCommand: Sendable, Equatable {
             guard let reason = DeductReason(rawValue: reasonText) else {
                 throw reader.fail("reason", "must be one of refund, correction, manual")
             }
-            action = .deductCredits(amount: amount, reason: reason, note: try reader.string("note", length: 1...500),
-                                    allowNegative: try reader.optionalBool("allow_negative") ?? false)
+            action = .deductCredits(
+                amount: amount, reason: reason, note: try reader.string("note", length: 1...500),
+                allowNegative: try reader.optionalBool("allow_negative") ?? false)
         default:
-            throw reader.fail("type", "unknown command type \"\(type)\"; expected enable_credits, disable_credits, "
-                              + "configure, add_credits, quick_buy or deduct_credits")
+            throw reader.fail(
+                "type",
+                "unknown command type \"\(type)\"; expected enable_credits, disable_credits, "
+                    + "configure, add_credits, quick_buy or deduct_credits")
         }
     }
 }

@@ -5,7 +5,12 @@
 /// bytes with SHA-256 to fingerprint an idempotency key.
 public struct CanonicalForm: Sendable, Equatable {
     private enum Tag: UInt8 {
-        case absent = 0, null = 1, text = 2, integer = 3, wide = 4, bool = 5
+        case absent = 0
+        case null = 1
+        case text = 2
+        case integer = 3
+        case wide = 4
+        case bool = 5
     }
 
     public private(set) var bytes: [UInt8] = []
@@ -13,28 +18,40 @@ public struct CanonicalForm: Sendable, Equatable {
     public init() { bytes.reserveCapacity(128) }
 
     public mutating func text(_ value: String?) {
-        guard let value else { bytes.append(Tag.absent.rawValue); return }
+        guard let value else {
+            bytes.append(Tag.absent.rawValue)
+            return
+        }
         bytes.append(Tag.text.rawValue)
         appendBigEndian(UInt64(value.utf8.count), width: 4)
         bytes.append(contentsOf: value.utf8)
     }
 
     public mutating func integer(_ value: Int64?) {
-        guard let value else { bytes.append(Tag.absent.rawValue); return }
+        guard let value else {
+            bytes.append(Tag.absent.rawValue)
+            return
+        }
         bytes.append(Tag.integer.rawValue)
         appendBigEndian(UInt64(bitPattern: value), width: 8)
     }
 
     /// A 128-bit integer (nano-dollars).
     public mutating func wide(_ value: Int128?) {
-        guard let value else { bytes.append(Tag.absent.rawValue); return }
+        guard let value else {
+            bytes.append(Tag.absent.rawValue)
+            return
+        }
         bytes.append(Tag.wide.rawValue)
         appendBigEndian(UInt64(truncatingIfNeeded: value >> 64), width: 8)
         appendBigEndian(UInt64(truncatingIfNeeded: value), width: 8)
     }
 
     public mutating func bool(_ value: Bool?) {
-        guard let value else { bytes.append(Tag.absent.rawValue); return }
+        guard let value else {
+            bytes.append(Tag.absent.rawValue)
+            return
+        }
         bytes.append(Tag.bool.rawValue)
         bytes.append(value ? 1 : 0)
     }
@@ -100,8 +117,12 @@ extension AdminCommand {
         case .quickBuy(let selection, let paymentRef):
             form.text("quick_buy")
             switch selection {
-            case .package(let name): form.text("package"); form.text(name)
-            case .amount(let amount): form.text("amount"); form.integer(amount.micros)
+            case .package(let name):
+                form.text("package")
+                form.text(name)
+            case .amount(let amount):
+                form.text("amount")
+                form.integer(amount.micros)
             }
             form.text(paymentRef)
         case .deductCredits(let amount, let reason, let note, let allowNegative):

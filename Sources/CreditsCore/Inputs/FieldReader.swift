@@ -46,7 +46,7 @@ struct FieldReader {
         guard let value = fields[name], value != .null else { return nil }
         guard case .number(let text) = value else { throw fail(name, "must be an integer, got \(value.typeName)") }
         guard let units = try? FixedPointDecimal.parse(text, scale: 0, allowExponent: true),
-              units >= Int128(range.lowerBound), units <= Int128(range.upperBound)
+            units >= Int128(range.lowerBound), units <= Int128(range.upperBound)
         else { throw fail(name, "must be an integer from \(range.lowerBound) to \(range.upperBound)") }
         return Int64(units)
     }

@@ -13,15 +13,25 @@ public struct Fingerprint: Sendable {
     }
 
     public mutating func add(_ number: Int64?) {
-        guard let number else { mix(0x2D); mix(0x1F); return }
+        guard let number else {
+            mix(0x2D)
+            mix(0x1F)
+            return
+        }
         var bits = UInt64(bitPattern: number)
-        for _ in 0..<8 { mix(UInt8(truncatingIfNeeded: bits)); bits >>= 8 }
+        for _ in 0..<8 {
+            mix(UInt8(truncatingIfNeeded: bits))
+            bits >>= 8
+        }
         mix(0x1F)
     }
 
     /// Adds an amount of nano-dollars (or nil).
     public mutating func add(_ number: Int128?) {
-        guard let number else { add(nil as Int64?); return }
+        guard let number else {
+            add(nil as Int64?)
+            return
+        }
         add(Int64(truncatingIfNeeded: number >> 64))
         add(Int64(truncatingIfNeeded: number))
     }

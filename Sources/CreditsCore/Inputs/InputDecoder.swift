@@ -27,8 +27,9 @@ public enum InputDecoder {
     /// Decodes and validates one message; `key` is the message key, if it has one.
     public static func decode(_ kind: InputKind, key: String?, payload: [UInt8]) -> DecodedInput {
         guard payload.count <= maximumPayloadBytes else {
-            return .invalid(InputError(.tooLarge, "payload is \(payload.count) bytes; the limit is \(maximumPayloadBytes)"),
-                            commandIdentity: nil)
+            return .invalid(
+                InputError(.tooLarge, "payload is \(payload.count) bytes; the limit is \(maximumPayloadBytes)"),
+                commandIdentity: nil)
         }
         let fields: [String: JSONValue]
         do {
@@ -51,7 +52,9 @@ public enum InputDecoder {
                 return .invalid(error, commandIdentity: nil)
             }
         case .command:
-            let identity = AdminCommand.identity(of: fields).map { CommandIdentity(commandID: $0.commandID, customerID: $0.customerID) }
+            let identity = AdminCommand.identity(of: fields).map {
+                CommandIdentity(commandID: $0.commandID, customerID: $0.customerID)
+            }
             do {
                 let command = try AdminCommand(json: fields)
                 if let mismatch = keyMismatch(key: key, customerID: command.customerID) {

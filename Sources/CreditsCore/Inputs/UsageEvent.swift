@@ -24,8 +24,10 @@ public struct UsageEvent: Sendable, Equatable {
     public var aiCosts: AICosts?
     public var toolCalls: Int64?
 
-    public init(eventID: String, customerID: String, occurredAt: Timestamp, callID: String? = nil,
-                callSeconds: Int64? = nil, aiCosts: AICosts? = nil, toolCalls: Int64? = nil) {
+    public init(
+        eventID: String, customerID: String, occurredAt: Timestamp, callID: String? = nil,
+        callSeconds: Int64? = nil, aiCosts: AICosts? = nil, toolCalls: Int64? = nil
+    ) {
         self.eventID = eventID
         self.customerID = customerID
         self.occurredAt = occurredAt
@@ -48,8 +50,9 @@ public struct UsageEvent: Sendable, Equatable {
         callSeconds = try reader.optionalInteger("call_seconds", range: 0...86_400)
         toolCalls = try reader.optionalInteger("tool_calls", range: 0...100_000)
         if let costs = try reader.optionalObject("ai_costs_usd") {
-            let parsed = AICosts(llm: try costs.optionalUSD("llm"), stt: try costs.optionalUSD("stt"),
-                                 tts: try costs.optionalUSD("tts"))
+            let parsed = AICosts(
+                llm: try costs.optionalUSD("llm"), stt: try costs.optionalUSD("stt"),
+                tts: try costs.optionalUSD("tts"))
             guard parsed.llm != nil || parsed.stt != nil || parsed.tts != nil else {
                 throw reader.fail("ai_costs_usd", "must contain at least one of llm, stt, tts")
             }

@@ -12,9 +12,11 @@ public struct CustomerAccount: Sendable, Equatable {
     public var lowCreditAlerted: Bool
     public var settings: CustomerSettings
 
-    public init(customerID: String, creditsEnabled: Bool = false, balance: CreditAmount = .zero,
-                lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
-                lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings()) {
+    public init(
+        customerID: String, creditsEnabled: Bool = false, balance: CreditAmount = .zero,
+        lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
+        lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings()
+    ) {
         self.customerID = customerID
         self.creditsEnabled = creditsEnabled
         self.balance = balance

@@ -9,15 +9,20 @@ public struct Ledger: Sendable {
 
     /// Charges a usage event. A customer without AI credits is not charged and gets no entry.
     /// Throws `amount_out_of_range` when the charge or the new balance does not fit.
-    public func apply(_ usage: UsageEvent, to account: CustomerAccount, at now: Timestamp) throws(InputError) -> LedgerTransition {
+    public func apply(_ usage: UsageEvent, to account: CustomerAccount, at now: Timestamp) throws(InputError) -> LedgerTransition
+    {
         var transition = LedgerTransition(account: account, now: now)
         guard account.creditsEnabled else { return transition }
-        guard let charge = Pricing.charge(for: usage, settings: account.settings,
-                                          defaultCreditsPerUSD: configuration.creditsPerUSD)
+        guard
+            let charge = Pricing.charge(
+                for: usage, settings: account.settings,
+                defaultCreditsPerUSD: configuration.creditsPerUSD)
         else { throw InputError(.amountOutOfRange, "the charge of this usage event is over 1e12 credits") }
         let note = usage.callID.map { "Usage of call \($0)" } ?? "Usage event \(usage.eventID)"
-        guard transition.record(.used, amount: -charge.total, note: note, source: .usage(eventID: usage.eventID),
-                                breakdown: charge, occurredAt: usage.occurredAt)
+        guard
+            transition.record(
+                .used, amount: -charge.total, note: note, source: .usage(eventID: usage.eventID),
+                breakdown: charge, occurredAt: usage.occurredAt)
         else { throw InputError(.amountOutOfRange, "the balance would leave the ledger's range") }
         return transition
     }
@@ -39,13 +44,15 @@ public struct Ledger: Sendable {
         let result: CommandResult
         switch outcome {
         case .success:
-            result = CommandResult(commandID: command.commandID, customerID: command.customerID, status: .applied,
-                                   entryID: entryID, balance: transition.account.balance, processedAt: now)
+            result = CommandResult(
+                commandID: command.commandID, customerID: command.customerID, status: .applied,
+                entryID: entryID, balance: transition.account.balance, processedAt: now)
         case .failure(let error):
             transition = LedgerTransition(account: account, now: now)
-            result = CommandResult(commandID: command.commandID, customerID: command.customerID, status: .rejected,
-                                   reason: error.code, message: error.message, balance: account.balance,
-                                   processedAt: now)
+            result = CommandResult(
+                commandID: command.commandID, customerID: command.customerID, status: .rejected,
+                reason: error.code, message: error.message, balance: account.balance,
+                processedAt: now)
         }
         transition.commandResult = result
         transition.events.insert(.commandResult(result), at: 0)
@@ -67,8 +74,9 @@ public struct Ledger: Sendable {
             return .success(())
         case .disableCredits:
             transition.account.creditsEnabled = false
-            transition.unblock(eventID: EventID.forCommand(command.customerID, command.commandID, "unblocked"),
-                               reason: "credits_disabled")
+            transition.unblock(
+                eventID: EventID.forCommand(command.customerID, command.commandID, "unblocked"),
+                reason: "credits_disabled")
             return .success(())
         case .configure(let change):
             transition.account.settings.apply(change)
@@ -83,31 +91,41 @@ public struct Ledger: Sendable {
                     let known = configuration.packages.map(\.name).joined(separator: ", ")
                     return .failure(InputError(.unknownPackage, "package \"\(name)\" is not sold; packages: \(known)"))
                 }
-                return credit(package.credits, note: "Quick Buy package \(name) (payment \(paymentRef))",
-                              command: command, source: source, on: &transition)
+                return credit(
+                    package.credits, note: "Quick Buy package \(name) (payment \(paymentRef))",
+                    command: command, source: source, on: &transition)
             case .amount(let amount):
-                return credit(amount, note: "Quick Buy \(amount) credits (payment \(paymentRef))",
-                              command: command, source: source, on: &transition)
+                return credit(
+                    amount, note: "Quick Buy \(amount) credits (payment \(paymentRef))",
+                    command: command, source: source, on: &transition)
             }
         case .deductCredits(let amount, let reason, let note, let allowNegative):
             guard transition.account.creditsEnabled else { return .failure(notEnabled(command)) }
             let balance = transition.account.balance
             guard allowNegative || balance.micros >= amount.micros else {
-                return .failure(InputError(.insufficientBalance,
-                                           "cannot deduct \(amount) from a balance of \(balance) without allow_negative"))
+                return .failure(
+                    InputError(
+                        .insufficientBalance,
+                        "cannot deduct \(amount) from a balance of \(balance) without allow_negative"))
             }
-            guard transition.record(.deducted, amount: -amount, note: note, source: source, actor: command.actor,
-                                    deductReason: reason, occurredAt: command.issuedAt)
+            guard
+                transition.record(
+                    .deducted, amount: -amount, note: note, source: source, actor: command.actor,
+                    deductReason: reason, occurredAt: command.issuedAt)
             else { return .failure(outOfRange) }
             return .success(())
         }
     }
 
-    private func credit(_ amount: CreditAmount, note: String, command: AdminCommand, source: LedgerEntry.Source,
-                        on transition: inout LedgerTransition) -> Result<Void, InputError> {
+    private func credit(
+        _ amount: CreditAmount, note: String, command: AdminCommand, source: LedgerEntry.Source,
+        on transition: inout LedgerTransition
+    ) -> Result<Void, InputError> {
         guard transition.account.creditsEnabled else { return .failure(notEnabled(command)) }
-        guard transition.record(.added, amount: amount, note: note, source: source, actor: command.actor,
-                                occurredAt: command.issuedAt)
+        guard
+            transition.record(
+                .added, amount: amount, note: note, source: source, actor: command.actor,
+                occurredAt: command.issuedAt)
         else { return .failure(outOfRange) }
         return .success(())
     }

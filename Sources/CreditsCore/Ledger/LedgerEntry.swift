@@ -41,9 +41,11 @@ public struct LedgerEntry: Sendable, Equatable {
     public var occurredAt: Timestamp
     public var recordedAt: Timestamp
 
-    public init(customerID: String, entryID: Int64, kind: Kind, amount: CreditAmount, balance: CreditAmount,
-                note: String, source: Source, actor: String? = nil, breakdown: Pricing.Charge? = nil,
-                deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp, recordedAt: Timestamp) {
+    public init(
+        customerID: String, entryID: Int64, kind: Kind, amount: CreditAmount, balance: CreditAmount,
+        note: String, source: Source, actor: String? = nil, breakdown: Pricing.Charge? = nil,
+        deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp, recordedAt: Timestamp
+    ) {
         self.customerID = customerID
         self.entryID = entryID
         self.kind = kind

@@ -15,14 +15,17 @@ public struct LedgerTransition: Sendable, Equatable {
 
     /// Appends an entry and the events that follow from it (balance-changed, then block and
     /// low-credit changes). Returns false, changing nothing, when the balance would overflow.
-    mutating func record(_ kind: LedgerEntry.Kind, amount: CreditAmount, note: String, source: LedgerEntry.Source,
-                         actor: String? = nil, breakdown: Pricing.Charge? = nil,
-                         deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp) -> Bool {
+    mutating func record(
+        _ kind: LedgerEntry.Kind, amount: CreditAmount, note: String, source: LedgerEntry.Source,
+        actor: String? = nil, breakdown: Pricing.Charge? = nil,
+        deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp
+    ) -> Bool {
         guard let balance = account.balance.adding(amount) else { return false }
-        let entry = LedgerEntry(customerID: account.customerID, entryID: account.lastEntryID + 1, kind: kind,
-                                amount: amount, balance: balance, note: note, source: source, actor: actor,
-                                breakdown: breakdown, deductReason: deductReason, occurredAt: occurredAt,
-                                recordedAt: now)
+        let entry = LedgerEntry(
+            customerID: account.customerID, entryID: account.lastEntryID + 1, kind: kind,
+            amount: amount, balance: balance, note: note, source: source, actor: actor,
+            breakdown: breakdown, deductReason: deductReason, occurredAt: occurredAt,
+            recordedAt: now)
         account.balance = balance
         account.lastEntryID = entry.entryID
         account.balanceUpdatedAt = now
@@ -52,9 +55,12 @@ public struct LedgerTransition: Sendable, Equatable {
         guard account.blockState == .active else { return }
         let blockAt = now.adding(seconds: account.settings.gracePeriodSeconds)
         account.blockState = .grace(blockAt: blockAt, depletedBy: cause)
-        events.append(.block(BlockEvent(eventID: EventID.forDepletion(account.customerID, cause, "depleted"),
-                                        customerID: account.customerID, kind: .depleted, balance: account.balance,
-                                        previousState: "active", blockAt: blockAt, reason: reason, occurredAt: now)))
+        events.append(
+            .block(
+                BlockEvent(
+                    eventID: EventID.forDepletion(account.customerID, cause, "depleted"),
+                    customerID: account.customerID, kind: .depleted, balance: account.balance,
+                    previousState: "active", blockAt: blockAt, reason: reason, occurredAt: now)))
         if account.settings.gracePeriodSeconds == 0 { block(depletedBy: cause) }
     }
 
@@ -62,10 +68,13 @@ public struct LedgerTransition: Sendable, Equatable {
     mutating func block(depletedBy cause: BlockState.Depletion) {
         let customerID = account.customerID
         account.blockState = .blocked(depletedBy: cause)
-        events.append(.block(BlockEvent(eventID: EventID.forDepletion(customerID, cause, "blocked"),
-                                        customerID: customerID, kind: .blocked, balance: account.balance,
-                                        previousState: "grace", blockAt: nil, reason: "grace_period_expired",
-                                        occurredAt: now)))
+        events.append(
+            .block(
+                BlockEvent(
+                    eventID: EventID.forDepletion(customerID, cause, "blocked"),
+                    customerID: customerID, kind: .blocked, balance: account.balance,
+                    previousState: "grace", blockAt: nil, reason: "grace_period_expired",
+                    occurredAt: now)))
     }
 
     /// grace or blocked → active.
@@ -73,9 +82,12 @@ public struct LedgerTransition: Sendable, Equatable {
         let previous = account.blockState
         guard previous != .active else { return }
         account.blockState = .active
-        events.append(.block(BlockEvent(eventID: eventID, customerID: account.customerID, kind: .unblocked,
-                                        balance: account.balance, previousState: previous.name, blockAt: nil,
-                                        reason: reason, occurredAt: now)))
+        events.append(
+            .block(
+                BlockEvent(
+                    eventID: eventID, customerID: account.customerID, kind: .unblocked,
+                    balance: account.balance, previousState: previous.name, blockAt: nil,
+                    reason: reason, occurredAt: now)))
     }
 
     /// Sends a low-credit alert once per crossing of the threshold; re-arms above it.
@@ -87,8 +99,11 @@ public struct LedgerTransition: Sendable, Equatable {
         }
         guard account.settings.lowCreditAlerts, !account.lowCreditAlerted else { return }
         account.lowCreditAlerted = true
-        events.append(.lowCredit(LowCreditAlert(eventID: eventID, customerID: account.customerID,
-                                                balance: account.balance, threshold: threshold, entryID: entryID,
-                                                occurredAt: now)))
+        events.append(
+            .lowCredit(
+                LowCreditAlert(
+                    eventID: eventID, customerID: account.customerID,
+                    balance: account.balance, threshold: threshold, entryID: entryID,
+                    occurredAt: now)))
     }
 }

@@ -23,8 +23,10 @@ public enum Pricing {
     static let chargeLimit = Int128(CreditAmount.inputLimit.micros)
 
     /// The charge of `usage` under `settings`, or nil when it is beyond 1e12 credits.
-    public static func charge(for usage: UsageEvent, settings: CustomerSettings,
-                              defaultCreditsPerUSD: CreditAmount) -> Charge? {
+    public static func charge(
+        for usage: UsageEvent, settings: CustomerSettings,
+        defaultCreditsPerUSD: CreditAmount
+    ) -> Charge? {
         var warnings: [String] = []
         var call: Int128 = 0
         if let seconds = usage.callSeconds {
@@ -45,8 +47,9 @@ public enum Pricing {
         }
         let tools = Int128(usage.toolCalls ?? 0) * Int128(settings.toolCallPrice.micros)
         guard call + ai + tools <= chargeLimit else { return nil }
-        return Charge(call: CreditAmount(micros: Int64(call)), ai: CreditAmount(micros: Int64(ai)),
-                      toolCalls: CreditAmount(micros: Int64(tools)), warnings: warnings)
+        return Charge(
+            call: CreditAmount(micros: Int64(call)), ai: CreditAmount(micros: Int64(ai)),
+            toolCalls: CreditAmount(micros: Int64(tools)), warnings: warnings)
     }
 
     /// `value / divisor` rounded towards +infinity, for non-negative values.

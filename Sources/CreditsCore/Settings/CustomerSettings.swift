@@ -14,9 +14,11 @@ public struct CustomerSettings: Sendable, Equatable {
     public static let defaultGracePeriodSeconds: Int64 = 300
     public static let defaultToolCallPrice = CreditAmount(micros: 30_000)
 
-    public init(pricePerMinute: CreditAmount? = nil, gracePeriodSeconds: Int64 = defaultGracePeriodSeconds,
-                lowCreditThreshold: CreditAmount? = nil, lowCreditAlerts: Bool = false,
-                toolCallPrice: CreditAmount = defaultToolCallPrice, creditsPerUSD: CreditAmount? = nil) {
+    public init(
+        pricePerMinute: CreditAmount? = nil, gracePeriodSeconds: Int64 = defaultGracePeriodSeconds,
+        lowCreditThreshold: CreditAmount? = nil, lowCreditAlerts: Bool = false,
+        toolCallPrice: CreditAmount = defaultToolCallPrice, creditsPerUSD: CreditAmount? = nil
+    ) {
         self.pricePerMinute = pricePerMinute
         self.gracePeriodSeconds = gracePeriodSeconds
         self.lowCreditThreshold = lowCreditThreshold
@@ -46,9 +48,11 @@ public struct SettingsChange: Sendable, Equatable {
     public var toolCallPrice: CreditAmount?
     public var creditsPerUSD: CreditAmount?
 
-    public init(pricePerMinute: CreditAmount?? = nil, gracePeriodSeconds: Int64? = nil,
-                lowCreditThreshold: CreditAmount?? = nil, lowCreditAlerts: Bool? = nil,
-                toolCallPrice: CreditAmount? = nil, creditsPerUSD: CreditAmount? = nil) {
+    public init(
+        pricePerMinute: CreditAmount?? = nil, gracePeriodSeconds: Int64? = nil,
+        lowCreditThreshold: CreditAmount?? = nil, lowCreditAlerts: Bool? = nil,
+        toolCallPrice: CreditAmount? = nil, creditsPerUSD: CreditAmount? = nil
+    ) {
         self.pricePerMinute = pricePerMinute
         self.gracePeriodSeconds = gracePeriodSeconds
         self.lowCreditThreshold = lowCreditThreshold
@@ -57,8 +61,10 @@ public struct SettingsChange: Sendable, Equatable {
         self.creditsPerUSD = creditsPerUSD
     }
 
-    static let fieldNames = ["price_per_minute", "grace_period_seconds", "low_credit_threshold",
-                             "low_credit_alerts", "tool_call_price", "credits_per_usd"]
+    static let fieldNames = [
+        "price_per_minute", "grace_period_seconds", "low_credit_threshold",
+        "low_credit_alerts", "tool_call_price", "credits_per_usd",
+    ]
 
     /// Reads the settings fields of `reader`; `requireOne` demands at least one.
     init(reader: FieldReader, requireOne: Bool) throws(InputError) {
@@ -77,8 +83,10 @@ public struct SettingsChange: Sendable, Equatable {
         toolCallPrice = try reader.optionalCredits("tool_call_price", nonNegative: true)
         creditsPerUSD = try reader.optionalCredits("credits_per_usd", nonNegative: true)
         if requireOne && self == SettingsChange() {
-            throw InputError(.invalidCommand, "\(reader.path.isEmpty ? "" : reader.path)configure needs at least one of "
-                             + Self.fieldNames.joined(separator: ", "))
+            throw InputError(
+                .invalidCommand,
+                "\(reader.path.isEmpty ? "" : reader.path)configure needs at least one of "
+                    + Self.fieldNames.joined(separator: ", "))
         }
     }
 
@@ -91,8 +99,10 @@ public struct SettingsChange: Sendable, Equatable {
             case .some(.some(let amount)): amount.description
             }
         }
-        return [text(pricePerMinute), gracePeriodSeconds.map { String($0) } ?? "-", text(lowCreditThreshold),
-                lowCreditAlerts.map { String($0) } ?? "-", toolCallPrice?.description ?? "-",
-                creditsPerUSD?.description ?? "-"].joined(separator: ",")
+        return [
+            text(pricePerMinute), gracePeriodSeconds.map { String($0) } ?? "-", text(lowCreditThreshold),
+            lowCreditAlerts.map { String($0) } ?? "-", toolCallPrice?.description ?? "-",
+            creditsPerUSD?.description ?? "-",
+        ].joined(separator: ",")
     }
 }

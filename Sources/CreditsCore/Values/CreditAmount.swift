@@ -43,7 +43,10 @@ public struct CreditAmount: Hashable, Comparable, Sendable, CustomStringConverti
         var text = micros < 0 ? "-" + String(whole) : String(whole)
         if fraction != 0 {
             var digits = 6
-            while fraction % 10 == 0 { fraction /= 10; digits -= 1 }
+            while fraction % 10 == 0 {
+                fraction /= 10
+                digits -= 1
+            }
             let fractionText = String(fraction)
             text += "." + String(repeating: "0", count: digits - fractionText.count) + fractionText
         }

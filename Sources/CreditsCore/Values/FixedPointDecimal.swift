@@ -95,7 +95,10 @@ enum FixedPointDecimal {
         text += String(whole)
         if fraction != 0 {
             var fractionDigits = scale
-            while fraction % 10 == 0 { fraction /= 10; fractionDigits -= 1 }
+            while fraction % 10 == 0 {
+                fraction /= 10
+                fractionDigits -= 1
+            }
             let digits = String(fraction)
             text += "." + String(repeating: "0", count: fractionDigits - digits.count) + digits
         }

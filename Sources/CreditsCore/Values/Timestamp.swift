@@ -29,13 +29,13 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             return value
         }
         guard let year = number(0, 4), b[4] == UInt8(ascii: "-"), let month = number(5, 2),
-              b[7] == UInt8(ascii: "-"), let day = number(8, 2),
-              [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(b[10]),
-              let hour = number(11, 2), b[13] == UInt8(ascii: ":"), let minute = number(14, 2),
-              b[16] == UInt8(ascii: ":"), let second = number(17, 2)
+            b[7] == UInt8(ascii: "-"), let day = number(8, 2),
+            [UInt8(ascii: "T"), UInt8(ascii: "t"), UInt8(ascii: " ")].contains(b[10]),
+            let hour = number(11, 2), b[13] == UInt8(ascii: ":"), let minute = number(14, 2),
+            b[16] == UInt8(ascii: ":"), let second = number(17, 2)
         else { return nil }
         guard (1...12).contains(month), day >= 1, day <= Self.daysIn(month: month, year: year),
-              hour <= 23, minute <= 59, second <= 60
+            hour <= 23, minute <= 59, second <= 60
         else { return nil }
         var index = 19
         var millis = 0
@@ -57,14 +57,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
             guard index + 1 == b.count else { return nil }
         case UInt8(ascii: "+"), UInt8(ascii: "-"):
             guard index + 6 == b.count, let oh = number(index + 1, 2), b[index + 3] == UInt8(ascii: ":"),
-                  let om = number(index + 4, 2), oh <= 23, om <= 59
+                let om = number(index + 4, 2), oh <= 23, om <= 59
             else { return nil }
             offsetMinutes = (oh * 60 + om) * (b[index] == UInt8(ascii: "-") ? -1 : 1)
         default:
             return nil
         }
         let days = Self.daysFromCivil(year: year, month: month, day: day)
-        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59))
+        let seconds =
+            Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59))
             - Int64(offsetMinutes * 60)
         self.millisecondsSinceEpoch = seconds * 1000 + Int64(millis)
     }
@@ -133,7 +134,10 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 extension Int64 {
     func quotientAndRemainderFloored(dividingBy divisor: Int64) -> (Int64, Int64) {
         var (q, r) = quotientAndRemainder(dividingBy: divisor)
-        if r < 0 { q -= 1; r += divisor }
+        if r < 0 {
+            q -= 1
+            r += divisor
+        }
         return (q, r)
     }
 }

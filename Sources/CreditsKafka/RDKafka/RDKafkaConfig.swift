@@ -5,17 +5,20 @@ import Logging
 let librdkafkaLogger = Logger(label: "librdkafka")
 
 /// Forwards a librdkafka log line (syslog level) to swift-log.
-private func logCallback(handle: OpaquePointer?, level: Int32, facility: UnsafePointer<CChar>?,
-                         message: UnsafePointer<CChar>?) {
+private func logCallback(
+    handle: OpaquePointer?, level: Int32, facility: UnsafePointer<CChar>?,
+    message: UnsafePointer<CChar>?
+) {
     let text = message.map { String(cString: $0) } ?? ""
     let facilityText = facility.map { String(cString: $0) } ?? ""
     let client = handle.map { String(cString: rd_kafka_name($0)) } ?? ""
-    let swiftLevel: Logger.Level = switch level {
-    case ...3: .error
-    case 4: .warning
-    case 5, 6: .info
-    default: .debug
-    }
+    let swiftLevel: Logger.Level =
+        switch level {
+        case ...3: .error
+        case 4: .warning
+        case 5, 6: .info
+        default: .debug
+        }
     librdkafkaLogger.log(level: swiftLevel, "\(text)", metadata: ["facility": "\(facilityText)", "client": "\(client)"])
 }
 

@@ -1,5 +1,5 @@
-import CreditsCore
 import Crdkafka
+import CreditsCore
 
 /// Owns an `rd_kafka_topic_partition_list_t` and frees it.
 final class RDKafkaPartitionList {
@@ -35,13 +35,16 @@ final class RDKafkaPartitionList {
 
     /// The elements of a list librdkafka owns, read without copying the list.
     static func elements(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>)
-        -> [(partition: TopicPartition, offset: Int64, error: rd_kafka_resp_err_t)] {
+        -> [(partition: TopicPartition, offset: Int64, error: rd_kafka_resp_err_t)]
+    {
         let count = Int(list.pointee.cnt)
         guard count > 0, let elements = list.pointee.elems else { return [] }
         return (0..<count).map { index in
             let element = elements[index]
-            return (TopicPartition(topic: String(cString: element.topic), partition: element.partition),
-                    element.offset, element.err)
+            return (
+                TopicPartition(topic: String(cString: element.topic), partition: element.partition),
+                element.offset, element.err
+            )
         }
     }
 

@@ -59,18 +59,22 @@ public enum CommandClient {
     }
 
     /// Publishes `commandJSON` (signed with `signingKey` when given) and waits for its result.
-    public static func submit(commandJSON: String, commandID: String, customerID: String,
-                              configuration: ServiceConfiguration, bootstrapServers: String,
-                              signingKey: SigningKey? = nil,
-                              timeout: TimeInterval = 30, logger: Logger) throws -> Outcome {
+    public static func submit(
+        commandJSON: String, commandID: String, customerID: String,
+        configuration: ServiceConfiguration, bootstrapServers: String,
+        signingKey: SigningKey? = nil,
+        timeout: TimeInterval = 30, logger: Logger
+    ) throws -> Outcome {
         let settings = configuration.kafkaSettings(bootstrapServers: bootstrapServers)
-        let tail = try OutputTail(settings: settings, topics: [configuration.topics.commandResults], fromStart: false,
-                                  logger: logger)
+        let tail = try OutputTail(
+            settings: settings, topics: [configuration.topics.commandResults], fromStart: false,
+            logger: logger)
         defer { tail.close() }
         let producer = try KafkaProducer(settings: settings, logger: logger)
         var reports: [KafkaDelivery] = []
-        try producer.send(topic: configuration.topics.commands, key: customerID, value: commandJSON,
-                          headers: signingKey?.headers(signing: commandJSON) ?? [], token: 1, reports: &reports)
+        try producer.send(
+            topic: configuration.topics.commands, key: customerID, value: commandJSON,
+            headers: signingKey?.headers(signing: commandJSON) ?? [], token: 1, reports: &reports)
         reports += producer.flush(timeoutMilliseconds: 10_000)
         if let failure = reports.first(where: { $0.error != nil })?.error {
             throw KafkaError(code: -1, message: "the command was not accepted by Kafka: \(failure)")
@@ -80,10 +84,12 @@ public enum CommandClient {
             for message in tail.poll(timeoutMilliseconds: 200) {
                 let text = String(decoding: message.value, as: UTF8.self)
                 guard JSONText.field("command_id", in: text) == commandID,
-                      JSONText.field("customer_id", in: text) == customerID else { continue }
+                    JSONText.field("customer_id", in: text) == customerID
+                else { continue }
                 return Outcome(status: JSONText.field("status", in: text) ?? "unknown", json: text)
             }
         }
-        throw KafkaError(code: -1, message: "no result for command \(commandID) within \(Int(timeout)) s; is the service running?")
+        throw KafkaError(
+            code: -1, message: "no result for command \(commandID) within \(Int(timeout)) s; is the service running?")
     }
 }

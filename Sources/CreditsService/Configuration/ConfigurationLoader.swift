@@ -1,7 +1,7 @@
 import Configuration
-import Foundation
 import CreditsCore
 import CreditsPostgres
+import Foundation
 import SystemPackage
 
 /// A configuration value that cannot be used, named by its key.
@@ -18,7 +18,7 @@ public enum ConfigurationLoader {
     /// Loads the configuration; `file` may be nil (environment and defaults only).
     public static func load(file: String?, environment: [String: String]) async throws -> ServiceConfiguration {
         var providers: [any ConfigProvider] = [
-            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "credits"),
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "credits")
         ]
         if let file {
             providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
@@ -39,13 +39,14 @@ public enum ConfigurationLoader {
             }
             result.kafkaProperties[parts[0]] = parts[1]
         }
-        result.sessionTimeoutMilliseconds = try integer(config, "kafka.session_timeout_ms",
-                                                        default: result.sessionTimeoutMilliseconds, in: 1_000...3_600_000)
+        result.sessionTimeoutMilliseconds = try integer(
+            config, "kafka.session_timeout_ms",
+            default: result.sessionTimeoutMilliseconds, in: 1_000...3_600_000)
         // CREDITS_INSTANCE_ID (the contract's name) or kafka.instance_id.
         let instanceID = config.string(forKey: "instance_id") ?? config.string(forKey: "kafka.instance_id")
         if let instanceID, !instanceID.isEmpty {
             guard instanceID.count <= 249,
-                  instanceID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
+                instanceID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) })
             else { throw ConfigurationError(key: "kafka.instance_id", problem: "must be 1-249 characters of [A-Za-z0-9._-]") }
             result.instanceID = instanceID
         }
@@ -62,13 +63,17 @@ public enum ConfigurationLoader {
         guard Set(topicNames).count == topicNames.count else {
             throw ConfigurationError(key: "kafka.topics", problem: "every topic needs a name of its own: \(topicNames)")
         }
-        result.batchMaxMessages = try integer(config, "pipeline.batch_max_messages", default: result.batchMaxMessages,
-                                              in: 1...100_000)
-        result.pollTimeoutMilliseconds = Int32(try integer(config, "pipeline.poll_timeout_ms",
-                                                           default: Int(result.pollTimeoutMilliseconds), in: 1...60_000))
+        result.batchMaxMessages = try integer(
+            config, "pipeline.batch_max_messages", default: result.batchMaxMessages,
+            in: 1...100_000)
+        result.pollTimeoutMilliseconds = Int32(
+            try integer(
+                config, "pipeline.poll_timeout_ms",
+                default: Int(result.pollTimeoutMilliseconds), in: 1...60_000))
         result.maxInFlight = try integer(config, "pipeline.max_in_flight", default: result.maxInFlight, in: 1...10_000_000)
-        result.outputStallMilliseconds = try integer(config, "pipeline.output_stall_ms",
-                                                     default: result.outputStallMilliseconds, in: 1_000...86_400_000)
+        result.outputStallMilliseconds = try integer(
+            config, "pipeline.output_stall_ms",
+            default: result.outputStallMilliseconds, in: 1_000...86_400_000)
         result.storePath = try text(config, "store.path", default: result.storePath)
         if let url = config.string(forKey: "store.url", isSecret: true), !url.isEmpty {
             do {
@@ -91,38 +96,47 @@ public enum ConfigurationLoader {
             throw ConfigurationError(key: "store.synchronous", problem: "\"\(synchronous)\" is not full or normal")
         }
         result.storeSynchronous = mode
-        result.idempotencyRetentionDays = try integer(config, "store.idempotency_retention_days",
-                                                      default: result.idempotencyRetentionDays, in: 0...36_500)
+        result.idempotencyRetentionDays = try integer(
+            config, "store.idempotency_retention_days",
+            default: result.idempotencyRetentionDays, in: 0...36_500)
         result.httpHost = try text(config, "http.host", default: result.httpHost)
         result.httpPort = try integer(config, "http.port", default: result.httpPort, in: 0...65_535)
         if let token = config.string(forKey: "http.auth_token", isSecret: true), !token.isEmpty {
             result.httpTokens.append(.init(scope: .read, secret: Secret(Array(token.utf8))))
         }
-        for (name, secret) in try secrets(config, "http.tokens", environment: environment,
-                                           form: "read=env:VARIABLE, metrics=file:PATH, ...") {
+        for (name, secret) in try secrets(
+            config, "http.tokens", environment: environment,
+            form: "read=env:VARIABLE, metrics=file:PATH, ...")
+        {
             guard let scope = ServiceConfiguration.HTTPToken.Scope(rawValue: name) else {
                 throw ConfigurationError(key: "http.tokens", problem: "\"\(name)\" is not a scope (read, metrics)")
             }
             result.httpTokens.append(.init(scope: scope, secret: secret))
         }
         result.requireCommandSignature = config.bool(forKey: "commands.require_signature", default: false)
-        for (keyID, secret) in try secrets(config, "commands.signing_keys", environment: environment,
-                                           form: "KEY_ID=env:VARIABLE or KEY_ID=file:PATH") {
+        for (keyID, secret) in try secrets(
+            config, "commands.signing_keys", environment: environment,
+            form: "KEY_ID=env:VARIABLE or KEY_ID=file:PATH")
+        {
             guard !keyID.contains(":") else {
                 throw ConfigurationError(key: "commands.signing_keys", problem: "a key id may not contain \":\"")
             }
             result.signingKeys[keyID] = secret
         }
         if result.requireCommandSignature && result.signingKeys.isEmpty {
-            throw ConfigurationError(key: "commands.signing_keys",
-                                     problem: "commands.require_signature is on but no signing key is configured")
+            throw ConfigurationError(
+                key: "commands.signing_keys",
+                problem: "commands.require_signature is on but no signing key is configured")
         }
-        result.shutdownTimeoutMilliseconds = try integer(config, "shutdown.timeout_ms",
-                                                         default: result.shutdownTimeoutMilliseconds, in: 1_000...600_000)
+        result.shutdownTimeoutMilliseconds = try integer(
+            config, "shutdown.timeout_ms",
+            default: result.shutdownTimeoutMilliseconds, in: 1_000...600_000)
         result.logLevel = config.string(forKey: "log.level", default: result.logLevel)
         guard Self.logLevels.contains(result.logLevel) else {
-            throw ConfigurationError(key: "log.level", problem: "\"\(result.logLevel)\" is not one of "
-                                     + Self.logLevels.joined(separator: ", "))
+            throw ConfigurationError(
+                key: "log.level",
+                problem: "\"\(result.logLevel)\" is not one of "
+                    + Self.logLevels.joined(separator: ", "))
         }
 
         let perUSD = config.string(forKey: "credits_per_usd", default: "100")
@@ -149,8 +163,10 @@ public enum ConfigurationLoader {
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
 
     /// An integer setting that must lie in `range`; anything else is an error naming the key.
-    private static func integer(_ config: ConfigReader, _ key: String, default value: Int,
-                                in range: ClosedRange<Int>) throws -> Int {
+    private static func integer(
+        _ config: ConfigReader, _ key: String, default value: Int,
+        in range: ClosedRange<Int>
+    ) throws -> Int {
         let number: Int
         if let integer = config.int(forKey: ConfigKey(key)) {
             number = integer
@@ -170,8 +186,10 @@ public enum ConfigurationLoader {
 
     /// A list of `name=env:VARIABLE` / `name=file:PATH` entries, each secret loaded; errors name
     /// the key and the entry's name, never a secret.
-    private static func secrets(_ config: ConfigReader, _ key: String, environment: [String: String],
-                                form: String) throws -> [(name: String, secret: Secret)] {
+    private static func secrets(
+        _ config: ConfigReader, _ key: String, environment: [String: String],
+        form: String
+    ) throws -> [(name: String, secret: Secret)] {
         try config.stringArray(forKey: ConfigKey(key), isSecret: true, default: []).map { entry in
             let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty else {

@@ -1,6 +1,6 @@
-import CreditsPostgres
 import CreditsCore
 import CreditsKafka
+import CreditsPostgres
 
 /// Everything `serve` needs, read from `config/credits-ledger.yaml` and the environment.
 public struct ServiceConfiguration: Sendable, Equatable {
@@ -103,8 +103,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// The group-membership properties of the service's consumer (`kafka.properties` override them).
     public var consumerProperties: [String: String] {
-        var properties = ["session.timeout.ms": String(sessionTimeoutMilliseconds),
-                          "heartbeat.interval.ms": String(min(3_000, sessionTimeoutMilliseconds / 3))]
+        var properties = [
+            "session.timeout.ms": String(sessionTimeoutMilliseconds),
+            "heartbeat.interval.ms": String(min(3_000, sessionTimeoutMilliseconds / 3)),
+        ]
         if let instanceID { properties["group.instance.id"] = instanceID }
         return properties
     }

@@ -32,7 +32,8 @@ struct APIError: Error, HTTPResponseError {
 /// JSON responses built with the core's writer.
 enum JSONResponse {
     static func make(_ body: JSONObjectWriter, status: HTTPResponse.Status = .ok) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"],
-                 body: .init(byteBuffer: ByteBuffer(string: body.finished())))
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(string: body.finished())))
     }
 }

@@ -53,7 +53,9 @@ struct CustomerRoutes {
         }
         var cursor: HistoryCursor?
         if let text = query.get("cursor") {
-            guard let value = HistoryCursor(text) else { throw APIError.badParameter("cursor", "is not a cursor from a previous page") }
+            guard let value = HistoryCursor(text) else {
+                throw APIError.badParameter("cursor", "is not a cursor from a previous page")
+            }
             cursor = value
         }
         let page = try await model.read { [limit, kind, cursor] reader -> HistoryPage? in
@@ -105,16 +107,18 @@ struct CustomerRoutes {
         body.string("from", from.description)
         body.string("to", to.description)
         body.string("bucket", bucketName)
-        body.objectArray("buckets", buckets.map { bucket in
-            var row = JSONObjectWriter()
-            row.string("start", bucket.start.description)
-            row.int("usage_events", Int64(bucket.events))
-            row.string("call_credits", bucket.call.description)
-            row.string("ai_credits", bucket.ai.description)
-            row.string("tool_call_credits", bucket.toolCalls.description)
-            row.string("total_credits", bucket.total.description)
-            return row
-        })
+        body.objectArray(
+            "buckets",
+            buckets.map { bucket in
+                var row = JSONObjectWriter()
+                row.string("start", bucket.start.description)
+                row.int("usage_events", Int64(bucket.events))
+                row.string("call_credits", bucket.call.description)
+                row.string("ai_credits", bucket.ai.description)
+                row.string("tool_call_credits", bucket.toolCalls.description)
+                row.string("total_credits", bucket.total.description)
+                return row
+            })
         return JSONResponse.make(body)
     }
 }
@@ -126,14 +130,22 @@ enum CustomerJSON {
         var body = JSONObjectWriter()
         body.string("customer_id", account.customerID)
         body.string("balance", account.balance.description)
-        if let updated = account.balanceUpdatedAt { body.string("last_updated", updated.description) } else { body.null("last_updated") }
+        if let updated = account.balanceUpdatedAt {
+            body.string("last_updated", updated.description)
+        } else {
+            body.null("last_updated")
+        }
         body.bool("credits_enabled", account.creditsEnabled)
         body.string("state", account.blockState.name)
         if case .grace(let blockAt, _) = account.blockState { body.string("block_at", blockAt.description) }
         body.int("last_entry_id", account.lastEntryID)
         let settings = account.settings
         var fields = JSONObjectWriter()
-        if let price = settings.pricePerMinute { fields.string("price_per_minute", price.description) } else { fields.null("price_per_minute") }
+        if let price = settings.pricePerMinute {
+            fields.string("price_per_minute", price.description)
+        } else {
+            fields.null("price_per_minute")
+        }
         fields.int("grace_period_seconds", settings.gracePeriodSeconds)
         if let threshold = settings.lowCreditThreshold {
             fields.string("low_credit_threshold", threshold.description)

@@ -5,8 +5,10 @@ import NIOCore
 
 /// Builds the HTTP application: health, readiness, metrics and the `/v1` read API.
 public enum HTTPServer {
-    public static func make(configuration: ServiceConfiguration, status: ServiceStatus, metrics: ServiceMetrics,
-                            logger: Logger) -> some ApplicationProtocol {
+    public static func make(
+        configuration: ServiceConfiguration, status: ServiceStatus, metrics: ServiceMetrics,
+        logger: Logger
+    ) -> some ApplicationProtocol {
         let router = Router()
         router.get("healthz") { _, _ in "ok\n" }
         router.get("readyz") { _, _ -> Response in
@@ -29,16 +31,20 @@ public enum HTTPServer {
         let authorizer = TokenAuthorizer(tokens: configuration.httpTokens)
         router.get("metrics") { request, _ -> Response in
             try authorizer.authorize(request, for: .metrics)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
         }
-        CustomerRoutes(model: ReadModel(configuration: configuration), authorizer: authorizer,
-                       defaultCreditsPerUSD: configuration.ledger.creditsPerUSD)
-            .register(on: router)
+        CustomerRoutes(
+            model: ReadModel(configuration: configuration), authorizer: authorizer,
+            defaultCreditsPerUSD: configuration.ledger.creditsPerUSD
+        )
+        .register(on: router)
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort),
-                                 serverName: "credits-ledger"),
+            configuration: .init(
+                address: .hostname(configuration.httpHost, port: configuration.httpPort),
+                serverName: "credits-ledger"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port
                 status.update { $0.httpPort = port }

@@ -19,7 +19,9 @@ struct TokenAuthorizer: Sendable {
             throw APIError(status: .unauthorized, code: "unauthorized", message: "a valid bearer token is required")
         }
         guard scopes.contains(scope) else {
-            throw APIError(status: .forbidden, code: "forbidden", message: "this token may not read \(scope.rawValue == "read" ? "the /v1 API" : "/metrics")")
+            throw APIError(
+                status: .forbidden, code: "forbidden",
+                message: "this token may not read \(scope.rawValue == "read" ? "the /v1 API" : "/metrics")")
         }
     }
 

@@ -12,21 +12,25 @@ public final class CreditsServer: Sendable {
     private let group: ServiceGroup
 
     /// - Parameter bootstrapServers: the brokers to use (the embedded broker's address when it runs).
-    public init(configuration: ServiceConfiguration, bootstrapServers: String, logger: Logger,
-                signals: [UnixSignal] = []) {
+    public init(
+        configuration: ServiceConfiguration, bootstrapServers: String, logger: Logger,
+        signals: [UnixSignal] = []
+    ) {
         self.configuration = configuration
         let status = ServiceStatus()
         let metrics = ServiceMetrics()
         self.status = status
         self.metrics = metrics
-        let pipeline = LedgerService(configuration: configuration, bootstrapServers: bootstrapServers, status: status,
-                                     metrics: metrics, logger: logger)
+        let pipeline = LedgerService(
+            configuration: configuration, bootstrapServers: bootstrapServers, status: status,
+            metrics: metrics, logger: logger)
         let http = HTTPServer.make(configuration: configuration, status: status, metrics: metrics, logger: logger)
-        group = ServiceGroup(configuration: .init(
-            services: [.init(service: pipeline), .init(service: http)],
-            gracefulShutdownSignals: signals,
-            cancellationSignals: [],
-            logger: logger))
+        group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: pipeline), .init(service: http)],
+                gracefulShutdownSignals: signals,
+                cancellationSignals: [],
+                logger: logger))
     }
 
     /// Runs until shutdown (a signal or `shutdown()`), then drains and returns.
@@ -41,7 +45,8 @@ public enum KafkaSetup {
     /// Starts the embedded broker when the configuration asks for it, and creates the topics
     /// (always with the embedded broker; with a real cluster when `kafka.create_topics` is set).
     public static func prepare(_ configuration: ServiceConfiguration, logger: Logger) throws
-        -> (bootstrapServers: String, broker: EmbeddedBroker?) {
+        -> (bootstrapServers: String, broker: EmbeddedBroker?)
+    {
         let topics = [configuration.topics.usage, configuration.topics.commands] + configuration.topics.outputs
         if configuration.usesEmbeddedBroker {
             let broker = try EmbeddedBroker()
@@ -50,8 +55,9 @@ public enum KafkaSetup {
             return (broker.bootstrapServers, broker)
         }
         if configuration.createTopics {
-            try KafkaAdmin.createTopics(topics.map { topicSpecification($0, configuration) },
-                                        settings: configuration.kafkaSettings(bootstrapServers: configuration.brokers))
+            try KafkaAdmin.createTopics(
+                topics.map { topicSpecification($0, configuration) },
+                settings: configuration.kafkaSettings(bootstrapServers: configuration.brokers))
         }
         return (configuration.brokers, nil)
     }
@@ -59,7 +65,8 @@ public enum KafkaSetup {
     /// Partition count and retention: inputs and outputs keep a week; the dead-letter topic a month.
     static func topicSpecification(_ name: String, _ configuration: ServiceConfiguration) -> KafkaTopicSpecification {
         let retention = name == configuration.topics.deadLetter ? "2592000000" : "604800000"
-        return KafkaTopicSpecification(name: name, partitions: configuration.partitions, replicationFactor: 1,
-                                       config: ["retention.ms": retention])
+        return KafkaTopicSpecification(
+            name: name, partitions: configuration.partitions, replicationFactor: 1,
+            config: ["retention.ms": retention])
     }
 }

@@ -11,8 +11,10 @@ public struct LedgerService: Service, CustomStringConvertible {
     let metrics: ServiceMetrics
     let logger: Logger
 
-    public init(configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
-                metrics: ServiceMetrics, logger: Logger) {
+    public init(
+        configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
+        metrics: ServiceMetrics, logger: Logger
+    ) {
         self.configuration = configuration
         self.bootstrapServers = bootstrapServers
         self.status = status
@@ -48,8 +50,9 @@ public struct LedgerService: Service, CustomStringConvertible {
                     // The pipeline (its store lock and Kafka clients) is gone before the service
                     // reports that it stopped, so a new one can open the store at once.
                     try {
-                        let pipeline = try LedgerPipeline(configuration: configuration, bootstrapServers: bootstrapServers,
-                                                          status: status, metrics: PipelineMetrics(metrics), logger: logger)
+                        let pipeline = try LedgerPipeline(
+                            configuration: configuration, bootstrapServers: bootstrapServers,
+                            status: status, metrics: PipelineMetrics(metrics), logger: logger)
                         try pipeline.run(until: stop)
                     }()
                     continuation.resume()

@@ -47,8 +47,10 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var lastStateCount: UInt64 = 0
     private var lastPrune: UInt64 = 0
 
-    init(configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
-         metrics: PipelineMetrics, logger: Logger) throws {
+    init(
+        configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
+        metrics: PipelineMetrics, logger: Logger
+    ) throws {
         self.configuration = configuration
         signatures = configuration.requireCommandSignature ? CommandSignatures(keys: configuration.signingKeys) : nil
         self.status = status
@@ -68,14 +70,16 @@ final class LedgerPipeline: KafkaRebalanceListener {
         var consumerSettings = settings
         consumerSettings.properties = configuration.consumerProperties.merging(settings.properties) { _, given in given }
         consumerSettings.properties["auto.offset.reset"] = "error"
-        publisher = OutboxPublisher(producer: try KafkaProducer(settings: settings, logger: logger),
-                                    topics: configuration.topics, window: configuration.maxInFlight, logger: logger)
+        publisher = OutboxPublisher(
+            producer: try KafkaProducer(settings: settings, logger: logger),
+            topics: configuration.topics, window: configuration.maxInFlight, logger: logger)
         status.update { $0.storeOpen = true }
         logger.info("Store open", metadata: ["store": "\(store.summary)"])
-        consumer = try KafkaConsumer(settings: consumerSettings, groupID: configuration.groupID,
-                                     topics: [configuration.topics.usage, configuration.topics.commands],
-                                     listener: self, headerNames: signatures == nil ? [] : [CommandSignatures.headerName],
-                                     logger: logger)
+        consumer = try KafkaConsumer(
+            settings: consumerSettings, groupID: configuration.groupID,
+            topics: [configuration.topics.usage, configuration.topics.commands],
+            listener: self, headerNames: signatures == nil ? [] : [CommandSignatures.headerName],
+            logger: logger)
     }
 
     /// The shared PostgreSQL store when `store.url` is set, else the SQLite file.
@@ -105,14 +109,19 @@ final class LedgerPipeline: KafkaRebalanceListener {
         status.update { $0.stopping = true }
         let started = MonotonicClock.now()
         let budget = UInt64(configuration.shutdownTimeoutMilliseconds) * 1_000_000
-        logger.info("Stopping: flushing output messages", metadata: ["undelivered": "\(publisher.undeliveredCount)",
-                                                                      "timeout_ms": "\(configuration.shutdownTimeoutMilliseconds)"])
+        logger.info(
+            "Stopping: flushing output messages",
+            metadata: [
+                "undelivered": "\(publisher.undeliveredCount)",
+                "timeout_ms": "\(configuration.shutdownTimeoutMilliseconds)",
+            ])
         try publisher.drain(until: started + budget / 4 * 3)
         do {
             try forgetDelivered(through: publisher.deliveredThrough)
         } catch {
-            logger.warning("Could not record the delivered output; it is sent again at the next start",
-                           metadata: ["error": "\(error)"])
+            logger.warning(
+                "Could not record the delivered output; it is sent again at the next start",
+                metadata: ["error": "\(error)"])
         }
         let now = MonotonicClock.now()
         let remaining = now < started + budget ? Int((started + budget - now) / 1_000_000) : 0
@@ -123,10 +132,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
         if leftGroup && publisher.undeliveredCount == 0 {
             logger.info("Stopped", metadata: ["outbox_left": "\(left)"])
         } else {
-            logger.warning("Stopped without the cluster: what is left is kept for the next start", metadata: [
-                "undelivered_output": "\(publisher.undeliveredCount)", "outbox_left": "\(left)",
-                "left_group": "\(leftGroup)", "offsets": "in the store",
-            ])
+            logger.warning(
+                "Stopped without the cluster: what is left is kept for the next start",
+                metadata: [
+                    "undelivered_output": "\(publisher.undeliveredCount)", "outbox_left": "\(left)",
+                    "left_group": "\(leftGroup)", "offsets": "in the store",
+                ])
         }
     }
 
@@ -153,8 +164,9 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private func fenced(_ error: StoreError) {
         metrics.fenced()
         heldBatch = nil
-        logger.warning("Batch fenced: another instance owns a partition now; positions read again",
-                       metadata: ["reason": "\(error.message)"])
+        logger.warning(
+            "Batch fenced: another instance owns a partition now; positions read again",
+            metadata: ["reason": "\(error.message)"])
         if let consumer { takeOwnership(of: Array(consumer.assignment)) }
     }
 
@@ -177,8 +189,10 @@ final class LedgerPipeline: KafkaRebalanceListener {
         }
         reportOutputStall()
         // A batch the store refused is applied again before anything new is taken.
-        let messages = heldBatch ?? consumer?.poll(maxMessages: configuration.batchMaxMessages,
-                                                   timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
+        let messages =
+            heldBatch ?? consumer?.poll(
+                maxMessages: configuration.batchMaxMessages,
+                timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
         if !messages.isEmpty {
             heldBatch = messages
             // A new assignment came with this poll: its partitions' old output goes out first.
@@ -200,9 +214,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private func storeFailed(_ error: StoreError) {
         storeError = error
         nextStoreAttempt = MonotonicClock.now() + storeBackoffNanoseconds
-        logger.error("The store cannot be written; holding the batch in hand and retrying",
-                     metadata: ["error": "\(error)", "retry_in_ms": "\(storeBackoffNanoseconds / 1_000_000)",
-                                "held_messages": "\(heldBatch?.count ?? 0)"])
+        logger.error(
+            "The store cannot be written; holding the batch in hand and retrying",
+            metadata: [
+                "error": "\(error)", "retry_in_ms": "\(storeBackoffNanoseconds / 1_000_000)",
+                "held_messages": "\(heldBatch?.count ?? 0)",
+            ])
         storeBackoffNanoseconds = min(storeBackoffNanoseconds * 2, 30_000_000_000)
         status.update { $0.storeError = "\(error)" }
     }
@@ -258,8 +275,9 @@ final class LedgerPipeline: KafkaRebalanceListener {
                 if verdict != .valid { input = input.refused(InputError(.unauthorized, Self.refusal(verdict))) }
                 outcome = verdict
             }
-            let origin = MessageOrigin(topic: message.topic, partition: message.partition, offset: message.offset,
-                                       key: key, payload: message.value)
+            let origin = MessageOrigin(
+                topic: message.topic, partition: message.partition, offset: message.offset,
+                key: key, payload: message.value)
             return (InboundMessage(origin: origin, input: input), outcome)
         }
         for (_, outcome) in decoded { if let outcome { metrics.signature(outcome) } }
@@ -338,8 +356,9 @@ final class LedgerPipeline: KafkaRebalanceListener {
         guard stalled != status.snapshot.outputStalled else { return }
         status.update { $0.outputStalled = stalled }
         if stalled {
-            logger.error("Output stalled: the oldest output message is still undelivered",
-                         metadata: ["seconds": "\(Int(age))", "undelivered": "\(publisher.undeliveredCount)"])
+            logger.error(
+                "Output stalled: the oldest output message is still undelivered",
+                metadata: ["seconds": "\(Int(age))", "undelivered": "\(publisher.undeliveredCount)"])
         } else {
             logger.notice("Output delivering again")
         }
@@ -358,7 +377,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
     // MARK: KafkaRebalanceListener
 
     func partitionsAssigned(_ partitions: [TopicPartition])
-        -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>) {
+        -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>)
+    {
         status.update { $0.joinedGroup = true }
         // Every partition starts paused from the beginning; `takeOwnership` reads the stored
         // positions, seeks there and resumes (messages before a position are skipped anyway).
@@ -386,8 +406,9 @@ final class LedgerPipeline: KafkaRebalanceListener {
             positions = try store.own(partitions)
         } catch {
             if unowned == nil {
-                logger.error("Cannot read the partitions' positions from the store; they stay paused",
-                             metadata: ["error": "\(error)"])
+                logger.error(
+                    "Cannot read the partitions' positions from the store; they stay paused",
+                    metadata: ["error": "\(error)"])
             }
             unowned = partitions
             for partition in partitions {
@@ -431,10 +452,15 @@ final class LedgerPipeline: KafkaRebalanceListener {
                 unverified.remove(partition)
                 if let groupOffset = committed[partition], groupOffset > 0 {
                     // Another store applied this partition: applying from here would give wrong balances.
-                    pauseReasons[partition] = "group offset is \(groupOffset) but this store has no state for the partition; "
+                    pauseReasons[partition] =
+                        "group offset is \(groupOffset) but this store has no state for the partition; "
                         + "restore the store that applied it (or reset the group) before resuming"
-                    logger.error("Partition paused", metadata: ["partition": "\(partition)",
-                                                               "reason": "\(pauseReasons[partition] ?? "")"])
+                    logger.error(
+                        "Partition paused",
+                        metadata: [
+                            "partition": "\(partition)",
+                            "reason": "\(pauseReasons[partition] ?? "")",
+                        ])
                 } else {
                     paused.remove(partition)
                     pauseReasons[partition] = nil
@@ -447,8 +473,9 @@ final class LedgerPipeline: KafkaRebalanceListener {
             for partition in partitions {
                 pauseReasons[partition] = "cannot read the group's committed offset (\(error)); paused, retrying every second"
             }
-            logger.warning("Group offsets unreadable; new partitions stay paused",
-                           metadata: ["partitions": "\(partitions.map(\.description))", "error": "\(error)"])
+            logger.warning(
+                "Group offsets unreadable; new partitions stay paused",
+                metadata: ["partitions": "\(partitions.map(\.description))", "error": "\(error)"])
         }
         publishPauseReasons(assigned: nil)
     }
@@ -462,12 +489,15 @@ final class LedgerPipeline: KafkaRebalanceListener {
     }
 
     func partitionsRevoked(_ partitions: [TopicPartition]) {
-        heldBatch = nil   // redelivered from the store's offsets by whoever gets the partitions
+        heldBatch = nil  // redelivered from the store's offsets by whoever gets the partitions
         paused = []
         unverified = []
         unowned = nil
         pauseReasons = [:]
-        status.update { $0.assignedPartitions = []; $0.pausedPartitions = [:] }
+        status.update {
+            $0.assignedPartitions = []
+            $0.pausedPartitions = [:]
+        }
         logger.info("Partitions revoked", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
     }
 }

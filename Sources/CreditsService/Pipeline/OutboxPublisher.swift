@@ -102,14 +102,16 @@ final class OutboxPublisher {
             for index in failure..<sentEnd { slots[index].delivered = false }
             sentEnd = failure
             firstFailure = nil
-            logger.info("Sending output messages again from the first failed one",
-                        metadata: ["seq": "\(slots[failure].seq)", "messages": "\(slots.count - failure)"])
+            logger.info(
+                "Sending output messages again from the first failed one",
+                metadata: ["seq": "\(slots[failure].seq)", "messages": "\(slots.count - failure)"])
         }
         var reports: [KafkaDelivery] = []
         while sentEnd < slots.count && inFlightCount < window && firstFailure == nil {
             let slot = slots[sentEnd]
-            try producer.send(topic: topics.name(of: slot.message.topic), key: slot.message.key, value: slot.message.value,
-                              token: slot.seq, reports: &reports)
+            try producer.send(
+                topic: topics.name(of: slot.message.topic), key: slot.message.key, value: slot.message.value,
+                token: slot.seq, reports: &reports)
             sentEnd += 1
             inFlightCount += 1
             if !reports.isEmpty {
@@ -127,10 +129,13 @@ final class OutboxPublisher {
                 produceErrors += 1
                 if firstFailure == nil {
                     retryAt = MonotonicClock.now() + backoffNanoseconds
-                    logger.warning("Output message not delivered; holding newer ones and sending again in order",
-                                   metadata: ["seq": "\(report.token)", "error": "\(error)",
-                                              "topic": "\(topics.name(of: slots[index].message.topic))",
-                                              "retry_in_ms": "\(backoffNanoseconds / 1_000_000)"])
+                    logger.warning(
+                        "Output message not delivered; holding newer ones and sending again in order",
+                        metadata: [
+                            "seq": "\(report.token)", "error": "\(error)",
+                            "topic": "\(topics.name(of: slots[index].message.topic))",
+                            "retry_in_ms": "\(backoffNanoseconds / 1_000_000)",
+                        ])
                     backoffNanoseconds = min(backoffNanoseconds * 2, Self.maximumBackoff)
                 }
                 firstFailure = min(firstFailure ?? index, index)

@@ -5,8 +5,10 @@ import Foundation
 enum Parallel {
     /// `items.map(transform)`, split into one chunk per core when there is enough work.
     /// `transform` must be pure: it runs on several threads at once.
-    static func map<Item: Sendable, Result: Sendable>(_ items: [Item], minimumChunk: Int = 256,
-                                                     _ transform: @Sendable (Item) -> Result) -> [Result] {
+    static func map<Item: Sendable, Result: Sendable>(
+        _ items: [Item], minimumChunk: Int = 256,
+        _ transform: @Sendable (Item) -> Result
+    ) -> [Result] {
         let chunks = min(System.cores, items.count / minimumChunk)
         guard chunks > 1 else { return items.map(transform) }
         var results = [Result?](repeating: nil, count: items.count)

@@ -1,6 +1,6 @@
+import CoreMetrics
 import CreditsCore
 import CreditsStore
-import CoreMetrics
 import Metrics
 import Prometheus
 

@@ -83,11 +83,12 @@ public struct BatchPlan {
     public static func customerIDs(of batch: [InboundMessage]) -> [String] {
         var seen = Set<String>()
         return batch.compactMap { message -> String? in
-            let id: String? = switch message.input {
-            case .usage(let usage): usage.customerID
-            case .command(let command): command.customerID
-            case .invalid(_, let identity): identity?.customerID
-            }
+            let id: String? =
+                switch message.input {
+                case .usage(let usage): usage.customerID
+                case .command(let command): command.customerID
+                case .invalid(_, let identity): identity?.customerID
+                }
             guard let id, seen.insert(id).inserted else { return nil }
             return id
         }
@@ -125,8 +126,11 @@ public struct BatchPlan {
             case .some(.some):
                 report.countDuplicate(origin.topic)
             case .some(.none):
-                deadLetter(origin, InputError(.conflictingDuplicate,
-                                              "event_id \"\(usage.eventID)\" was applied before with other fields"))
+                deadLetter(
+                    origin,
+                    InputError(
+                        .conflictingDuplicate,
+                        "event_id \"\(usage.eventID)\" was applied before with other fields"))
             case .none:
                 do {
                     let transition = try ledger.apply(usage, to: account(usage.customerID), at: now)
@@ -144,21 +148,29 @@ public struct BatchPlan {
             switch lookUp(id, digest: message.digest) {
             case .some(.some(let first)):
                 report.countDuplicate(origin.topic)
-                emit(.commandResult(CommandResult(
-                    commandID: command.commandID, customerID: command.customerID, status: .duplicate,
-                    reason: first.reason.flatMap(ReasonCode.init(rawValue:)), entryID: first.entryID, balance: balance,
-                    originalStatus: first.status, processedAt: now)), partition: origin.partition)
+                emit(
+                    .commandResult(
+                        CommandResult(
+                            commandID: command.commandID, customerID: command.customerID, status: .duplicate,
+                            reason: first.reason.flatMap(ReasonCode.init(rawValue:)), entryID: first.entryID, balance: balance,
+                            originalStatus: first.status, processedAt: now)), partition: origin.partition)
             case .some(.none):
-                let error = InputError(.conflictingDuplicate, "command_id \"\(command.commandID)\" was used before with other fields")
+                let error = InputError(
+                    .conflictingDuplicate, "command_id \"\(command.commandID)\" was used before with other fields")
                 deadLetter(origin, error)
-                emit(.commandResult(CommandResult(
-                    commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
-                    message: error.message, balance: balance, processedAt: now)), partition: origin.partition)
+                emit(
+                    .commandResult(
+                        CommandResult(
+                            commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
+                            message: error.message, balance: balance, processedAt: now)), partition: origin.partition)
             case .none:
                 let transition = ledger.apply(command, to: account(command.customerID), at: now)
                 let result = transition.commandResult
-                claim(id, StoredKey(digest: message.digest, status: result?.status ?? .applied,
-                                    reason: result?.reason?.rawValue, entryID: result?.entryID))
+                claim(
+                    id,
+                    StoredKey(
+                        digest: message.digest, status: result?.status ?? .applied,
+                        reason: result?.reason?.rawValue, entryID: result?.entryID))
                 report.countApplied(origin.topic)
                 if let reason = result?.reason { report.rejectedCommands[reason, default: 0] += 1 }
                 record(transition, partition: origin.partition)
@@ -167,10 +179,12 @@ public struct BatchPlan {
             deadLetter(origin, error)
             if let identity {
                 let reason: ReasonCode = error.code == .unauthorized ? .unauthorized : .invalidCommand
-                emit(.commandResult(CommandResult(
-                    commandID: identity.commandID, customerID: identity.customerID, status: .rejected, reason: reason,
-                    message: error.message, balance: customers[identity.customerID]?.balance ?? .zero,
-                    processedAt: now)), partition: origin.partition)
+                emit(
+                    .commandResult(
+                        CommandResult(
+                            commandID: identity.commandID, customerID: identity.customerID, status: .rejected, reason: reason,
+                            message: error.message, balance: customers[identity.customerID]?.balance ?? .zero,
+                            processedAt: now)), partition: origin.partition)
             }
         }
     }
@@ -201,9 +215,12 @@ public struct BatchPlan {
 
     private mutating func deadLetter(_ origin: MessageOrigin, _ error: InputError) {
         report.countDeadLetter(origin.topic, error.code)
-        emit(.deadLetter(DeadLetter(sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
-                                    key: origin.key, payload: origin.payload, error: error, at: now)),
-             partition: origin.partition)
+        emit(
+            .deadLetter(
+                DeadLetter(
+                    sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
+                    key: origin.key, payload: origin.payload, error: error, at: now)),
+            partition: origin.partition)
     }
 
     private mutating func emit(_ event: OutputEvent, partition: Int32) {

@@ -56,10 +56,14 @@ public protocol LedgerWriter: AnyObject {
 public protocol LedgerReading: AnyObject {
     func snapshot<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T
     func account(_ customerID: String) throws(StoreError) -> CustomerAccount?
-    func entries(_ customerID: String, cursor: HistoryCursor?, limit: Int,
-                 kind: LedgerEntry.Kind?) throws(StoreError) -> HistoryPage
-    func usage(_ customerID: String, from: Timestamp, to: Timestamp,
-               bucketMilliseconds: Int64) throws(StoreError) -> [UsageBucket]
+    func entries(
+        _ customerID: String, cursor: HistoryCursor?, limit: Int,
+        kind: LedgerEntry.Kind?
+    ) throws(StoreError) -> HistoryPage
+    func usage(
+        _ customerID: String, from: Timestamp, to: Timestamp,
+        bucketMilliseconds: Int64
+    ) throws(StoreError) -> [UsageBucket]
     func verify() throws(StoreError) -> VerificationReport
     func outboxDepth() throws(StoreError) -> Int
     func blockStateCounts() throws(StoreError) -> [String: Int]
@@ -81,8 +85,10 @@ extension LedgerStore: LedgerWriter {
 }
 
 extension LedgerReader: LedgerReading {
-    public func entries(_ customerID: String, cursor: HistoryCursor?, limit: Int,
-                        kind: LedgerEntry.Kind?) throws(StoreError) -> HistoryPage {
+    public func entries(
+        _ customerID: String, cursor: HistoryCursor?, limit: Int,
+        kind: LedgerEntry.Kind?
+    ) throws(StoreError) -> HistoryPage {
         try entries(customerID, cursor: cursor, limit: limit, kind: kind, scanLimit: 10_000)
     }
 }

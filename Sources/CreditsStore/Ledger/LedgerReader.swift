@@ -24,8 +24,10 @@ public final class LedgerReader {
     /// A page of a customer's entries of `kind` (all kinds when nil), newest first, starting
     /// below the `cursor` of a previous page. Walks the customer's chain of entries, reading at
     /// most `scanLimit` of them, so a rare kind never makes one request expensive.
-    public func entries(_ customerID: String, cursor: HistoryCursor? = nil, limit: Int = 50,
-                        kind: LedgerEntry.Kind? = nil, scanLimit: Int = 10_000) throws(StoreError) -> HistoryPage {
+    public func entries(
+        _ customerID: String, cursor: HistoryCursor? = nil, limit: Int = 50,
+        kind: LedgerEntry.Kind? = nil, scanLimit: Int = 10_000
+    ) throws(StoreError) -> HistoryPage {
         var page = HistoryPage(entries: [], next: nil)
         var seq: Int64?
         if let cursor {
@@ -48,23 +50,30 @@ public final class LedgerReader {
     /// Consumption per time bucket: every used entry whose `occurred_at` is in [from, to), oldest
     /// bucket first, read through the index on (customer, occurred_at) of used entries. A bucket
     /// whose sums leave the range of an amount throws `StoreError.amountOutOfRange`.
-    public func usage(_ customerID: String, from: Timestamp, to: Timestamp,
-                      bucketMilliseconds: Int64) throws(StoreError) -> [UsageBucket] {
+    public func usage(
+        _ customerID: String, from: Timestamp, to: Timestamp,
+        bucketMilliseconds: Int64
+    ) throws(StoreError) -> [UsageBucket] {
         guard let customer = try CustomerRecords(connection: connection).load(customerID) else { return [] }
-        let statement = try connection.statement("""
+        let statement = try connection.statement(
+            """
             SELECT occurred_at, amount, call_part, ai_part, tool_part FROM entries INDEXED BY entries_used_by_time
             WHERE customer_num = ? AND kind = 2 AND occurred_at >= ? AND occurred_at < ?
             """)
         statement.bind(.integer(customer.num), .integer(from.millisecondsSinceEpoch), .integer(to.millisecondsSinceEpoch))
         var buckets = UsageBuckets(bucketMilliseconds: bucketMilliseconds)
         while try statement.step() {
-            guard buckets.add(occurredAt: statement.int64(0), charge: -statement.int64(1),
-                              call: statement.optionalInt64(2) ?? 0, ai: statement.optionalInt64(3) ?? 0,
-                              toolCalls: statement.optionalInt64(4) ?? 0) else {
+            guard
+                buckets.add(
+                    occurredAt: statement.int64(0), charge: -statement.int64(1),
+                    call: statement.optionalInt64(2) ?? 0, ai: statement.optionalInt64(3) ?? 0,
+                    toolCalls: statement.optionalInt64(4) ?? 0)
+            else {
                 let start = buckets.start(of: statement.int64(0))
                 statement.reset()
-                throw StoreError.amountOutOfRange("the usage of \(customerID) from \(start) exceeds the range of an "
-                                                  + "amount; ask for smaller buckets")
+                throw StoreError.amountOutOfRange(
+                    "the usage of \(customerID) from \(start) exceeds the range of an "
+                        + "amount; ask for smaller buckets")
             }
         }
         return buckets.sorted
@@ -89,8 +98,9 @@ public final class LedgerReader {
         let entries = try connection.statement("SELECT customer_num, entry_id, amount, balance FROM entries ORDER BY seq")
         while try entries.step() {
             let num = entries.int64(0)
-            verifier.entry(customer: names[num] ?? "customer #\(num)", id: entries.int64(1), amount: entries.int64(2),
-                           balance: entries.int64(3))
+            verifier.entry(
+                customer: names[num] ?? "customer #\(num)", id: entries.int64(1), amount: entries.int64(2),
+                balance: entries.int64(3))
         }
         for customer in stored.sorted(by: { $0.num < $1.num }) {
             verifier.customer(names[customer.num] ?? "", balance: customer.balance, lastEntryID: customer.lastEntryID)

@@ -13,25 +13,34 @@ extension LedgerStore {
             if let identity {
                 let balance = try account(identity.customerID)?.balance ?? .zero
                 let reason: ReasonCode = error.code == .unauthorized ? .unauthorized : .invalidCommand
-                let result = CommandResult(commandID: identity.commandID, customerID: identity.customerID,
-                                           status: .rejected, reason: reason, message: error.message,
-                                           balance: balance, processedAt: work.now)
+                let result = CommandResult(
+                    commandID: identity.commandID, customerID: identity.customerID,
+                    status: .rejected, reason: reason, message: error.message,
+                    balance: balance, processedAt: work.now)
                 try emit(.commandResult(result), work: &work)
             }
         }
     }
 
-    private func apply(_ usage: UsageEvent, origin: MessageOrigin, digest: [UInt8],
-                       work: inout BatchWork) throws(StoreError) {
+    private func apply(
+        _ usage: UsageEvent, origin: MessageOrigin, digest: [UInt8],
+        work: inout BatchWork
+    ) throws(StoreError) {
         var customer = try customer(usage.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
-        switch try keys.claim(customerNum: customer.num, kind: .usage, key: usage.eventID, digest: digest,
-                              legacyFingerprint: { usage.legacyFingerprint }, seq: sequences.key, at: work.now, index: &keyIndex, pending: &work.pending) {
+        switch try keys.claim(
+            customerNum: customer.num, kind: .usage, key: usage.eventID, digest: digest,
+            legacyFingerprint: { usage.legacyFingerprint }, seq: sequences.key, at: work.now, index: &keyIndex,
+            pending: &work.pending)
+        {
         case .duplicate:
             work.report.countDuplicate(origin.topic)
         case .conflicting:
-            try deadLetter(origin, InputError(.conflictingDuplicate,
-                "event_id \"\(usage.eventID)\" was applied before with other fields"), work: &work)
+            try deadLetter(
+                origin,
+                InputError(
+                    .conflictingDuplicate,
+                    "event_id \"\(usage.eventID)\" was applied before with other fields"), work: &work)
         case .new(let seq):
             sequences.key += 1
             do {
@@ -41,7 +50,8 @@ extension LedgerStore {
                 try record(transition, for: &customer, work: &work)
             } catch let error as InputError {
                 if let position = work.pending.pendingKeyIndex(seq) { work.pending.keys[position].released = true }
-                keyIndex.recent.remove(IdempotencyKeys.hash(customerNum: customer.num, kind: .usage, key: usage.eventID), seq: seq)
+                keyIndex.recent.remove(
+                    IdempotencyKeys.hash(customerNum: customer.num, kind: .usage, key: usage.eventID), seq: seq)
                 try deadLetter(origin, error, work: &work)
             } catch let error as StoreError {
                 throw error
@@ -51,27 +61,35 @@ extension LedgerStore {
         }
     }
 
-    private func apply(_ command: AdminCommand, origin: MessageOrigin, digest: [UInt8],
-                       work: inout BatchWork) throws(StoreError) {
+    private func apply(
+        _ command: AdminCommand, origin: MessageOrigin, digest: [UInt8],
+        work: inout BatchWork
+    ) throws(StoreError) {
         var customer = try customer(command.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
-        let claim = try keys.claim(customerNum: customer.num, kind: .command, key: command.commandID,
-                                   digest: digest, legacyFingerprint: { command.legacyFingerprint }, seq: sequences.key, at: work.now, index: &keyIndex,
-                                   pending: &work.pending)
+        let claim = try keys.claim(
+            customerNum: customer.num, kind: .command, key: command.commandID,
+            digest: digest, legacyFingerprint: { command.legacyFingerprint }, seq: sequences.key, at: work.now, index: &keyIndex,
+            pending: &work.pending)
         switch claim {
         case .duplicate(let status, let reason, let entryID):
             work.report.countDuplicate(origin.topic)
-            try emit(.commandResult(CommandResult(
-                commandID: command.commandID, customerID: command.customerID, status: .duplicate,
-                reason: reason.flatMap(ReasonCode.init(rawValue:)), entryID: entryID, balance: customer.account.balance,
-                originalStatus: status, processedAt: work.now)), work: &work)
+            try emit(
+                .commandResult(
+                    CommandResult(
+                        commandID: command.commandID, customerID: command.customerID, status: .duplicate,
+                        reason: reason.flatMap(ReasonCode.init(rawValue:)), entryID: entryID, balance: customer.account.balance,
+                        originalStatus: status, processedAt: work.now)), work: &work)
         case .conflicting:
-            let error = InputError(.conflictingDuplicate,
-                                   "command_id \"\(command.commandID)\" was used before with other fields")
+            let error = InputError(
+                .conflictingDuplicate,
+                "command_id \"\(command.commandID)\" was used before with other fields")
             try deadLetter(origin, error, work: &work)
-            try emit(.commandResult(CommandResult(
-                commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
-                message: error.message, balance: customer.account.balance, processedAt: work.now)), work: &work)
+            try emit(
+                .commandResult(
+                    CommandResult(
+                        commandID: command.commandID, customerID: command.customerID, status: .rejected, reason: error.code,
+                        message: error.message, balance: customer.account.balance, processedAt: work.now)), work: &work)
         case .new(let seq):
             sequences.key += 1
             let transition = ledger.apply(command, to: customer.account, at: work.now)
@@ -87,14 +105,18 @@ extension LedgerStore {
         }
     }
 
-    func record(_ transition: LedgerTransition, for customer: inout CustomerRecords.Stored,
-                        work: inout BatchWork) throws(StoreError) {
+    func record(
+        _ transition: LedgerTransition, for customer: inout CustomerRecords.Stored,
+        work: inout BatchWork
+    ) throws(StoreError) {
         var entrySeqs: [Int64: Int64] = [:]
         for entry in transition.entries {
             let seq = sequences.entry
             sequences.entry += 1
-            work.pending.entries.append(PendingWrites.Entry(seq: seq, customerNum: customer.num,
-                                                            previousSeq: customer.lastEntrySeq, entry: entry))
+            work.pending.entries.append(
+                PendingWrites.Entry(
+                    seq: seq, customerNum: customer.num,
+                    previousSeq: customer.lastEntrySeq, entry: entry))
             customer.lastEntrySeq = seq
             entrySeqs[entry.entryID] = seq
         }
@@ -115,9 +137,10 @@ extension LedgerStore {
 
     private func deadLetter(_ origin: MessageOrigin, _ error: InputError, work: inout BatchWork) throws(StoreError) {
         work.report.countDeadLetter(origin.topic, error.code)
-        let letter = DeadLetter(sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
-                                key: origin.key, payload: origin.payload,
-                                error: error, at: work.now)
+        let letter = DeadLetter(
+            sourceTopic: origin.topic, partition: origin.partition, offset: origin.offset,
+            key: origin.key, payload: origin.payload,
+            error: error, at: work.now)
         try emit(.deadLetter(letter), work: &work)
     }
 

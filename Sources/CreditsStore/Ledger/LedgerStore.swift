@@ -47,7 +47,8 @@ public final class LedgerStore {
         connection = try SQLiteConnection(path: path)
         self.ledger = ledger
         self.options = options
-        try connection.execute("""
+        try connection.execute(
+            """
             PRAGMA journal_mode=WAL;
             PRAGMA synchronous=\(options.synchronousFull ? "FULL" : "NORMAL");
             PRAGMA cache_size=-\(options.cacheKiB);
@@ -55,9 +56,10 @@ public final class LedgerStore {
             PRAGMA foreign_keys=OFF;
             """)
         try Migrations.migrate(connection)
-        sequences = Sequences(entry: try EntryRecords(connection: connection).maxSeq() + 1,
-                              key: try IdempotencyKeys(connection: connection).maxSeq() + 1,
-                              outbox: try Outbox(connection: connection).maxSeq() + 1)
+        sequences = Sequences(
+            entry: try EntryRecords(connection: connection).maxSeq() + 1,
+            key: try IdempotencyKeys(connection: connection).maxSeq() + 1,
+            outbox: try Outbox(connection: connection).maxSeq() + 1)
         keyIndex = try IdempotencyKeys(connection: connection).loadIndex(runSize: options.keyRunSize)
     }
 

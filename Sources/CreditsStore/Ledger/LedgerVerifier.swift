@@ -23,8 +23,9 @@ public struct LedgerVerifier {
         }
         state.sum = state.sum &+ amount
         if balance != state.sum {
-            report.problems.append("\(customer): entry \(id) says balance \(CreditAmount(micros: balance)), "
-                                   + "the sum of entries is \(CreditAmount(micros: state.sum))")
+            report.problems.append(
+                "\(customer): entry \(id) says balance \(CreditAmount(micros: balance)), "
+                    + "the sum of entries is \(CreditAmount(micros: state.sum))")
             state.sum = balance
         }
         state.nextID = id + 1
@@ -36,8 +37,9 @@ public struct LedgerVerifier {
         report.customers += 1
         let state = running[customer] ?? Running()
         if state.sum != balance {
-            report.problems.append("\(customer): balance \(CreditAmount(micros: balance)) differs from the sum "
-                                   + "of entries \(CreditAmount(micros: state.sum))")
+            report.problems.append(
+                "\(customer): balance \(CreditAmount(micros: balance)) differs from the sum "
+                    + "of entries \(CreditAmount(micros: state.sum))")
         }
         if state.nextID - 1 != lastEntryID {
             report.problems.append("\(customer): last entry id \(lastEntryID), entries end at \(state.nextID - 1)")
@@ -58,8 +60,11 @@ public struct UsageBuckets {
     /// nothing, when a sum would leave the range of an amount.
     public mutating func add(occurredAt: Int64, charge: Int64, call: Int64, ai: Int64, toolCalls: Int64) -> Bool {
         let start = occurredAt - ((occurredAt % width) + width) % width
-        var bucket = buckets[start] ?? UsageBucket(start: Timestamp(millisecondsSinceEpoch: start), events: 0,
-                                                   call: .zero, ai: .zero, toolCalls: .zero, total: .zero)
+        var bucket =
+            buckets[start]
+            ?? UsageBucket(
+                start: Timestamp(millisecondsSinceEpoch: start), events: 0,
+                call: .zero, ai: .zero, toolCalls: .zero, total: .zero)
         guard bucket.add(charge: charge, call: call, ai: ai, toolCalls: toolCalls) else { return false }
         buckets[start] = bucket
         return true

@@ -21,7 +21,9 @@ struct CustomerRecords {
     func load(_ customerID: String) throws(StoreError) -> Stored? {
         let statement = try connection.statement("SELECT \(Self.columns) FROM customers WHERE customer_id = ?")
         statement.bind(1, customerID)
-        return try statement.firstRow { Stored(num: $0.int64(0), account: Self.account(from: $0), lastEntrySeq: $0.optionalInt64(16)) }
+        return try statement.firstRow {
+            Stored(num: $0.int64(0), account: Self.account(from: $0), lastEntrySeq: $0.optionalInt64(16))
+        }
     }
 
     /// Adds a new customer row with default settings and returns its number.
@@ -44,8 +46,9 @@ struct CustomerRecords {
     /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
     func updateAll(_ customers: [Stored]) throws(StoreError) {
         let assignments = Self.writeColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        try connection.insert(customers, into: "customers", columns: Self.writeColumns,
-                              suffix: " ON CONFLICT(customer_num) DO UPDATE SET " + assignments, values: Self.values)
+        try connection.insert(
+            customers, into: "customers", columns: Self.writeColumns,
+            suffix: " ON CONFLICT(customer_num) DO UPDATE SET " + assignments, values: Self.values)
     }
 
     static func values(_ stored: Stored) -> [SQLiteValue] {
@@ -91,8 +94,10 @@ struct CustomerRecords {
     }
 
     static func account(from row: SQLiteStatement) -> CustomerAccount {
-        let blockState = StoredBlockState(code: row.int64(6), blockAt: row.optionalInt64(7), depletedBy: row.optionalInt64(8),
-                                          depletedByCommand: row.optionalString(17)).state
+        let blockState = StoredBlockState(
+            code: row.int64(6), blockAt: row.optionalInt64(7), depletedBy: row.optionalInt64(8),
+            depletedByCommand: row.optionalString(17)
+        ).state
         let settings = CustomerSettings(
             pricePerMinute: row.optionalInt64(10).map(CreditAmount.init(micros:)),
             gracePeriodSeconds: row.int64(11),

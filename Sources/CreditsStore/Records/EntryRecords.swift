@@ -32,7 +32,8 @@ struct EntryRecords {
 
     /// The entry stored at `seq`, its customer and the seq of the customer's previous entry.
     func load(seq: Int64) throws(StoreError) -> (entry: LedgerEntry, previousSeq: Int64?)? {
-        let statement = try connection.statement("""
+        let statement = try connection.statement(
+            """
             SELECT \(Self.columns), c.customer_id, e.prev_seq FROM entries e
             JOIN customers c ON c.customer_num = e.customer_num WHERE e.seq = ?
             """)

@@ -37,8 +37,9 @@ struct IdempotencyKeys {
         var runs = try storedRuns()
         let newest = try maxSeq()
         while newest - (runs.last?.lastSeq ?? 0) > Int64(runSize) {
-            let run = KeyIndex.Run(id: (runs.last?.id ?? 0) + 1, firstSeq: (runs.last?.lastSeq ?? 0) + 1,
-                                   lastSeq: (runs.last?.lastSeq ?? 0) + Int64(runSize))
+            let run = KeyIndex.Run(
+                id: (runs.last?.id ?? 0) + 1, firstSeq: (runs.last?.lastSeq ?? 0) + 1,
+                lastSeq: (runs.last?.lastSeq ?? 0) + Int64(runSize))
             try connection.transaction { () throws(StoreError) in try write(run) }
             runs.append(run)
         }
@@ -68,7 +69,8 @@ struct IdempotencyKeys {
     /// Writes `run`: the hashes of the stored keys in its seq range, sorted, as one segment of
     /// `key_runs` (inside the caller's transaction).
     func write(_ run: KeyIndex.Run) throws(StoreError) {
-        let rows = try connection.statement("""
+        let rows = try connection.statement(
+            """
             INSERT INTO key_runs(run, key_hash, seq)
             SELECT ?, key_hash, seq FROM idempotency_keys WHERE seq BETWEEN ? AND ? ORDER BY key_hash, seq
             """)
@@ -92,23 +94,34 @@ struct IdempotencyKeys {
     /// batch). A new claim is written with the batch.
     /// A repeat is the same input when its digest matches; a key stored before digests existed
     /// (migration 003) is compared by `legacyFingerprint`.
-    func claim(customerNum: Int64, kind: Kind, key: String, digest: [UInt8], legacyFingerprint: () -> Int64,
-               seq newSeq: Int64, at now: Timestamp,
-               index: inout KeyIndex, pending: inout PendingWrites) throws(StoreError) -> Claim {
+    func claim(
+        customerNum: Int64, kind: Kind, key: String, digest: [UInt8], legacyFingerprint: () -> Int64,
+        seq newSeq: Int64, at now: Timestamp,
+        index: inout KeyIndex, pending: inout PendingWrites
+    ) throws(StoreError) -> Claim {
         let hash = Self.hash(customerNum: customerNum, kind: kind, key: key)
         let row = StoredKey(customerNum: customerNum, kind: kind, key: key, digest: digest)
         for seq in index.recent.seqs(for: hash) {
-            if let found = try row.find(seq: seq, pending: pending, connection: connection, legacyFingerprint: legacyFingerprint) { return found }
+            if let found = try row.find(seq: seq, pending: pending, connection: connection, legacyFingerprint: legacyFingerprint)
+            {
+                return found
+            }
         }
         if index.filter.mayContain(hash) {
             for run in index.runs.reversed() {
                 for seq in try seqs(in: run, hash: hash) {
-                    if let found = try row.find(seq: seq, pending: pending, connection: connection, legacyFingerprint: legacyFingerprint) { return found }
+                    if let found = try row.find(
+                        seq: seq, pending: pending, connection: connection, legacyFingerprint: legacyFingerprint)
+                    {
+                        return found
+                    }
                 }
             }
         }
-        pending.keys.append(PendingWrites.Key(seq: newSeq, customerNum: customerNum, kind: kind, hash: hash, key: key,
-                                              digest: digest, recordedAt: now))
+        pending.keys.append(
+            PendingWrites.Key(
+                seq: newSeq, customerNum: customerNum, kind: kind, hash: hash, key: key,
+                digest: digest, recordedAt: now))
         index.insert(hash, seq: newSeq)
         return .new(seq: newSeq)
     }
@@ -123,15 +136,18 @@ struct IdempotencyKeys {
         /// The claim if the key at `seq` (pending in this batch, or stored) is this one; nil if
         /// it is another key with the same hash, or gone. Keys stored before digests are compared
         /// by `legacyFingerprint`.
-        func find(seq: Int64, pending: PendingWrites, connection: SQLiteConnection,
-                  legacyFingerprint: () -> Int64) throws(StoreError) -> Claim? {
+        func find(
+            seq: Int64, pending: PendingWrites, connection: SQLiteConnection,
+            legacyFingerprint: () -> Int64
+        ) throws(StoreError) -> Claim? {
             if let position = pending.pendingKeyIndex(seq) {
                 let row = pending.keys[position]
                 guard !row.released, row.customerNum == customerNum, row.kind == kind, row.key == key else { return nil }
                 return row.digest == digest
                     ? .duplicate(status: row.status, reason: row.reason, entryID: row.entryID) : .conflicting
             }
-            let select = try connection.hot("""
+            let select = try connection.hot(
+                """
                 SELECT fingerprint, status, reason, entry_id, digest FROM idempotency_keys
                 WHERE seq = ? AND customer_num = ? AND kind = ? AND key = ?
                 """)
@@ -139,19 +155,24 @@ struct IdempotencyKeys {
             return try select.firstRow { row -> Claim in
                 let same = row.optionalBlob(4).map { $0 == digest } ?? (row.int64(0) == legacyFingerprint())
                 guard same else { return .conflicting }
-                return .duplicate(status: row.int64(1) == 0 ? .applied : .rejected, reason: row.optionalString(2),
-                                  entryID: row.optionalInt64(3))
+                return .duplicate(
+                    status: row.int64(1) == 0 ? .applied : .rejected, reason: row.optionalString(2),
+                    entryID: row.optionalInt64(3))
             }
         }
     }
 
-    static let insertColumns = ["seq", "customer_num", "kind", "key_hash", "key", "fingerprint", "status", "reason",
-                                "entry_id", "recorded_at", "digest"]
+    static let insertColumns = [
+        "seq", "customer_num", "kind", "key_hash", "key", "fingerprint", "status", "reason",
+        "entry_id", "recorded_at", "digest",
+    ]
 
     static func values(_ row: PendingWrites.Key) -> [SQLiteValue] {
-        [.integer(row.seq), .integer(row.customerNum), .integer(row.kind.rawValue), .integer(row.hash), .text(row.key),
-         .integer(0), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID),
-         .integer(row.recordedAt.millisecondsSinceEpoch), .blob(row.digest)]
+        [
+            .integer(row.seq), .integer(row.customerNum), .integer(row.kind.rawValue), .integer(row.hash), .text(row.key),
+            .integer(0), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID),
+            .integer(row.recordedAt.millisecondsSinceEpoch), .blob(row.digest),
+        ]
     }
 
     func maxSeq() throws(StoreError) -> Int64 {

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A Bloom filter over 64-bit key hashes: "certainly never added" or "maybe added". It answers
@@ -73,8 +73,10 @@ struct KeyFilter {
     /// hashing of a mixed value, Kirsch–Mitzenmacher) until it returns false; returns whether it
     /// never did.
     @discardableResult
-    private static func forEachBit(of hash: Int64, probes: Int, bitCount: UInt64,
-                                   _ body: (Int, UInt64) -> Bool) -> Bool {
+    private static func forEachBit(
+        of hash: Int64, probes: Int, bitCount: UInt64,
+        _ body: (Int, UInt64) -> Bool
+    ) -> Bool {
         let mixed = mix(UInt64(bitPattern: hash))
         let first = mixed
         let step = mix(mixed) | 1

@@ -24,12 +24,16 @@ struct Outbox {
     /// A pending row's values; a balance-changed event is stored as a reference to its entry.
     static func values(_ row: PendingWrites.OutboxRow) -> [SQLiteValue] {
         if case .balanceChanged(let entry) = row.event, let entrySeq = row.entrySeq {
-            return [.integer(row.seq), .integer(Int64(OutputTopic.balanceChanged.rawValue)), .text(entry.customerID),
-                    .text(nil), .integer(entrySeq)]
+            return [
+                .integer(row.seq), .integer(Int64(OutputTopic.balanceChanged.rawValue)), .text(entry.customerID),
+                .text(nil), .integer(entrySeq),
+            ]
         }
         let message = row.event.message
-        return [.integer(row.seq), .integer(Int64(message.topic.rawValue)), .text(message.key), .text(message.value),
-                .integer(nil)]
+        return [
+            .integer(row.seq), .integer(Int64(message.topic.rawValue)), .text(message.key), .text(message.value),
+            .integer(nil),
+        ]
     }
 
     func pending(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
@@ -38,8 +42,11 @@ struct Outbox {
         statement.bind(.integer(seq), .integer(Int64(limit)))
         var rows: [(Int64, Int64, String, String?, Int64?)] = []
         while try statement.step() {
-            rows.append((statement.int64(0), statement.int64(1), statement.string(2), statement.optionalString(3),
-                         statement.optionalInt64(4)))
+            rows.append(
+                (
+                    statement.int64(0), statement.int64(1), statement.string(2), statement.optionalString(3),
+                    statement.optionalInt64(4)
+                ))
         }
         let entries = EntryRecords(connection: connection)
         var records: [OutboxRecord] = []
@@ -76,7 +83,8 @@ struct ConsumerOffsets {
     let connection: SQLiteConnection
 
     func save(_ partition: TopicPartition, nextOffset: Int64) throws(StoreError) {
-        let statement = try connection.statement("""
+        let statement = try connection.statement(
+            """
             INSERT INTO consumer_offsets(topic, partition, next_offset) VALUES (?, ?, ?)
             ON CONFLICT(topic, partition) DO UPDATE SET next_offset = excluded.next_offset
             """)

@@ -48,8 +48,9 @@ struct PendingWrites {
     /// Writes everything, in table order.
     func flush(to connection: SQLiteConnection) throws(StoreError) {
         try connection.insert(entries, into: "entries", columns: EntryRecords.insertColumns, values: EntryRecords.values)
-        try connection.insert(keys.filter { !$0.released }, into: "idempotency_keys",
-                              columns: IdempotencyKeys.insertColumns, values: IdempotencyKeys.values)
+        try connection.insert(
+            keys.filter { !$0.released }, into: "idempotency_keys",
+            columns: IdempotencyKeys.insertColumns, values: IdempotencyKeys.values)
         try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, values: Outbox.values)
     }
 }

@@ -13,8 +13,13 @@ public struct StoredBlockState: Equatable, Sendable {
         var cause: BlockState.Depletion?
         switch state {
         case .active: break
-        case .grace(let at, let depletion): code = 1; blockAt = at.millisecondsSinceEpoch; cause = depletion
-        case .blocked(let depletion): code = 2; cause = depletion
+        case .grace(let at, let depletion):
+            code = 1
+            blockAt = at.millisecondsSinceEpoch
+            cause = depletion
+        case .blocked(let depletion):
+            code = 2
+            cause = depletion
         }
         switch cause {
         case .entry(let entryID): depletedBy = entryID

@@ -65,14 +65,17 @@ final class SQLiteConnection {
 
     /// Appends `rows` with multi-row INSERTs of up to 64 rows each (one statement per chunk
     /// instead of one per row). `values` gives a row's column values in `columns` order.
-    func insert<Row>(_ rows: [Row], into table: String, columns: [String], suffix: String = "",
-                     values: (Row) -> [SQLiteValue]) throws(StoreError) {
+    func insert<Row>(
+        _ rows: [Row], into table: String, columns: [String], suffix: String = "",
+        values: (Row) -> [SQLiteValue]
+    ) throws(StoreError) {
         let chunkSize = 64
         var start = 0
         while start < rows.count {
             let count = min(chunkSize, rows.count - start)
             let placeholders = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
-            let sql = "INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES "
+            let sql =
+                "INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES "
                 + Array(repeating: placeholders, count: count).joined(separator: ",") + suffix
             let statement = try statement(sql)
             for index in 0..<count {

@@ -29,13 +29,19 @@ final class SQLiteStatement {
     }
 
     func bind(_ index: Int32, _ value: String?) {
-        guard let value else { sqlite3_bind_null(handle, index); return }
+        guard let value else {
+            sqlite3_bind_null(handle, index)
+            return
+        }
         let length = Int32(value.utf8.count)
         _ = value.withCString { sqlite3_bind_text(handle, index, $0, length, csqlite_transient()) }
     }
 
     func bind(_ index: Int32, _ bytes: [UInt8]?) {
-        guard let bytes else { sqlite3_bind_null(handle, index); return }
+        guard let bytes else {
+            sqlite3_bind_null(handle, index)
+            return
+        }
         _ = bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), csqlite_transient()) }
     }
 

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// An exclusive lock on a store file, so that one process at a time writes it: an advisory
@@ -17,16 +17,19 @@ final class StoreLock {
         path = storePath + ".lock"
         descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw StoreError(code: -1, message: "cannot open the lock file: \(String(cString: strerror(errno)))",
-                             context: "locking \(storePath)")
+            throw StoreError(
+                code: -1, message: "cannot open the lock file: \(String(cString: strerror(errno)))",
+                context: "locking \(storePath)")
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             let holder = Self.readPID(descriptor)
-            release()   // deinit runs for a fully initialised object whose init throws: close once only
-            throw StoreError(code: -1, message: "the store \(storePath) is in use by another process"
-                             + (holder.map { " (PID \($0))" } ?? "")
-                             + "; only one credits-ledger serve may write a store at a time",
-                             context: "locking \(storePath)")
+            release()  // deinit runs for a fully initialised object whose init throws: close once only
+            throw StoreError(
+                code: -1,
+                message: "the store \(storePath) is in use by another process"
+                    + (holder.map { " (PID \($0))" } ?? "")
+                    + "; only one credits-ledger serve may write a store at a time",
+                context: "locking \(storePath)")
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(descriptor, 0)

@@ -2,121 +2,139 @@
 /// `schema_migrations`. Never edit a released migration; append a new one.
 enum Migrations {
     static let all: [(name: String, sql: String)] = [
-        ("001_ledger", """
-        CREATE TABLE customers (
-            customer_num INTEGER PRIMARY KEY,
-            customer_id TEXT NOT NULL UNIQUE,
-            credits_enabled INTEGER NOT NULL DEFAULT 0,
-            balance INTEGER NOT NULL DEFAULT 0,
-            last_entry_id INTEGER NOT NULL DEFAULT 0,
-            balance_updated_at INTEGER,
-            block_state INTEGER NOT NULL DEFAULT 0,   -- 0 active, 1 grace, 2 blocked
-            block_at INTEGER,
-            depleted_by INTEGER,
-            low_credit_alerted INTEGER NOT NULL DEFAULT 0,
-            last_entry_seq INTEGER,                   -- newest entry's seq: the head of the history chain
-            price_per_minute INTEGER,
-            grace_period_seconds INTEGER NOT NULL DEFAULT 300,
-            low_credit_threshold INTEGER,
-            low_credit_alerts INTEGER NOT NULL DEFAULT 0,
-            tool_call_price INTEGER NOT NULL DEFAULT 30000,
-            credits_per_usd INTEGER
-        );
-        CREATE INDEX customers_grace_deadline ON customers(block_at) WHERE block_state = 1;
+        (
+            "001_ledger",
+            """
+            CREATE TABLE customers (
+                customer_num INTEGER PRIMARY KEY,
+                customer_id TEXT NOT NULL UNIQUE,
+                credits_enabled INTEGER NOT NULL DEFAULT 0,
+                balance INTEGER NOT NULL DEFAULT 0,
+                last_entry_id INTEGER NOT NULL DEFAULT 0,
+                balance_updated_at INTEGER,
+                block_state INTEGER NOT NULL DEFAULT 0,   -- 0 active, 1 grace, 2 blocked
+                block_at INTEGER,
+                depleted_by INTEGER,
+                low_credit_alerted INTEGER NOT NULL DEFAULT 0,
+                last_entry_seq INTEGER,                   -- newest entry's seq: the head of the history chain
+                price_per_minute INTEGER,
+                grace_period_seconds INTEGER NOT NULL DEFAULT 300,
+                low_credit_threshold INTEGER,
+                low_credit_alerts INTEGER NOT NULL DEFAULT 0,
+                tool_call_price INTEGER NOT NULL DEFAULT 30000,
+                credits_per_usd INTEGER
+            );
+            CREATE INDEX customers_grace_deadline ON customers(block_at) WHERE block_state = 1;
 
-        -- Every table written per event is append-only (keys in write order), so a batch dirties
-        -- few pages. A customer's history is a chain through prev_seq, newest first.
-        -- Amounts are micro-credits; times are milliseconds since the epoch.
-        CREATE TABLE entries (
-            seq INTEGER PRIMARY KEY,
-            customer_num INTEGER NOT NULL,
-            entry_id INTEGER NOT NULL,
-            prev_seq INTEGER,                         -- the customer's previous entry
-            kind INTEGER NOT NULL,                    -- 0 added, 1 deducted, 2 used
-            amount INTEGER NOT NULL,
-            balance INTEGER NOT NULL,
-            note TEXT NOT NULL,
-            source_kind INTEGER NOT NULL,             -- 0 usage, 1 command
-            source_id TEXT NOT NULL,
-            actor TEXT,
-            call_part INTEGER,
-            ai_part INTEGER,
-            tool_part INTEGER,
-            warnings TEXT,
-            deduct_reason TEXT,
-            occurred_at INTEGER NOT NULL,
-            recorded_at INTEGER NOT NULL
-        );
+            -- Every table written per event is append-only (keys in write order), so a batch dirties
+            -- few pages. A customer's history is a chain through prev_seq, newest first.
+            -- Amounts are micro-credits; times are milliseconds since the epoch.
+            CREATE TABLE entries (
+                seq INTEGER PRIMARY KEY,
+                customer_num INTEGER NOT NULL,
+                entry_id INTEGER NOT NULL,
+                prev_seq INTEGER,                         -- the customer's previous entry
+                kind INTEGER NOT NULL,                    -- 0 added, 1 deducted, 2 used
+                amount INTEGER NOT NULL,
+                balance INTEGER NOT NULL,
+                note TEXT NOT NULL,
+                source_kind INTEGER NOT NULL,             -- 0 usage, 1 command
+                source_id TEXT NOT NULL,
+                actor TEXT,
+                call_part INTEGER,
+                ai_part INTEGER,
+                tool_part INTEGER,
+                warnings TEXT,
+                deduct_reason TEXT,
+                occurred_at INTEGER NOT NULL,
+                recorded_at INTEGER NOT NULL
+            );
 
-        -- Every applied event_id / command_id per customer. Looked up through an in-memory
-        -- index of key hashes built at open; the row holds the full key, so hashes never collide.
-        CREATE TABLE idempotency_keys (
-            seq INTEGER PRIMARY KEY,
-            customer_num INTEGER NOT NULL,
-            kind INTEGER NOT NULL,                    -- 0 usage event, 1 command
-            key_hash INTEGER NOT NULL,
-            key TEXT NOT NULL,
-            fingerprint INTEGER NOT NULL,
-            status INTEGER NOT NULL,                  -- 0 applied, 1 rejected
-            reason TEXT,
-            entry_id INTEGER
-        );
+            -- Every applied event_id / command_id per customer. Looked up through an in-memory
+            -- index of key hashes built at open; the row holds the full key, so hashes never collide.
+            CREATE TABLE idempotency_keys (
+                seq INTEGER PRIMARY KEY,
+                customer_num INTEGER NOT NULL,
+                kind INTEGER NOT NULL,                    -- 0 usage event, 1 command
+                key_hash INTEGER NOT NULL,
+                key TEXT NOT NULL,
+                fingerprint INTEGER NOT NULL,
+                status INTEGER NOT NULL,                  -- 0 applied, 1 rejected
+                reason TEXT,
+                entry_id INTEGER
+            );
 
-        -- Output messages not yet acknowledged by the broker, in the order they happened.
-        -- A balance-changed message is stored as a reference to its entry (value NULL).
-        CREATE TABLE outbox (
-            seq INTEGER PRIMARY KEY,
-            topic INTEGER NOT NULL,
-            key TEXT NOT NULL,
-            value TEXT,
-            entry_seq INTEGER
-        );
+            -- Output messages not yet acknowledged by the broker, in the order they happened.
+            -- A balance-changed message is stored as a reference to its entry (value NULL).
+            CREATE TABLE outbox (
+                seq INTEGER PRIMARY KEY,
+                topic INTEGER NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT,
+                entry_seq INTEGER
+            );
 
-        -- Next offset to consume per input partition, committed with the batch it ends.
-        CREATE TABLE consumer_offsets (
-            topic TEXT NOT NULL,
-            partition INTEGER NOT NULL,
-            next_offset INTEGER NOT NULL,
-            PRIMARY KEY (topic, partition)
-        ) WITHOUT ROWID;
-        """),
-        ("002_idempotency_key_time", """
-        -- When each key was recorded (ms since the epoch), for the optional retention of old keys.
-        -- Keys recorded before this migration have NULL and count as oldest.
-        ALTER TABLE idempotency_keys ADD COLUMN recorded_at INTEGER;
-        """),
-        ("003_idempotency_key_digest", """
-        -- SHA-256 of the input's canonical form (CanonicalForm): what a repeat is compared with.
-        -- Keys recorded before this migration have NULL and are compared by the old 64-bit
-        -- `fingerprint`; newer keys store 0 there.
-        ALTER TABLE idempotency_keys ADD COLUMN digest BLOB;
-        """),
-        ("004_depleted_by_command", """
-        -- A grace period started by enable_credits at a balance <= 0 names that command (its
-        -- depleted and blocked events are named after it); depleted_by then holds no entry.
-        ALTER TABLE customers ADD COLUMN depleted_by_command TEXT;
-        """),
-        ("005_used_entries_by_time", """
-        -- Usage buckets read a customer's used entries by occurred_at (which may lie before or
-        -- after recorded_at), without walking the history.
-        CREATE INDEX entries_used_by_time ON entries(customer_num, occurred_at) WHERE kind = 2;
-        """),
-        ("006_idempotency_key_runs", """
-        -- The idempotency keys by hash, in runs: each run is the sorted (key_hash, seq) of one
-        -- range of seqs, written once (KeyIndex). Appending a run writes few pages, where an index
-        -- updated key by key would dirty a random page for every new key.
-        CREATE TABLE key_runs (
-            run INTEGER NOT NULL,
-            key_hash INTEGER NOT NULL,
-            seq INTEGER NOT NULL,
-            PRIMARY KEY (run, key_hash, seq)
-        ) WITHOUT ROWID;
-        CREATE TABLE key_run_ranges (
-            run INTEGER PRIMARY KEY,
-            first_seq INTEGER NOT NULL,
-            last_seq INTEGER NOT NULL
-        );
-        """),
+            -- Next offset to consume per input partition, committed with the batch it ends.
+            CREATE TABLE consumer_offsets (
+                topic TEXT NOT NULL,
+                partition INTEGER NOT NULL,
+                next_offset INTEGER NOT NULL,
+                PRIMARY KEY (topic, partition)
+            ) WITHOUT ROWID;
+            """
+        ),
+        (
+            "002_idempotency_key_time",
+            """
+            -- When each key was recorded (ms since the epoch), for the optional retention of old keys.
+            -- Keys recorded before this migration have NULL and count as oldest.
+            ALTER TABLE idempotency_keys ADD COLUMN recorded_at INTEGER;
+            """
+        ),
+        (
+            "003_idempotency_key_digest",
+            """
+            -- SHA-256 of the input's canonical form (CanonicalForm): what a repeat is compared with.
+            -- Keys recorded before this migration have NULL and are compared by the old 64-bit
+            -- `fingerprint`; newer keys store 0 there.
+            ALTER TABLE idempotency_keys ADD COLUMN digest BLOB;
+            """
+        ),
+        (
+            "004_depleted_by_command",
+            """
+            -- A grace period started by enable_credits at a balance <= 0 names that command (its
+            -- depleted and blocked events are named after it); depleted_by then holds no entry.
+            ALTER TABLE customers ADD COLUMN depleted_by_command TEXT;
+            """
+        ),
+        (
+            "005_used_entries_by_time",
+            """
+            -- Usage buckets read a customer's used entries by occurred_at (which may lie before or
+            -- after recorded_at), without walking the history.
+            CREATE INDEX entries_used_by_time ON entries(customer_num, occurred_at) WHERE kind = 2;
+            """
+        ),
+        (
+            "006_idempotency_key_runs",
+            """
+            -- The idempotency keys by hash, in runs: each run is the sorted (key_hash, seq) of one
+            -- range of seqs, written once (KeyIndex). Appending a run writes few pages, where an index
+            -- updated key by key would dirty a random page for every new key.
+            CREATE TABLE key_runs (
+                run INTEGER NOT NULL,
+                key_hash INTEGER NOT NULL,
+                seq INTEGER NOT NULL,
+                PRIMARY KEY (run, key_hash, seq)
+            ) WITHOUT ROWID;
+            CREATE TABLE key_run_ranges (
+                run INTEGER PRIMARY KEY,
+                first_seq INTEGER NOT NULL,
+                last_seq INTEGER NOT NULL
+            );
+            """
+        ),
     ]
 
     /// Applies the migrations `connection` has not seen yet.

@@ -46,9 +46,10 @@ struct CommandOptions: ParsableArguments {
         command.string("type", type)
         fields(&command)
         let logger = Logs.bootstrap(level: "error")
-        let outcome = try CommandClient.submit(commandJSON: command.finished(), commandID: commandID, customerID: customer,
-                                               configuration: configuration, bootstrapServers: brokers,
-                                               signingKey: try signing.key(), logger: logger)
+        let outcome = try CommandClient.submit(
+            commandJSON: command.finished(), commandID: commandID, customerID: customer,
+            configuration: configuration, bootstrapServers: brokers,
+            signingKey: try signing.key(), logger: logger)
         print(outcome.json)
         if outcome.status == "rejected" { throw ExitCode(1) }
     }
@@ -65,8 +66,9 @@ struct SigningOptions: ParsableArguments {
         guard let signingKeyID else { return nil }
         let source = signingKeyFile.map { "file:" + $0 } ?? "env:CREDITS_SIGNING_KEY"
         do {
-            return CommandClient.SigningKey(keyID: signingKeyID,
-                                            secret: try Secret.load(source, environment: ProcessInfo.processInfo.environment))
+            return CommandClient.SigningKey(
+                keyID: signingKeyID,
+                secret: try Secret.load(source, environment: ProcessInfo.processInfo.environment))
         } catch {
             throw ValidationError("signing key \(signingKeyID): \(error)")
         }
@@ -133,7 +135,10 @@ extension Admin {
         @Option(help: "Why, e.g. \"Monthly package - 1000 credits\".") var note: String
 
         func run() async throws {
-            try await command.submit(type: "add_credits") { $0.string("amount", amount); $0.string("note", note) }
+            try await command.submit(type: "add_credits") {
+                $0.string("amount", amount)
+                $0.string("note", note)
+            }
         }
     }
 

@@ -31,13 +31,16 @@ struct Demo: AsyncParsableCommand {
         for phase in DemoTraffic.phases(run: run, now: Date(), signed: signingKey != nil) {
             for (topic, customer, json) in phase {
                 let unsigned = json.contains(DemoTraffic.unsignedMarker)
-                try send(topic == "usage" ? configuration.topics.usage : configuration.topics.commands, customer, json,
-                         signed: topic == "commands" && !unsigned)
+                try send(
+                    topic == "usage" ? configuration.topics.usage : configuration.topics.commands, customer, json,
+                    signed: topic == "commands" && !unsigned)
             }
             reports += producer.flush(timeoutMilliseconds: 10_000)
             try await Task.sleep(for: .seconds(2))
         }
-        print("published \(token) messages (\(reports.filter { $0.error == nil }.count) acknowledged); watching outputs for \(watch) s")
+        print(
+            "published \(token) messages (\(reports.filter { $0.error == nil }.count) acknowledged); watching outputs for \(watch) s"
+        )
         let deadline = Date().addingTimeInterval(TimeInterval(watch))
         while Date() < deadline {
             for message in tail.poll(timeoutMilliseconds: 250) {
@@ -57,46 +60,67 @@ enum DemoTraffic {
     static func phases(run: String, now: Date, signed: Bool = false) -> [[(String, String, String)]] {
         let stamp = Timestamp(millisecondsSinceEpoch: Int64(now.timeIntervalSince1970 * 1000)).description
         func command(_ customer: String, _ id: String, _ type: String, _ fields: String) -> (String, String, String) {
-            ("commands", customer, #"{"command_id":"\#(run)-\#(id)","customer_id":"\#(customer)","issued_at":"\#(stamp)","#
-                + #""actor":"demo@agency","type":"\#(type)"\#(fields.isEmpty ? "" : "," + fields)}"#)
+            (
+                "commands", customer,
+                #"{"command_id":"\#(run)-\#(id)","customer_id":"\#(customer)","issued_at":"\#(stamp)","#
+                    + #""actor":"demo@agency","type":"\#(type)"\#(fields.isEmpty ? "" : "," + fields)}"#
+            )
         }
         func usage(_ customer: String, _ id: String, _ fields: String) -> (String, String, String) {
-            ("usage", customer, #"{"event_id":"\#(run)-\#(id)","customer_id":"\#(customer)","occurred_at":"\#(stamp)",\#(fields)}"#)
+            (
+                "usage", customer,
+                #"{"event_id":"\#(run)-\#(id)","customer_id":"\#(customer)","occurred_at":"\#(stamp)",\#(fields)}"#
+            )
         }
-        let acme = "demo-acme-\(run)", globex = "demo-globex-\(run)", initech = "demo-initech-\(run)"
+        let acme = "demo-acme-\(run)"
+        let globex = "demo-globex-\(run)"
+        let initech = "demo-initech-\(run)"
         // Usage and commands are two topics, applied independently: each phase waits for the one before.
-        return [[
-            // Set-up: a healthy customer, one who will run out (grace 5 s), one who will be topped up.
-            command(acme, "a1", "enable_credits",
+        return [
+            [
+                // Set-up: a healthy customer, one who will run out (grace 5 s), one who will be topped up.
+                command(
+                    acme, "a1", "enable_credits",
                     #""settings":{"price_per_minute":"2","low_credit_threshold":"100","low_credit_alerts":true}"#),
-            command(acme, "a2", "add_credits", #""amount":"1000","note":"Monthly package - 1000 credits""#),
-            command(globex, "g1", "enable_credits", #""settings":{"price_per_minute":"1","grace_period_seconds":5}"#),
-            command(globex, "g2", "add_credits", #""amount":"3","note":"Trial credits""#),
-            command(initech, "i1", "enable_credits", #""settings":{"price_per_minute":"1.5","grace_period_seconds":300}"#),
-            command(initech, "i2", "add_credits", #""amount":"1","note":"Trial credits""#),
-            // Credits not enabled: the top-up is rejected.
-            command("demo-dollar-\(run)", "d1", "add_credits", #""amount":"10","note":"Should be rejected""#),
-        ], [
-            // Calls with AI costs and tool calls (one delivered twice), a refund, an over-deduction.
-            usage(acme, "call-1", #""call_id":"call-1","call_seconds":95,"ai_costs_usd":{"llm":"0.0123","stt":"0.004","tts":"0.0061"},"tool_calls":3"#),
-            usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
-            usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
-            command(acme, "a3", "deduct_credits", #""amount":"5","reason":"refund","note":"Refund for failed calls""#),
-            command(acme, "a4", "deduct_credits", #""amount":"5000","reason":"correction","note":"Too much""#),
-            usage(acme, "call-3", #""call_id":"call-3","call_seconds":26000"#),
-            // Runs out: grace period, then blocked.
-            usage(globex, "call-1", #""call_id":"call-1","call_seconds":240,"tool_calls":2"#),
-            // Runs out, to be topped up below.
-            usage(initech, "call-1", #""call_id":"call-1","call_seconds":120"#),
-            // Dollar pricing: usage is not charged.
-            usage("demo-dollar-\(run)", "call-1", #""call_id":"call-1","call_seconds":60"#),
-            // Bad input goes to the dead-letter topic.
-            ("usage", acme, #"{"event_id":"\#(run)-bad","customer_id":"\#(acme)","occurred_at":"\#(stamp)","call_seconds":-5}"#),
-        ], [
-            command(initech, "i3", "quick_buy", #""package":"1000","payment_ref":"pay_demo_\#(run)""#),
-        ] + (signed ? [
-            // Signatures required: a command without one is refused (unauthorized) and changes nothing.
-            command(acme, "a5", "add_credits", #""amount":"1000000","note":"\#(unsignedMarker)""#),
-        ] : [])]
+                command(acme, "a2", "add_credits", #""amount":"1000","note":"Monthly package - 1000 credits""#),
+                command(globex, "g1", "enable_credits", #""settings":{"price_per_minute":"1","grace_period_seconds":5}"#),
+                command(globex, "g2", "add_credits", #""amount":"3","note":"Trial credits""#),
+                command(initech, "i1", "enable_credits", #""settings":{"price_per_minute":"1.5","grace_period_seconds":300}"#),
+                command(initech, "i2", "add_credits", #""amount":"1","note":"Trial credits""#),
+                // Credits not enabled: the top-up is rejected.
+                command("demo-dollar-\(run)", "d1", "add_credits", #""amount":"10","note":"Should be rejected""#),
+            ],
+            [
+                // Calls with AI costs and tool calls (one delivered twice), a refund, an over-deduction.
+                usage(
+                    acme, "call-1",
+                    #""call_id":"call-1","call_seconds":95,"ai_costs_usd":{"llm":"0.0123","stt":"0.004","tts":"0.0061"},"tool_calls":3"#
+                ),
+                usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
+                usage(acme, "call-2", #""call_id":"call-2","call_seconds":600,"ai_costs_usd":{"llm":"0.25"},"tool_calls":12"#),
+                command(acme, "a3", "deduct_credits", #""amount":"5","reason":"refund","note":"Refund for failed calls""#),
+                command(acme, "a4", "deduct_credits", #""amount":"5000","reason":"correction","note":"Too much""#),
+                usage(acme, "call-3", #""call_id":"call-3","call_seconds":26000"#),
+                // Runs out: grace period, then blocked.
+                usage(globex, "call-1", #""call_id":"call-1","call_seconds":240,"tool_calls":2"#),
+                // Runs out, to be topped up below.
+                usage(initech, "call-1", #""call_id":"call-1","call_seconds":120"#),
+                // Dollar pricing: usage is not charged.
+                usage("demo-dollar-\(run)", "call-1", #""call_id":"call-1","call_seconds":60"#),
+                // Bad input goes to the dead-letter topic.
+                (
+                    "usage", acme,
+                    #"{"event_id":"\#(run)-bad","customer_id":"\#(acme)","occurred_at":"\#(stamp)","call_seconds":-5}"#
+                ),
+            ],
+            [
+                command(initech, "i3", "quick_buy", #""package":"1000","payment_ref":"pay_demo_\#(run)""#)
+            ]
+                + (signed
+                    ? [
+                        // Signatures required: a command without one is refused (unauthorized) and changes nothing.
+                        command(acme, "a5", "add_credits", #""amount":"1000000","note":"\#(unsignedMarker)""#)
+                    ] : []),
+        ]
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `GET /healthz` over a plain socket, for container health checks (the runtime image has no curl).

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import CreditsService
+import Foundation
 import Logging
 import UnixSignals
 
@@ -14,12 +14,15 @@ struct Serve: AsyncParsableCommand {
         let configuration = try await options.load()
         let logger = Logs.bootstrap(level: configuration.logLevel)
         let (bootstrapServers, broker) = try KafkaSetup.prepare(configuration, logger: logger)
-        logger.info("Starting credits-ledger", metadata: [
-            "brokers": "\(bootstrapServers)", "group_id": "\(configuration.groupID)",
-            "store": "\(StoreReaders.location(configuration))", "http_port": "\(configuration.httpPort)",
-        ])
-        let server = CreditsServer(configuration: configuration, bootstrapServers: bootstrapServers, logger: logger,
-                                   signals: [.sigterm, .sigint])
+        logger.info(
+            "Starting credits-ledger",
+            metadata: [
+                "brokers": "\(bootstrapServers)", "group_id": "\(configuration.groupID)",
+                "store": "\(StoreReaders.location(configuration))", "http_port": "\(configuration.httpPort)",
+            ])
+        let server = CreditsServer(
+            configuration: configuration, bootstrapServers: bootstrapServers, logger: logger,
+            signals: [.sigterm, .sigint])
         try await server.run()
         withExtendedLifetime(broker) {}
         logger.info("credits-ledger stopped")

@@ -9,8 +9,10 @@ struct ConfigOptions: ParsableArguments {
     var config: String?
 
     func load() async throws -> ServiceConfiguration {
-        let file = config ?? (FileManager.default.fileExists(atPath: "config/credits-ledger.yaml")
-            ? "config/credits-ledger.yaml" : nil)
+        let file =
+            config
+            ?? (FileManager.default.fileExists(atPath: "config/credits-ledger.yaml")
+                ? "config/credits-ledger.yaml" : nil)
         return try await ConfigurationLoader.load(file: file, environment: ProcessInfo.processInfo.environment)
     }
 }

@@ -33,7 +33,9 @@ struct Balance: AsyncParsableCommand {
         let settings = account.settings
         print("price/minute:    \(settings.pricePerMinute?.description ?? "not configured")")
         print("grace period:    \(settings.gracePeriodSeconds) s")
-        print("low credit:      \(settings.lowCreditThreshold?.description ?? "no threshold"), alerts \(settings.lowCreditAlerts ? "on" : "off")")
+        print(
+            "low credit:      \(settings.lowCreditThreshold?.description ?? "no threshold"), alerts \(settings.lowCreditAlerts ? "on" : "off")"
+        )
         print("tool call price: \(settings.toolCallPrice)")
     }
 }
@@ -49,27 +51,32 @@ struct History: AsyncParsableCommand {
     func run() async throws {
         var kind: LedgerEntry.Kind?
         if let type {
-            guard let parsed = LedgerEntry.Kind(rawValue: type) else { throw ValidationError("--type must be added, deducted or used") }
+            guard let parsed = LedgerEntry.Kind(rawValue: type) else {
+                throw ValidationError("--type must be added, deducted or used")
+            }
             kind = parsed
         }
         let reader = try await openReader(options)
-        let page = if let sqlite = reader as? LedgerReader {
-            try sqlite.entries(customer, limit: limit, kind: kind, scanLimit: max(limit * 100, 10_000))
-        } else {
-            try reader.entries(customer, cursor: nil, limit: limit, kind: kind)
-        }
+        let page =
+            if let sqlite = reader as? LedgerReader {
+                try sqlite.entries(customer, limit: limit, kind: kind, scanLimit: max(limit * 100, 10_000))
+            } else {
+                try reader.entries(customer, cursor: nil, limit: limit, kind: kind)
+            }
         if csv {
             print("entry_id,type,amount,balance,note,date,recorded_at")
             for entry in page.entries {
                 let note = "\"" + entry.note.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-                print("\(entry.entryID),\(entry.kind.rawValue),\(entry.amount),\(entry.balance),\(note),"
-                      + "\(entry.occurredAt),\(entry.recordedAt)")
+                print(
+                    "\(entry.entryID),\(entry.kind.rawValue),\(entry.amount),\(entry.balance),\(note),"
+                        + "\(entry.occurredAt),\(entry.recordedAt)")
             }
         } else {
             for entry in page.entries {
                 let type = entry.kind.rawValue.capitalized.padding(toLength: 9, withPad: " ", startingAt: 0)
-                print("\(String(entry.entryID).leftPadded(6))  \(type) \(entry.amount.description.leftPadded(16))  "
-                      + "\(entry.balance.description.leftPadded(16))  \(entry.occurredAt)  \(entry.note)")
+                print(
+                    "\(String(entry.entryID).leftPadded(6))  \(type) \(entry.amount.description.leftPadded(16))  "
+                        + "\(entry.balance.description.leftPadded(16))  \(entry.occurredAt)  \(entry.note)")
             }
         }
     }
@@ -87,14 +94,16 @@ struct Backup: AsyncParsableCommand {
         }
         let configuration = try await options.load()
         if configuration.storeURL != nil {
-            throw ValidationError("backup copies the SQLite file; back up the shared PostgreSQL store with pg_dump "
-                                  + "or the database's own backups")
+            throw ValidationError(
+                "backup copies the SQLite file; back up the shared PostgreSQL store with pg_dump "
+                    + "or the database's own backups")
         }
         guard let reader = try await openReader(options) as? LedgerReader else { throw ExitCode(1) }
         try reader.backup(to: destination)
         let report = try LedgerReader(path: destination).verify()
-        print("backed up \(report.customers) customers, \(report.entries) entries to \(destination)"
-              + (report.isClean ? "; the copy verifies" : "; the copy has \(report.problems.count) problems"))
+        print(
+            "backed up \(report.customers) customers, \(report.entries) entries to \(destination)"
+                + (report.isClean ? "; the copy verifies" : "; the copy has \(report.problems.count) problems"))
         if !report.isClean { throw ExitCode(1) }
     }
 }
@@ -107,8 +116,9 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         let report = try await openReader(options).verify()
         for problem in report.problems { print("MISMATCH \(problem)") }
-        print("verified \(report.customers) customers, \(report.entries) entries: "
-              + (report.isClean ? "all consistent" : "\(report.problems.count) problems"))
+        print(
+            "verified \(report.customers) customers, \(report.entries) entries: "
+                + (report.isClean ? "all consistent" : "\(report.problems.count) problems"))
         if !report.isClean { throw ExitCode(1) }
     }
 }
