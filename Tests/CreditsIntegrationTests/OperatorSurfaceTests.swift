@@ -276,3 +276,51 @@ struct StoreUnavailableTests {
         _ = await task.result
     }
 }
+
+@Suite("Monitoring kit: the Grafana dashboard and the alert rules against /metrics")
+struct MonitoringKitTests {
+    @Test("the dashboard and the alert rules use only metrics the service exposes")
+    func monitoringKitMetrics() async throws {
+        let h = try ServiceHarness()
+        try await h.start()
+        // Traffic that makes every labelled series appear: an applied, a duplicate, a dead
+        // letter, a rejection and an uncharged usage.
+        try await h.sendCommand(h.command("e", "cus_m", "enable_credits", #""settings":{"price_per_minute":"6"}"#), key: "cus_m")
+        try await h.sendCommand(
+            h.command("d", "cus_m", "deduct_credits", #""amount":"5","reason":"manual","note":"n""#), key: "cus_m")
+        let usage = h.usage("u1", "cus_m", #""call_seconds":60"#)
+        try await h.sendUsage(usage, key: "cus_m")
+        try await h.sendUsage(usage, key: "cus_m")
+        try await h.sendUsage("not json", key: "cus_m")
+        try await h.sendUsage(h.usage("u2", "cus_off", #""call_seconds":60"#), key: "cus_off")
+        try await h.waitFor("credits.dead-letter", count: 1)
+        try await waitUntil(timeout: 20, "the metrics of the traffic") {
+            let text = h.server?.metrics.exposition() ?? ""
+            return text.contains("credits_usage_skipped_total") && text.contains("credits_messages_duplicate_total")
+                && text.contains("credits_customers{") && text.contains("credits_consumer_lag{")
+        }
+        let (status, exposition) = try await httpGet(h.httpPort, "/metrics")
+        #expect(status == 200)
+        let exposed = Set(
+            exposition.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap {
+                $0.split(whereSeparator: { $0 == "{" || $0 == " " }).first.map(String.init)
+            })
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var used: [String: Set<String>] = [:]
+        for file in ["docker/grafana/dashboards/credits-ledger.json", "docker/alerts.yml"] {
+            // The PromQL expressions: `"expr": "…"` in the dashboard, `expr: …` in the rules.
+            let expressions = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
+                .split(separator: "\n").filter { $0.contains(/"?expr"?:/) }
+            let names = expressions.flatMap { $0.matches(of: /credits_[a-z_]+/).map { String($0.output) } }
+            used[file] = Set(names)
+            #expect(!names.isEmpty, "\(file) uses no metric")
+        }
+        for (file, names) in used {
+            for name in names.sorted() {
+                #expect(exposed.contains(name), "\(file) uses \(name), which /metrics does not expose")
+            }
+        }
+        try await h.stop()
+    }
+}

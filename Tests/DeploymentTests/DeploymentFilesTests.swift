@@ -61,7 +61,7 @@ struct DeploymentFilesTests {
     func composeServices() throws {
         #expect(
             Set(self.services.keys) == [
-                "kafka", "kafka-init", "credits-ledger", "prometheus", "postgres",
+                "kafka", "kafka-init", "credits-ledger", "prometheus", "grafana", "postgres",
                 "credits-ledger-1", "credits-ledger-2", "credits-ledger-3",
             ])
         let kafka = try #require(self.services["kafka"])
@@ -74,6 +74,57 @@ struct DeploymentFilesTests {
             (self.services["kafka-init"]?["depends_on"] as? [String: [String: String]])?["kafka"]?["condition"]
                 == "service_healthy")
         #expect((self.services["prometheus"]?["profiles"] as? [String]) == ["monitoring"])
+    }
+
+    @Test("the monitoring profile: Prometheus loads the alert rules, Grafana the dashboard from Prometheus")
+    func monitoringProfile() throws {
+        #expect((self.services["grafana"]?["profiles"] as? [String]) == ["monitoring"])
+        let prometheusVolumes = (self.services["prometheus"]?["volumes"] as? [String]) ?? []
+        #expect(prometheusVolumes.contains("./alerts.yml:/etc/prometheus/alerts.yml:ro"))
+        #expect((try yaml("docker/prometheus.yml")["rule_files"] as? [String]) == ["/etc/prometheus/alerts.yml"])
+        let grafanaVolumes = (self.services["grafana"]?["volumes"] as? [String]) ?? []
+        #expect(grafanaVolumes.contains("./grafana/provisioning:/etc/grafana/provisioning:ro"))
+        #expect(grafanaVolumes.contains("./grafana/dashboards:/var/lib/grafana/dashboards:ro"))
+        let providers =
+            (try yaml("docker/grafana/provisioning/dashboards/credits-ledger.yml")["providers"] as? [[String: Any]]) ?? []
+        #expect((providers.first?["options"] as? [String: Any])?["path"] as? String == "/var/lib/grafana/dashboards")
+        let sources =
+            (try yaml("docker/grafana/provisioning/datasources/prometheus.yml")["datasources"] as? [[String: Any]]) ?? []
+        #expect(sources.first?["url"] as? String == "http://prometheus:9090")
+        let sourceUID = try #require(sources.first?["uid"] as? String)
+
+        let dashboard = try #require(
+            try JSONSerialization.jsonObject(with: Data(try text("docker/grafana/dashboards/credits-ledger.json").utf8))
+                as? [String: Any])
+        let panels = (dashboard["panels"] as? [[String: Any]]) ?? []
+        #expect(panels.count >= 10)
+        #expect(Set(panels.compactMap { $0["id"] as? Int }).count == panels.count, "panel ids are unique")
+        for panel in panels {
+            let title = panel["title"] as? String ?? "?"
+            #expect((panel["datasource"] as? [String: Any])?["uid"] as? String == sourceUID, "\(title): the provisioned source")
+            let targets = (panel["targets"] as? [[String: Any]]) ?? []
+            #expect(!targets.isEmpty && targets.allSatisfy { ($0["expr"] as? String)?.isEmpty == false }, "\(title): queries")
+        }
+        let titles = panels.compactMap { $0["title"] as? String }.joined(separator: " | ")
+        for topic in ["Throughput", "lag", "Outbox", "Dead letters", "rejections", "Customers by state", "Batch duration"] {
+            #expect(titles.localizedCaseInsensitiveContains(topic), "a panel for \(topic)")
+        }
+
+        let groups = (try yaml("docker/alerts.yml")["groups"] as? [[String: Any]]) ?? []
+        let rules = groups.flatMap { ($0["rules"] as? [[String: Any]]) ?? [] }
+        let alerts = Set(rules.compactMap { $0["alert"] as? String })
+        #expect(
+            alerts.isSuperset(of: [
+                "CreditsLedgerNotReady", "CreditsLedgerConsumerLagGrowing", "CreditsLedgerOutboxStuck",
+                "CreditsLedgerDeadLetters",
+            ]))
+        for rule in rules {
+            let name = rule["alert"] as? String ?? "?"
+            #expect((rule["expr"] as? String)?.isEmpty == false, "\(name): expr")
+            #expect(
+                ["critical", "warning"].contains((rule["labels"] as? [String: Any])?["severity"] as? String), "\(name): severity")
+            #expect((rule["annotations"] as? [String: Any])?["summary"] is String, "\(name): summary")
+        }
     }
 
     @Test("the shared profile: PostgreSQL and three instances in one group on one store, each with its own name")

@@ -33,7 +33,7 @@ public enum HTTPServer {
             try authorizer.authorize(request, for: .metrics)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition())))
+                body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(status: status))))
         }
         CustomerRoutes(
             model: ReadModel(configuration: configuration), authorizer: authorizer,

@@ -8,16 +8,25 @@ import Prometheus
 public final class ServiceMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
+    private let ready: CoreMetrics.Gauge
 
     public init() {
         registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultValueHistogramBuckets = [1, 10, 50, 100, 500, 1000, 2000, 5000, 10000]
         self.factory = factory
+        ready = CoreMetrics.Gauge(label: "credits_ready", factory: factory)
     }
 
-    /// The exposition text for `GET /metrics`.
+    /// The exposition text of the metrics as last recorded.
     public func exposition() -> String { registry.emitToString() }
+
+    /// The exposition text for `GET /metrics`, with `credits_ready` (1 when `/readyz` is 200, else
+    /// 0) as of now.
+    public func exposition(status: ServiceStatus) -> String {
+        ready.record(status.snapshot.isReady ? 1 : 0)
+        return registry.emitToString()
+    }
 }
 
 /// The pipeline's instruments. Used from the pipeline thread only.
@@ -32,6 +41,10 @@ final class PipelineMetrics {
         factory = metrics.factory
         batchSize = CoreMetrics.Recorder(label: "credits_apply_batch_size", factory: factory)
         batchLatency = CoreMetrics.Timer(label: "credits_apply_batch_duration", factory: factory)
+        // Series that dashboards and alerts read exist from the start, at 0.
+        for label in ["credits_entries_total", "credits_fenced_batches_total", "credits_produce_errors_total"] {
+            counters[label] = CoreMetrics.Counter(label: label, factory: factory)
+        }
     }
 
     func count(_ label: String, _ dimensions: [(String, String)], by amount: Int) {
