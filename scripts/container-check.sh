@@ -36,7 +36,8 @@ if [ ! -f "$ROOT/.runtime-ready" ]; then
 fi
 
 step "build stage: swift build -c release --product credits-ledger --static-swift-stdlib"
-swift build -c release --product credits-ledger --static-swift-stdlib --scratch-path .build-container >/dev/null
+swift build -c release --product credits-ledger --static-swift-stdlib --scratch-path .build-container \
+    >/tmp/credits-container-build.log 2>&1 || fail "the static build (see /tmp/credits-container-build.log)"
 install -D .build-container/release/credits-ledger "$ROOT/usr/local/bin/credits-ledger"
 install -D -m 644 config/credits-ledger.yaml "$ROOT/etc/credits-ledger/credits-ledger.yaml"
 rm -rf "$ROOT/var/lib/credits-ledger/"*
@@ -86,5 +87,5 @@ STATUS=0
 wait "$SERVE" || STATUS=$?
 SERVE=""
 [ "$STATUS" -eq 0 ] || fail "SIGTERM: exit status $STATUS (see /tmp/credits-container-serve.log)"
-step "SIGTERM -> exit 0 after $(python3 -c "print(f'{$(date +%s.%N) - $START:.1f}')") s"
+step "SIGTERM -> exit 0 after $(python3 -c "print(f'{$(date +%s.%N) - $START:.2f}')") s"
 step "passed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the build and the tests need, when they are missing (Debian):
 # the C libraries the build links against, and PostgreSQL's server programs, which the tests start
-# themselves in a temporary directory (no system-wide cluster is created or started).
+# themselves in a temporary directory (no system-wide cluster is created or started); and the
+# Python packages of the schema check.
 set -euo pipefail
 missing=()
 for package in librdkafka-dev libsqlite3-dev pkg-config postgresql; do
@@ -18,4 +19,17 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq -o Dpkg::Options::=--force-confold "${missing[@]}"
+fi
+# The JSON Schema validator the tests run on output messages and the docs' examples
+# (scripts/validate-json.py): PyPI's jsonschema (>= 4.18, for `referencing`) and PyYAML.
+if ! python3 -c "import jsonschema, referencing, yaml" >/dev/null 2>&1; then
+    echo "installing: jsonschema, pyyaml (PyPI)"
+    python3 -m pip install --quiet "jsonschema>=4.18" pyyaml 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "jsonschema>=4.18" pyyaml
+fi
+# schemathesis (PyPI): the tests run it against the running service and docs/openapi.yaml.
+if ! python3 -c "import schemathesis" >/dev/null 2>&1; then
+    echo "installing: schemathesis (PyPI)"
+    python3 -m pip install --quiet "schemathesis>=4,<5" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "schemathesis>=4,<5"
 fi

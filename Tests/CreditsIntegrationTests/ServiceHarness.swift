@@ -20,6 +20,8 @@ final class ServiceHarness {
     private var token: Int64 = 0
     /// Every output message seen, per topic, in arrival order.
     private(set) var outputs: [String: [[String: JSONValue]]] = [:]
+    /// The same messages as they came, for the schema check at `stop()`.
+    private(set) var rawOutputs: [(topic: String, json: String)] = []
     let logger: Logger
 
     init(partitions: Int32 = 2, brokers: Int32 = 1, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
@@ -67,13 +69,33 @@ final class ServiceHarness {
         try await waitUntil(timeout: timeout, "the service to become ready") { server.status.snapshot.isReady }
     }
 
-    /// Stops the service gracefully and waits for it to finish.
+    /// Stops the service gracefully and waits for it to finish; then holds every output message
+    /// read so far to its topic's JSON Schema (docs/schemas).
     func stop() async throws {
         guard let server, let runTask else { return }
         await server.shutdown()
         try await runTask.value
         self.server = nil
         self.runTask = nil
+        try await expectOutputsMatchSchemas()
+    }
+
+    /// Validates every output message read so far against its topic's schema; returns the
+    /// validator's report.
+    @discardableResult
+    func expectOutputsMatchSchemas(sourceLocation: SourceLocation = #_sourceLocation) async throws -> String {
+        let documents = rawOutputs.enumerated().compactMap { index, output -> (schema: String, label: String, json: String)? in
+            guard let topic = OutputTopic.allCases.first(where: { configuration.topics.name(of: $0) == output.topic }) else {
+                return nil
+            }
+            return (SchemaValidator.schema(of: topic), "\(output.topic) message \(index)", output.json)
+        }
+        guard !documents.isEmpty else { return "" }
+        let result = try await SchemaValidator.validate(documents)
+        #expect(
+            result.status == 0, "output messages that do not match docs/schemas:\n\(result.report)",
+            sourceLocation: sourceLocation)
+        return result.report
     }
 
     var httpPort: Int { server?.status.snapshot.httpPort ?? 0 }
@@ -195,6 +217,7 @@ final class ServiceHarness {
         repeat {
             let messages = tail?.poll(timeoutMilliseconds: 0) ?? []
             for message in messages {
+                rawOutputs.append((message.topic, String(decoding: message.value, as: UTF8.self)))
                 if case .object(let fields) = try? JSONParser.parse(message.value) {
                     outputs[message.topic, default: []].append(fields)
                 }
