@@ -5,6 +5,9 @@
   validate-json.py SCHEMA_DIR --asyncapi docs/asyncapi.yaml
                                              every message example in the AsyncAPI document, against
                                              the schema its payload references
+  validate-json.py SCHEMA_DIR --markdown docs/contract.md
+                                             every ```json block of a Markdown file, against the
+                                             schema named by the `<!-- schema: NAME -->` line above it
 
 Uses the `jsonschema` package (PyPI, the reference Python implementation of JSON Schema;
 scripts/install-deps.sh installs it when missing). Prints one line per invalid document and a
@@ -51,12 +54,35 @@ def documents_from_asyncapi(path):
             yield schema, f"{name} example {example.get('name', index)}", example["payload"]
 
 
+def documents_from_markdown(path):
+    lines = pathlib.Path(path).read_text(encoding="utf-8").split("\n")
+    schema, block, start = None, None, 0
+    for number, line in enumerate(lines, 1):
+        if block is not None:
+            if line.strip() == "```":
+                label = f"{path}:{start}"
+                if schema is None:
+                    yield "(none)", f"{label} (no <!-- schema: NAME --> line above the block)", None
+                else:
+                    yield schema, label, json.loads("\n".join(block))
+                schema, block = None, None
+            else:
+                block.append(line)
+        elif line.strip().startswith("<!-- schema:"):
+            schema = line.strip()[len("<!-- schema:"):-len("-->")].strip()
+        elif line.strip() == "```json":
+            block, start = [], number
+        elif line.strip():
+            schema = None
+
+
 def main():
-    if len(sys.argv) not in (2, 4) or (len(sys.argv) == 4 and sys.argv[2] != "--asyncapi"):
+    modes = {"--asyncapi": documents_from_asyncapi, "--markdown": documents_from_markdown}
+    if len(sys.argv) not in (2, 4) or (len(sys.argv) == 4 and sys.argv[2] not in modes):
         print(__doc__, file=sys.stderr)
         return 2
     validators = load_validators(sys.argv[1])
-    source = documents_from_asyncapi(sys.argv[3]) if len(sys.argv) == 4 else documents_from_stdin()
+    source = modes[sys.argv[2]](sys.argv[3]) if len(sys.argv) == 4 else documents_from_stdin()
     checked, failed = {}, 0
     for schema, label, document in source:
         if schema not in validators:

@@ -47,6 +47,13 @@ struct SchemaConformanceTests {
         }
     }
 
+    @Test("every JSON example in docs/contract.md matches the schema it names")
+    func contractExamples() async throws {
+        let result = try await SchemaValidator.validateMarkdownExamples("docs/contract.md")
+        #expect(result.status == 0, "\(result.report)")
+        #expect(result.report.contains("usage-event 1"), "\(result.report)")
+    }
+
     @Test("the validator refuses a message that breaks its schema, naming the field")
     func refusesBrokenMessages() async throws {
         let entry =

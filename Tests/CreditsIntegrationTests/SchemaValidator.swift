@@ -37,6 +37,11 @@ enum SchemaValidator {
         try await run(["docs/schemas", "--asyncapi", "docs/asyncapi.yaml"], input: "")
     }
 
+    /// Validates every JSON block of a Markdown file against the schema it names.
+    static func validateMarkdownExamples(_ path: String) async throws -> (status: Int32, report: String) {
+        try await run(["docs/schemas", "--markdown", path], input: "")
+    }
+
     private static func run(_ arguments: [String], input: String) async throws -> (status: Int32, report: String) {
         try await runOffThePool(["python3", "scripts/validate-json.py"] + arguments, directory: root, input: input)
     }
