@@ -88,7 +88,16 @@ enum PostgresMigrations {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            "002_account_version_and_usage_window",
+            [
+                // credits.accounts: the version grows with every change of the account; the usage
+                // window holds the used credits per hour of the last 24 hours (the burn rate).
+                "ALTER TABLE customers ADD COLUMN version BIGINT NOT NULL DEFAULT 0",
+                "ALTER TABLE customers ADD COLUMN usage_window TEXT",
+            ]
+        ),
     ]
 
     /// Applies the migrations the database has not seen yet, one instance at a time.

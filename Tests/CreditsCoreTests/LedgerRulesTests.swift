@@ -162,7 +162,8 @@ struct LedgerRulesTests {
         #expect(run.lowCreditAlerts.count == 1)
         #expect(
             run.lowCreditAlerts[0].json == #"{"event_id":"cus_1/3/low-credit","customer_id":"cus_1","balance":"100","#
-                + #""threshold":"100","entry_id":3,"occurred_at":"2026-11-24T10:00:00.000Z"}"#)
+                + #""threshold":"100","entry_id":3,"minutes_left":1,"burn_rate_per_hour":"0.083333","#
+                + #""projected_depletion_at":"2027-01-13T10:00:17.280Z","occurred_at":"2026-11-24T10:00:00.000Z"}"#)
         try run.use(seconds: 1)  // 99: same crossing
         #expect(run.lowCreditAlerts.count == 1)
         _ = run.command(.addCredits(amount: credits("1"), note: "n"))  // 100: still at or below

@@ -15,6 +15,7 @@ enum SchemaValidator {
         case .lowCredit: "low-credit"
         case .blocks: "block-event"
         case .deadLetter: "dead-letter"
+        case .accounts: "account-state"
         }
     }
 

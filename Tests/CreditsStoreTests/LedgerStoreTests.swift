@@ -22,8 +22,8 @@ struct LedgerStoreTests {
     func batchOutbox() throws {
         let fixture = try enabledFixture()
         let report = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":6000"#))])
-        #expect(report.outbox.map(\.message.topic) == [.balanceChanged, .blocks])
-        let stored = try fixture.store.pendingOutbox().suffix(2)
+        #expect(report.outbox.map(\.message.topic) == [.balanceChanged, .blocks, .accounts])
+        let stored = try fixture.store.pendingOutbox().suffix(3)
         #expect(stored.map(\.seq) == report.outbox.map(\.seq))
         #expect(stored.map(\.message) == report.outbox.map(\.message), "read back from the outbox, byte for byte")
     }
@@ -270,7 +270,7 @@ struct LedgerStoreTests {
         try fixture.reopen()
         let fired = try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120))
         #expect(fired.graceDeadlinesFired == 1)
-        #expect(fired.outbox.map(\.message.topic) == [.blocks])
+        #expect(fired.outbox.map(\.message.topic) == [.blocks, .accounts])
         #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: .entry(2)))
         #expect(try fixture.store.nextGraceDeadline() == nil)
         // Enabling at 0 started a grace period that the first top-up ended; then the usage.
@@ -294,7 +294,7 @@ struct LedgerStoreTests {
         try fixture.reopen()
         try fixture.apply([fixture.message(.usage, J.usage("u9", #""tool_calls":1"#))])
         #expect(try fixture.store.pendingOutbox().first!.seq >= 1)
-        #expect(try fixture.store.outboxDepth() == 1)
+        #expect(try fixture.store.outboxDepth() == 2, "the entry and the account's new state")
     }
 
     @Test("history paging and type filter, newest first")

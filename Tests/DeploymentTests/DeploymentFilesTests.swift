@@ -202,8 +202,12 @@ struct DeploymentFilesTests {
             let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ")
             return words.count == 3 && words[0] == "create" ? String(words[1]) : nil
         }
+        let compacted = script.matches(of: /--topic (\S+) [^\n]*\n[^\n]*--config cleanup.policy=compact/).map {
+            String($0.output.1)
+        }
+        #expect(compacted == [configuration.topics.accounts], "the account table is compacted")
         let expected = [configuration.topics.usage, configuration.topics.commands] + configuration.topics.outputs
-        #expect(Set(created) == Set(expected))
+        #expect(Set(created + compacted) == Set(expected))
         #expect(script.contains(#"--partitions "$$PARTITIONS""#), "one partition count for all topics")
         #expect(script.contains("--if-not-exists"))
     }

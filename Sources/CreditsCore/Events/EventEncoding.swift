@@ -12,6 +12,8 @@ extension OutputEvent {
             OutboundMessage(topic: .commandResults, key: result.customerID, value: result.json)
         case .deadLetter(let letter):
             OutboundMessage(topic: .deadLetter, key: letter.key ?? "", value: letter.json)
+        case .account(let state):
+            OutboundMessage(topic: .accounts, key: state.account.customerID, value: state.json)
         case .encoded(let message):
             message
         }
@@ -83,7 +85,36 @@ extension LowCreditAlert {
         w.string("balance", balance.description)
         w.string("threshold", threshold.description)
         if let entryID { w.int("entry_id", entryID) }
+        projection.write(into: &w)
         w.string("occurred_at", occurredAt.description)
+        return w.finished()
+    }
+}
+
+extension AccountProjection {
+    /// `minutes_left?`, `burn_rate_per_hour`, `projected_depletion_at?`.
+    public func write(into w: inout JSONObjectWriter) {
+        if let minutesLeft { w.int("minutes_left", minutesLeft) }
+        w.string("burn_rate_per_hour", burnRatePerHour.description)
+        w.optionalString("projected_depletion_at", projectedDepletionAt?.description)
+    }
+}
+
+extension AccountState {
+    /// The `credits.accounts` value.
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("customer_id", account.customerID)
+        w.int("version", account.version)
+        w.bool("credits_enabled", account.creditsEnabled)
+        w.string("balance", account.balance.description)
+        w.string("state", account.blockState.name)
+        if case .grace(let blockAt, _) = account.blockState { w.string("block_at", blockAt.description) }
+        w.int("last_entry_id", account.lastEntryID)
+        w.optionalString("price_per_minute", account.settings.pricePerMinute?.description)
+        projection.write(into: &w)
+        w.optionalString("low_credit_threshold", account.settings.lowCreditThreshold?.description)
+        w.string("updated_at", updatedAt.description)
         return w.finished()
     }
 }

@@ -7,6 +7,21 @@ public struct LowCreditAlert: Sendable, Equatable {
     /// Absent when a settings change, not an entry, triggered the alert.
     public var entryID: Int64?
     public var occurredAt: Timestamp
+    /// Minutes left, burn rate and projected depletion when the alert went out.
+    public var projection: AccountProjection
+}
+
+/// The whole current state of one account (`credits.accounts`, compacted by customer).
+public struct AccountState: Sendable, Equatable {
+    public var account: CustomerAccount
+    public var projection: AccountProjection
+    public var updatedAt: Timestamp
+
+    public init(_ account: CustomerAccount, at now: Timestamp) {
+        self.account = account
+        projection = AccountProjection(account, at: now)
+        updatedAt = now
+    }
 }
 
 /// A change of block state (`credits.blocks`).
@@ -96,6 +111,7 @@ public enum OutputEvent: Sendable, Equatable {
     case block(BlockEvent)
     case commandResult(CommandResult)
     case deadLetter(DeadLetter)
+    case account(AccountState)
     /// An event already encoded (as read back from an outbox).
     case encoded(OutboundMessage)
 }

@@ -5,6 +5,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
     case lowCredit = 2
     case blocks = 3
     case deadLetter = 4
+    case accounts = 5
 
     /// The contract's default topic name.
     public var defaultName: String {
@@ -14,6 +15,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
         case .lowCredit: "credits.low-credit"
         case .blocks: "credits.blocks"
         case .deadLetter: "credits.dead-letter"
+        case .accounts: "credits.accounts"
         }
     }
 }

@@ -11,11 +11,16 @@ public struct CustomerAccount: Sendable, Equatable {
     /// True once a low-credit alert went out for the current crossing; re-armed above the threshold.
     public var lowCreditAlerted: Bool
     public var settings: CustomerSettings
+    /// Grows by one with every change of the account (`credits.accounts` readers keep the highest).
+    public var version: Int64
+    /// Used credits per hour over the last 24 hours, for the burn rate.
+    public var usage: UsageWindow
 
     public init(
         customerID: String, creditsEnabled: Bool = false, balance: CreditAmount = .zero,
         lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
-        lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings()
+        lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings(), version: Int64 = 0,
+        usage: UsageWindow = UsageWindow()
     ) {
         self.customerID = customerID
         self.creditsEnabled = creditsEnabled
@@ -25,6 +30,8 @@ public struct CustomerAccount: Sendable, Equatable {
         self.blockState = blockState
         self.lowCreditAlerted = lowCreditAlerted
         self.settings = settings
+        self.version = version
+        self.usage = usage
     }
 
     /// A customer never seen before: disabled, balance 0, default settings.

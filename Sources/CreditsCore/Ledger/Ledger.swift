@@ -24,6 +24,7 @@ public struct Ledger: Sendable {
                 .used, amount: -charge.total, note: note, source: .usage(eventID: usage.eventID),
                 breakdown: charge, occurredAt: usage.occurredAt)
         else { throw InputError(.amountOutOfRange, "the balance would leave the ledger's range") }
+        transition.finish(from: account)
         return transition
     }
 
@@ -33,6 +34,7 @@ public struct Ledger: Sendable {
         if case .grace(let blockAt, let cause) = account.blockState, blockAt <= now, account.balance.micros <= 0 {
             transition.block(depletedBy: cause)
         }
+        transition.finish(from: account)
         return transition
     }
 
@@ -56,6 +58,7 @@ public struct Ledger: Sendable {
         }
         transition.commandResult = result
         transition.events.insert(.commandResult(result), at: 0)
+        transition.finish(from: account)
         return transition
     }
 

@@ -29,6 +29,7 @@ public struct LedgerTransition: Sendable, Equatable {
         account.balance = balance
         account.lastEntryID = entry.entryID
         account.balanceUpdatedAt = now
+        if kind == .used { account.usage.add(-amount.micros, at: occurredAt, now: now) }
         entries.append(entry)
         events.append(.balanceChanged(entry))
         updateBlockState(after: entry)
@@ -104,6 +105,14 @@ public struct LedgerTransition: Sendable, Equatable {
                 LowCreditAlert(
                     eventID: eventID, customerID: account.customerID,
                     balance: account.balance, threshold: threshold, entryID: entryID,
-                    occurredAt: now)))
+                    occurredAt: now, projection: AccountProjection(account, at: now))))
+    }
+
+    /// Closes the transition: when the account changed from `original`, its version grows by one
+    /// and its whole new state goes to `credits.accounts` (after the other events).
+    mutating func finish(from original: CustomerAccount) {
+        guard account != original else { return }
+        account.version = original.version + 1
+        events.append(.account(AccountState(account, at: now)))
     }
 }

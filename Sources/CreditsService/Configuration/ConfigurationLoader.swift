@@ -58,6 +58,7 @@ public enum ConfigurationLoader {
         topics.lowCredit = try text(config, "kafka.topics.low_credit", default: topics.lowCredit)
         topics.blocks = try text(config, "kafka.topics.blocks", default: topics.blocks)
         topics.deadLetter = try text(config, "kafka.topics.dead_letter", default: topics.deadLetter)
+        topics.accounts = try text(config, "kafka.topics.accounts", default: topics.accounts)
         result.topics = topics
         let topicNames = [topics.usage, topics.commands] + topics.outputs
         guard Set(topicNames).count == topicNames.count else {

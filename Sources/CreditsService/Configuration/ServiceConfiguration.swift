@@ -13,6 +13,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var lowCredit = "credits.low-credit"
         public var blocks = "credits.blocks"
         public var deadLetter = "credits.dead-letter"
+        public var accounts = "credits.accounts"
 
         public init() {}
 
@@ -24,6 +25,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             case .lowCredit: lowCredit
             case .blocks: blocks
             case .deadLetter: deadLetter
+            case .accounts: accounts
             }
         }
 

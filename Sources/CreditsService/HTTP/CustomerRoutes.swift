@@ -139,6 +139,8 @@ enum CustomerJSON {
         body.string("state", account.blockState.name)
         if case .grace(let blockAt, _) = account.blockState { body.string("block_at", blockAt.description) }
         body.int("last_entry_id", account.lastEntryID)
+        body.int("version", account.version)
+        AccountProjection(account, at: LedgerPipeline.now()).write(into: &body)
         let settings = account.settings
         var fields = JSONObjectWriter()
         if let price = settings.pricePerMinute {

@@ -62,11 +62,15 @@ public enum KafkaSetup {
         return (configuration.brokers, nil)
     }
 
-    /// Partition count and retention: inputs and outputs keep a week; the dead-letter topic a month.
+    /// Partition count and cleanup: inputs and outputs keep a week; the dead-letter topic a month;
+    /// the accounts table is compacted (the newest state per customer is kept for ever).
     static func topicSpecification(_ name: String, _ configuration: ServiceConfiguration) -> KafkaTopicSpecification {
-        let retention = name == configuration.topics.deadLetter ? "2592000000" : "604800000"
-        return KafkaTopicSpecification(
-            name: name, partitions: configuration.partitions, replicationFactor: 1,
-            config: ["retention.ms": retention])
+        let config: [String: String] =
+            switch name {
+            case configuration.topics.accounts: ["cleanup.policy": "compact"]
+            case configuration.topics.deadLetter: ["cleanup.policy": "delete", "retention.ms": "2592000000"]
+            default: ["cleanup.policy": "delete", "retention.ms": "604800000"]
+            }
+        return KafkaTopicSpecification(name: name, partitions: configuration.partitions, replicationFactor: 1, config: config)
     }
 }

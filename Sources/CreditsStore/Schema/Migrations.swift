@@ -135,6 +135,15 @@ enum Migrations {
             );
             """
         ),
+        (
+            "007_account_version_and_usage_window",
+            """
+            -- credits.accounts: the account's version (grows with every change) and its used credits
+            -- per hour over the last 24 hours (UsageWindow's stored form), for the burn rate.
+            ALTER TABLE customers ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE customers ADD COLUMN usage_window TEXT;
+            """
+        ),
     ]
 
     /// Applies the migrations `connection` has not seen yet.

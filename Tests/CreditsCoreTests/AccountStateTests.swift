@@ -1,0 +1,111 @@
+import Testing
+
+@testable import CreditsCore
+
+@Suite("Account table: version, minutes left, burn rate, projected depletion")
+struct AccountStateTests {
+    func accountEvents(_ events: [OutputEvent]) -> [AccountState] {
+        events.compactMap { if case .account(let state) = $0 { state } else { nil } }
+    }
+
+    @Test("every change of the account publishes its whole state once, last, with the version one higher")
+    func versionAndEvent() throws {
+        var run = LedgerRun()
+        let enable = run.ledger.apply(Make.command("on", .enableCredits(nil)), to: run.account, at: t0)
+        #expect(accountEvents(enable.events).map(\.account.version) == [1])
+        if case .account = enable.events.last {} else { Issue.record("the account state is the last event") }
+        run.absorb(enable)
+        let add = run.ledger.apply(Make.command("add", .addCredits(amount: credits("10"), note: "n")), to: run.account, at: t0)
+        #expect(accountEvents(add.events).map(\.account.version) == [2])
+        #expect(accountEvents(add.events).first?.account == add.account, "the state after every other event of the input")
+        run.absorb(add)
+        // No change, no state: a rejection, and a usage of a disabled customer.
+        let rejected = run.ledger.apply(
+            Make.command("too-much", .deductCredits(amount: credits("99"), reason: .manual, note: "n", allowNegative: false)),
+            to: run.account, at: t0)
+        #expect(accountEvents(rejected.events).isEmpty && rejected.account.version == 2)
+        var disabled = LedgerRun()
+        #expect(accountEvents(try disabled.use(seconds: 60).events).isEmpty)
+        // A grace deadline that blocks is a change; one that finds nothing to do is not.
+        var grace = LedgerRun()
+        _ = grace.command(.enableCredits(SettingsChange(gracePeriodSeconds: 60)))
+        #expect(accountEvents(grace.ledger.fireGraceDeadline(for: grace.account, at: t0.adding(seconds: 59)).events).isEmpty)
+        let blocked = grace.ledger.fireGraceDeadline(for: grace.account, at: t0.adding(seconds: 60))
+        #expect(accountEvents(blocked.events).map(\.account.blockState.name) == ["blocked"])
+        #expect(blocked.account.version == grace.account.version + 1)
+    }
+
+    @Test("the account state's JSON carries the table's fields")
+    func json() throws {
+        var run = LedgerRun()
+        _ = run.command(
+            .enableCredits(SettingsChange(pricePerMinute: .some(credits("2")), lowCreditThreshold: .some(credits("5")))))
+        let transition = run.ledger.apply(
+            Make.command("add", .addCredits(amount: credits("100"), note: "n")), to: run.account, at: t0)
+        let state = try #require(accountEvents(transition.events).first)
+        #expect(
+            state.json
+                == #"{"customer_id":"cus_1","version":2,"credits_enabled":true,"balance":"100","state":"active","#
+                + #""last_entry_id":1,"price_per_minute":"2","minutes_left":50,"burn_rate_per_hour":"0","#
+                + #""low_credit_threshold":"5","updated_at":"2026-11-24T10:00:00.000Z"}"#)
+        #expect(OutputEvent.account(state).message.topic == .accounts && OutputEvent.account(state).message.key == "cus_1")
+    }
+
+    @Test("minutes left: whole minutes at the price, 0 at or below zero, absent without a price")
+    func minutesLeft() {
+        var account = CustomerAccount.new("c")
+        #expect(AccountProjection(account, at: t0).minutesLeft == nil)
+        account.settings.pricePerMinute = credits("1.5")
+        account.balance = credits("4.499999")
+        #expect(AccountProjection(account, at: t0).minutesLeft == 2)
+        account.balance = credits("4.5")
+        #expect(AccountProjection(account, at: t0).minutesLeft == 3)
+        account.balance = credits("-3")
+        #expect(AccountProjection(account, at: t0).minutesLeft == 0)
+        account.settings.pricePerMinute = .zero
+        #expect(AccountProjection(account, at: t0).minutesLeft == nil)
+    }
+
+    @Test("burn rate: used credits of the current hour and the 23 before, over 24; older usage and other entries do not count")
+    func burnRate() throws {
+        var window = UsageWindow()
+        window.add(24_000_000, at: t0, now: t0)  // 24 credits now
+        window.add(48_000_000, at: t0.adding(seconds: -23 * 3600), now: t0)  // 23 h ago: in
+        window.add(1_000_000_000, at: t0.adding(seconds: -24 * 3600), now: t0)  // 24 h ago: out
+        #expect(window.burnRatePerHour(at: t0).description == "3")
+        #expect(window.hours.count == 2)
+        // An hour later the older hour has left the window.
+        #expect(window.burnRatePerHour(at: t0.adding(seconds: 3600)).description == "1")
+        // Stored form round trip.
+        #expect(UsageWindow(encoded: window.encoded) == window)
+        #expect(UsageWindow(encoded: "x,1:2,3").hours == [UsageWindow.Hour(hour: 1, micros: 2)])
+        // Through the ledger: only `used` entries feed it, by occurred_at.
+        var run = LedgerRun()
+        _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("60")))))
+        _ = run.command(.addCredits(amount: credits("1000"), note: "n"))
+        try run.use(seconds: 120)  // 120 credits
+        #expect(run.account.usage.burnRatePerHour(at: t0).description == "5")
+        let old = try run.ledger.apply(
+            UsageEvent(eventID: "old", customerID: "cus_1", occurredAt: t0.adding(seconds: -3 * 86_400), callSeconds: 60),
+            to: run.account, at: t0)
+        #expect(old.account.usage.burnRatePerHour(at: t0).description == "5", "usage stamped 3 days ago is outside the window")
+        #expect(old.account.balance.description == "820", "but it is charged")
+    }
+
+    @Test("projected depletion: now + balance / burn rate; none without burn, at or below zero, or past year 9999")
+    func projection() {
+        var account = CustomerAccount.new("c")
+        account.balance = credits("100")
+        #expect(AccountProjection(account, at: t0).projectedDepletionAt == nil)
+        account.usage.add(240_000_000, at: t0, now: t0)  // 240 credits in the window: 10 per hour
+        #expect(AccountProjection(account, at: t0).projectedDepletionAt == t0.adding(seconds: 10 * 3600))
+        #expect(AccountProjection(account, at: t0).burnRatePerHour.description == "10")
+        account.balance = .zero
+        #expect(AccountProjection(account, at: t0).projectedDepletionAt == nil)
+        account.balance = credits("1000000000000")
+        var slow = UsageWindow()
+        slow.add(24, at: t0, now: t0)  // 0.000001 per hour
+        account.usage = slow
+        #expect(AccountProjection(account, at: t0).projectedDepletionAt == nil, "10^18 hours away")
+    }
+}
