@@ -28,6 +28,36 @@ public final class PostgresLedgerReader: LedgerReading {
         return try rows.first.map { row throws(StoreError) in try PostgresRecords.account(from: PostgresColumns(row)) }
     }
 
+    public func customers(_ filter: CustomerFilter, after: String?, limit: Int) throws(StoreError) -> [CustomerAccount] {
+        let state = filter.state?.code ?? -1
+        let lowCredit = filter.lowCredit
+        let rows = try session.query(
+            """
+            SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
+            WHERE credits_enabled AND customer_id > \(after ?? "") AND (\(state) < 0 OR block_state = \(state))
+              AND (NOT \(lowCredit) OR (low_credit_threshold IS NOT NULL AND balance <= low_credit_threshold))
+            ORDER BY customer_id LIMIT \(Int64(limit))
+            """, "listing customers")
+        var accounts: [CustomerAccount] = []
+        for row in rows { accounts.append(try PostgresRecords.account(from: PostgresColumns(row))) }
+        return accounts
+    }
+
+    /// One indexed query (entries by customer and entry id, newest first); `scanLimit` is not needed.
+    public func balance(_ customerID: String, at: Timestamp, scanLimit: Int) throws(StoreError) -> (
+        balance: CreditAmount, entryID: Int64
+    )? {
+        let rows = try session.query(
+            """
+            SELECT balance, entry_id FROM entries
+            WHERE customer_id = \(customerID) AND recorded_at <= \(at.millisecondsSinceEpoch)
+            ORDER BY entry_id DESC LIMIT 1
+            """, "reading a balance at a time")
+        guard let row = rows.first else { return (.zero, 0) }
+        let columns = PostgresColumns(row)
+        return (CreditAmount(micros: try columns.int(0)), try columns.int(1))
+    }
+
     /// Newest first; the cursor is the id of the next (older) entry to show.
     public func entries(
         _ customerID: String, cursor: HistoryCursor?, limit: Int,

@@ -127,6 +127,54 @@ struct BackendContractTests {
         #expect(report.entries == 6 && report.customers == 1)
     }
 
+    @Test("reads: customers by state and low credit, in pages; the balance at a time", arguments: Backend.allCases)
+    func customersAndBalanceAt(backend: Backend) throws {
+        let fixture = try BackendFixture(backend)
+        let settings = #""settings":{"price_per_minute":"60","grace_period_seconds":0,"low_credit_threshold":"50"}"#
+        for customer in ["a", "b", "c", "d"] {
+            try fixture.apply(
+                [fixture.message(.command, J.command("on-\(customer)", "enable_credits", settings, customer: customer))], at: t0)
+        }
+        try fixture.apply(
+            [
+                fixture.message(.command, J.command("add-a", "add_credits", #""amount":"100","note":"n""#, customer: "a")),
+                fixture.message(.command, J.command("add-b", "add_credits", #""amount":"100","note":"n""#, customer: "b")),
+                fixture.message(.command, J.command("add-c", "add_credits", #""amount":"100","note":"n""#, customer: "c")),
+            ], at: t0.adding(seconds: 10))
+        try fixture.apply(
+            [fixture.message(.usage, J.usage("u-b", #""call_seconds":50"#, customer: "b"))], at: t0.adding(seconds: 20))
+        try fixture.apply(
+            [fixture.message(.usage, J.usage("u-c", #""call_seconds":6000"#, customer: "c"))], at: t0.adding(seconds: 30))
+        try fixture.apply(
+            [fixture.message(.command, J.command("off-a", "disable_credits", customer: "a"))], at: t0.adding(seconds: 40))
+        // a: disabled (not listed); b: 50, low credit; c: -5900, blocked; d: never topped up, blocked at 0.
+        let reader = try fixture.reader()
+        func ids(_ filter: CustomerFilter, after: String? = nil, limit: Int = 10) throws -> [String] {
+            try reader.snapshot { () throws(StoreError) in try reader.customers(filter, after: after, limit: limit) }.map(
+                \.customerID)
+        }
+        #expect(try ids(CustomerFilter()) == ["b", "c", "d"])
+        #expect(try ids(CustomerFilter(state: .blocked)) == ["c", "d"])
+        #expect(try ids(CustomerFilter(state: .active)) == ["b"])
+        #expect(try ids(CustomerFilter(lowCredit: true)) == ["b", "c", "d"])
+        #expect(try ids(CustomerFilter(state: .active, lowCredit: true)) == ["b"])
+        #expect(try ids(CustomerFilter(), limit: 2) == ["b", "c"])
+        #expect(try ids(CustomerFilter(), after: "c", limit: 2) == ["d"])
+
+        func balance(_ customer: String, _ seconds: Int64) throws -> String? {
+            try reader.balance(customer, at: t0.adding(seconds: seconds), scanLimit: 100).map { "\($0.balance) #\($0.entryID)" }
+        }
+        #expect(try balance("b", 5) == "0 #0", "before the first entry")
+        #expect(try balance("b", 10) == "100 #1", "at the very time of an entry")
+        #expect(try balance("b", 15) == "100 #1")
+        #expect(try balance("b", 20) == "50 #2")
+        #expect(try balance("b", 1_000) == "50 #2")
+        #expect(try balance("c", 30) == "-5900 #2")
+        if backend == .sqlite {
+            #expect(try reader.balance("b", at: t0.adding(seconds: 15), scanLimit: 0) == nil, "the walk back is bounded")
+        }
+    }
+
     @Test("pruned keys are forgotten", arguments: Backend.allCases)
     func pruning(backend: Backend) throws {
         let fixture = try enabled(backend)

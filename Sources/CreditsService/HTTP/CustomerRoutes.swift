@@ -10,8 +10,10 @@ struct CustomerRoutes {
     let defaultCreditsPerUSD: CreditAmount
 
     func register(on router: Router<BasicRequestContext>) {
+        router.get("v1/customers") { request, _ in try await list(request) }
         let group = router.group("v1/customers")
         group.get(":id") { request, context in try await account(request, context) }
+        group.get(":id/balance") { request, context in try await balance(request, context) }
         group.get(":id/transactions") { request, context in try await transactions(request, context) }
         group.get(":id/usage") { request, context in try await usage(request, context) }
     }
@@ -33,17 +35,85 @@ struct CustomerRoutes {
         return JSONResponse.make(CustomerJSON.account(account, defaultCreditsPerUSD: defaultCreditsPerUSD))
     }
 
+    /// `GET /v1/customers?state=&low_credit=&limit=&cursor=`: who needs attention, by customer_id.
+    private func list(_ request: Request) async throws -> Response {
+        try authorize(request)
+        let query = request.uri.queryParameters
+        var filter = CustomerFilter()
+        if let text = query.get("state") {
+            guard let state = CustomerFilter.BlockStateName(rawValue: text) else {
+                throw APIError.badParameter("state", "must be active, grace or blocked")
+            }
+            filter.state = state
+        }
+        if let text = query.get("low_credit") {
+            guard let value = Bool(text) else { throw APIError.badParameter("low_credit", "must be true or false") }
+            filter.lowCredit = value
+        }
+        let limit = try Self.limit(query.get("limit"))
+        let cursor = query.get("cursor")
+        if let cursor, !Identifier.isValidCustomerID(cursor) {
+            throw APIError.badParameter("cursor", "is not a cursor from a previous page")
+        }
+        let accounts = try await model.read { [filter, limit] reader in
+            try reader.customers(filter, after: cursor, limit: limit + 1)
+        }
+        var body = JSONObjectWriter()
+        body.objectArray(
+            "customers",
+            accounts.prefix(limit).map { CustomerJSON.account($0, defaultCreditsPerUSD: defaultCreditsPerUSD) })
+        if accounts.count > limit, let last = accounts.prefix(limit).last {
+            body.string("next_cursor", last.customerID)
+        } else {
+            body.null("next_cursor")
+        }
+        return JSONResponse.make(body)
+    }
+
+    /// The most history `/balance?at=` walks back through on the embedded store.
+    static let balanceScanLimit = 100_000
+
+    /// `GET /v1/customers/{id}/balance?at=`: the balance after the last entry recorded at or before `at`.
+    private func balance(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request)
+        let id = try customerID(context)
+        guard let text = request.uri.queryParameters.get("at") else {
+            throw APIError.badParameter("at", "is required: an RFC 3339 timestamp such as 2026-11-24T00:00:00Z")
+        }
+        guard let at = Timestamp(rfc3339: text) else {
+            throw APIError.badParameter("at", "must be an RFC 3339 timestamp such as 2026-11-24T00:00:00Z")
+        }
+        let found = try await model.read { reader -> (known: Bool, value: (balance: CreditAmount, entryID: Int64)?) in
+            guard try reader.account(id) != nil else { return (false, nil) }
+            return (true, try reader.balance(id, at: at, scanLimit: Self.balanceScanLimit))
+        }
+        guard found.known else { throw APIError.unknownCustomer(id) }
+        guard let value = found.value else {
+            throw APIError(
+                status: .unprocessableContent, code: "history_too_long",
+                message: "more than \(Self.balanceScanLimit) entries were recorded after \(at); use the transactions list")
+        }
+        var body = JSONObjectWriter()
+        body.string("customer_id", id)
+        body.string("balance", value.balance.description)
+        body.int("entry_id", value.entryID)
+        body.string("at", at.description)
+        return JSONResponse.make(body)
+    }
+
+    static func limit(_ text: String?) throws -> Int {
+        guard let text else { return 50 }
+        guard let value = Int(text), (1...500).contains(value) else {
+            throw APIError.badParameter("limit", "must be an integer from 1 to 500")
+        }
+        return value
+    }
+
     private func transactions(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request)
         let id = try customerID(context)
         let query = request.uri.queryParameters
-        var limit = 50
-        if let text = query.get("limit") {
-            guard let value = Int(text), (1...500).contains(value) else {
-                throw APIError.badParameter("limit", "must be an integer from 1 to 500")
-            }
-            limit = value
-        }
+        let limit = try Self.limit(query.get("limit"))
         var kind: LedgerEntry.Kind?
         if let text = query.get("type") {
             guard let value = LedgerEntry.Kind(rawValue: text.lowercased()) else {

@@ -67,6 +67,38 @@ public protocol LedgerReading: AnyObject {
     func verify() throws(StoreError) -> VerificationReport
     func outboxDepth() throws(StoreError) -> Int
     func blockStateCounts() throws(StoreError) -> [String: Int]
+    /// Customers with credits enabled that match `filter`, by customer_id after `after`, at most
+    /// `limit` of them.
+    func customers(_ filter: CustomerFilter, after: String?, limit: Int) throws(StoreError) -> [CustomerAccount]
+    /// The balance after the customer's last entry recorded at or before `at` (0 and entry 0 when
+    /// there is none); nil when the entry could not be found within `scanLimit` entries.
+    func balance(_ customerID: String, at: Timestamp, scanLimit: Int) throws(StoreError) -> (balance: CreditAmount, entryID: Int64)?
+}
+
+/// Which customers `LedgerReading.customers` lists.
+public struct CustomerFilter: Sendable, Equatable {
+    /// Only customers in this block state (`active`, `grace`, `blocked`); any when nil.
+    public var state: BlockStateName?
+    /// Only customers at or below their low-credit threshold (a threshold set).
+    public var lowCredit: Bool
+
+    public enum BlockStateName: String, Sendable, Equatable, CaseIterable {
+        case active, grace, blocked
+
+        /// The stored `block_state` code (StoredBlockState).
+        public var code: Int64 {
+            switch self {
+            case .active: 0
+            case .grace: 1
+            case .blocked: 2
+            }
+        }
+    }
+
+    public init(state: BlockStateName? = nil, lowCredit: Bool = false) {
+        self.state = state
+        self.lowCredit = lowCredit
+    }
 }
 
 extension LedgerStore: LedgerWriter {

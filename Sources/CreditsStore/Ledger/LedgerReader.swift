@@ -47,6 +47,41 @@ public final class LedgerReader {
         return page
     }
 
+    /// Customers with credits enabled matching `filter`, in customer_id order after `after`.
+    public func customers(_ filter: CustomerFilter, after: String?, limit: Int) throws(StoreError) -> [CustomerAccount] {
+        let statement = try connection.statement(
+            """
+            SELECT \(CustomerRecords.columns) FROM customers
+            WHERE credits_enabled = 1 AND customer_id > ? AND (? < 0 OR block_state = ?)
+              AND (? = 0 OR (low_credit_threshold IS NOT NULL AND balance <= low_credit_threshold))
+            ORDER BY customer_id LIMIT ?
+            """)
+        let state = filter.state?.code ?? -1
+        statement.bind(
+            .text(after ?? ""), .integer(state), .integer(state), .integer(filter.lowCredit ? 1 : 0), .integer(Int64(limit)))
+        var accounts: [CustomerAccount] = []
+        while try statement.step() { accounts.append(CustomerRecords.account(from: statement)) }
+        return accounts
+    }
+
+    /// Walks the customer's entries from the newest back to the last one recorded at or before
+    /// `at`, reading at most `scanLimit` of them.
+    public func balance(_ customerID: String, at: Timestamp, scanLimit: Int) throws(StoreError) -> (
+        balance: CreditAmount, entryID: Int64
+    )? {
+        var seq = try CustomerRecords(connection: connection).load(customerID)?.lastEntrySeq
+        let records = EntryRecords(connection: connection)
+        var scanned = 0
+        while let current = seq {
+            guard scanned < scanLimit else { return nil }
+            guard let (entry, previous) = try records.load(seq: current) else { break }
+            if entry.recordedAt <= at { return (entry.balance, entry.entryID) }
+            scanned += 1
+            seq = previous
+        }
+        return (.zero, 0)
+    }
+
     /// Consumption per time bucket: every used entry whose `occurred_at` is in [from, to), oldest
     /// bucket first, read through the index on (customer, occurred_at) of used entries. A bucket
     /// whose sums leave the range of an amount throws `StoreError.amountOutOfRange`.
