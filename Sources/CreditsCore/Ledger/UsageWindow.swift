@@ -25,7 +25,8 @@ public struct UsageWindow: Sendable, Equatable {
         prune(now: now)
         guard micros > 0, hour > Self.hour(of: now) - Self.windowHours else { return }
         if let index = hours.firstIndex(where: { $0.hour == hour }) {
-            hours[index].micros = hours[index].micros.addingReportingOverflow(micros).overflow
+            hours[index].micros =
+                hours[index].micros.addingReportingOverflow(micros).overflow
                 ? .max : hours[index].micros + micros
         } else {
             hours.append(Hour(hour: hour, micros: micros))

@@ -72,7 +72,9 @@ public protocol LedgerReading: AnyObject {
     func customers(_ filter: CustomerFilter, after: String?, limit: Int) throws(StoreError) -> [CustomerAccount]
     /// The balance after the customer's last entry recorded at or before `at` (0 and entry 0 when
     /// there is none); nil when the entry could not be found within `scanLimit` entries.
-    func balance(_ customerID: String, at: Timestamp, scanLimit: Int) throws(StoreError) -> (balance: CreditAmount, entryID: Int64)?
+    func balance(_ customerID: String, at: Timestamp, scanLimit: Int) throws(StoreError) -> (
+        balance: CreditAmount, entryID: Int64
+    )?
 }
 
 /// Which customers `LedgerReading.customers` lists.

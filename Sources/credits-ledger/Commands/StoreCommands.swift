@@ -18,11 +18,26 @@ struct Balance: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a customer's balance, state and settings.")
     @OptionGroup var options: ConfigOptions
     @Argument(help: "Customer id.") var customer: String
+    @Option(help: "Show the balance as of this RFC 3339 time instead: after the last entry recorded then or before.")
+    var at: String?
 
     func run() async throws {
-        guard let account = try await openReader(options).account(customer) else {
+        let reader = try await openReader(options)
+        guard let account = try reader.account(customer) else {
             throw ValidationError("no customer \(customer) in the ledger")
         }
+        if let at {
+            guard let time = Timestamp(rfc3339: at) else { throw ValidationError("--at must be an RFC 3339 time") }
+            let found = try reader.snapshot { () throws(StoreError) in
+                try reader.balance(customer, at: time, scanLimit: .max)
+            }
+            guard let value = found
+            else { throw ValidationError("the history is too long to walk back to \(at)") }
+            print("balance at \(time): \(value.balance) (after entry \(value.entryID))")
+            return
+        }
+        let now = Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+        let projection = AccountProjection(account, at: now)
         print("customer:        \(account.customerID)")
         print("balance:         \(account.balance)")
         print("last updated:    \(account.balanceUpdatedAt?.description ?? "never")")
@@ -37,6 +52,38 @@ struct Balance: AsyncParsableCommand {
             "low credit:      \(settings.lowCreditThreshold?.description ?? "no threshold"), alerts \(settings.lowCreditAlerts ? "on" : "off")"
         )
         print("tool call price: \(settings.toolCallPrice)")
+        print("minutes left:    \(projection.minutesLeft.map(String.init) ?? "no price")")
+        print("burn rate:       \(projection.burnRatePerHour)/h over the last 24 h")
+        print("runs out:        \(projection.projectedDepletionAt?.description ?? "not projected")")
+    }
+}
+
+struct Customers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List customers with credits enabled who need attention: by state, at or below their threshold.")
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "active, grace or blocked.") var state: String?
+    @Flag(help: "Only customers at or below their low-credit threshold.") var lowCredit = false
+    @Option(help: "Most rows.") var limit = 100
+
+    func run() async throws {
+        var filter = CustomerFilter(lowCredit: lowCredit)
+        if let state {
+            guard let parsed = CustomerFilter.BlockStateName(rawValue: state) else {
+                throw ValidationError("--state must be active, grace or blocked")
+            }
+            filter.state = parsed
+        }
+        let reader = try await openReader(options)
+        let accounts = try reader.snapshot { () throws(StoreError) in try reader.customers(filter, after: nil, limit: limit) }
+        print("customer_id,state,balance,low_credit_threshold,block_at")
+        for account in accounts {
+            var blockAt = ""
+            if case .grace(let at, _) = account.blockState { blockAt = at.description }
+            print(
+                "\(account.customerID),\(account.blockState.name),\(account.balance),"
+                    + "\(account.settings.lowCreditThreshold?.description ?? ""),\(blockAt)")
+        }
     }
 }
 
