@@ -6,7 +6,8 @@
 #
 #   scripts/bench-service.sh [events] [customers] [partitions]
 #
-# Set PERF=1 to run the service under `perf record -g` (perf.data in the current directory).
+# Set PERF=1 to run the service under `perf record -g` (perf.data in the current directory), and
+# SERVICE=path to measure another build of credits-ledger (e.g. the previous commit's) the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-400000}
@@ -37,7 +38,7 @@ PREFIX=()
 [ "${PERF:-0}" = 1 ] && PREFIX=(perf record -F 999 -g -o "$PWD/perf.data" --)
 env CREDITS_KAFKA_BROKERS="$ADDRESS" CREDITS_KAFKA_GROUP_ID=bench CREDITS_LOG_LEVEL=warning \
     CREDITS_STORE_PATH="$WORK/ledger.sqlite" CREDITS_HTTP_PORT="$PORT" \
-    "${PREFIX[@]}" "$BIN/credits-ledger" serve >"$WORK/serve.log" 2>&1 &
+    "${PREFIX[@]}" "${SERVICE:-$BIN/credits-ledger}" serve >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 until curl -s "http://127.0.0.1:$PORT/readyz" | grep -q '"ready":true'; do sleep 0.05; done
 SERVE=$(pgrep -f "credits-ledger serve" -n)

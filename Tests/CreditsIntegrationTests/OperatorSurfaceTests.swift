@@ -50,7 +50,7 @@ struct OperatorSurfaceTests {
         h.broker.setRoundTripTime(2_000)  // the group cannot be joined before the first look
         let server = CreditsServer(configuration: h.configuration, bootstrapServers: h.broker.bootstrapServers, logger: h.logger)
         let task = Task { try await server.run() }
-        try await waitUntil(timeout: 10, "HTTP to listen") { server.status.snapshot.httpPort != nil }
+        try await waitUntil(timeout: 30, "HTTP to listen") { server.status.snapshot.httpPort != nil }
         let port = server.status.snapshot.httpPort!
         let (health, _) = try await httpGet(port, "/healthz")
         #expect(health == 200)
@@ -268,7 +268,7 @@ struct StoreUnavailableTests {
         logger.logLevel = .warning
         let app = HTTPServer.make(configuration: configuration, status: status, metrics: ServiceMetrics(), logger: logger)
         let task = Task { try await app.runService() }
-        try await waitUntil(timeout: 10, "HTTP to listen") { status.snapshot.httpPort != nil }
+        try await waitUntil(timeout: 30, "HTTP to listen") { status.snapshot.httpPort != nil }
         let (code, body) = try await httpGet(status.snapshot.httpPort!, "/v1/customers/cus_1")
         #expect(code == 503)
         #expect(json(body)["error"]?["code"]?.text == "store_unavailable")

@@ -123,6 +123,11 @@ extension LedgerStore {
         for event in transition.events {
             if case .balanceChanged(let entry) = event {
                 try emit(event, entrySeq: entrySeqs[entry.entryID], work: &work)
+            } else if case .account(let state) = event {
+                // Coalesced per batch (see BatchWork.accountsChanged): the table needs the newest state.
+                if work.accountsChangedSet.insert(state.account.customerID).inserted {
+                    work.accountsChanged.append(state.account.customerID)
+                }
             } else {
                 try emit(event, work: &work)
             }
@@ -144,7 +149,7 @@ extension LedgerStore {
         try emit(.deadLetter(letter), work: &work)
     }
 
-    private func emit(_ event: OutputEvent, entrySeq: Int64? = nil, work: inout BatchWork) throws(StoreError) {
+    func emit(_ event: OutputEvent, entrySeq: Int64? = nil, work: inout BatchWork) throws(StoreError) {
         let seq = sequences.outbox
         sequences.outbox += 1
         work.pending.outbox.append(PendingWrites.OutboxRow(seq: seq, event: event, entrySeq: entrySeq))

@@ -180,6 +180,10 @@ public final class LedgerStore {
         /// Customers changed in this batch (their new state is in the cache).
         var dirty: [String] = []
         var dirtyNums = Set<Int64>()
+        /// Customers whose account changed in this batch, in order: one `credits.accounts`
+        /// message each, with the state after the batch, once the batch's other events are out.
+        var accountsChanged: [String] = []
+        var accountsChangedSet = Set<String>()
         var outbox: [OutboxRecord] = []
         var pending: PendingWrites
 
@@ -216,6 +220,10 @@ public final class LedgerStore {
     }
 
     private func finish(_ work: inout BatchWork) throws(StoreError) {
+        for customerID in work.accountsChanged {
+            guard let account = customers[customerID]?.account else { continue }
+            try emit(.account(AccountState(account, at: work.now)), work: &work)
+        }
         try work.pending.flush(to: connection)
         try CustomerRecords(connection: connection).updateAll(work.dirty.compactMap { customers[$0] })
     }

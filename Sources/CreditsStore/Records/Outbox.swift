@@ -19,43 +19,58 @@ public struct OutboxRecord: Sendable, Equatable {
 struct Outbox {
     let connection: SQLiteConnection
 
-    static let insertColumns = ["seq", "topic", "key", "value", "entry_seq"]
+    static let insertColumns = ["seq", "topic", "key", "value", "entry_seq", "at"]
 
-    /// A pending row's values; a balance-changed event is stored as a reference to its entry.
+    /// A pending row's values; a balance-changed event is stored as a reference to its entry, an
+    /// account state as a reference to its customer.
     static func values(_ row: PendingWrites.OutboxRow) -> [SQLiteValue] {
         if case .balanceChanged(let entry) = row.event, let entrySeq = row.entrySeq {
             return [
                 .integer(row.seq), .integer(Int64(OutputTopic.balanceChanged.rawValue)), .text(entry.customerID),
-                .text(nil), .integer(entrySeq),
+                .text(nil), .integer(entrySeq), .integer(nil),
+            ]
+        }
+        if case .account(let state) = row.event {
+            // A reference to the customer and the state's time: encoded when produced (after a
+            // restart, from the customer's newest state).
+            return [
+                .integer(row.seq), .integer(Int64(OutputTopic.accounts.rawValue)), .text(state.account.customerID),
+                .text(nil), .integer(nil), .integer(state.updatedAt.millisecondsSinceEpoch),
             ]
         }
         let message = row.event.message
         return [
             .integer(row.seq), .integer(Int64(message.topic.rawValue)), .text(message.key), .text(message.value),
-            .integer(nil),
+            .integer(nil), .integer(nil),
         ]
     }
 
     func pending(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
         let statement = try connection.statement(
-            "SELECT seq, topic, key, value, entry_seq FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
+            "SELECT seq, topic, key, value, entry_seq, at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
         statement.bind(.integer(seq), .integer(Int64(limit)))
-        var rows: [(Int64, Int64, String, String?, Int64?)] = []
+        var rows: [(Int64, Int64, String, String?, Int64?, Int64?)] = []
         while try statement.step() {
             rows.append(
                 (
                     statement.int64(0), statement.int64(1), statement.string(2), statement.optionalString(3),
-                    statement.optionalInt64(4)
+                    statement.optionalInt64(4), statement.optionalInt64(5)
                 ))
         }
         let entries = EntryRecords(connection: connection)
         var records: [OutboxRecord] = []
-        for (seq, topicCode, key, value, entrySeq) in rows {
+        for (seq, topicCode, key, value, entrySeq, at) in rows {
             if let entrySeq {
                 guard let (entry, _) = try entries.load(seq: entrySeq) else {
                     throw StoreError(code: -1, message: "outbox \(seq) names missing entry \(entrySeq)", context: "outbox")
                 }
                 records.append(OutboxRecord(seq: seq, event: .balanceChanged(entry)))
+            } else if topicCode == OutputTopic.accounts.rawValue, value == nil {
+                guard let account = try CustomerRecords(connection: connection).load(key)?.account else {
+                    throw StoreError(code: -1, message: "outbox \(seq) names missing customer \(key)", context: "outbox")
+                }
+                let time = at.map(Timestamp.init(millisecondsSinceEpoch:)) ?? WallClock.now()
+                records.append(OutboxRecord(seq: seq, event: .account(AccountState(account, at: time))))
             } else if let topic = OutputTopic(rawValue: Int(topicCode)), let value {
                 records.append(OutboxRecord(seq: seq, event: .encoded(OutboundMessage(topic: topic, key: key, value: value))))
             }

@@ -144,6 +144,14 @@ enum Migrations {
             ALTER TABLE customers ADD COLUMN usage_window TEXT;
             """
         ),
+        (
+            "008_outbox_account_time",
+            """
+            -- An account state in the outbox is a reference to its customer (value NULL) and the time
+            -- of the state; it is encoded from the customer's row when produced.
+            ALTER TABLE outbox ADD COLUMN at INTEGER;
+            """
+        ),
     ]
 
     /// Applies the migrations `connection` has not seen yet.
