@@ -44,7 +44,7 @@ struct ShutdownTests {
         try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
         #expect(try await h.waitForDistinct("credits.balance-changed", count: total, timeout: 60).count == total)
         serve.process.terminate()
-        #expect(try await serve.waitForExit(timeout: 30) == 0)
+        #expect(try await serve.waitForExit(timeout: 30) == 0, "\(serve.output.suffix(3000))")
     }
 
     @Test("starting against an unreachable cluster: readiness 503 with the reason, SIGTERM still stops it promptly")
