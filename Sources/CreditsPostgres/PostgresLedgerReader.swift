@@ -58,6 +58,29 @@ public final class PostgresLedgerReader: LedgerReading {
         return (CreditAmount(micros: try columns.int(0)), try columns.int(1))
     }
 
+    public func audit(_ customerID: String, before cursor: Int64?, limit: Int) throws(StoreError) -> AuditPage {
+        let rows = try session.query(
+            """
+            SELECT seq, command_id, actor, type, issued_at, recorded_at, changes FROM audit
+            WHERE customer_id = \(customerID) AND seq < \(cursor ?? Int64.max) ORDER BY seq DESC LIMIT \(Int64(limit) + 1)
+            """, "reading a customer's audit")
+        var page = AuditPage(records: [], next: nil)
+        for row in rows {
+            let columns = PostgresColumns(row)
+            if page.records.count == limit {
+                page.next = try columns.int(0) + 1
+                break
+            }
+            page.records.append(
+                AuditRecord(
+                    customerID: customerID, commandID: try columns.string(1), actor: try columns.string(2),
+                    type: try columns.string(3), issuedAt: Timestamp(millisecondsSinceEpoch: try columns.int(4)),
+                    recordedAt: Timestamp(millisecondsSinceEpoch: try columns.int(5)),
+                    changes: AuditRecord.changes(fromJSON: try columns.string(6))))
+        }
+        return page
+    }
+
     /// Newest first; the cursor is the id of the next (older) entry to show.
     public func entries(
         _ customerID: String, cursor: HistoryCursor?, limit: Int,

@@ -213,6 +213,7 @@ public final class PostgresLedgerStore: LedgerWriter {
             suffix: PostgresRecords.customerUpsert
         ) { PostgresRecords.values($0.0, partition: $0.1) }
         try session.insert(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
+        try session.insert(plan.audits, into: "audit", columns: PostgresRecords.auditColumns, values: PostgresRecords.values)
         let recordedAt = plan.now.millisecondsSinceEpoch
         try session.insert(
             plan.newKeys, into: "idempotency_keys",

@@ -98,6 +98,25 @@ enum PostgresMigrations {
                 "ALTER TABLE customers ADD COLUMN usage_window TEXT",
             ]
         ),
+        (
+            "003_audit",
+            [
+                // Every applied command that changed a customer: who, which, when, what from what.
+                """
+                CREATE TABLE audit (
+                    seq BIGSERIAL PRIMARY KEY,
+                    customer_id TEXT NOT NULL,
+                    command_id TEXT NOT NULL,
+                    actor TEXT NOT NULL,
+                    type TEXT NOT NULL,
+                    issued_at BIGINT NOT NULL,
+                    recorded_at BIGINT NOT NULL,
+                    changes TEXT NOT NULL               -- JSON array of {field, from, to}
+                )
+                """,
+                "CREATE INDEX audit_by_customer ON audit (customer_id, seq)",
+            ]
+        ),
     ]
 
     /// Applies the migrations the database has not seen yet, one instance at a time.

@@ -53,6 +53,18 @@ enum PostgresRecords {
             usage: UsageWindow(encoded: try row.optionalString(18)))
     }
 
+    // MARK: Audit
+
+    static let auditColumns = ["customer_id", "command_id", "actor", "type", "issued_at", "recorded_at", "changes"]
+
+    static func values(_ record: AuditRecord) -> [PostgresValue] {
+        [
+            .text(record.customerID), .text(record.commandID), .text(record.actor), .text(record.type),
+            .int(record.issuedAt.millisecondsSinceEpoch), .int(record.recordedAt.millisecondsSinceEpoch),
+            .text(record.changesJSON),
+        ]
+    }
+
     // MARK: Entries
 
     static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used]

@@ -109,3 +109,38 @@ struct AccountStateTests {
         #expect(AccountProjection(account, at: t0).projectedDepletionAt == nil, "10^18 hours away")
     }
 }
+
+@Suite("Audit records: what an applied command changed")
+struct AuditRecordTests {
+    @Test("each changed field from what to what; nothing for a command that changes nothing or is rejected")
+    func changes() {
+        var run = LedgerRun()
+        let enable = run.ledger.apply(
+            Make.command("on", .enableCredits(SettingsChange(pricePerMinute: .some(credits("2"))))), to: run.account, at: t0)
+        #expect(
+            enable.audit?.changes == [
+                .init(field: "credits_enabled", from: "false", to: "true"),
+                .init(field: "price_per_minute", from: nil, to: "2"),
+                .init(field: "state", from: "active", to: "grace"),
+            ])
+        #expect(enable.audit?.type == "enable_credits" && enable.audit?.actor == "ops@agency" && enable.audit?.commandID == "on")
+        run.absorb(enable)
+        let same = run.ledger.apply(
+            Make.command("again", .configure(SettingsChange(pricePerMinute: .some(credits("2"))))), to: run.account, at: t0)
+        #expect(same.audit == nil)
+        let add = run.ledger.apply(Make.command("add", .addCredits(amount: credits("100"), note: "n")), to: run.account, at: t0)
+        #expect(
+            add.audit?.changes == [
+                .init(field: "balance", from: "0", to: "100"), .init(field: "state", from: "grace", to: "active"),
+            ])
+        run.absorb(add)
+        let rejected = run.ledger.apply(
+            Make.command("no", .deductCredits(amount: credits("500"), reason: .refund, note: "n", allowNegative: false)),
+            to: run.account, at: t0)
+        #expect(rejected.audit == nil)
+        let record = try! #require(add.audit)
+        #expect(AuditRecord.changes(fromJSON: record.changesJSON) == record.changes)
+        #expect(
+            record.changesJSON == #"[{"field":"balance","from":"0","to":"100"},{"field":"state","from":"grace","to":"active"}]"#)
+    }
+}

@@ -61,7 +61,27 @@ struct ReadAPITests {
         #expect(json(account)["minutes_left"]?.text == "40" && json(account)["version"]?.text == "3")
         #expect(json(account)["burn_rate_per_hour"]?.text == "2.5")
 
+        let (auditStatus, auditBody) = try await httpGet(port, "/v1/customers/r_low/audit?limit=1")
+        #expect(auditStatus == 200, "\(auditBody)")
+        guard case .array(let records) = json(auditBody)["audit"] else {
+            Issue.record("no audit: \(auditBody)")
+            return
+        }
+        #expect(records.first?["command_id"]?.text == "add-r_low" && records.first?["actor"]?.text == "it")
+        if case .array(let changes)? = records.first?["changes"] { #expect(changes.first?["field"]?.text == "balance") }
+        let next = try #require(json(auditBody)["next_cursor"]?.text)
+        let (_, older) = try await httpGet(port, "/v1/customers/r_low/audit?cursor=\(next)")
+        if case .array(let olderRecords)? = json(older)["audit"] {
+            #expect(olderRecords.first?["type"]?.text == "enable_credits")
+        } else {
+            Issue.record("no older audit: \(older)")
+        }
+        #expect(try await httpGet(port, "/v1/customers/r_low/audit?cursor=abc").0 == 400)
+        #expect(try await httpGet(port, "/v1/customers/nobody/audit").0 == 404)
+
         let environment = ["CREDITS_STORE_PATH": h.configuration.storePath]
+        let audit = try runCLI(["audit", "r_low"], environment: environment)
+        #expect(audit.status == 0 && audit.output.contains("it  add_credits add-r_low  balance 0 -> 100"), "\(audit.output)")
         let blocked = try runCLI(["customers", "--state", "blocked"], environment: environment)
         #expect(blocked.status == 0 && blocked.output.contains("r_out,blocked,-100,50,"), "\(blocked.output)")
         let then = try runCLI(["balance", "r_low", "--at", beforeUsage.description], environment: environment)

@@ -178,6 +178,28 @@ struct BackendContractTests {
         }
     }
 
+    @Test("reads: the audit of a customer's commands, newest first, in pages", arguments: Backend.allCases)
+    func audit(backend: Backend) throws {
+        let fixture = try enabled(backend)  // enable (price 60), add 100
+        try fixture.apply(
+            [
+                fixture.message(.command, J.command("cfg", "configure", #""grace_period_seconds":60"#)),
+                fixture.message(.command, J.command("cfg-same", "configure", #""grace_period_seconds":60"#)),
+                fixture.message(
+                    .command, J.command("too-much", "deduct_credits", #""amount":"500","reason":"refund","note":"n""#)),
+            ], at: t0.adding(seconds: 5))
+        let reader = try fixture.reader()
+        let first = try reader.snapshot { () throws(StoreError) in try reader.audit("cus_1", before: nil, limit: 2) }
+        #expect(first.records.map(\.commandID) == ["cfg", "add"], "newest first; no record for no change or a rejection")
+        #expect(first.records[0].changes == [.init(field: "grace_period_seconds", from: "300", to: "60")])
+        #expect(first.records[0].recordedAt == t0.adding(seconds: 5) && first.records[0].actor == "ops")
+        let cursor = try #require(first.next)
+        let second = try reader.audit("cus_1", before: cursor, limit: 2)
+        #expect(second.records.map(\.commandID) == ["enable"] && second.next == nil)
+        #expect(second.records[0].changes.map(\.field) == ["credits_enabled", "price_per_minute", "state"])
+        #expect(try reader.audit("nobody", before: nil, limit: 5).records.isEmpty)
+    }
+
     @Test("pruned keys are forgotten", arguments: Backend.allCases)
     func pruning(backend: Backend) throws {
         let fixture = try enabled(backend)

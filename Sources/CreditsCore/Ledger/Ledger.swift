@@ -58,6 +58,9 @@ public struct Ledger: Sendable {
         }
         transition.commandResult = result
         transition.events.insert(.commandResult(result), at: 0)
+        if result.status == .applied {
+            transition.audit = AuditRecord.of(command, from: account, to: transition.account, at: now)
+        }
         transition.finish(from: account)
         return transition
     }

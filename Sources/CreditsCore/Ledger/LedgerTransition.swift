@@ -6,6 +6,8 @@ public struct LedgerTransition: Sendable, Equatable {
     public var events: [OutputEvent] = []
     /// For commands: the result that also appears in `events`.
     public var commandResult: CommandResult?
+    /// For applied commands that changed the account: what changed, for the audit trail.
+    public var audit: AuditRecord?
     let now: Timestamp
 
     init(account: CustomerAccount, now: Timestamp) {

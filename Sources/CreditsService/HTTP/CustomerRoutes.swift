@@ -14,6 +14,7 @@ struct CustomerRoutes {
         let group = router.group("v1/customers")
         group.get(":id") { request, context in try await account(request, context) }
         group.get(":id/balance") { request, context in try await balance(request, context) }
+        group.get(":id/audit") { request, context in try await audit(request, context) }
         group.get(":id/transactions") { request, context in try await transactions(request, context) }
         group.get(":id/usage") { request, context in try await usage(request, context) }
     }
@@ -98,6 +99,42 @@ struct CustomerRoutes {
         body.string("balance", value.balance.description)
         body.int("entry_id", value.entryID)
         body.string("at", at.description)
+        return JSONResponse.make(body)
+    }
+
+    /// `GET /v1/customers/{id}/audit?limit=&cursor=`: what applied commands changed, newest first.
+    private func audit(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request)
+        let id = try customerID(context)
+        let query = request.uri.queryParameters
+        let limit = try Self.limit(query.get("limit"))
+        var cursor: Int64?
+        if let text = query.get("cursor") {
+            guard let value = Int64(text), value > 0 else {
+                throw APIError.badParameter("cursor", "is not a cursor from a previous page")
+            }
+            cursor = value
+        }
+        let page = try await model.read { [cursor, limit] reader -> AuditPage? in
+            guard try reader.account(id) != nil else { return nil }
+            return try reader.audit(id, before: cursor, limit: limit)
+        }
+        guard let page else { throw APIError.unknownCustomer(id) }
+        var body = JSONObjectWriter()
+        body.string("customer_id", id)
+        body.objectArray(
+            "audit",
+            page.records.map { record in
+                var row = JSONObjectWriter()
+                row.string("command_id", record.commandID)
+                row.string("actor", record.actor)
+                row.string("type", record.type)
+                row.string("issued_at", record.issuedAt.description)
+                row.string("recorded_at", record.recordedAt.description)
+                row.objectArray("changes", record.changes.map(\.json))
+                return row
+            })
+        if let next = page.next { body.string("next_cursor", "\(next)") } else { body.null("next_cursor") }
         return JSONResponse.make(body)
     }
 

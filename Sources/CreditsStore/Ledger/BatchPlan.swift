@@ -61,6 +61,8 @@ public struct BatchPlan {
     public private(set) var changed: [String] = []
     private var changedSet = Set<String>()
     public private(set) var entries: [LedgerEntry] = []
+    /// What the batch's applied commands changed, for the audit trail.
+    public private(set) var audits: [AuditRecord] = []
     public private(set) var newKeys: [NewKey] = []
     public private(set) var outputs: [Output] = []
     public private(set) var report = BatchReport()
@@ -203,6 +205,7 @@ public struct BatchPlan {
 
     private mutating func record(_ transition: LedgerTransition, partition: Int32) {
         entries += transition.entries
+        if let audit = transition.audit { audits.append(audit) }
         for event in transition.events { emit(event, partition: partition) }
         report.entries += transition.entries.count
         let id = transition.account.customerID

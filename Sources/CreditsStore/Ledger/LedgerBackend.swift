@@ -75,6 +75,9 @@ public protocol LedgerReading: AnyObject {
     func balance(_ customerID: String, at: Timestamp, scanLimit: Int) throws(StoreError) -> (
         balance: CreditAmount, entryID: Int64
     )?
+    /// The customer's audit records (applied commands that changed it), newest first, below
+    /// `cursor` (the `next` of a previous page).
+    func audit(_ customerID: String, before cursor: Int64?, limit: Int) throws(StoreError) -> AuditPage
 }
 
 /// Which customers `LedgerReading.customers` lists.

@@ -82,6 +82,14 @@ public final class LedgerReader {
         return (.zero, 0)
     }
 
+    public func audit(_ customerID: String, before cursor: Int64?, limit: Int) throws(StoreError) -> AuditPage {
+        guard let customer = try CustomerRecords(connection: connection).load(customerID) else {
+            return AuditPage(records: [], next: nil)
+        }
+        return try AuditRecords(connection: connection).page(
+            customerNum: customer.num, customerID: customerID, before: cursor, limit: limit)
+    }
+
     /// Consumption per time bucket: every used entry whose `occurred_at` is in [from, to), oldest
     /// bucket first, read through the index on (customer, occurred_at) of used entries. A bucket
     /// whose sums leave the range of an amount throws `StoreError.amountOutOfRange`.

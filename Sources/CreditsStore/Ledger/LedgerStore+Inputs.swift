@@ -133,6 +133,7 @@ extension LedgerStore {
             }
         }
         work.report.entries += transition.entries.count
+        if let audit = transition.audit { work.pending.audits.append((customer.num, audit)) }
         if transition.account != customer.account || !transition.entries.isEmpty {
             customer.account = transition.account
             customers[customer.account.customerID] = customer

@@ -36,6 +36,7 @@ struct PendingWrites {
     var entries: [Entry] = []
     var keys: [Key] = []
     var outbox: [OutboxRow] = []
+    var audits: [(customerNum: Int64, record: AuditRecord)] = []
 
     init(firstKeySeq: Int64) { self.firstKeySeq = firstKeySeq }
 
@@ -52,5 +53,6 @@ struct PendingWrites {
             keys.filter { !$0.released }, into: "idempotency_keys",
             columns: IdempotencyKeys.insertColumns, values: IdempotencyKeys.values)
         try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, values: Outbox.values)
+        try connection.insert(audits, into: "audit", columns: AuditRecords.insertColumns, values: AuditRecords.values)
     }
 }

@@ -152,6 +152,24 @@ enum Migrations {
             ALTER TABLE outbox ADD COLUMN at INTEGER;
             """
         ),
+        (
+            "009_audit",
+            """
+            -- Every applied command that changed a customer: who, which, when, and what from what
+            -- (changes: a JSON array of {field, from, to}). Written with the batch.
+            CREATE TABLE audit (
+                seq INTEGER PRIMARY KEY,
+                customer_num INTEGER NOT NULL,
+                command_id TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                type TEXT NOT NULL,
+                issued_at INTEGER NOT NULL,
+                recorded_at INTEGER NOT NULL,
+                changes TEXT NOT NULL
+            );
+            CREATE INDEX audit_by_customer ON audit(customer_num, seq);
+            """
+        ),
     ]
 
     /// Applies the migrations `connection` has not seen yet.

@@ -58,6 +58,24 @@ struct Balance: AsyncParsableCommand {
     }
 }
 
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the commands that changed a customer (who, which, when, what from what), newest first.")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "Customer id.") var customer: String
+    @Option(help: "Most records.") var limit = 100
+
+    func run() async throws {
+        let reader = try await openReader(options)
+        guard try reader.account(customer) != nil else { throw ValidationError("no customer \(customer) in the ledger") }
+        let page = try reader.snapshot { () throws(StoreError) in try reader.audit(customer, before: nil, limit: limit) }
+        for record in page.records {
+            let changes = record.changes.map { "\($0.field) \($0.from ?? "-") -> \($0.to ?? "-")" }.joined(separator: "; ")
+            print("\(record.recordedAt)  \(record.actor)  \(record.type) \(record.commandID)  \(changes)")
+        }
+    }
+}
+
 struct Customers: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "List customers with credits enabled who need attention: by state, at or below their threshold.")
