@@ -144,3 +144,54 @@ struct AuditRecordTests {
             record.changesJSON == #"[{"field":"balance","from":"0","to":"100"},{"field":"state","from":"grace","to":"active"}]"#)
     }
 }
+
+@Suite("Usage spikes: an hour far above the customer's usual")
+struct UsageSpikeTests {
+    /// A customer with 1 credit a minute and plenty of balance; usage stamped `hoursAgo` before t0.
+    func customer() -> LedgerRun {
+        var run = LedgerRun()
+        _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("1")))))
+        _ = run.command(.addCredits(amount: credits("100000"), note: "n"))
+        return run
+    }
+
+    func use(_ run: inout LedgerRun, minutes: Int64, hoursAgo: Int64, id: String) throws -> [UsageAnomaly] {
+        let usage = UsageEvent(
+            eventID: id, customerID: "cus_1", occurredAt: t0.adding(seconds: -hoursAgo * 3600), callSeconds: minutes * 60)
+        let transition = try run.ledger.apply(usage, to: run.account, at: t0)
+        run.absorb(transition)
+        return transition.events.compactMap { if case .anomaly(let anomaly) = $0 { anomaly } else { nil } }
+    }
+
+    @Test("above 5x the 7-day hourly average and at least 10 credits: one report per hour, with its figures")
+    func spike() throws {
+        var run = customer()
+        // A baseline: 24 credits on each of the 6 days before: 144 / 168 = 0.857142 an hour.
+        for day in 1...6 { _ = try use(&run, minutes: 24, hoursAgo: Int64(day) * 24 + 3, id: "d\(day)") }
+        #expect(try use(&run, minutes: 4, hoursAgo: 0, id: "small").isEmpty, "4 credits: below min_credits")
+        #expect(try use(&run, minutes: 5, hoursAgo: 0, id: "at-five").isEmpty, "9 credits: below min_credits")
+        let spike = try use(&run, minutes: 2, hoursAgo: 0, id: "over")  // 11 credits > 5 x 0.857142
+        #expect(spike.count == 1)
+        let report = try #require(spike.first)
+        #expect(report.used.description == "11" && report.baselinePerHour.description == "0.857142")
+        #expect(report.windowStart == Timestamp(rfc3339: "2026-11-24T10:00:00Z") && report.windowEnd == t0.adding(seconds: 3600))
+        #expect(
+            report.json
+                == #"{"event_id":"cus_1/hour:2026-11-24T10:00:00.000Z/usage_spike","customer_id":"cus_1","kind":"usage_spike","#
+                + #""window_start":"2026-11-24T10:00:00.000Z","window_end":"2026-11-24T11:00:00.000Z","used":"11","#
+                + #""baseline_per_hour":"0.857142","ratio":"12.83","occurred_at":"2026-11-24T10:00:00.000Z"}"#)
+        #expect(try use(&run, minutes: 100, hoursAgo: 0, id: "more").isEmpty, "at most one report per hour")
+        // The state survives the stores' round trip.
+        #expect(UsageWindow(encoded: run.account.usage.encoded) == run.account.usage)
+    }
+
+    @Test("no report without a baseline, or below the ratio")
+    func noSpike() throws {
+        var fresh = customer()
+        #expect(try use(&fresh, minutes: 500, hoursAgo: 0, id: "first").isEmpty, "no history: nothing to compare with")
+        var steady = customer()
+        _ = try use(&steady, minutes: 24 * 60, hoursAgo: 30, id: "big-day")  // 1440 over the week: 8.57 an hour
+        #expect(try use(&steady, minutes: 40, hoursAgo: 0, id: "hour").isEmpty, "40 < 5 x 8.57")
+        #expect(try use(&steady, minutes: 3, hoursAgo: 0, id: "hour2").count == 1, "43 > 42.86")
+    }
+}

@@ -16,6 +16,7 @@ enum SchemaValidator {
         case .blocks: "block-event"
         case .deadLetter: "dead-letter"
         case .accounts: "account-state"
+        case .anomalies: "usage-anomaly"
         }
     }
 

@@ -14,6 +14,8 @@ extension OutputEvent {
             OutboundMessage(topic: .deadLetter, key: letter.key ?? "", value: letter.json)
         case .account(let state):
             OutboundMessage(topic: .accounts, key: state.account.customerID, value: state.json)
+        case .anomaly(let anomaly):
+            OutboundMessage(topic: .anomalies, key: anomaly.customerID, value: anomaly.json)
         case .encoded(let message):
             message
         }
@@ -115,6 +117,23 @@ extension AccountState {
         projection.write(into: &w)
         w.optionalString("low_credit_threshold", account.settings.lowCreditThreshold?.description)
         w.string("updated_at", updatedAt.description)
+        return w.finished()
+    }
+}
+
+extension UsageAnomaly {
+    /// The `credits.anomalies` value.
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("event_id", eventID)
+        w.string("customer_id", customerID)
+        w.string("kind", "usage_spike")
+        w.string("window_start", windowStart.description)
+        w.string("window_end", windowEnd.description)
+        w.string("used", used.description)
+        w.string("baseline_per_hour", baselinePerHour.description)
+        w.string("ratio", CreditAmount(micros: ratioHundredths.multipliedReportingOverflow(by: 10_000).partialValue).description)
+        w.string("occurred_at", occurredAt.description)
         return w.finished()
     }
 }

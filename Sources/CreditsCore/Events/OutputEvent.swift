@@ -11,6 +11,21 @@ public struct LowCreditAlert: Sendable, Equatable {
     public var projection: AccountProjection
 }
 
+/// Unusual consumption (`credits.anomalies`): one clock hour's usage far above the customer's
+/// average hourly usage of the 7 days before.
+public struct UsageAnomaly: Sendable, Equatable {
+    public var eventID: String
+    public var customerID: String
+    /// The clock hour: `[windowStart, windowEnd)`, by `occurred_at`.
+    public var windowStart: Timestamp
+    public var windowEnd: Timestamp
+    public var used: CreditAmount
+    public var baselinePerHour: CreditAmount
+    /// used / baseline, in hundredths (rounded down).
+    public var ratioHundredths: Int64
+    public var occurredAt: Timestamp
+}
+
 /// The whole current state of one account (`credits.accounts`, compacted by customer).
 public struct AccountState: Sendable, Equatable {
     public var account: CustomerAccount
@@ -112,6 +127,7 @@ public enum OutputEvent: Sendable, Equatable {
     case commandResult(CommandResult)
     case deadLetter(DeadLetter)
     case account(AccountState)
+    case anomaly(UsageAnomaly)
     /// An event already encoded (as read back from an outbox).
     case encoded(OutboundMessage)
 }

@@ -6,6 +6,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
     case blocks = 3
     case deadLetter = 4
     case accounts = 5
+    case anomalies = 6
 
     /// The contract's default topic name.
     public var defaultName: String {
@@ -16,6 +17,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
         case .blocks: "credits.blocks"
         case .deadLetter: "credits.dead-letter"
         case .accounts: "credits.accounts"
+        case .anomalies: "credits.anomalies"
         }
     }
 }

@@ -24,6 +24,8 @@ public struct Ledger: Sendable {
                 .used, amount: -charge.total, note: note, source: .usage(eventID: usage.eventID),
                 breakdown: charge, occurredAt: usage.occurredAt)
         else { throw InputError(.amountOutOfRange, "the balance would leave the ledger's range") }
+        transition.checkSpike(
+            hourOf: usage.occurredAt, ratio: configuration.spikeRatio, minimum: configuration.spikeMinimum)
         transition.finish(from: account)
         return transition
     }

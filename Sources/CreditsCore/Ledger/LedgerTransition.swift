@@ -110,6 +110,26 @@ public struct LedgerTransition: Sendable, Equatable {
                     occurredAt: now, projection: AccountProjection(account, at: now))))
     }
 
+    /// Reports a usage spike in the clock hour of `occurredAt` (still in the hourly window): the
+    /// hour's usage is at least `minimum` and above `ratio` times the average hourly usage of the
+    /// 168 hours before, which must not be 0; at most once per customer and hour.
+    mutating func checkSpike(hourOf occurredAt: Timestamp, ratio: CreditAmount, minimum: CreditAmount) {
+        let hour = UsageWindow.hour(of: occurredAt)
+        guard hour > UsageWindow.hour(of: now) - UsageWindow.windowHours, account.usage.lastSpikeHour != hour else { return }
+        let used = account.usage.used(inHour: hour)
+        let baseline = account.usage.usedBefore(hour: hour) / Int128(UsageWindow.baselineHours)
+        guard used >= minimum.micros, baseline > 0, Int128(used) * 1_000_000 > Int128(ratio.micros) * baseline else { return }
+        account.usage.lastSpikeHour = hour
+        let start = Timestamp(millisecondsSinceEpoch: hour * UsageWindow.hourMilliseconds)
+        events.append(
+            .anomaly(
+                UsageAnomaly(
+                    eventID: "\(account.customerID)/hour:\(start)/usage_spike", customerID: account.customerID,
+                    windowStart: start, windowEnd: start.adding(seconds: 3600), used: CreditAmount(micros: used),
+                    baselinePerHour: CreditAmount(micros: Int64(baseline)),
+                    ratioHundredths: Int64(min(Int128(used) * 100 / baseline, Int128(Int64.max))), occurredAt: now)))
+    }
+
     /// Closes the transition: when the account changed from `original`, its version grows by one
     /// and its whole new state goes to `credits.accounts` (after the other events).
     mutating func finish(from original: CustomerAccount) {

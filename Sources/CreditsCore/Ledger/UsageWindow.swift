@@ -1,21 +1,28 @@
-/// A customer's used credits per clock hour (by `occurred_at`) over the trailing 24 hours: what
-/// the burn rate and the projected depletion are computed from, kept with the account and
-/// updated with every `used` entry (no history scan).
+/// A customer's used credits by `occurred_at`: per clock hour over the trailing 24 hours (the burn
+/// rate and the projected depletion), and per UTC day for the 7 days before (the baseline of the
+/// spike check). Kept with the account and updated with every `used` entry (no history scan).
 ///
-/// The window is the current clock hour and the 23 before it; usage stamped earlier is not
-/// counted, usage stamped later than now counts in its own hour until it leaves the window.
+/// The hourly window is the current clock hour and the 23 before it. An hour that leaves it is
+/// folded into its day; days older than 8 days are forgotten. Usage stamped later than now counts
+/// in its own hour until it leaves the window.
 public struct UsageWindow: Sendable, Equatable {
-    /// One clock hour: its number since the epoch (`ms / 3 600 000`) and the micro-credits used.
+    /// One clock hour (or one day): its number since the epoch and the micro-credits used.
     public struct Hour: Sendable, Equatable {
         public var hour: Int64
         public var micros: Int64
     }
 
     public static let windowHours: Int64 = 24
+    /// Hours of history the spike baseline averages over.
+    public static let baselineHours: Int64 = 168
     static let hourMilliseconds: Int64 = 3_600_000
 
     /// Oldest first; only hours inside the window as of the last change.
     public private(set) var hours: [Hour] = []
+    /// Days before the hourly window (day number = hour / 24), oldest first.
+    public private(set) var days: [Hour] = []
+    /// The hour of the last usage spike reported (at most one per hour).
+    public internal(set) var lastSpikeHour: Int64?
 
     public init() {}
 
@@ -23,21 +30,31 @@ public struct UsageWindow: Sendable, Equatable {
     mutating func add(_ micros: Int64, at occurredAt: Timestamp, now: Timestamp) {
         let hour = Self.hour(of: occurredAt)
         prune(now: now)
-        guard micros > 0, hour > Self.hour(of: now) - Self.windowHours else { return }
-        if let index = hours.firstIndex(where: { $0.hour == hour }) {
-            hours[index].micros =
-                hours[index].micros.addingReportingOverflow(micros).overflow
-                ? .max : hours[index].micros + micros
-        } else {
-            hours.append(Hour(hour: hour, micros: micros))
-            hours.sort { $0.hour < $1.hour }
+        guard micros > 0 else { return }
+        if hour > Self.hour(of: now) - Self.windowHours {
+            Self.add(micros, to: hour, in: &hours)
+        } else if hour >= Self.oldestDay(now: now) * 24 {
+            Self.add(micros, to: Self.day(of: hour), in: &days)
         }
     }
 
-    /// Forgets the hours that have left the window at `now`.
+    private static func add(_ micros: Int64, to key: Int64, in buckets: inout [Hour]) {
+        if let index = buckets.firstIndex(where: { $0.hour == key }) {
+            buckets[index].micros =
+                buckets[index].micros.addingReportingOverflow(micros).overflow ? .max : buckets[index].micros + micros
+        } else {
+            buckets.append(Hour(hour: key, micros: micros))
+            buckets.sort { $0.hour < $1.hour }
+        }
+    }
+
+    /// Folds the hours that have left the window at `now` into their days; forgets old days.
     mutating func prune(now: Timestamp) {
         let first = Self.hour(of: now) - Self.windowHours + 1
+        for old in hours where old.hour < first { Self.add(old.micros, to: Self.day(of: old.hour), in: &days) }
         hours.removeAll { $0.hour < first }
+        let oldestDay = Self.oldestDay(now: now)
+        days.removeAll { $0.hour < oldestDay }
     }
 
     /// Credits used per hour on average over the window at `now` (the sum over 24 hours,
@@ -48,25 +65,54 @@ public struct UsageWindow: Sendable, Equatable {
         return CreditAmount(micros: Int64(total / Int128(Self.windowHours)))
     }
 
+    /// Micro-credits used in clock hour `hour` (when it is still in the hourly window).
+    func used(inHour hour: Int64) -> Int64 { hours.first { $0.hour == hour }?.micros ?? 0 }
+
+    /// Micro-credits used in the 168 hours before `hour`: the hourly window's earlier hours, and
+    /// the days that overlap the rest (so at day granularity beyond the last 24 hours).
+    func usedBefore(hour: Int64) -> Int128 {
+        let start = hour - Self.baselineHours
+        let recent = hours.filter { $0.hour < hour && $0.hour >= start }.reduce(Int128(0)) { $0 + Int128($1.micros) }
+        let older = days.filter { $0.hour * 24 + 23 >= start && $0.hour * 24 < hour }
+            .reduce(Int128(0)) { $0 + Int128($1.micros) }
+        return recent + older
+    }
+
     static func hour(of time: Timestamp) -> Int64 {
         let milliseconds = time.millisecondsSinceEpoch
         return milliseconds >= 0 ? milliseconds / hourMilliseconds : (milliseconds - hourMilliseconds + 1) / hourMilliseconds
     }
 
+    static func day(of hour: Int64) -> Int64 { hour >= 0 ? hour / 24 : (hour - 23) / 24 }
+
+    /// The oldest day kept: the baseline of the oldest hour still in the window reaches back that far.
+    static func oldestDay(now: Timestamp) -> Int64 { day(of: hour(of: now) - windowHours - baselineHours) }
+
     // MARK: Stored form
 
-    /// `hour:micros` pairs separated by `,` (what the stores keep with the account).
-    public var encoded: String { hours.map { "\($0.hour):\($0.micros)" }.joined(separator: ",") }
+    /// `hour:micros,…` then `|day:micros,…` then `|lastSpikeHour` (what the stores keep with the
+    /// account; the first part alone is the older form).
+    public var encoded: String {
+        let parts = [hours, days].map { $0.map { "\($0.hour):\($0.micros)" }.joined(separator: ",") }
+        if days.isEmpty && lastSpikeHour == nil { return parts[0] }
+        return parts.joined(separator: "|") + "|" + (lastSpikeHour.map(String.init) ?? "")
+    }
 
     /// The window from its stored form; an unreadable pair is skipped (the window only feeds
-    /// projections, never balances).
+    /// projections and the spike check, never balances).
     public init(encoded: String?) {
         guard let encoded, !encoded.isEmpty else { return }
-        hours = encoded.split(separator: ",").compactMap { pair in
-            let parts = pair.split(separator: ":")
-            guard parts.count == 2, let hour = Int64(parts[0]), let micros = Int64(parts[1]) else { return nil }
-            return Hour(hour: hour, micros: micros)
-        }.sorted { $0.hour < $1.hour }
+        let parts = encoded.split(separator: "|", omittingEmptySubsequences: false)
+        func buckets(_ text: Substring) -> [Hour] {
+            text.split(separator: ",").compactMap { pair in
+                let fields = pair.split(separator: ":")
+                guard fields.count == 2, let key = Int64(fields[0]), let micros = Int64(fields[1]) else { return nil }
+                return Hour(hour: key, micros: micros)
+            }.sorted { $0.hour < $1.hour }
+        }
+        hours = buckets(parts[0])
+        if parts.count > 1 { days = buckets(parts[1]) }
+        if parts.count > 2 { lastSpikeHour = Int64(parts[2]) }
     }
 }
 

@@ -15,6 +15,12 @@ public struct LedgerConfiguration: Sendable, Equatable {
     public var creditsPerUSD: CreditAmount
     public var packages: [Package]
 
+    /// A usage spike: an hour's usage above this many times the customer's average hourly usage
+    /// of the 7 days before (`anomalies.spike_ratio`).
+    public var spikeRatio = CreditAmount(credits: 5)
+    /// … and at least this much (`anomalies.min_credits`).
+    public var spikeMinimum = CreditAmount(credits: 10)
+
     public static let defaultPackages = [1000, 5000, 10000].map {
         Package(name: String($0), credits: CreditAmount(credits: Int64($0)))
     }

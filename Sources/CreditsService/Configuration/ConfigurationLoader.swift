@@ -59,6 +59,7 @@ public enum ConfigurationLoader {
         topics.blocks = try text(config, "kafka.topics.blocks", default: topics.blocks)
         topics.deadLetter = try text(config, "kafka.topics.dead_letter", default: topics.deadLetter)
         topics.accounts = try text(config, "kafka.topics.accounts", default: topics.accounts)
+        topics.anomalies = try text(config, "kafka.topics.anomalies", default: topics.anomalies)
         result.topics = topics
         let topicNames = [topics.usage, topics.commands] + topics.outputs
         guard Set(topicNames).count == topicNames.count else {
@@ -148,6 +149,16 @@ public enum ConfigurationLoader {
         }
         guard result.ledger.creditsPerUSD.micros > 0 else {
             throw ConfigurationError(key: "credits_per_usd", problem: "must be greater than 0")
+        }
+        for (key, path) in [
+            ("anomalies.spike_ratio", \LedgerConfiguration.spikeRatio),
+            ("anomalies.min_credits", \LedgerConfiguration.spikeMinimum),
+        ] {
+            let text = try Self.text(config, key, default: result.ledger[keyPath: path].description)
+            guard let value = try? CreditAmount(parsing: text), value.micros > 0 else {
+                throw ConfigurationError(key: key, problem: "\"\(text)\" is not a positive number with at most 6 decimals")
+            }
+            result.ledger[keyPath: path] = value
         }
         let packages = config.stringArray(forKey: "quick_buy.packages", default: ["1000", "5000", "10000"])
         result.ledger.packages = try packages.map { text in

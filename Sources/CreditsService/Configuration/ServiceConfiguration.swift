@@ -14,6 +14,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var blocks = "credits.blocks"
         public var deadLetter = "credits.dead-letter"
         public var accounts = "credits.accounts"
+        public var anomalies = "credits.anomalies"
 
         public init() {}
 
@@ -26,6 +27,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             case .blocks: blocks
             case .deadLetter: deadLetter
             case .accounts: accounts
+            case .anomalies: anomalies
             }
         }
 

@@ -45,6 +45,8 @@ final class PipelineMetrics {
         for label in ["credits_entries_total", "credits_fenced_batches_total", "credits_produce_errors_total"] {
             counters[label] = CoreMetrics.Counter(label: label, factory: factory)
         }
+        counters["credits_anomalies_total|kind=usage_spike"] = CoreMetrics.Counter(
+            label: "credits_anomalies_total", dimensions: [("kind", "usage_spike")], factory: factory)
     }
 
     func count(_ label: String, _ dimensions: [(String, String)], by amount: Int) {
@@ -76,6 +78,7 @@ final class PipelineMetrics {
         }
         count("credits_usage_skipped_total", [("reason", "credits_not_enabled")], by: report.usageNotCharged)
         count("credits_entries_total", [], by: report.entries)
+        count("credits_anomalies_total", [("kind", "usage_spike")], by: report.anomalies)
         batchSize.record(messages.count)
         batchLatency.recordNanoseconds(Int64(seconds * 1e9))
     }

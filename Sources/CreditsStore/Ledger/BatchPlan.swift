@@ -227,6 +227,7 @@ public struct BatchPlan {
     }
 
     private mutating func emit(_ event: OutputEvent, partition: Int32) {
+        if case .anomaly = event { report.anomalies += 1 }
         outputs.append(Output(partition: partition, event: event))
         report.outboxMessages += 1
     }

@@ -53,6 +53,8 @@ public struct BatchReport: Sendable, Equatable {
     public var outboxMessages = 0
     /// Customers moved from grace to blocked.
     public var graceDeadlinesFired = 0
+    /// Usage spikes reported (`credits.anomalies`).
+    public var anomalies = 0
     /// The next offset to consume for each partition the batch had messages from, as stored.
     public var nextOffsets: [TopicPartition: Int64] = [:]
     /// The messages this batch added to the outbox, to produce now.

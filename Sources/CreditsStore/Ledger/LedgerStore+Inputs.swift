@@ -151,6 +151,7 @@ extension LedgerStore {
     }
 
     func emit(_ event: OutputEvent, entrySeq: Int64? = nil, work: inout BatchWork) throws(StoreError) {
+        if case .anomaly = event { work.report.anomalies += 1 }
         let seq = sequences.outbox
         sequences.outbox += 1
         work.pending.outbox.append(PendingWrites.OutboxRow(seq: seq, event: event, entrySeq: entrySeq))
