@@ -123,14 +123,17 @@ struct ManyInstancesTests {
             h.configuration.topics.usage, customers.map { (h.usage("probe-\($0)", $0, #""call_seconds":1"#), $0) })
         try await waitUntil(timeout: 60, "every customer's probe after the kill") { usedEntries() == customers.count }
         let failover = Date().timeIntervalSince(killed)
-        #expect(failover <= 20, "failover took \(failover) s")
+        // 6 s session plus the mock coordinator's join rounds: ~12 s alone; once 27 s with the
+        // whole suite running on two cores. The bound catches a lost static membership or a
+        // default 45 s session, not the machine's load.
+        #expect(failover <= 30, "failover took \(failover) s")
         try instances[0].restart()
         try await instances[0].process.waitForOutput(containing: "Partitions assigned", timeout: 60)
 
         // The stream, in bursts: a kill -9 mid-stream, and a zombie (SIGSTOP past the session).
         let total = 30_000
         // The first burst is large, so that every instance is still busy with it when c is stopped.
-        let bursts = [0, 12_000, 18_000, 24_000, 30_000]
+        let bursts = [0, 18_000, 22_000, 26_000, 30_000]
         var events: [String] = []
         var zombieWasFenced = 0
         /// Waits until the instances are busy with a burst just sent (entries are being applied).
