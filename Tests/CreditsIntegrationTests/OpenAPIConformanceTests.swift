@@ -3,7 +3,7 @@ import Testing
 
 /// Runs schemathesis (PyPI) with `docs/openapi.yaml` against `port`: a bounded number of
 /// generated requests per operation; fails on any 5xx or any response the spec does not allow.
-func schemathesis(spec: URL, port: Int, maxExamples: Int = 25) async throws -> (status: Int32, report: String) {
+func schemathesis(spec: URL, port: Int, maxExamples: Int = 10) async throws -> (status: Int32, report: String) {
     let checks =
         "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
         + "response_headers_conformance"
@@ -19,7 +19,7 @@ func schemathesis(spec: URL, port: Int, maxExamples: Int = 25) async throws -> (
         ], directory: directory)
 }
 
-@Suite("The HTTP API against docs/openapi.yaml (schemathesis)")
+@Suite("The HTTP API against docs/openapi.yaml (schemathesis)", .serialized)
 struct OpenAPIConformanceTests {
     let spec = SchemaValidator.root.appendingPathComponent("docs/openapi.yaml")
 
