@@ -304,10 +304,11 @@ struct ProcessFaultTests {
     }
 
     /// On librdkafka's mock broker a dead member costs two join rounds of (session timeout - 1 s)
-    /// each; a real Kafka broker needs about one session timeout.
+    /// each (19 s and 11 s measured); a real Kafka broker needs about one session timeout. The
+    /// bounds leave room for a loaded machine (21.7 s once with the whole suite on two cores).
     @Test(
-        "back to work after a kill -9: within 20 s at the default 10 s session timeout, 15 s at 6 s",
-        arguments: [(nil, 20.0), ("6000", 15.0)] as [(String?, Double)])
+        "back to work after a kill -9: within 25 s at the default 10 s session timeout, 15 s at 6 s",
+        arguments: [(nil, 25.0), ("6000", 15.0)] as [(String?, Double)])
     func recoveryAfterKill(sessionTimeout: String?, bound: Double) async throws {
         let h = try ServiceHarness(partitions: 2)
         var environment = [
