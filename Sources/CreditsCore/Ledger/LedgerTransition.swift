@@ -117,8 +117,9 @@ public struct LedgerTransition: Sendable, Equatable {
         let hour = UsageWindow.hour(of: occurredAt)
         guard hour > UsageWindow.hour(of: now) - UsageWindow.windowHours, account.usage.lastSpikeHour != hour else { return }
         let used = account.usage.used(inHour: hour)
+        guard used >= minimum.micros else { return }
         let baseline = account.usage.usedBefore(hour: hour) / Int128(UsageWindow.baselineHours)
-        guard used >= minimum.micros, baseline > 0, Int128(used) * 1_000_000 > Int128(ratio.micros) * baseline else { return }
+        guard baseline > 0, Int128(used) * 1_000_000 > Int128(ratio.micros) * baseline else { return }
         account.usage.lastSpikeHour = hour
         let start = Timestamp(millisecondsSinceEpoch: hour * UsageWindow.hourMilliseconds)
         events.append(

@@ -49,33 +49,40 @@ public struct UsageWindow: Sendable, Equatable {
     }
 
     /// Folds the hours that have left the window at `now` into their days; forgets old days.
+    /// (Runs with every used entry: no work, no allocation, when nothing has left.)
     mutating func prune(now: Timestamp) {
         let first = Self.hour(of: now) - Self.windowHours + 1
-        for old in hours where old.hour < first { Self.add(old.micros, to: Self.day(of: old.hour), in: &days) }
-        hours.removeAll { $0.hour < first }
+        if let oldest = hours.first, oldest.hour < first {
+            for old in hours where old.hour < first { Self.add(old.micros, to: Self.day(of: old.hour), in: &days) }
+            hours.removeAll { $0.hour < first }
+        }
         let oldestDay = Self.oldestDay(now: now)
-        days.removeAll { $0.hour < oldestDay }
+        if let oldest = days.first, oldest.hour < oldestDay { days.removeAll { $0.hour < oldestDay } }
     }
 
     /// Credits used per hour on average over the window at `now` (the sum over 24 hours,
     /// divided by 24, rounded down to the micro-credit).
     public func burnRatePerHour(at now: Timestamp) -> CreditAmount {
         let first = Self.hour(of: now) - Self.windowHours + 1
-        let total = hours.filter { $0.hour >= first }.reduce(Int128(0)) { $0 + Int128($1.micros) }
+        var total = Int128(0)
+        for bucket in hours where bucket.hour >= first { total += Int128(bucket.micros) }
         return CreditAmount(micros: Int64(total / Int128(Self.windowHours)))
     }
 
     /// Micro-credits used in clock hour `hour` (when it is still in the hourly window).
-    func used(inHour hour: Int64) -> Int64 { hours.first { $0.hour == hour }?.micros ?? 0 }
+    func used(inHour hour: Int64) -> Int64 {
+        for bucket in hours where bucket.hour == hour { return bucket.micros }
+        return 0
+    }
 
     /// Micro-credits used in the 168 hours before `hour`: the hourly window's earlier hours, and
     /// the days that overlap the rest (so at day granularity beyond the last 24 hours).
     func usedBefore(hour: Int64) -> Int128 {
         let start = hour - Self.baselineHours
-        let recent = hours.filter { $0.hour < hour && $0.hour >= start }.reduce(Int128(0)) { $0 + Int128($1.micros) }
-        let older = days.filter { $0.hour * 24 + 23 >= start && $0.hour * 24 < hour }
-            .reduce(Int128(0)) { $0 + Int128($1.micros) }
-        return recent + older
+        var total = Int128(0)
+        for bucket in hours where bucket.hour < hour && bucket.hour >= start { total += Int128(bucket.micros) }
+        for bucket in days where bucket.hour * 24 + 23 >= start && bucket.hour * 24 < hour { total += Int128(bucket.micros) }
+        return total
     }
 
     static func hour(of time: Timestamp) -> Int64 {
