@@ -213,8 +213,7 @@ public final class LedgerStore {
     /// batch's transaction; the index takes the run over at the commit).
     private func writeKeyRunIfDue() throws(StoreError) {
         guard keyIndex.recent.count >= options.keyRunSize else { return }
-        let next = keyIndex.nextRun
-        let run = KeyIndex.Run(id: next.id, firstSeq: next.firstSeq, lastSeq: sequences.key - 1)
+        let run = keyIndex.nextRun(through: sequences.key - 1)
         try IdempotencyKeys(connection: connection).write(run)
         keyIndex.wrote(run)
     }

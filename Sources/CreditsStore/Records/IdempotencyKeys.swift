@@ -37,9 +37,8 @@ struct IdempotencyKeys {
         var runs = try storedRuns()
         let newest = try maxSeq()
         while newest - (runs.last?.lastSeq ?? 0) > Int64(runSize) {
-            let run = KeyIndex.Run(
-                id: (runs.last?.id ?? 0) + 1, firstSeq: (runs.last?.lastSeq ?? 0) + 1,
-                lastSeq: (runs.last?.lastSeq ?? 0) + Int64(runSize))
+            let indexed = runs.last?.lastSeq ?? 0
+            let run = KeyIndex.Run.following(runs.last, from: indexed + 1, through: indexed + Int64(runSize))
             try connection.transaction { () throws(StoreError) in try write(run) }
             runs.append(run)
         }

@@ -15,6 +15,11 @@ struct KeyIndex {
         var id: Int64
         var firstSeq: Int64
         var lastSeq: Int64
+
+        /// The run after `previous` (numbered one higher), of the keys `firstSeq...lastSeq`.
+        static func following(_ previous: Run?, from firstSeq: Int64, through lastSeq: Int64) -> Run {
+            Run(id: (previous?.id ?? 0) + 1, firstSeq: firstSeq, lastSeq: lastSeq)
+        }
     }
 
     var recent = RecentKeys()
@@ -38,8 +43,8 @@ struct KeyIndex {
         filter.insert(hash)
     }
 
-    /// The next run's id and first seq.
-    var nextRun: (id: Int64, firstSeq: Int64) { ((runs.last?.id ?? 0) + 1, indexedThrough + 1) }
+    /// The next run: the keys after `indexedThrough` up to `lastSeq`.
+    func nextRun(through lastSeq: Int64) -> Run { Run.following(runs.last, from: indexedThrough + 1, through: lastSeq) }
 
     /// `run` has been written in the open transaction.
     mutating func wrote(_ run: Run) { writtenRun = run }
