@@ -1,4 +1,5 @@
 import CreditsCore
+import CreditsStore
 import Foundation
 import Testing
 
@@ -12,7 +13,7 @@ struct AnomalyTests {
         try await h.sendCommand(h.command("on", c, "enable_credits", #""settings":{"price_per_minute":"1"}"#), key: c)
         try await h.sendCommand(h.command("add", c, "add_credits", #""amount":"10000","note":"n""#), key: c)
         try await h.waitFor("credits.command-results", count: 2)
-        let now = LedgerPipelineClock.now()
+        let now = WallClock.now()
         func usage(_ id: String, minutes: Int, hoursAgo: Int64) -> String {
             #"{"event_id":"\#(id)","customer_id":"\#(c)","occurred_at":"\#(now.adding(seconds: -hoursAgo * 3600))","call_seconds":\#(minutes * 60)}"#
         }

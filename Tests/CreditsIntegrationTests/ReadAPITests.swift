@@ -1,4 +1,5 @@
 import CreditsCore
+import CreditsStore
 import Foundation
 import Testing
 
@@ -16,11 +17,11 @@ struct ReadAPITests {
             try await h.sendCommand(h.command("add-\(c)", c, "add_credits", #""amount":"100","note":"n""#), key: c)
         }
         try await h.waitFor("credits.command-results", count: 6)
-        let beforeUsage = LedgerPipelineClock.now()
+        let beforeUsage = WallClock.now()
         try await Task.sleep(for: .milliseconds(20))
         // Stamped now, so the usage is inside the burn rate's 24-hour window.
         func usage(_ id: String, _ customer: String, seconds: Int) -> String {
-            #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"\#(LedgerPipelineClock.now())","call_seconds":\#(seconds)}"#
+            #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"\#(WallClock.now())","call_seconds":\#(seconds)}"#
         }
         try await h.sendUsage(usage("u1", "r_low", seconds: 3600), key: "r_low")  // 40: low credit
         try await h.sendUsage(usage("u2", "r_out", seconds: 12000), key: "r_out")  // -100: blocked
@@ -90,12 +91,5 @@ struct ReadAPITests {
         #expect(
             shown.output.contains("minutes left:    40") && shown.output.contains("burn rate:       2.5/h"), "\(shown.output)")
         try await h.stop()
-    }
-}
-
-/// Wall-clock time as the service stamps it.
-enum LedgerPipelineClock {
-    static func now() -> Timestamp {
-        Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
     }
 }

@@ -370,9 +370,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         lastDeleted = seq
     }
 
-    static func now() -> Timestamp {
-        Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
-    }
+    static func now() -> Timestamp { WallClock.now() }
 
     // MARK: KafkaRebalanceListener
 

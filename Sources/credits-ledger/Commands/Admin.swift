@@ -1,6 +1,7 @@
 import ArgumentParser
 import CreditsCore
 import CreditsService
+import CreditsStore
 import Foundation
 
 /// Connection options of the commands that talk to Kafka.
@@ -41,7 +42,7 @@ struct CommandOptions: ParsableArguments {
         var command = JSONObjectWriter()
         command.string("command_id", commandID)
         command.string("customer_id", customer)
-        command.string("issued_at", Timestamp(millisecondsSinceEpoch: Int64(Date().timeIntervalSince1970 * 1000)).description)
+        command.string("issued_at", WallClock.now().description)
         command.string("actor", actor ?? ProcessInfo.processInfo.environment["USER"] ?? "credits-ledger-cli")
         command.string("type", type)
         fields(&command)

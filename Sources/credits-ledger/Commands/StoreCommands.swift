@@ -36,7 +36,7 @@ struct Balance: AsyncParsableCommand {
             print("balance at \(time): \(value.balance) (after entry \(value.entryID))")
             return
         }
-        let now = Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+        let now = WallClock.now()
         let projection = AccountProjection(account, at: now)
         print("customer:        \(account.customerID)")
         print("balance:         \(account.balance)")
