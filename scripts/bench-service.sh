@@ -34,14 +34,15 @@ cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
 applied() {
     curl -s "http://127.0.0.1:$PORT/metrics" | awk '$1 == "credits_messages_applied_total{topic=\"credits.usage\"}" {print $2}'
 }
+SERVICE_BIN=${SERVICE:-$BIN/credits-ledger}
 PREFIX=()
 [ "${PERF:-0}" = 1 ] && PREFIX=(perf record -F 999 -g -o "$PWD/perf.data" --)
 env CREDITS_KAFKA_BROKERS="$ADDRESS" CREDITS_KAFKA_GROUP_ID=bench CREDITS_LOG_LEVEL=warning \
     CREDITS_STORE_PATH="$WORK/ledger.sqlite" CREDITS_HTTP_PORT="$PORT" \
-    "${PREFIX[@]}" "${SERVICE:-$BIN/credits-ledger}" serve >"$WORK/serve.log" 2>&1 &
+    "${PREFIX[@]}" "$SERVICE_BIN" serve >"$WORK/serve.log" 2>&1 &
 PIDS+=($!)
 until curl -s "http://127.0.0.1:$PORT/readyz" | grep -q '"ready":true'; do sleep 0.05; done
-SERVE=$(pgrep -f "credits-ledger serve" -n)
+SERVE=$(pgrep -x -f "$SERVICE_BIN serve" -n)
 START=$(date +%s.%N); BROKER0=$(cpu "$BROKER"); SERVE0=$(cpu "$SERVE")
 until [ "$(applied)" = "$EVENTS" ]; do sleep 0.05; done
 END=$(date +%s.%N); BROKER1=$(cpu "$BROKER"); SERVE1=$(cpu "$SERVE")

@@ -117,6 +117,13 @@ enum PostgresMigrations {
                 "CREATE INDEX audit_by_customer ON audit (customer_id, seq)",
             ]
         ),
+        (
+            "004_account_version_time",
+            [
+                // When the version last grew (the updated_at of the newest credits.accounts state).
+                "ALTER TABLE customers ADD COLUMN version_at BIGINT"
+            ]
+        ),
     ]
 
     /// Applies the migrations the database has not seen yet, one instance at a time.

@@ -9,7 +9,7 @@ enum PostgresRecords {
         "customer_id", "partition", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
         "block_at", "depleted_by", "depleted_by_command", "low_credit_alerted", "price_per_minute",
         "grace_period_seconds", "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd",
-        "version", "usage_window",
+        "version", "usage_window", "version_at",
     ]
 
     /// The columns `account(from:)` reads, from offset 0.
@@ -30,6 +30,7 @@ enum PostgresRecords {
             .int(settings.pricePerMinute?.micros), .int(settings.gracePeriodSeconds),
             .int(settings.lowCreditThreshold?.micros), .bool(settings.lowCreditAlerts), .int(settings.toolCallPrice.micros),
             .int(settings.creditsPerUSD?.micros), .int(account.version), .text(account.usage.encoded),
+            .int(account.versionedAt?.millisecondsSinceEpoch),
         ]
     }
 
@@ -50,6 +51,7 @@ enum PostgresRecords {
             lastEntryID: try row.int(4),
             balanceUpdatedAt: try row.optionalInt(5).map(Timestamp.init(millisecondsSinceEpoch:)),
             blockState: blockState, lowCreditAlerted: try row.bool(10), settings: settings, version: try row.int(17),
+            versionedAt: try row.optionalInt(19).map(Timestamp.init(millisecondsSinceEpoch:)),
             usage: UsageWindow(encoded: try row.optionalString(18)))
     }
 

@@ -79,6 +79,12 @@ struct AccountStateTests {
         // Stored form round trip.
         #expect(UsageWindow(encoded: window.encoded) == window)
         #expect(UsageWindow(encoded: "x,1:2,3").hours == [UsageWindow.Hour(hour: 1, micros: 2)])
+        // The stored form stores keep: `hour:micros,…` (then `|day:micros,…|lastSpikeHour`).
+        let hour = t0.millisecondsSinceEpoch / 3_600_000
+        #expect(window.encoded == "\(hour - 23):48000000,\(hour):24000000|\((hour - 24) / 24):1000000000|")
+        let stored = "\(hour - 1):5,\(hour):7|\(hour / 24 - 3):11|\(hour)"
+        #expect(UsageWindow(encoded: stored).encoded == stored)
+        #expect(UsageWindow(encoded: "\(hour):7||").encoded == "\(hour):7")
         // Through the ledger: only `used` entries feed it, by occurred_at.
         var run = LedgerRun()
         _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("60")))))

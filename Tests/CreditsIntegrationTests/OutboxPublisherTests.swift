@@ -76,6 +76,31 @@ struct OutboxPublisherTests {
         #expect(try await published(distinct: 300) == Array(1...300))
     }
 
+    @Test("records with no row of their own hold the delivered mark below their hand-over's rows until all of it is delivered")
+    func markWaitsForRecordsNotStored() async throws {
+        let publisher = OutboxPublisher(
+            producer: try KafkaProducer(settings: settings, logger: logger),
+            topics: ServiceConfiguration.Topics(), window: 3, logger: logger)
+        try publisher.publish(records(1...2))
+        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        #expect(publisher.deliveredThrough == 2)
+        // Rows 3-5 and two states rebuilt from them (seq 5, not stored): with a window of 3 the
+        // states are sent only once rows have been delivered.
+        let states = [105, 106].map {
+            OutboxRecord(seq: 5, event: .encoded(OutboundMessage(topic: .blocks, key: "cus_1", value: "\($0)")), isStored: false)
+        }
+        try publisher.publish(records(3...5) + states)
+        var seen: [(undelivered: Int, mark: Int64)] = []
+        try await serve(publisher, seconds: 30) { publisher in
+            seen.append((publisher.undeliveredCount, publisher.deliveredThrough))
+            return publisher.undeliveredCount == 0
+        }
+        #expect(seen.contains { $0.undelivered > 0 && $0.undelivered < 5 }, "some of the hand-over delivered, not all")
+        #expect(seen.filter { $0.undelivered > 0 }.allSatisfy { $0.mark == 2 }, "\(seen)")
+        #expect(publisher.deliveredThrough == 5)
+        #expect(try await published(distinct: 7) == [1, 2, 3, 4, 5, 105, 106])
+    }
+
     @Test("a failed delivery holds newer messages; the failed one and what followed go again, in order")
     func failureKeepsOrder() async throws {
         let publisher = OutboxPublisher(

@@ -105,7 +105,8 @@ struct BackendContractTests {
         try fixture.writer.markDelivered(through: all[1].seq)
         #expect(try fixture.writer.pendingOutbox(after: 0, limit: 100).map(\.seq) == all.dropFirst(2).map(\.seq))
         #expect(try fixture.writer.pendingOutbox(after: all[2].seq, limit: 100).map(\.seq) == all.dropFirst(3).map(\.seq))
-        #expect(try fixture.writer.outboxDepth() == all.count - 2)
+        // (The SQLite store adds to what it reads the account states it rebuilds from those rows.)
+        #expect(try fixture.writer.outboxDepth() == all.filter(\.isStored).count - 2)
     }
 
     @Test("reads: history pages newest first, usage buckets, verify", arguments: Backend.allCases)

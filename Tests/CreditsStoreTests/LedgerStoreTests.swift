@@ -286,7 +286,9 @@ struct LedgerStoreTests {
     func outbox() throws {
         let fixture = try enabledFixture()
         let pending = try fixture.store.pendingOutbox()
-        #expect(pending.map(\.seq) == Array(1...Int64(pending.count)))
+        // The stored rows, then the account state rebuilt from them with the last row's seq.
+        #expect(pending.map(\.seq) == Array(1...Int64(pending.count - 1)) + [Int64(pending.count - 1)])
+        #expect(pending.map(\.isStored) == Array(repeating: true, count: pending.count - 1) + [false])
         try fixture.store.markDelivered(through: pending[1].seq)
         #expect(try fixture.store.pendingOutbox().first?.seq == 3)
         try fixture.store.markDelivered(through: pending.last!.seq)
@@ -294,7 +296,49 @@ struct LedgerStoreTests {
         try fixture.reopen()
         try fixture.apply([fixture.message(.usage, J.usage("u9", #""tool_calls":1"#))])
         #expect(try fixture.store.pendingOutbox().first!.seq >= 1)
-        #expect(try fixture.store.outboxDepth() == 2, "the entry and the account's new state")
+        #expect(try fixture.store.outboxDepth() == 1, "the entry (the account's new state is sent from memory)")
+        #expect(try fixture.store.pendingOutbox().map(\.message.topic) == [.balanceChanged, .accounts])
+    }
+
+    @Test("account states go from memory; after a restart they are rebuilt from the rows left, the same messages")
+    func accountStatesRebuilt() throws {
+        let fixture = try enabledFixture()
+        try fixture.apply([
+            fixture.message(.command, J.command("en2", "enable_credits", #""settings":{"price_per_minute":"1"}"#, customer: "cus_2")),
+            fixture.message(.command, J.command("add2", "add_credits", #""amount":"5","note":"n""#, customer: "cus_2")),
+            // Rejected (not enabled): a row about cus_3, whose account never changed.
+            fixture.message(.command, J.command("add3", "add_credits", #""amount":"5","note":"n""#, customer: "cus_3")),
+        ])
+        try fixture.store.markDelivered(through: try fixture.store.pendingOutbox().last!.seq)
+        let later = t0.adding(seconds: 90)
+        let report = try fixture.apply(
+            [
+                fixture.message(.usage, J.usage("u1", #""call_seconds":30"#)),
+                fixture.message(.usage, J.usage("u2", #""call_seconds":60"#, customer: "cus_2")),
+                fixture.message(.usage, J.usage("u3", #""tool_calls":2"#)),
+            ], at: later)
+        // One state per changed customer, after the batch's rows, with the seq of the last row.
+        let states = report.outbox.filter { !$0.isStored }
+        #expect(states.map(\.message.topic) == [.accounts, .accounts])
+        #expect(states.map(\.message.key) == ["cus_1", "cus_2"])
+        #expect(states.allSatisfy { $0.seq == report.outbox.filter(\.isStored).last!.seq })
+        #expect(Array(report.outbox.suffix(2)) == states)
+        // A crash before they were delivered: rebuilt from the rows still in the outbox.
+        try fixture.reopen()
+        let pending = try fixture.store.pendingOutbox()
+        let rebuilt = pending.filter { !$0.isStored }
+        #expect(pending.filter(\.isStored).map(\.message.topic) == [.balanceChanged, .balanceChanged, .balanceChanged])
+        #expect(rebuilt.map(\.message.key) == ["cus_1", "cus_2"])
+        #expect(rebuilt.allSatisfy { $0.seq == pending.last!.seq })
+        #expect(Set(rebuilt.map(\.message.value)) == Set(states.map(\.message.value)), "the states sent again are the same messages")
+        #expect(states.allSatisfy { $0.message.value.contains(#""updated_at":"\#(later)""#) })
+        // Rows that name no customer (dead letters) or one whose account never changed rebuild nothing.
+        try fixture.store.markDelivered(through: pending.last!.seq)
+        try fixture.apply([
+            fixture.message(.usage, "not json"),
+            fixture.message(.command, J.command("add3b", "add_credits", #""amount":"5","note":"n""#, customer: "cus_3")),
+        ])
+        #expect(try fixture.store.pendingOutbox().map(\.message.topic) == [.deadLetter, .commandResults])
     }
 
     @Test("history paging and type filter, newest first")

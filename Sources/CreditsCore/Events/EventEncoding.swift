@@ -49,12 +49,12 @@ extension LedgerEntry {
         w.string("customer_id", customerID)
         w.int("entry_id", entryID)
         w.string("type", kind.rawValue)
-        w.string("amount", amount.description)
-        w.string("balance", balance.description)
+        w.string("amount", amount)
+        w.string("balance", balance)
         w.string("note", note)
         writeProvenance(into: &w)
-        w.string("occurred_at", occurredAt.description)
-        w.string("recorded_at", recordedAt.description)
+        w.string("occurred_at", occurredAt)
+        w.string("recorded_at", recordedAt)
         return w.finished()
     }
 
@@ -69,9 +69,9 @@ extension LedgerEntry {
         w.optionalString("reason", deductReason?.rawValue)
         if let breakdown {
             var parts = JSONObjectWriter()
-            parts.string("call", breakdown.call.description)
-            parts.string("ai", breakdown.ai.description)
-            parts.string("tool_calls", breakdown.toolCalls.description)
+            parts.string("call", breakdown.call)
+            parts.string("ai", breakdown.ai)
+            parts.string("tool_calls", breakdown.toolCalls)
             w.object("breakdown", parts)
             if !breakdown.warnings.isEmpty { w.stringArray("warnings", breakdown.warnings) }
         }
@@ -84,11 +84,11 @@ extension LowCreditAlert {
         var w = JSONObjectWriter()
         w.string("event_id", eventID)
         w.string("customer_id", customerID)
-        w.string("balance", balance.description)
-        w.string("threshold", threshold.description)
+        w.string("balance", balance)
+        w.string("threshold", threshold)
         if let entryID { w.int("entry_id", entryID) }
         projection.write(into: &w)
-        w.string("occurred_at", occurredAt.description)
+        w.string("occurred_at", occurredAt)
         return w.finished()
     }
 }
@@ -97,8 +97,8 @@ extension AccountProjection {
     /// `minutes_left?`, `burn_rate_per_hour`, `projected_depletion_at?`.
     public func write(into w: inout JSONObjectWriter) {
         if let minutesLeft { w.int("minutes_left", minutesLeft) }
-        w.string("burn_rate_per_hour", burnRatePerHour.description)
-        w.optionalString("projected_depletion_at", projectedDepletionAt?.description)
+        w.string("burn_rate_per_hour", burnRatePerHour)
+        w.optionalString("projected_depletion_at", projectedDepletionAt)
     }
 }
 
@@ -109,14 +109,14 @@ extension AccountState {
         w.string("customer_id", account.customerID)
         w.int("version", account.version)
         w.bool("credits_enabled", account.creditsEnabled)
-        w.string("balance", account.balance.description)
+        w.string("balance", account.balance)
         w.string("state", account.blockState.name)
-        if case .grace(let blockAt, _) = account.blockState { w.string("block_at", blockAt.description) }
+        if case .grace(let blockAt, _) = account.blockState { w.string("block_at", blockAt) }
         w.int("last_entry_id", account.lastEntryID)
-        w.optionalString("price_per_minute", account.settings.pricePerMinute?.description)
+        w.optionalString("price_per_minute", account.settings.pricePerMinute)
         projection.write(into: &w)
-        w.optionalString("low_credit_threshold", account.settings.lowCreditThreshold?.description)
-        w.string("updated_at", updatedAt.description)
+        w.optionalString("low_credit_threshold", account.settings.lowCreditThreshold)
+        w.string("updated_at", updatedAt)
         return w.finished()
     }
 }
@@ -128,12 +128,12 @@ extension UsageAnomaly {
         w.string("event_id", eventID)
         w.string("customer_id", customerID)
         w.string("kind", "usage_spike")
-        w.string("window_start", windowStart.description)
-        w.string("window_end", windowEnd.description)
-        w.string("used", used.description)
-        w.string("baseline_per_hour", baselinePerHour.description)
+        w.string("window_start", windowStart)
+        w.string("window_end", windowEnd)
+        w.string("used", used)
+        w.string("baseline_per_hour", baselinePerHour)
         w.string("ratio", CreditAmount(micros: ratioHundredths.multipliedReportingOverflow(by: 10_000).partialValue).description)
-        w.string("occurred_at", occurredAt.description)
+        w.string("occurred_at", occurredAt)
         return w.finished()
     }
 }
@@ -145,11 +145,11 @@ extension BlockEvent {
         w.string("event_id", eventID)
         w.string("customer_id", customerID)
         w.string("type", kind.rawValue)
-        w.string("balance", balance.description)
+        w.string("balance", balance)
         w.optionalString("previous_state", previousState)
-        w.optionalString("block_at", blockAt?.description)
+        w.optionalString("block_at", blockAt)
         w.optionalString("reason", reason)
-        w.string("occurred_at", occurredAt.description)
+        w.string("occurred_at", occurredAt)
         return w.finished()
     }
 }
@@ -165,8 +165,8 @@ extension CommandResult {
         w.optionalString("message", message)
         w.optionalString("original_status", originalStatus?.rawValue)
         if let entryID { w.int("entry_id", entryID) }
-        w.string("balance", balance.description)
-        w.string("processed_at", processedAt.description)
+        w.string("balance", balance)
+        w.string("processed_at", processedAt)
         return w.finished()
     }
 }
@@ -188,7 +188,7 @@ extension DeadLetter {
         errorObject.string("code", error.code.rawValue)
         errorObject.string("message", error.message)
         w.object("error", errorObject)
-        w.string("at", at.description)
+        w.string("at", at)
         return w.finished()
     }
 }

@@ -29,14 +29,16 @@ public struct UsageAnomaly: Sendable, Equatable {
 /// The whole current state of one account (`credits.accounts`, compacted by customer).
 public struct AccountState: Sendable, Equatable {
     public var account: CustomerAccount
-    public var projection: AccountProjection
     public var updatedAt: Timestamp
 
     public init(_ account: CustomerAccount, at now: Timestamp) {
         self.account = account
-        projection = AccountProjection(account, at: now)
         updatedAt = now
     }
+
+    /// Minutes left, burn rate and projected depletion as of `updatedAt` (computed when the
+    /// message is encoded, off the apply path).
+    public var projection: AccountProjection { AccountProjection(account, at: updatedAt) }
 }
 
 /// A change of block state (`credits.blocks`).
@@ -126,7 +128,9 @@ public enum OutputEvent: Sendable, Equatable {
     case block(BlockEvent)
     case commandResult(CommandResult)
     case deadLetter(DeadLetter)
-    case account(AccountState)
+    /// Boxed: an account state is larger than the other events, and every event is copied along
+    /// the apply path at the size of the largest case.
+    indirect case account(AccountState)
     case anomaly(UsageAnomaly)
     /// An event already encoded (as read back from an outbox).
     case encoded(OutboundMessage)

@@ -26,6 +26,30 @@ public struct JSONObjectWriter: Sendable {
         if let value { string(name, value) }
     }
 
+    /// An amount as a JSON string (the contract's decimal text), written straight into the buffer.
+    public mutating func string(_ name: String, _ value: CreditAmount) {
+        key(name)
+        bytes.append(UInt8(ascii: "\""))
+        value.appendText(to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func optionalString(_ name: String, _ value: CreditAmount?) {
+        if let value { string(name, value) }
+    }
+
+    /// A time as a JSON string (RFC 3339, UTC, milliseconds), written straight into the buffer.
+    public mutating func string(_ name: String, _ value: Timestamp) {
+        key(name)
+        bytes.append(UInt8(ascii: "\""))
+        value.appendText(to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    public mutating func optionalString(_ name: String, _ value: Timestamp?) {
+        if let value { string(name, value) }
+    }
+
     public mutating func int(_ name: String, _ value: Int64) {
         key(name)
         Self.appendDecimal(value, to: &bytes)

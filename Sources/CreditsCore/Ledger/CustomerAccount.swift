@@ -13,6 +13,9 @@ public struct CustomerAccount: Sendable, Equatable {
     public var settings: CustomerSettings
     /// Grows by one with every change of the account (`credits.accounts` readers keep the highest).
     public var version: Int64
+    /// When `version` last grew: the `updated_at` of the account's newest `credits.accounts`
+    /// state (so a state sent again is the same message). Nil before the first change.
+    public var versionedAt: Timestamp?
     /// Used credits per hour over the last 24 hours, for the burn rate.
     public var usage: UsageWindow
 
@@ -20,7 +23,7 @@ public struct CustomerAccount: Sendable, Equatable {
         customerID: String, creditsEnabled: Bool = false, balance: CreditAmount = .zero,
         lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
         lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings(), version: Int64 = 0,
-        usage: UsageWindow = UsageWindow()
+        versionedAt: Timestamp? = nil, usage: UsageWindow = UsageWindow()
     ) {
         self.customerID = customerID
         self.creditsEnabled = creditsEnabled
@@ -31,6 +34,7 @@ public struct CustomerAccount: Sendable, Equatable {
         self.lowCreditAlerted = lowCreditAlerted
         self.settings = settings
         self.version = version
+        self.versionedAt = versionedAt
         self.usage = usage
     }
 

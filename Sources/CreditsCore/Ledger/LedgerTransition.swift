@@ -136,6 +136,7 @@ public struct LedgerTransition: Sendable, Equatable {
     mutating func finish(from original: CustomerAccount) {
         guard account != original else { return }
         account.version = original.version + 1
+        account.versionedAt = now
         events.append(.account(AccountState(account, at: now)))
     }
 }

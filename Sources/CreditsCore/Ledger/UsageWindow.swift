@@ -99,10 +99,26 @@ public struct UsageWindow: Sendable, Equatable {
 
     /// `hour:micros,…` then `|day:micros,…` then `|lastSpikeHour` (what the stores keep with the
     /// account; the first part alone is the older form).
+    /// (Written with every batch that changes the customer: bytes directly, no string per bucket.)
     public var encoded: String {
-        let parts = [hours, days].map { $0.map { "\($0.hour):\($0.micros)" }.joined(separator: ",") }
-        if days.isEmpty && lastSpikeHour == nil { return parts[0] }
-        return parts.joined(separator: "|") + "|" + (lastSpikeHour.map(String.init) ?? "")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24 * (hours.count + days.count) + 16)
+        func append(_ buckets: [Hour]) {
+            for (index, bucket) in buckets.enumerated() {
+                if index > 0 { bytes.append(UInt8(ascii: ",")) }
+                JSONObjectWriter.appendDecimal(bucket.hour, to: &bytes)
+                bytes.append(UInt8(ascii: ":"))
+                JSONObjectWriter.appendDecimal(bucket.micros, to: &bytes)
+            }
+        }
+        append(hours)
+        if !days.isEmpty || lastSpikeHour != nil {
+            bytes.append(UInt8(ascii: "|"))
+            append(days)
+            bytes.append(UInt8(ascii: "|"))
+            if let lastSpikeHour { JSONObjectWriter.appendDecimal(lastSpikeHour, to: &bytes) }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The window from its stored form; an unreadable pair is skipped (the window only feeds

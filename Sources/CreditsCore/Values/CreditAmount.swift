@@ -35,22 +35,33 @@ public struct CreditAmount: Hashable, Comparable, Sendable, CustomStringConverti
 
     /// The canonical text: no exponent, no trailing fractional zeros, `"0"` for zero.
     public var description: String {
-        // Fast path for the common case, without 128-bit arithmetic.
-        guard micros != .min else { return FixedPointDecimal.format(Int128(micros), scale: 6) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(24)
+        appendText(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `description` as UTF-8 (how output JSON writes amounts, with no string between).
+    public func appendText(to bytes: inout [UInt8]) {
+        // Int64.min has no Int64 magnitude: the general formatter (never seen in practice).
+        guard micros != .min else { return bytes.append(contentsOf: FixedPointDecimal.format(Int128(micros), scale: 6).utf8) }
+        if micros < 0 { bytes.append(UInt8(ascii: "-")) }
         let magnitude = micros.magnitude
-        let whole = magnitude / 1_000_000
+        JSONObjectWriter.appendDecimal(Int64(magnitude / 1_000_000), to: &bytes)
         var fraction = magnitude % 1_000_000
-        var text = micros < 0 ? "-" + String(whole) : String(whole)
-        if fraction != 0 {
-            var digits = 6
-            while fraction % 10 == 0 {
-                fraction /= 10
-                digits -= 1
-            }
-            let fractionText = String(fraction)
-            text += "." + String(repeating: "0", count: digits - fractionText.count) + fractionText
+        guard fraction != 0 else { return }
+        var digits = 6
+        while fraction % 10 == 0 {
+            fraction /= 10
+            digits -= 1
         }
-        return text
+        bytes.append(UInt8(ascii: "."))
+        var divisor: UInt64 = 1
+        for _ in 1..<digits { divisor *= 10 }
+        while divisor > 0 {
+            bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+            divisor /= 10
+        }
     }
 
     public static func < (lhs: CreditAmount, rhs: CreditAmount) -> Bool { lhs.micros < rhs.micros }

@@ -96,9 +96,9 @@ struct CustomerRoutes {
         }
         var body = JSONObjectWriter()
         body.string("customer_id", id)
-        body.string("balance", value.balance.description)
+        body.string("balance", value.balance)
         body.int("entry_id", value.entryID)
-        body.string("at", at.description)
+        body.string("at", at)
         return JSONResponse.make(body)
     }
 
@@ -129,8 +129,8 @@ struct CustomerRoutes {
                 row.string("command_id", record.commandID)
                 row.string("actor", record.actor)
                 row.string("type", record.type)
-                row.string("issued_at", record.issuedAt.description)
-                row.string("recorded_at", record.recordedAt.description)
+                row.string("issued_at", record.issuedAt)
+                row.string("recorded_at", record.recordedAt)
                 row.objectArray("changes", record.changes.map(\.json))
                 return row
             })
@@ -211,19 +211,19 @@ struct CustomerRoutes {
         guard let buckets else { throw APIError.unknownCustomer(id) }
         var body = JSONObjectWriter()
         body.string("customer_id", id)
-        body.string("from", from.description)
-        body.string("to", to.description)
+        body.string("from", from)
+        body.string("to", to)
         body.string("bucket", bucketName)
         body.objectArray(
             "buckets",
             buckets.map { bucket in
                 var row = JSONObjectWriter()
-                row.string("start", bucket.start.description)
+                row.string("start", bucket.start)
                 row.int("usage_events", Int64(bucket.events))
-                row.string("call_credits", bucket.call.description)
-                row.string("ai_credits", bucket.ai.description)
-                row.string("tool_call_credits", bucket.toolCalls.description)
-                row.string("total_credits", bucket.total.description)
+                row.string("call_credits", bucket.call)
+                row.string("ai_credits", bucket.ai)
+                row.string("tool_call_credits", bucket.toolCalls)
+                row.string("total_credits", bucket.total)
                 return row
             })
         return JSONResponse.make(body)
@@ -236,33 +236,33 @@ enum CustomerJSON {
     static func account(_ account: CustomerAccount, defaultCreditsPerUSD: CreditAmount) -> JSONObjectWriter {
         var body = JSONObjectWriter()
         body.string("customer_id", account.customerID)
-        body.string("balance", account.balance.description)
+        body.string("balance", account.balance)
         if let updated = account.balanceUpdatedAt {
-            body.string("last_updated", updated.description)
+            body.string("last_updated", updated)
         } else {
             body.null("last_updated")
         }
         body.bool("credits_enabled", account.creditsEnabled)
         body.string("state", account.blockState.name)
-        if case .grace(let blockAt, _) = account.blockState { body.string("block_at", blockAt.description) }
+        if case .grace(let blockAt, _) = account.blockState { body.string("block_at", blockAt) }
         body.int("last_entry_id", account.lastEntryID)
         body.int("version", account.version)
         AccountProjection(account, at: LedgerPipeline.now()).write(into: &body)
         let settings = account.settings
         var fields = JSONObjectWriter()
         if let price = settings.pricePerMinute {
-            fields.string("price_per_minute", price.description)
+            fields.string("price_per_minute", price)
         } else {
             fields.null("price_per_minute")
         }
         fields.int("grace_period_seconds", settings.gracePeriodSeconds)
         if let threshold = settings.lowCreditThreshold {
-            fields.string("low_credit_threshold", threshold.description)
+            fields.string("low_credit_threshold", threshold)
         } else {
             fields.null("low_credit_threshold")
         }
         fields.bool("low_credit_alerts", settings.lowCreditAlerts)
-        fields.string("tool_call_price", settings.toolCallPrice.description)
+        fields.string("tool_call_price", settings.toolCallPrice)
         fields.string("credits_per_usd", (settings.creditsPerUSD ?? defaultCreditsPerUSD).description)
         body.object("settings", fields)
         return body
@@ -272,12 +272,12 @@ enum CustomerJSON {
         var row = JSONObjectWriter()
         row.int("entry_id", entry.entryID)
         row.string("type", entry.kind.rawValue)
-        row.string("amount", entry.amount.description)
-        row.string("balance", entry.balance.description)
+        row.string("amount", entry.amount)
+        row.string("balance", entry.balance)
         row.string("note", entry.note)
         // "Date – when it occurred" in the Credits tab; recorded_at is when the ledger applied it.
-        row.string("date", entry.occurredAt.description)
-        row.string("recorded_at", entry.recordedAt.description)
+        row.string("date", entry.occurredAt)
+        row.string("recorded_at", entry.recordedAt)
         entry.writeProvenance(into: &row)
         return row
     }

@@ -17,6 +17,11 @@ import Logging
 final class OutboxPublisher {
     private struct Slot {
         let seq: Int64
+        /// Given to the producer and returned in the delivery report (a seq may repeat).
+        let token: Int64
+        /// Whether the delivered mark may move to `seq` once this slot and all before it are
+        /// delivered: false inside a hand-over that holds records not stored in the outbox.
+        let advancesMark: Bool
         /// Encoded once, when handed over (on all cores), and reused by every send.
         let message: OutboundMessage
         /// When the pipeline handed it over (monotonic nanoseconds).
@@ -40,6 +45,7 @@ final class OutboxPublisher {
     /// Highest seq whose whole prefix is delivered.
     private(set) var deliveredThrough: Int64 = 0
     private(set) var produceErrors = 0
+    private var nextToken: Int64 = 1
 
     static let initialBackoff: UInt64 = 100_000_000
     static let maximumBackoff: UInt64 = 10_000_000_000
@@ -60,7 +66,6 @@ final class OutboxPublisher {
         return Double(MonotonicClock.now() - slots[head].enqueuedAt) / 1e9
     }
 
-    /// Takes `records` (whose seqs follow every earlier one) and sends what the window allows.
     /// Starts the delivered mark afresh, for a new sequence of records that may begin below the
     /// old mark (a shared store's outbox read again after a rebalance). Only when nothing is held.
     func resetDeliveredMark() {
@@ -68,13 +73,25 @@ final class OutboxPublisher {
         deliveredThrough = 0
     }
 
+    /// Takes `records` (whose seqs do not go below any earlier one) and sends what the window
+    /// allows.
+    ///
+    /// When some records are not stored in the outbox (`OutboxRecord.isStored` false: the store
+    /// rebuilds them from the stored rows they follow after a crash), the delivered mark passes the
+    /// stored rows of this call only once the whole call is delivered, so that no row is forgotten
+    /// while a record rebuilt from it is still undelivered.
     func publish(_ records: [OutboxRecord]) throws(KafkaError) {
         guard !records.isEmpty else { return }
         let now = MonotonicClock.now()
         let messages = Parallel.map(records) { $0.message }
+        let allStored = records.allSatisfy(\.isStored)
         slots.reserveCapacity(slots.count + records.count)
-        for (record, message) in zip(records, messages) {
-            slots.append(Slot(seq: record.seq, message: message, enqueuedAt: now))
+        for (index, (record, message)) in zip(records, messages).enumerated() {
+            slots.append(
+                Slot(
+                    seq: record.seq, token: nextToken, advancesMark: allStored || index == records.count - 1,
+                    message: message, enqueuedAt: now))
+            nextToken += 1
         }
         try pump()
     }
@@ -111,7 +128,7 @@ final class OutboxPublisher {
             let slot = slots[sentEnd]
             try producer.send(
                 topic: topics.name(of: slot.message.topic), key: slot.message.key, value: slot.message.value,
-                token: slot.seq, reports: &reports)
+                token: slot.token, reports: &reports)
             sentEnd += 1
             inFlightCount += 1
             if !reports.isEmpty {
@@ -132,7 +149,7 @@ final class OutboxPublisher {
                     logger.warning(
                         "Output message not delivered; holding newer ones and sending again in order",
                         metadata: [
-                            "seq": "\(report.token)", "error": "\(error)",
+                            "seq": "\(slots[index].seq)", "error": "\(error)",
                             "topic": "\(topics.name(of: slots[index].message.topic))",
                             "retry_in_ms": "\(backoffNanoseconds / 1_000_000)",
                         ])
@@ -149,7 +166,7 @@ final class OutboxPublisher {
     private func advanceDeliveredPrefix() {
         let start = head
         while head < sentEnd, slots[head].delivered, head != firstFailure {
-            deliveredThrough = slots[head].seq
+            if slots[head].advancesMark { deliveredThrough = slots[head].seq }
             head += 1
         }
         if head > start { backoffNanoseconds = Self.initialBackoff }
@@ -161,14 +178,14 @@ final class OutboxPublisher {
         }
     }
 
-    /// The index of the slot with outbox seq `seq` among those sent (seqs increase along `slots`).
-    private func position(of seq: Int64) -> Int? {
+    /// The index of the sent slot with `token` (tokens increase along `slots`).
+    private func position(of token: Int64) -> Int? {
         var low = head
         var high = sentEnd
         while low < high {
             let middle = (low + high) / 2
-            if slots[middle].seq < seq { low = middle + 1 } else { high = middle }
+            if slots[middle].token < token { low = middle + 1 } else { high = middle }
         }
-        return low < sentEnd && slots[low].seq == seq ? low : nil
+        return low < sentEnd && slots[low].token == token ? low : nil
     }
 }

@@ -109,7 +109,9 @@ extension LedgerStore {
         _ transition: LedgerTransition, for customer: inout CustomerRecords.Stored,
         work: inout BatchWork
     ) throws(StoreError) {
-        var entrySeqs: [Int64: Int64] = [:]
+        // A transition's entries have consecutive ids and get consecutive seqs.
+        let firstSeq = sequences.entry
+        let firstEntryID = transition.entries.first?.entryID ?? 0
         for entry in transition.entries {
             let seq = sequences.entry
             sequences.entry += 1
@@ -118,16 +120,15 @@ extension LedgerStore {
                     seq: seq, customerNum: customer.num,
                     previousSeq: customer.lastEntrySeq, entry: entry))
             customer.lastEntrySeq = seq
-            entrySeqs[entry.entryID] = seq
         }
+        var accountChanged = false
         for event in transition.events {
             if case .balanceChanged(let entry) = event {
-                try emit(event, entrySeq: entrySeqs[entry.entryID], work: &work)
-            } else if case .account(let state) = event {
-                // Coalesced per batch (see BatchWork.accountsChanged): the table needs the newest state.
-                if work.accountsChangedSet.insert(state.account.customerID).inserted {
-                    work.accountsChanged.append(state.account.customerID)
-                }
+                let offset = entry.entryID - firstEntryID
+                let entrySeq = offset >= 0 && offset < transition.entries.count ? firstSeq + offset : nil
+                try emit(event, entrySeq: entrySeq, work: &work)
+            } else if case .account = event {
+                accountChanged = true
             } else {
                 try emit(event, work: &work)
             }
@@ -137,7 +138,17 @@ extension LedgerStore {
         if transition.account != customer.account || !transition.entries.isEmpty {
             customer.account = transition.account
             customers[customer.account.customerID] = customer
-            if work.dirtyNums.insert(customer.num).inserted { work.dirty.append(customer.account.customerID) }
+            let index: Int
+            if let known = work.dirtyIndex[customer.num] {
+                index = known
+            } else {
+                index = work.dirty.count
+                work.dirtyIndex[customer.num] = index
+                work.dirty.append(ChangedCustomer(customerID: customer.account.customerID))
+            }
+            work.dirty[index].accountChanged = work.dirty[index].accountChanged || accountChanged
+            // Every event of a transition but the account state is about its customer.
+            work.dirty[index].hasRows = work.dirty[index].hasRows || transition.events.count > (accountChanged ? 1 : 0)
         }
     }
 

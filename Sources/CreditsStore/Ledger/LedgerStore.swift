@@ -177,13 +177,10 @@ public final class LedgerStore {
     struct BatchWork {
         let now: Timestamp
         var report = BatchReport()
-        /// Customers changed in this batch (their new state is in the cache).
-        var dirty: [String] = []
-        var dirtyNums = Set<Int64>()
-        /// Customers whose account changed in this batch, in order: one `credits.accounts`
-        /// message each, with the state after the batch, once the batch's other events are out.
-        var accountsChanged: [String] = []
-        var accountsChangedSet = Set<String>()
+        /// Customers changed in this batch, in order (their new state is in the cache), and the
+        /// position of each by customer number.
+        var dirty: [ChangedCustomer] = []
+        var dirtyIndex: [Int64: Int] = [:]
         var outbox: [OutboxRecord] = []
         var pending: PendingWrites
 
@@ -191,6 +188,17 @@ public final class LedgerStore {
             self.now = now
             pending = PendingWrites(firstKeySeq: firstKeySeq)
         }
+    }
+
+    /// A customer a batch changed, and whether its account state is to be published.
+    struct ChangedCustomer {
+        let customerID: String
+        /// Its account changed (its version grew): one `credits.accounts` message, with the state
+        /// after the batch, once the batch's other events are out (coalesced per batch).
+        var accountChanged = false
+        /// The batch wrote another outbox row about it: its account message needs no row of its
+        /// own (it is rebuilt from that row after a crash; see `OutboxRecord.isStored`).
+        var hasRows = false
     }
 
     private func inTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
@@ -219,12 +227,27 @@ public final class LedgerStore {
     }
 
     private func finish(_ work: inout BatchWork) throws(StoreError) {
-        for customerID in work.accountsChanged {
-            guard let account = customers[customerID]?.account else { continue }
-            try emit(.account(AccountState(account, at: work.now)), work: &work)
+        var changed: [CustomerRecords.Stored] = []
+        changed.reserveCapacity(work.dirty.count)
+        var fromMemory: [AccountState] = []
+        for item in work.dirty {
+            guard let stored = customers[item.customerID] else { continue }
+            changed.append(stored)
+            guard item.accountChanged else { continue }
+            let state = AccountState(stored.account, at: stored.account.versionedAt ?? work.now)
+            if item.hasRows {
+                fromMemory.append(state)
+            } else {
+                try emit(.account(state), work: &work)
+            }
+        }
+        // After every stored row of the batch, with the seq of the last one.
+        for state in fromMemory {
+            work.outbox.append(OutboxRecord(seq: sequences.outbox - 1, event: .account(state), isStored: false))
+            work.report.outboxMessages += 1
         }
         try work.pending.flush(to: connection)
-        try CustomerRecords(connection: connection).updateAll(work.dirty.compactMap { customers[$0] })
+        try CustomerRecords(connection: connection).updateAll(changed)
     }
 
     func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CustomerRecords.Stored {

@@ -7,7 +7,7 @@ struct CustomerRecords {
     static let columns = """
         customer_num, customer_id, credits_enabled, balance, last_entry_id, balance_updated_at, block_state, block_at,
         depleted_by, low_credit_alerted, price_per_minute, grace_period_seconds, low_credit_threshold,
-        low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq, depleted_by_command, version, usage_window
+        low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq, depleted_by_command, version, usage_window, version_at
         """
 
     /// A stored customer: its row number, state and the seq of its newest entry.
@@ -40,7 +40,7 @@ struct CustomerRecords {
         "customer_num", "customer_id", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
         "block_at", "depleted_by", "low_credit_alerted", "price_per_minute", "grace_period_seconds",
         "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd", "last_entry_seq",
-        "depleted_by_command", "version", "usage_window",
+        "depleted_by_command", "version", "usage_window", "version_at",
     ]
 
     /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
@@ -63,7 +63,7 @@ struct CustomerRecords {
             .integer(settings.gracePeriodSeconds), .integer(settings.lowCreditThreshold?.micros),
             .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
             .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .text(block.depletedByCommand),
-            .integer(account.version), .text(account.usage.encoded),
+            .integer(account.version), .text(account.usage.encoded), .integer(account.versionedAt?.millisecondsSinceEpoch),
         ]
     }
 
@@ -110,6 +110,7 @@ struct CustomerRecords {
             customerID: row.string(1), creditsEnabled: row.int64(2) != 0, balance: CreditAmount(micros: row.int64(3)),
             lastEntryID: row.int64(4), balanceUpdatedAt: row.optionalInt64(5).map(Timestamp.init(millisecondsSinceEpoch:)),
             blockState: blockState, lowCreditAlerted: row.int64(9) != 0, settings: settings, version: row.int64(18),
+            versionedAt: row.optionalInt64(20).map(Timestamp.init(millisecondsSinceEpoch:)),
             usage: UsageWindow(encoded: row.optionalString(19)))
     }
 }

@@ -5,10 +5,15 @@ import CreditsCore
 public struct OutboxRecord: Sendable, Equatable {
     public var seq: Int64
     public var event: OutputEvent
+    /// False for a record with no row of its own: an account state that follows the stored rows
+    /// of its batch (with the seq of the last of them) and is rebuilt from them after a crash.
+    /// Such a record must be delivered before those rows are forgotten (see `OutboxPublisher`).
+    public var isStored: Bool
 
-    public init(seq: Int64, event: OutputEvent) {
+    public init(seq: Int64, event: OutputEvent, isStored: Bool = true) {
         self.seq = seq
         self.event = event
+        self.isStored = isStored
     }
 
     /// The message to produce.
@@ -45,6 +50,8 @@ struct Outbox {
         ]
     }
 
+    /// The stored rows after `seq`, up to `limit`, oldest first; then, with the seq of the last
+    /// row, the newest state of every customer those rows name (see `accountsRebuilt(for:)`).
     func pending(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
         let statement = try connection.statement(
             "SELECT seq, topic, key, value, entry_seq, at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
@@ -75,7 +82,40 @@ struct Outbox {
                 records.append(OutboxRecord(seq: seq, event: .encoded(OutboundMessage(topic: topic, key: key, value: value))))
             }
         }
-        return records
+        return records + (try accountsRebuilt(for: records))
+    }
+
+    /// The account states a crash may have lost: a batch stores no row for the `credits.accounts`
+    /// message of a customer it wrote other rows for (`LedgerStore` sends it from memory), so the
+    /// customers named by rows still here get their newest state again, with the seq of the last
+    /// row (not those whose account never changed). A state sent again is the same message (its time is the account's `versionedAt`).
+    private func accountsRebuilt(for records: [OutboxRecord]) throws(StoreError) -> [OutboxRecord] {
+        guard let last = records.last?.seq else { return [] }
+        var seen = Set<String>()
+        var rebuilt: [OutboxRecord] = []
+        let customers = CustomerRecords(connection: connection)
+        let now = WallClock.now()
+        for record in records {
+            guard let customerID = Self.customerNamed(by: record.event), seen.insert(customerID).inserted,
+                let account = try customers.load(customerID)?.account, account.version > 0
+            else { continue }
+            let state = AccountState(account, at: account.versionedAt ?? now)
+            rebuilt.append(OutboxRecord(seq: last, event: .account(state), isStored: false))
+        }
+        return rebuilt
+    }
+
+    /// The customer a row is about, for the topics every change of an account writes to.
+    static func customerNamed(by event: OutputEvent) -> String? {
+        switch event {
+        case .balanceChanged(let entry): entry.customerID
+        case .encoded(let message):
+            switch message.topic {
+            case .balanceChanged, .lowCredit, .blocks, .commandResults, .anomalies: message.key
+            case .deadLetter, .accounts: nil
+            }
+        default: nil
+        }
     }
 
     func delete(through seq: Int64) throws(StoreError) {

@@ -170,6 +170,14 @@ enum Migrations {
             CREATE INDEX audit_by_customer ON audit(customer_num, seq);
             """
         ),
+        (
+            "010_account_version_time",
+            """
+            -- When the version last grew (the updated_at of the newest credits.accounts state): an
+            -- account state sent again after a crash is then the same message.
+            ALTER TABLE customers ADD COLUMN version_at INTEGER;
+            """
+        ),
     ]
 
     /// Applies the migrations `connection` has not seen yet.

@@ -42,7 +42,7 @@ struct CommandOptions: ParsableArguments {
         var command = JSONObjectWriter()
         command.string("command_id", commandID)
         command.string("customer_id", customer)
-        command.string("issued_at", WallClock.now().description)
+        command.string("issued_at", WallClock.now())
         command.string("actor", actor ?? ProcessInfo.processInfo.environment["USER"] ?? "credits-ledger-cli")
         command.string("type", type)
         fields(&command)
