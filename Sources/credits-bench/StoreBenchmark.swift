@@ -204,7 +204,7 @@ final class NaiveStore {
                         sqlite3_bind_int64($0, 7, entry.recordedAt.millisecondsSinceEpoch)
                     })
             }
-            for event in transition.events {
+            for event in transition.allEvents {
                 let message = event.message
                 run(
                     "INSERT INTO outbox(topic, key, value) VALUES (?, ?, ?)",

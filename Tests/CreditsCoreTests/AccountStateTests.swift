@@ -12,26 +12,26 @@ struct AccountStateTests {
     func versionAndEvent() throws {
         var run = LedgerRun()
         let enable = run.ledger.apply(Make.command("on", .enableCredits(nil)), to: run.account, at: t0)
-        #expect(accountEvents(enable.events).map(\.account.version) == [1])
-        if case .account = enable.events.last {} else { Issue.record("the account state is the last event") }
+        #expect(accountEvents(enable.allEvents).map(\.account.version) == [1])
+        if case .account = enable.allEvents.last {} else { Issue.record("the account state is the last event") }
         run.absorb(enable)
         let add = run.ledger.apply(Make.command("add", .addCredits(amount: credits("10"), note: "n")), to: run.account, at: t0)
-        #expect(accountEvents(add.events).map(\.account.version) == [2])
-        #expect(accountEvents(add.events).first?.account == add.account, "the state after every other event of the input")
+        #expect(accountEvents(add.allEvents).map(\.account.version) == [2])
+        #expect(accountEvents(add.allEvents).first?.account == add.account, "the state after every other event of the input")
         run.absorb(add)
         // No change, no state: a rejection, and a usage of a disabled customer.
         let rejected = run.ledger.apply(
             Make.command("too-much", .deductCredits(amount: credits("99"), reason: .manual, note: "n", allowNegative: false)),
             to: run.account, at: t0)
-        #expect(accountEvents(rejected.events).isEmpty && rejected.account.version == 2)
+        #expect(accountEvents(rejected.allEvents).isEmpty && rejected.account.version == 2)
         var disabled = LedgerRun()
-        #expect(accountEvents(try disabled.use(seconds: 60).events).isEmpty)
+        #expect(accountEvents(try disabled.use(seconds: 60).allEvents).isEmpty)
         // A grace deadline that blocks is a change; one that finds nothing to do is not.
         var grace = LedgerRun()
         _ = grace.command(.enableCredits(SettingsChange(gracePeriodSeconds: 60)))
-        #expect(accountEvents(grace.ledger.fireGraceDeadline(for: grace.account, at: t0.adding(seconds: 59)).events).isEmpty)
+        #expect(accountEvents(grace.ledger.fireGraceDeadline(for: grace.account, at: t0.adding(seconds: 59)).allEvents).isEmpty)
         let blocked = grace.ledger.fireGraceDeadline(for: grace.account, at: t0.adding(seconds: 60))
-        #expect(accountEvents(blocked.events).map(\.account.blockState.name) == ["blocked"])
+        #expect(accountEvents(blocked.allEvents).map(\.account.blockState.name) == ["blocked"])
         #expect(blocked.account.version == grace.account.version + 1)
     }
 
@@ -42,7 +42,7 @@ struct AccountStateTests {
             .enableCredits(SettingsChange(pricePerMinute: .some(credits("2")), lowCreditThreshold: .some(credits("5")))))
         let transition = run.ledger.apply(
             Make.command("add", .addCredits(amount: credits("100"), note: "n")), to: run.account, at: t0)
-        let state = try #require(accountEvents(transition.events).first)
+        let state = try #require(accountEvents(transition.allEvents).first)
         #expect(
             state.json
                 == #"{"customer_id":"cus_1","version":2,"credits_enabled":true,"balance":"100","state":"active","#

@@ -96,15 +96,15 @@ struct LedgerRun {
     mutating func absorb(_ transition: LedgerTransition) {
         // Every change of an account comes with another event about its customer besides the new
         // state (the SQLite store sends the state from memory and rebuilds it from that event's row).
-        let states = transition.events.filter { if case .account = $0 { true } else { false } }
-        #expect(states.count == (transition.account == account ? 0 : 1))
-        if !states.isEmpty {
-            #expect(transition.events.count > states.count, "an account change with no other event")
+        #expect(transition.accountChanged == (transition.account != account))
+        #expect(!transition.events.contains { if case .account = $0 { true } else { false } })
+        if transition.accountChanged {
+            #expect(!transition.events.isEmpty, "an account change with no other event")
             #expect(transition.account.versionedAt == now && transition.account.version == account.version + 1)
         }
         account = transition.account
         entries += transition.entries
-        events += transition.events
+        events += transition.allEvents
     }
 
     var blockEvents: [BlockEvent] {

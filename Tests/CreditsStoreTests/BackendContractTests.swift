@@ -30,9 +30,11 @@ struct BackendContractTests {
         ])
         #expect(report.applied == 2 && report.entries == 2)
         #expect(report.nextOffsets == [TopicPartition(topic: "credits.usage", partition: 0): 2])
-        // Each change of the account publishes its state; the SQLite store sends one per customer per batch.
+        // Each change of the account publishes its state: the PostgreSQL store one per input in its
+        // outbox, the SQLite store one per customer per batch with no row (`accountStates`).
         #expect(report.outbox.map(\.message.topic).filter { $0 != .accounts } == [.balanceChanged, .balanceChanged])
-        #expect(report.outbox.last?.message.topic == .accounts)
+        let states = report.outbox.filter { $0.message.topic == .accounts }.count + report.accountStates.count
+        #expect(states == (backend == .sqlite ? 1 : 2))
         #expect(try fixture.balance("cus_1") == "69.91")
         let offsets = try fixture.writer.consumedOffsets()
         #expect(offsets[TopicPartition(topic: "credits.usage", partition: 0)] == 2)
@@ -40,9 +42,10 @@ struct BackendContractTests {
         let changes = try fixture.outbox(.balanceChanged)
         #expect(changes.map { $0["balance"]?.text } == ["100", "70", "69.91"])
         #expect(changes.map { $0["entry_id"]?.text } == ["1", "2", "3"])
+        // Read back: the rows, then (SQLite) the states rebuilt from them.
         let pending = try fixture.writer.pendingOutbox(after: 0, limit: 100)
-        #expect(
-            pending.suffix(report.outbox.count).map(\.message) == report.outbox.map(\.message), "read back byte for byte")
+        let sent = report.outbox.map(\.message) + report.accountStates.map { OutputEvent.account($0).message }
+        #expect(pending.suffix(sent.count).map(\.message) == sent, "read back byte for byte")
         #expect(pending.map(\.seq) == pending.map(\.seq).sorted())
     }
 
@@ -92,7 +95,10 @@ struct BackendContractTests {
         #expect(try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 59)).graceDeadlinesFired == 0)
         let fired = try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 60))
         #expect(fired.graceDeadlinesFired == 1)
-        #expect(fired.outbox.map(\.message.topic) == [.blocks, .accounts])
+        #expect(
+            fired.outbox.map(\.message.topic) + fired.accountStates.map { OutputEvent.account($0).message.topic } == [
+                .blocks, .accounts,
+            ])
         #expect(try fixture.writer.nextGraceDeadline() == nil)
         #expect(try fixture.writer.blockStateCounts() == ["active": 0, "grace": 0, "blocked": 1])
     }

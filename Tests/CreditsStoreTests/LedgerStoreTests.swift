@@ -22,10 +22,13 @@ struct LedgerStoreTests {
     func batchOutbox() throws {
         let fixture = try enabledFixture()
         let report = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":6000"#))])
-        #expect(report.outbox.map(\.message.topic) == [.balanceChanged, .blocks, .accounts])
+        #expect(report.outbox.map(\.message.topic) == [.balanceChanged, .blocks])
+        #expect(report.accountStates.map(\.account.customerID) == ["cus_1"])
+        // Read back: the rows, then the state rebuilt from them (same message).
         let stored = try fixture.store.pendingOutbox().suffix(3)
-        #expect(stored.map(\.seq) == report.outbox.map(\.seq))
-        #expect(stored.map(\.message) == report.outbox.map(\.message), "read back from the outbox, byte for byte")
+        #expect(stored.map(\.seq) == report.outbox.map(\.seq) + [report.outbox.last!.seq])
+        let sent = report.outbox.map(\.message) + report.accountStates.map { OutputEvent.account($0).message }
+        #expect(stored.map(\.message) == sent, "read back from the outbox, byte for byte")
     }
 
     @Test("a batch records entries, balance, outbox and offsets together")
@@ -270,7 +273,8 @@ struct LedgerStoreTests {
         try fixture.reopen()
         let fired = try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120))
         #expect(fired.graceDeadlinesFired == 1)
-        #expect(fired.outbox.map(\.message.topic) == [.blocks, .accounts])
+        #expect(fired.outbox.map(\.message.topic) == [.blocks])
+        #expect(fired.accountStates.map(\.account.blockState) == [.blocked(depletedBy: .entry(2))])
         #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: .entry(2)))
         #expect(try fixture.store.nextGraceDeadline() == nil)
         // Enabling at 0 started a grace period that the first top-up ended; then the usage.
@@ -296,15 +300,16 @@ struct LedgerStoreTests {
         try fixture.reopen()
         try fixture.apply([fixture.message(.usage, J.usage("u9", #""tool_calls":1"#))])
         #expect(try fixture.store.pendingOutbox().first!.seq >= 1)
-        #expect(try fixture.store.outboxDepth() == 1, "the entry (the account's new state is sent from memory)")
+        #expect(try fixture.store.outboxDepth() == 1, "the entry (the account's new state has no row)")
         #expect(try fixture.store.pendingOutbox().map(\.message.topic) == [.balanceChanged, .accounts])
     }
 
-    @Test("account states go from memory; after a restart they are rebuilt from the rows left, the same messages")
+    @Test("account states have no rows; after a restart they are rebuilt from the rows left, the same messages")
     func accountStatesRebuilt() throws {
         let fixture = try enabledFixture()
         try fixture.apply([
-            fixture.message(.command, J.command("en2", "enable_credits", #""settings":{"price_per_minute":"1"}"#, customer: "cus_2")),
+            fixture.message(
+                .command, J.command("en2", "enable_credits", #""settings":{"price_per_minute":"1"}"#, customer: "cus_2")),
             fixture.message(.command, J.command("add2", "add_credits", #""amount":"5","note":"n""#, customer: "cus_2")),
             // Rejected (not enabled): a row about cus_3, whose account never changed.
             fixture.message(.command, J.command("add3", "add_credits", #""amount":"5","note":"n""#, customer: "cus_3")),
@@ -317,12 +322,10 @@ struct LedgerStoreTests {
                 fixture.message(.usage, J.usage("u2", #""call_seconds":60"#, customer: "cus_2")),
                 fixture.message(.usage, J.usage("u3", #""tool_calls":2"#)),
             ], at: later)
-        // One state per changed customer, after the batch's rows, with the seq of the last row.
-        let states = report.outbox.filter { !$0.isStored }
-        #expect(states.map(\.message.topic) == [.accounts, .accounts])
-        #expect(states.map(\.message.key) == ["cus_1", "cus_2"])
-        #expect(states.allSatisfy { $0.seq == report.outbox.filter(\.isStored).last!.seq })
-        #expect(Array(report.outbox.suffix(2)) == states)
+        // One state per changed customer, in order, with no row of its own.
+        #expect(report.outbox.allSatisfy(\.isStored) && !report.outbox.contains { $0.message.topic == .accounts })
+        let states = report.accountStates.map { OutputEvent.account($0).message }
+        #expect(states.map(\.key) == ["cus_1", "cus_2"])
         // A crash before they were delivered: rebuilt from the rows still in the outbox.
         try fixture.reopen()
         let pending = try fixture.store.pendingOutbox()
@@ -330,8 +333,8 @@ struct LedgerStoreTests {
         #expect(pending.filter(\.isStored).map(\.message.topic) == [.balanceChanged, .balanceChanged, .balanceChanged])
         #expect(rebuilt.map(\.message.key) == ["cus_1", "cus_2"])
         #expect(rebuilt.allSatisfy { $0.seq == pending.last!.seq })
-        #expect(Set(rebuilt.map(\.message.value)) == Set(states.map(\.message.value)), "the states sent again are the same messages")
-        #expect(states.allSatisfy { $0.message.value.contains(#""updated_at":"\#(later)""#) })
+        #expect(rebuilt.map(\.message) == states, "the states sent again are the same messages")
+        #expect(states.allSatisfy { $0.value.contains(#""updated_at":"\#(later)""#) })
         // Rows that name no customer (dead letters) or one whose account never changed rebuild nothing.
         try fixture.store.markDelivered(through: pending.last!.seq)
         try fixture.apply([

@@ -310,6 +310,7 @@ struct DeploymentFilesTests {
             ("CREDITS_KAFKA_PARTITIONS", "0", "kafka.partitions"),
             ("CREDITS_PIPELINE_POLL_TIMEOUT_MS", "9999999999", "pipeline.poll_timeout_ms"),
             ("CREDITS_PIPELINE_MAX_IN_FLIGHT", "-1", "pipeline.max_in_flight"),
+            ("CREDITS_ACCOUNTS_PUBLISH_INTERVAL_MS", "60001", "accounts.publish_interval_ms"),
             ("CREDITS_PIPELINE_BATCH_MAX_MESSAGES", "0", "pipeline.batch_max_messages"),
             ("CREDITS_PIPELINE_OUTPUT_STALL_MS", "five", "pipeline.output_stall_ms"),
             ("CREDITS_HTTP_PORT", "70000", "http.port"),

@@ -1,9 +1,13 @@
 /// The result of applying one input: the customer's new state, the entries it made and the
-/// events to publish, in order.
+/// events to publish, in order; then, when the account changed, its new state.
 public struct LedgerTransition: Sendable, Equatable {
     public var account: CustomerAccount
     public var entries: [LedgerEntry] = []
+    /// The events to publish, in order, but the account's new state (see `accountState`).
     public var events: [OutputEvent] = []
+    /// Whether the account changed (its version grew): its new state goes to `credits.accounts`
+    /// after `events`. Not built here: a store may publish it after this input or once per batch.
+    public private(set) var accountChanged = false
     /// For commands: the result that also appears in `events`.
     public var commandResult: CommandResult?
     /// For applied commands that changed the account: what changed, for the audit trail.
@@ -132,11 +136,17 @@ public struct LedgerTransition: Sendable, Equatable {
     }
 
     /// Closes the transition: when the account changed from `original`, its version grows by one
-    /// and its whole new state goes to `credits.accounts` (after the other events).
+    /// and its whole new state is to go to `credits.accounts` (after the other events).
     mutating func finish(from original: CustomerAccount) {
         guard account != original else { return }
         account.version = original.version + 1
         account.versionedAt = now
-        events.append(.account(AccountState(account, at: now)))
+        accountChanged = true
     }
+
+    /// The account's new state for `credits.accounts`, when it changed.
+    public var accountState: AccountState? { accountChanged ? AccountState(account, at: now) : nil }
+
+    /// `events`, then the account's new state when it changed: everything this input publishes.
+    public var allEvents: [OutputEvent] { accountState.map { events + [.account($0)] } ?? events }
 }

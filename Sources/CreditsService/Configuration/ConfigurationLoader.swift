@@ -73,6 +73,8 @@ public enum ConfigurationLoader {
                 config, "pipeline.poll_timeout_ms",
                 default: Int(result.pollTimeoutMilliseconds), in: 1...60_000))
         result.maxInFlight = try integer(config, "pipeline.max_in_flight", default: result.maxInFlight, in: 1...10_000_000)
+        result.accountsPublishIntervalMilliseconds = try integer(
+            config, "accounts.publish_interval_ms", default: result.accountsPublishIntervalMilliseconds, in: 0...60_000)
         result.outputStallMilliseconds = try integer(
             config, "pipeline.output_stall_ms",
             default: result.outputStallMilliseconds, in: 1_000...86_400_000)

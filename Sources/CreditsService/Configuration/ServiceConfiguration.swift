@@ -55,6 +55,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var pollTimeoutMilliseconds: Int32 = 100
     /// Output messages produced but not yet acknowledged before consuming pauses (backpressure).
     public var maxInFlight = 200_000
+    /// How long account states wait before they go to `credits.accounts`, newest per customer
+    /// (SQLite store): the table lags by up to this, and each customer gets at most one message
+    /// per interval. 0: after every batch. (The shared PostgreSQL store sends one per input.)
+    public var accountsPublishIntervalMilliseconds = 1_000
     public var storePath = "data/credits-ledger.sqlite"
     /// A shared PostgreSQL store (`store.url`, `CREDITS_STORE_URL`): any number of instances with
     /// the same group and URL share the work. nil: the SQLite file at `storePath`.

@@ -37,6 +37,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var needsOutboxRescan = false
     /// Input polled but not applied because the store refused it; applied again first.
     private var heldBatch: [KafkaMessage]?
+    /// Account states waiting for `accounts.publish_interval_ms` (their rows hold the mark).
+    private var accountStates = AccountStateBuffer()
     private var storeError: StoreError?
     private var nextStoreAttempt: UInt64 = 0
     private var storeBackoffNanoseconds: UInt64 = 1_000_000_000
@@ -115,6 +117,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
                 "undelivered": "\(publisher.undeliveredCount)",
                 "timeout_ms": "\(configuration.shutdownTimeoutMilliseconds)",
             ])
+        do {
+            try publishAccountStates(now: true)
+        } catch {
+            logger.warning(
+                "Could not hand over the last account states; they are sent at the next start", metadata: ["error": "\(error)"])
+        }
         try publisher.drain(until: started + budget / 4 * 3)
         do {
             try forgetDelivered(through: publisher.deliveredThrough)
@@ -178,6 +186,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
             if needsOutboxRescan && publisher.undeliveredCount == 0 {
                 // Everything handed over is delivered: read the owned partitions' outbox afresh.
                 needsOutboxRescan = false
+                // Waiting states are rebuilt from their rows, which their hold kept.
+                accountStates.clear()
                 publisher.resetDeliveredMark()
                 lastDeleted = 0
                 backlogAfter = 0
@@ -204,6 +214,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         verifyNewPartitions()
         try fireGraceDeadlines()
         try pruneIdempotencyKeys()
+        try publishAccountStates()
         try publisher.serveDeliveries(timeoutMilliseconds: 0)
         try forgetDelivered(through: publisher.deliveredThrough)
         try updateGauges()
@@ -285,7 +296,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         guard !batch.isEmpty else { return }
         let report = try store.apply(batch, at: Self.now())
         nextOffsets.merge(report.nextOffsets) { _, stored in stored }
-        try publisher.publish(report.outbox)
+        try hand(report)
         do {
             try consumer?.commit(report.nextOffsets)
         } catch {
@@ -316,7 +327,25 @@ final class LedgerPipeline: KafkaRebalanceListener {
         if report.graceDeadlinesFired > 0 {
             logger.info("Grace periods ended; customers blocked", metadata: ["count": "\(report.graceDeadlinesFired)"])
         }
+        try hand(report)
+    }
+
+    /// Hands a batch's output to the publisher; its account states wait in `accountStates` (the
+    /// batch's rows keep the mark below them until they are delivered).
+    private func hand(_ report: BatchReport) throws {
         try publisher.publish(report.outbox)
+        guard !report.accountStates.isEmpty, let first = report.outbox.first?.seq else { return }
+        publisher.holdMark(from: first)
+        accountStates.add(report.accountStates, at: MonotonicClock.now())
+        try publishAccountStates()
+    }
+
+    /// Sends the waiting account states once the oldest has waited the interval (or at once
+    /// with `now`).
+    private func publishAccountStates(now: Bool = false) throws {
+        let interval = UInt64(configuration.accountsPublishIntervalMilliseconds) * 1_000_000
+        guard now || accountStates.isDue(at: MonotonicClock.now(), intervalNanoseconds: interval) else { return }
+        try publisher.publishHeld(accountStates.take().map { .account($0) })
     }
 
     /// With a key retention configured: forgets old event_ids and command_ids every 10 minutes.

@@ -46,6 +46,12 @@ final class OutboxPublisher {
     private(set) var deliveredThrough: Int64 = 0
     private(set) var produceErrors = 0
     private var nextToken: Int64 = 1
+    /// The seq of the newest record handed over.
+    private var lastSeq: Int64 = 0
+    /// Rows from this seq on hold the mark: states rebuilt from them are not handed over yet.
+    private var openHold: Int64?
+    /// Holds whose states were handed over: each ends when the slot with its token is delivered.
+    private var handedHolds: [(from: Int64, releasedBy: Int64)] = []
 
     static let initialBackoff: UInt64 = 100_000_000
     static let maximumBackoff: UInt64 = 10_000_000_000
@@ -71,6 +77,33 @@ final class OutboxPublisher {
     func resetDeliveredMark() {
         precondition(undeliveredCount == 0, "the delivered mark is reset only when nothing is undelivered")
         deliveredThrough = 0
+        lastSeq = 0
+        openHold = nil
+        handedHolds.removeAll()
+    }
+
+    /// Keeps the delivered mark below `seq` (rows from `seq` on stay in the outbox) until the
+    /// records of the next `publishHeld(_:)` are delivered: for rows from which records not
+    /// handed over yet would be rebuilt after a crash (account states sent later, coalesced).
+    func holdMark(from seq: Int64) {
+        openHold = min(openHold ?? seq, seq)
+    }
+
+    /// Hands over `events` with no outbox row of their own (account states), after everything
+    /// handed over so far and with its seq, and ends the open hold once they are delivered.
+    func publishHeld(_ events: [OutputEvent]) throws(KafkaError) {
+        guard !events.isEmpty else { return }
+        try publish(events.map { OutboxRecord(seq: lastSeq, event: $0, isStored: false) })
+        if let openHold {
+            handedHolds.append((from: openHold, releasedBy: nextToken - 1))
+            self.openHold = nil
+        }
+    }
+
+    /// The highest the mark may be while holds last.
+    private var markCap: Int64 {
+        let from = min(openHold ?? .max, handedHolds.first?.from ?? .max)
+        return from == .max ? .max : from - 1
     }
 
     /// Takes `records` (whose seqs do not go below any earlier one) and sends what the window
@@ -93,6 +126,7 @@ final class OutboxPublisher {
                     message: message, enqueuedAt: now))
             nextToken += 1
         }
+        lastSeq = max(lastSeq, records[records.count - 1].seq)
         try pump()
     }
 
@@ -166,7 +200,9 @@ final class OutboxPublisher {
     private func advanceDeliveredPrefix() {
         let start = head
         while head < sentEnd, slots[head].delivered, head != firstFailure {
-            if slots[head].advancesMark { deliveredThrough = slots[head].seq }
+            let slot = slots[head]
+            if let hold = handedHolds.first, hold.releasedBy == slot.token { handedHolds.removeFirst() }
+            if slot.advancesMark { deliveredThrough = max(deliveredThrough, min(slot.seq, markCap)) }
             head += 1
         }
         if head > start { backoffNanoseconds = Self.initialBackoff }

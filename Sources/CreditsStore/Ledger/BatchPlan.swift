@@ -206,7 +206,7 @@ public struct BatchPlan {
     private mutating func record(_ transition: LedgerTransition, partition: Int32) {
         entries += transition.entries
         if let audit = transition.audit { audits.append(audit) }
-        for event in transition.events { emit(event, partition: partition) }
+        for event in transition.allEvents { emit(event, partition: partition) }
         report.entries += transition.entries.count
         let id = transition.account.customerID
         if transition.account != customers[id] || !transition.entries.isEmpty {

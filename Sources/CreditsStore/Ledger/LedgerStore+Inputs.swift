@@ -121,14 +121,11 @@ extension LedgerStore {
                     previousSeq: customer.lastEntrySeq, entry: entry))
             customer.lastEntrySeq = seq
         }
-        var accountChanged = false
         for event in transition.events {
             if case .balanceChanged(let entry) = event {
                 let offset = entry.entryID - firstEntryID
                 let entrySeq = offset >= 0 && offset < transition.entries.count ? firstSeq + offset : nil
                 try emit(event, entrySeq: entrySeq, work: &work)
-            } else if case .account = event {
-                accountChanged = true
             } else {
                 try emit(event, work: &work)
             }
@@ -146,9 +143,10 @@ extension LedgerStore {
                 work.dirtyIndex[customer.num] = index
                 work.dirty.append(ChangedCustomer(customerID: customer.account.customerID))
             }
-            work.dirty[index].accountChanged = work.dirty[index].accountChanged || accountChanged
-            // Every event of a transition but the account state is about its customer.
-            work.dirty[index].hasRows = work.dirty[index].hasRows || transition.events.count > (accountChanged ? 1 : 0)
+            // The account state is coalesced per batch (see ChangedCustomer); every event of a
+            // transition is about its customer.
+            work.dirty[index].accountChanged = work.dirty[index].accountChanged || transition.accountChanged
+            work.dirty[index].hasRows = work.dirty[index].hasRows || !transition.events.isEmpty
         }
     }
 

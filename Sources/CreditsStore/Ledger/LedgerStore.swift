@@ -197,7 +197,7 @@ public final class LedgerStore {
         /// after the batch, once the batch's other events are out (coalesced per batch).
         var accountChanged = false
         /// The batch wrote another outbox row about it: its account message needs no row of its
-        /// own (it is rebuilt from that row after a crash; see `OutboxRecord.isStored`).
+        /// own (it is rebuilt from that row after a crash; see `BatchReport.accountStates`).
         var hasRows = false
     }
 
@@ -241,11 +241,7 @@ public final class LedgerStore {
                 try emit(.account(state), work: &work)
             }
         }
-        // After every stored row of the batch, with the seq of the last one.
-        for state in fromMemory {
-            work.outbox.append(OutboxRecord(seq: sequences.outbox - 1, event: .account(state), isStored: false))
-            work.report.outboxMessages += 1
-        }
+        work.report.accountStates = fromMemory
         try work.pending.flush(to: connection)
         try CustomerRecords(connection: connection).updateAll(changed)
     }

@@ -71,13 +71,20 @@ final class SQLiteConnection {
     ) throws(StoreError) {
         let chunkSize = 64
         var start = 0
-        while start < rows.count {
-            let count = min(chunkSize, rows.count - start)
+        // The text of a full chunk is built once per call (batches write many full chunks).
+        var fullChunk: String?
+        func sql(rows count: Int) -> String {
+            if count == chunkSize, let fullChunk { return fullChunk }
             let placeholders = "(" + Array(repeating: "?", count: columns.count).joined(separator: ",") + ")"
-            let sql =
+            let text =
                 "INSERT INTO \(table)(\(columns.joined(separator: ", "))) VALUES "
                 + Array(repeating: placeholders, count: count).joined(separator: ",") + suffix
-            let statement = try statement(sql)
+            if count == chunkSize { fullChunk = text }
+            return text
+        }
+        while start < rows.count {
+            let count = min(chunkSize, rows.count - start)
+            let statement = try statement(sql(rows: count))
             for index in 0..<count {
                 statement.bind(from: Int32(index * columns.count + 1), values(rows[start + index]))
             }
