@@ -116,10 +116,15 @@ struct OutboxPublisherTests {
         try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
         #expect(publisher.undeliveredCount == 0)
         #expect(publisher.deliveredThrough == 3, "rows 4-8 stay while the state is not out")
-        try publisher.publishHeld([.encoded(OutboundMessage(topic: .blocks, key: "cus_1", value: "106"))])
+        // The state from rows 4-6 goes; one from rows 7-8 still waits.
+        publisher.holdMark(from: 7)
+        try publisher.publishHeld([.encoded(OutboundMessage(topic: .blocks, key: "cus_1", value: "106"))], stillHeldFrom: 7)
+        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        #expect(publisher.deliveredThrough == 6)
+        try publisher.publishHeld([.encoded(OutboundMessage(topic: .blocks, key: "cus_2", value: "108"))], stillHeldFrom: nil)
         try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
         #expect(publisher.deliveredThrough == 8)
-        #expect(try await published(distinct: 9) == [1, 2, 3, 4, 5, 6, 7, 8, 106])
+        #expect(try await published(distinct: 10) == [1, 2, 3, 4, 5, 6, 7, 8, 106, 108])
     }
 
     @Test("a failed delivery holds newer messages; the failed one and what followed go again, in order")

@@ -118,7 +118,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
                 "timeout_ms": "\(configuration.shutdownTimeoutMilliseconds)",
             ])
         do {
-            try publishAccountStates(now: true)
+            try publishAccountStates(everything: true)
         } catch {
             logger.warning(
                 "Could not hand over the last account states; they are sent at the next start", metadata: ["error": "\(error)"])
@@ -335,17 +335,17 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private func hand(_ report: BatchReport) throws {
         try publisher.publish(report.outbox)
         guard !report.accountStates.isEmpty, let first = report.outbox.first?.seq else { return }
+        accountStates.add(report.accountStates, fromSeq: first, at: MonotonicClock.now())
         publisher.holdMark(from: first)
-        accountStates.add(report.accountStates, at: MonotonicClock.now())
         try publishAccountStates()
     }
 
-    /// Sends the waiting account states once the oldest has waited the interval (or at once
-    /// with `now`).
-    private func publishAccountStates(now: Bool = false) throws {
+    /// Sends the account states that have waited the interval (all of them with `everything`);
+    /// the rows of those still waiting stay held.
+    private func publishAccountStates(everything: Bool = false) throws {
         let interval = UInt64(configuration.accountsPublishIntervalMilliseconds) * 1_000_000
-        guard now || accountStates.isDue(at: MonotonicClock.now(), intervalNanoseconds: interval) else { return }
-        try publisher.publishHeld(accountStates.take().map { .account($0) })
+        let due = accountStates.takeDue(at: MonotonicClock.now(), intervalNanoseconds: interval, everything: everything)
+        try publisher.publishHeld(due.map { .account($0) }, stillHeldFrom: accountStates.heldFrom)
     }
 
     /// With a key retention configured: forgets old event_ids and command_ids every 10 minutes.

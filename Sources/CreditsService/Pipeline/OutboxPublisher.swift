@@ -83,20 +83,21 @@ final class OutboxPublisher {
     }
 
     /// Keeps the delivered mark below `seq` (rows from `seq` on stay in the outbox) until the
-    /// records of the next `publishHeld(_:)` are delivered: for rows from which records not
-    /// handed over yet would be rebuilt after a crash (account states sent later, coalesced).
+    /// records of a later `publishHeld(_:stillHeldFrom:)` are delivered: for rows from which
+    /// records not handed over yet would be rebuilt after a crash (account states sent later).
     func holdMark(from seq: Int64) {
         openHold = min(openHold ?? seq, seq)
     }
 
     /// Hands over `events` with no outbox row of their own (account states), after everything
-    /// handed over so far and with its seq, and ends the open hold once they are delivered.
-    func publishHeld(_ events: [OutputEvent]) throws(KafkaError) {
+    /// handed over so far and with its seq. The open hold ends once they are delivered, but for
+    /// the rows from `stillHeldFrom` on: records still to come are rebuilt from those.
+    func publishHeld(_ events: [OutputEvent], stillHeldFrom: Int64?) throws(KafkaError) {
         guard !events.isEmpty else { return }
         try publish(events.map { OutboxRecord(seq: lastSeq, event: $0, isStored: false) })
         if let openHold {
             handedHolds.append((from: openHold, releasedBy: nextToken - 1))
-            self.openHold = nil
+            self.openHold = stillHeldFrom
         }
     }
 
