@@ -29,6 +29,7 @@ struct SchemaConformanceTests {
         try await h.waitFor("credits.low-credit")
         try await h.waitFor("credits.dead-letter", count: 3)
         try await h.waitFor("credits.balance-changed", count: 4)
+        try await h.waitFor("credits.accounts")  // sent once accounts.publish_interval_ms has passed
         let report = try await h.expectOutputsMatchSchemas()
         for schema in ["command-result", "balance-changed", "low-credit", "block-event", "dead-letter", "account-state"] {
             #expect(report.contains(try Regex("\\b\(schema) [1-9]")), "\(schema) validated: \(report)")
