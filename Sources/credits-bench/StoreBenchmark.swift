@@ -10,8 +10,11 @@ import Foundation
 
 let now = Timestamp(rfc3339: "2026-11-24T10:00:00Z")!
 
+/// The folder every temporary path of this run is in (removed when the run ends).
+let scratchFolder = FileManager.default.temporaryDirectory.appendingPathComponent("credits-bench-\(UUID().uuidString)")
+
 func temporaryPath(_ name: String) -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("credits-bench-\(UUID().uuidString)")
+    let directory = scratchFolder.appendingPathComponent(UUID().uuidString)
     try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     return directory.appendingPathComponent(name).path
 }

@@ -14,6 +14,8 @@ var words = Array(CommandLine.arguments.dropFirst())
 let mode = words.first.flatMap { Int($0) == nil ? $0 : nil } ?? "store"
 if words.first == mode { words.removeFirst() }
 let numbers = words.compactMap { Int($0) }
+// The stores and logs a run makes go with it ("reopen" runs in a child and uses its parent's).
+defer { if mode != "reopen" { try? FileManager.default.removeItem(at: scratchFolder) } }
 
 switch mode {
 case "store":
