@@ -22,6 +22,12 @@ struct OutboxPublisherTests {
             properties: ["message.timeout.ms": "1000", "retry.backoff.ms": "50"])
     }
 
+    func publisher(window: Int) throws -> OutboxPublisher {
+        OutboxPublisher(
+            producer: try KafkaProducer(settings: settings, logger: logger),
+            topics: ServiceConfiguration.Topics(), window: window, logger: logger)
+    }
+
     func records(_ seqs: ClosedRange<Int64>, key: String = "cus_1") -> [OutboxRecord] {
         seqs.map { OutboxRecord(seq: $0, event: .encoded(OutboundMessage(topic: .blocks, key: key, value: "\($0)"))) }
     }
@@ -60,9 +66,7 @@ struct OutboxPublisherTests {
 
     @Test("never more messages with the producer than the window; everything delivered in order")
     func window() async throws {
-        let publisher = OutboxPublisher(
-            producer: try KafkaProducer(settings: settings, logger: logger),
-            topics: ServiceConfiguration.Topics(), window: 25, logger: logger)
+        let publisher = try publisher(window: 25)
         try publisher.publish(records(1...300))
         #expect(publisher.inFlightCount == 25)
         #expect(publisher.undeliveredCount == 300)
@@ -78,9 +82,7 @@ struct OutboxPublisherTests {
 
     @Test("records with no row of their own hold the delivered mark below their hand-over's rows until all of it is delivered")
     func markWaitsForRecordsNotStored() async throws {
-        let publisher = OutboxPublisher(
-            producer: try KafkaProducer(settings: settings, logger: logger),
-            topics: ServiceConfiguration.Topics(), window: 3, logger: logger)
+        let publisher = try publisher(window: 3)
         try publisher.publish(records(1...2))
         try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
         #expect(publisher.deliveredThrough == 2)
@@ -103,9 +105,7 @@ struct OutboxPublisherTests {
 
     @Test("held rows keep the delivered mark below them until the records handed over later for them are delivered")
     func heldRows() async throws {
-        let publisher = OutboxPublisher(
-            producer: try KafkaProducer(settings: settings, logger: logger),
-            topics: ServiceConfiguration.Topics(), window: 1_000, logger: logger)
+        let publisher = try publisher(window: 1_000)
         try publisher.publish(records(1...3))
         try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
         #expect(publisher.deliveredThrough == 3)
@@ -129,9 +129,7 @@ struct OutboxPublisherTests {
 
     @Test("a failed delivery holds newer messages; the failed one and what followed go again, in order")
     func failureKeepsOrder() async throws {
-        let publisher = OutboxPublisher(
-            producer: try KafkaProducer(settings: settings, logger: logger),
-            topics: ServiceConfiguration.Topics(), window: 1_000, logger: logger)
+        let publisher = try publisher(window: 1_000)
         try publisher.publish(records(1...50))
         try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
         #expect(publisher.deliveredThrough == 50)
@@ -155,9 +153,7 @@ struct OutboxPublisherTests {
 
     @Test("drain gives up at its deadline on the monotonic clock, keeping what is undelivered")
     func drainDeadline() throws {
-        let publisher = OutboxPublisher(
-            producer: try KafkaProducer(settings: settings, logger: logger),
-            topics: ServiceConfiguration.Topics(), window: 100, logger: logger)
+        let publisher = try publisher(window: 100)
         broker.setDown()
         defer { broker.setUp() }
         try publisher.publish(records(1...10))

@@ -1,3 +1,12 @@
+/// A value written in JSON as a string whose text needs no escaping (digits, signs, `.`, `:`, …).
+public protocol JSONPlainText {
+    /// Appends the value's text as UTF-8.
+    func appendText(to bytes: inout [UInt8])
+}
+
+extension CreditAmount: JSONPlainText {}
+extension Timestamp: JSONPlainText {}
+
 /// Builds a JSON object with fields in the order they are written (stable, readable output).
 /// Writes UTF-8 bytes directly: output encoding is on the hot path of every entry.
 public struct JSONObjectWriter: Sendable {
@@ -26,27 +35,16 @@ public struct JSONObjectWriter: Sendable {
         if let value { string(name, value) }
     }
 
-    /// An amount as a JSON string (the contract's decimal text), written straight into the buffer.
-    public mutating func string(_ name: String, _ value: CreditAmount) {
+    /// A value whose text needs no escaping (an amount, a time) as a JSON string, written
+    /// straight into the buffer.
+    public mutating func string(_ name: String, _ value: some JSONPlainText) {
         key(name)
         bytes.append(UInt8(ascii: "\""))
         value.appendText(to: &bytes)
         bytes.append(UInt8(ascii: "\""))
     }
 
-    public mutating func optionalString(_ name: String, _ value: CreditAmount?) {
-        if let value { string(name, value) }
-    }
-
-    /// A time as a JSON string (RFC 3339, UTC, milliseconds), written straight into the buffer.
-    public mutating func string(_ name: String, _ value: Timestamp) {
-        key(name)
-        bytes.append(UInt8(ascii: "\""))
-        value.appendText(to: &bytes)
-        bytes.append(UInt8(ascii: "\""))
-    }
-
-    public mutating func optionalString(_ name: String, _ value: Timestamp?) {
+    public mutating func optionalString(_ name: String, _ value: (some JSONPlainText)?) {
         if let value { string(name, value) }
     }
 
