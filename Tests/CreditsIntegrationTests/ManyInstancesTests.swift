@@ -123,10 +123,11 @@ struct ManyInstancesTests {
             h.configuration.topics.usage, customers.map { (h.usage("probe-\($0)", $0, #""call_seconds":1"#), $0) })
         try await waitUntil(timeout: 60, "every customer's probe after the kill") { usedEntries() == customers.count }
         let failover = Date().timeIntervalSince(killed)
-        // 6 s session plus the mock coordinator's join rounds: ~12 s alone; once 27 s with the
-        // whole suite running on two cores. The bound catches a lost static membership or a
-        // default 45 s session, not the machine's load.
-        #expect(failover <= 30, "failover took \(failover) s")
+        // 6 s session plus the mock coordinator's join rounds: ~12 s alone, 27 – 32 s when it takes
+        // a second round with the whole suite running on two cores (seen 2026-11-30: 12.5, 27.3 and
+        // 32.0 s). The bound catches a lost static membership or a default 45 s session, not the
+        // machine's load.
+        #expect(failover <= 40, "failover took \(failover) s")
         try instances[0].restart()
         try await instances[0].process.waitForOutput(containing: "Partitions assigned", timeout: 60)
 

@@ -5,9 +5,9 @@ import CreditsCore
 public struct OutboxRecord: Sendable, Equatable {
     public var seq: Int64
     public var event: OutputEvent
-    /// False for a record with no row of its own: an account state that follows the stored rows
-    /// of its batch (with the seq of the last of them) and is rebuilt from them after a crash.
-    /// Such a record must be delivered before those rows are forgotten (see `OutboxPublisher`).
+    /// False for a record with no row of its own: an account state, rebuilt after a crash from the
+    /// rows about its customer. It carries the seq of the newest row handed over before it and
+    /// must be delivered before those rows are forgotten (see `OutboxPublisher`).
     public var isStored: Bool
 
     public init(seq: Int64, event: OutputEvent, isStored: Bool = true) {
@@ -88,7 +88,8 @@ struct Outbox {
     /// The account states a crash may have lost: a batch stores no row for the `credits.accounts`
     /// message of a customer it wrote other rows for (`LedgerStore` sends it from memory), so the
     /// customers named by rows still here get their newest state again, with the seq of the last
-    /// row (not those whose account never changed). A state sent again is the same message (its time is the account's `versionedAt`).
+    /// row (not those whose account never changed). A state sent again is the same message: its
+    /// time is the account's `versionedAt`.
     private func accountsRebuilt(for records: [OutboxRecord]) throws(StoreError) -> [OutboxRecord] {
         guard let last = records.last?.seq else { return [] }
         var seen = Set<String>()
