@@ -276,6 +276,24 @@ public final class PostgresLedgerStore: LedgerWriter {
         try PostgresQueries.blockStateCounts(session)
     }
 
+    /// This store sends each account state through the outbox (`BatchReport.changedAccounts` is
+    /// empty), so the pipeline does not ask; read from the database when asked anyway.
+    public func accountStates(of customerIDs: some Collection<String>) throws(StoreError) -> [AccountState] {
+        guard !customerIDs.isEmpty else { return [] }
+        let ids = Array(customerIDs)
+        let rows = try session.query(
+            """
+            SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers WHERE customer_id = ANY(\(ids)::text[])
+            """, "reading account states")
+        var accounts: [String: CustomerAccount] = [:]
+        for row in rows {
+            let account = try PostgresRecords.account(from: PostgresColumns(row))
+            accounts[account.customerID] = account
+        }
+        let now = WallClock.now()
+        return ids.compactMap { id in accounts[id].map { AccountState($0, at: $0.versionedAt ?? now) } }
+    }
+
     public func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int {
         let result = try session.query(
             "DELETE FROM idempotency_keys WHERE recorded_at < \(cutoff.millisecondsSinceEpoch)",

@@ -18,6 +18,9 @@ import Logging
 /// 3. latency: usage produced at a fixed rate, each event's time from produce to its
 ///    balance-changed event arriving at a consumer (p50, p99, max);
 /// 4. the service's peak resident memory (`VmHWM`).
+///
+/// With (2) it prints the CPU time the service and the broker used in that phase and the output
+/// messages produced per topic: work for a fixed input, steadier on a noisy machine than a rate.
 func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, partitions: Int) async throws {
     var logger = Logger(label: "bench-e2e")
     logger.logLevel = .warning
@@ -69,9 +72,11 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     var tailSettings = settings
     tailSettings.properties["fetch.wait.max.ms"] = "1"
     let published = try OutputTail(settings: tailSettings, topics: [topics.balanceChanged], fromStart: false, logger: logger)
+    let outputsBefore = try endOffsets(topics.outputs, settings: settings, logger: logger)
     serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
     defer { serve.stop() }
     try await waitFor(seconds: 120, "readiness") { await ready(port) }
+    let cpuBefore = (service: serve.cpuSeconds(), broker: broker.cpuSeconds())
     let start = DispatchTime.now().uptimeNanoseconds
     var seen = Set<String>()
     while seen.count < eventCount {
@@ -79,10 +84,21 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         guard seconds(since: start) < 600 else { throw BenchError("only \(seen.count) events published in 600 s") }
     }
     let endToEnd = Double(eventCount) / seconds(since: start)
+    let cpu = (service: serve.cpuSeconds() - cpuBefore.service, broker: broker.cpuSeconds() - cpuBefore.broker)
+    let outputsAfter = try endOffsets(topics.outputs, settings: settings, logger: logger)
     print("raw consume (own binding, no JSON, no store)   \(format(rawRate)) msg/s")
     print(
         "end to end (applied, committed, published)     \(format(endToEnd)) events/s   ratio \(String(format: "%.3f", endToEnd / rawRate))"
     )
+
+    print(
+        "CPU in that phase                              service \(String(format: "%.2f", cpu.service)) s, broker "
+            + "\(String(format: "%.2f", cpu.broker)) s (\(String(format: "%.1f", 1e6 * (cpu.service + cpu.broker) / Double(eventCount))) µs per event)"
+    )
+    let produced = topics.outputs.map { ($0, outputsAfter[$0, default: 0] - outputsBefore[$0, default: 0]) }.filter { $0.1 > 0 }
+    print(
+        "output messages in that phase                  "
+            + produced.map { "\($0.0.replacingOccurrences(of: "credits.", with: "")) \($0.1)" }.joined(separator: ", "))
 
     // 3. Latency at fixed offered rates.
     for rate in [1_000, 10_000] {
@@ -158,6 +174,19 @@ private func sourceKey(_ json: String) -> String? {
 private func eventID(_ value: [UInt8]) -> String {
     guard case .object(let fields)? = try? JSONParser.parse(value), case .string(let id)? = fields["event_id"] else { return "" }
     return id
+}
+
+/// The end offset of every topic (summed over its partitions), asked of the broker.
+private func endOffsets(_ topics: [String], settings: KafkaClientSettings, logger: Logger) throws -> [String: Int64] {
+    let consumer = try KafkaConsumer(settings: settings, logger: logger)
+    defer { consumer.close(timeoutMilliseconds: 1_000) }
+    var ends: [String: Int64] = [:]
+    for topic in topics {
+        for index in 0..<(try consumer.partitionCount(of: topic)) {
+            ends[topic, default: 0] += consumer.queryEndOffset(of: TopicPartition(topic: topic, partition: index)) ?? 0
+        }
+    }
+    return ends
 }
 
 /// A loopback port nobody listens on now.
@@ -236,6 +265,17 @@ private final class Child {
     }
 
     func stop() { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+
+    /// User and system CPU time so far, from `/proc/<pid>/stat` (0 when unreadable).
+    func cpuSeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+            let afterName = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after the name, from the state (field 3): utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: afterName)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 
     /// `VmHWM` from `/proc/<pid>/status`, in MiB.
     func peakResidentMiB() -> Double? {

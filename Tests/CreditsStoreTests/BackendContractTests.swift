@@ -31,9 +31,9 @@ struct BackendContractTests {
         #expect(report.applied == 2 && report.entries == 2)
         #expect(report.nextOffsets == [TopicPartition(topic: "credits.usage", partition: 0): 2])
         // Each change of the account publishes its state: the PostgreSQL store one per input in its
-        // outbox, the SQLite store one per customer per batch with no row (`accountStates`).
+        // outbox, the SQLite store one per customer per batch with no row (`changedAccounts`).
         #expect(report.outbox.map(\.message.topic).filter { $0 != .accounts } == [.balanceChanged, .balanceChanged])
-        let states = report.outbox.filter { $0.message.topic == .accounts }.count + report.accountStates.count
+        let states = report.outbox.filter { $0.message.topic == .accounts }.count + report.changedAccounts.count
         #expect(states == (backend == .sqlite ? 1 : 2))
         #expect(try fixture.balance("cus_1") == "69.91")
         let offsets = try fixture.writer.consumedOffsets()
@@ -44,7 +44,9 @@ struct BackendContractTests {
         #expect(changes.map { $0["entry_id"]?.text } == ["1", "2", "3"])
         // Read back: the rows, then (SQLite) the states rebuilt from them.
         let pending = try fixture.writer.pendingOutbox(after: 0, limit: 100)
-        let sent = report.outbox.map(\.message) + report.accountStates.map { OutputEvent.account($0).message }
+        let sent =
+            report.outbox.map(\.message)
+            + (try fixture.writer.accountStates(of: report.changedAccounts)).map { OutputEvent.account($0).message }
         #expect(pending.suffix(sent.count).map(\.message) == sent, "read back byte for byte")
         #expect(pending.map(\.seq) == pending.map(\.seq).sorted())
     }
@@ -96,9 +98,10 @@ struct BackendContractTests {
         let fired = try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 60))
         #expect(fired.graceDeadlinesFired == 1)
         #expect(
-            fired.outbox.map(\.message.topic) + fired.accountStates.map { OutputEvent.account($0).message.topic } == [
-                .blocks, .accounts,
-            ])
+            fired.outbox.map(\.message.topic)
+                + (try fixture.writer.accountStates(of: fired.changedAccounts)).map { OutputEvent.account($0).message.topic } == [
+                    .blocks, .accounts,
+                ])
         #expect(try fixture.writer.nextGraceDeadline() == nil)
         #expect(try fixture.writer.blockStateCounts() == ["active": 0, "grace": 0, "blocked": 1])
     }

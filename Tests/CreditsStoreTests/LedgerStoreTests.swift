@@ -23,11 +23,13 @@ struct LedgerStoreTests {
         let fixture = try enabledFixture()
         let report = try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":6000"#))])
         #expect(report.outbox.map(\.message.topic) == [.balanceChanged, .blocks])
-        #expect(report.accountStates.map(\.account.customerID) == ["cus_1"])
+        #expect(report.changedAccounts == ["cus_1"])
         // Read back: the rows, then the state rebuilt from them (same message).
         let stored = try fixture.store.pendingOutbox().suffix(3)
         #expect(stored.map(\.seq) == report.outbox.map(\.seq) + [report.outbox.last!.seq])
-        let sent = report.outbox.map(\.message) + report.accountStates.map { OutputEvent.account($0).message }
+        let sent =
+            report.outbox.map(\.message)
+            + (try fixture.store.accountStates(of: report.changedAccounts)).map { OutputEvent.account($0).message }
         #expect(stored.map(\.message) == sent, "read back from the outbox, byte for byte")
     }
 
@@ -274,7 +276,10 @@ struct LedgerStoreTests {
         let fired = try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120))
         #expect(fired.graceDeadlinesFired == 1)
         #expect(fired.outbox.map(\.message.topic) == [.blocks])
-        #expect(fired.accountStates.map(\.account.blockState) == [.blocked(depletedBy: .entry(2))])
+        #expect(
+            try fixture.store.accountStates(of: fired.changedAccounts).map(\.account.blockState) == [
+                .blocked(depletedBy: .entry(2))
+            ])
         #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: .entry(2)))
         #expect(try fixture.store.nextGraceDeadline() == nil)
         // Enabling at 0 started a grace period that the first top-up ended; then the usage.
@@ -324,7 +329,7 @@ struct LedgerStoreTests {
             ], at: later)
         // One state per changed customer, in order, with no row of its own.
         #expect(report.outbox.allSatisfy(\.isStored) && !report.outbox.contains { $0.message.topic == .accounts })
-        let states = report.accountStates.map { OutputEvent.account($0).message }
+        let states = try fixture.store.accountStates(of: report.changedAccounts).map { OutputEvent.account($0).message }
         #expect(states.map(\.key) == ["cus_1", "cus_2"])
         // A crash before they were delivered: rebuilt from the rows still in the outbox.
         try fixture.reopen()

@@ -39,6 +39,9 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var heldBatch: [KafkaMessage]?
     /// Account states waiting for `accounts.publish_interval_ms` (their rows hold the mark).
     private var accountStates = AccountStateBuffer()
+    /// Due account states go out in slices at most every tenth of the publish interval (100 ms at
+    /// the default), so that each produce request carries many of them.
+    private var nextAccountStateSlice: UInt64 = 0
     private var storeError: StoreError?
     private var nextStoreAttempt: UInt64 = 0
     private var storeBackoffNanoseconds: UInt64 = 1_000_000_000
@@ -334,18 +337,24 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// batch's rows keep the mark below them until they are delivered).
     private func hand(_ report: BatchReport) throws {
         try publisher.publish(report.outbox)
-        guard !report.accountStates.isEmpty, let first = report.outbox.first?.seq else { return }
-        accountStates.add(report.accountStates, fromSeq: first, at: MonotonicClock.now())
+        guard !report.changedAccounts.isEmpty, let first = report.outbox.first?.seq else { return }
+        accountStates.add(report.changedAccounts, fromSeq: first, at: MonotonicClock.now())
         publisher.holdMark(from: first)
         try publishAccountStates()
     }
 
-    /// Sends the account states that have waited the interval (all of them with `everything`);
-    /// the rows of those still waiting stay held.
+    /// Sends the account states that have waited the interval (all of them with `everything`),
+    /// at most every tenth of the interval; the rows of those still waiting stay held.
     private func publishAccountStates(everything: Bool = false) throws {
+        let now = MonotonicClock.now()
+        guard everything || now >= nextAccountStateSlice else { return }
         let interval = UInt64(configuration.accountsPublishIntervalMilliseconds) * 1_000_000
-        let due = accountStates.takeDue(at: MonotonicClock.now(), intervalNanoseconds: interval, everything: everything)
-        try publisher.publishHeld(due.map { .account($0) }, stillHeldFrom: accountStates.heldFrom)
+        let due = accountStates.due(at: now, intervalNanoseconds: interval, everything: everything)
+        guard !due.isEmpty else { return }
+        nextAccountStateSlice = now + interval / 10
+        let states = try store.accountStates(of: due)
+        accountStates.removeDue(due.count)
+        try publisher.publishHeld(states.map { .account($0) }, stillHeldFrom: accountStates.heldFrom)
     }
 
     /// With a key retention configured: forgets old event_ids and command_ids every 10 minutes.

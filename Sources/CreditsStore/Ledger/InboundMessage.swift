@@ -59,11 +59,13 @@ public struct BatchReport: Sendable, Equatable {
     public var nextOffsets: [TopicPartition: Int64] = [:]
     /// The messages this batch added to the outbox, to produce now.
     public var outbox: [OutboxRecord] = []
-    /// The new states of the customers whose account changed, for `credits.accounts`, with no
-    /// outbox row of their own: each customer also has a row in `outbox`, from which the state is
-    /// rebuilt after a crash, so those rows must stay until the states are delivered (see
-    /// `OutboxPublisher.holdMark(from:)`). One per customer per batch, the state after it.
-    public var accountStates: [AccountState] = []
+    /// The customers whose account changed, in order, whose `credits.accounts` state has no
+    /// outbox row of its own: each also has a row in `outbox`, from which the state is rebuilt
+    /// after a crash, so those rows must stay until the states are delivered (see
+    /// `OutboxPublisher.holdMark(from:)`). The states are read when they are sent
+    /// (`LedgerWriter.accountStates(of:)`), so a customer changed again meanwhile goes out once,
+    /// with its newest state.
+    public var changedAccounts: [String] = []
     /// The same counts per input topic.
     public var byTopic: [String: TopicCounts] = [:]
 

@@ -44,6 +44,10 @@ public protocol LedgerWriter: AnyObject {
     /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
     func blockStateCounts() throws(StoreError) -> [String: Int]
 
+    /// The current `credits.accounts` state of each customer in `customerIDs` the store knows,
+    /// in that order: the states of `BatchReport.changedAccounts`, read when they are sent.
+    func accountStates(of customerIDs: some Collection<String>) throws(StoreError) -> [AccountState]
+
     /// A line for the start-up log: where the store is and what it holds.
     var summary: String { get }
 

@@ -172,6 +172,20 @@ public final class LedgerStore {
         return try CustomerRecords(connection: connection).load(customerID)?.account
     }
 
+    /// The current `credits.accounts` state of each known customer in `customerIDs`, in order,
+    /// from memory when cached. Its time is when the account last changed, so a state rebuilt
+    /// after a crash is the same message.
+    public func accountStates(of customerIDs: some Collection<String>) throws(StoreError) -> [AccountState] {
+        var states: [AccountState] = []
+        states.reserveCapacity(customerIDs.count)
+        let now = WallClock.now()
+        for customerID in customerIDs {
+            guard let account = try account(customerID) else { continue }
+            states.append(AccountState(account, at: account.versionedAt ?? now))
+        }
+        return states
+    }
+
     // MARK: Internals (the per-input steps are in LedgerStore+Inputs.swift)
 
     struct BatchWork {
@@ -197,7 +211,7 @@ public final class LedgerStore {
         /// after the batch, once the batch's other events are out (coalesced per batch).
         var accountChanged = false
         /// The batch wrote another outbox row about it: its account message needs no row of its
-        /// own (it is rebuilt from that row after a crash; see `BatchReport.accountStates`).
+        /// own (it is rebuilt from that row after a crash; see `BatchReport.changedAccounts`).
         var hasRows = false
     }
 
@@ -229,19 +243,19 @@ public final class LedgerStore {
     private func finish(_ work: inout BatchWork) throws(StoreError) {
         var changed: [CustomerRecords.Stored] = []
         changed.reserveCapacity(work.dirty.count)
-        var fromMemory: [AccountState] = []
+        var withoutRows: [String] = []
         for item in work.dirty {
             guard let stored = customers[item.customerID] else { continue }
             changed.append(stored)
             guard item.accountChanged else { continue }
-            let state = AccountState(stored.account, at: stored.account.versionedAt ?? work.now)
             if item.hasRows {
-                fromMemory.append(state)
+                withoutRows.append(item.customerID)
             } else {
+                let state = AccountState(stored.account, at: stored.account.versionedAt ?? work.now)
                 try emit(.account(state), work: &work)
             }
         }
-        work.report.accountStates = fromMemory
+        work.report.changedAccounts = withoutRows
         try work.pending.flush(to: connection)
         try CustomerRecords(connection: connection).updateAll(changed)
     }
