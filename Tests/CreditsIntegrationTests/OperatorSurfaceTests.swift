@@ -253,30 +253,6 @@ struct OperatorSurfaceTests {
             "\(backup.output)")
         try await h.stop()
     }
-
-    /// The metric names in a Prometheus text exposition (sample lines only).
-    private static func metricNames(in exposition: String) -> Set<String> {
-        Set(
-            exposition.split(separator: "\n").filter { !$0.hasPrefix("#") }.compactMap {
-                $0.split(whereSeparator: { $0 == "{" || $0 == " " }).first.map(String.init)
-            })
-    }
-
-    /// The `credits_*` names in the PromQL of the Grafana dashboard and the alert rules, by file.
-    private static func metricNamesUsedByTheKit() throws -> [String: Set<String>] {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        var used: [String: Set<String>] = [:]
-        for file in ["docker/grafana/dashboards/credits-ledger.json", "docker/alerts.yml"] {
-            // The PromQL expressions: `"expr": "…"` in the dashboard, `expr: …` in the rules.
-            let expressions = try String(contentsOf: root.appendingPathComponent(file), encoding: .utf8)
-                .split(separator: "\n").filter { $0.contains(/"?expr"?:/) }
-            let names = expressions.flatMap { $0.matches(of: /credits_[a-z_]+/).map { String($0.output) } }
-            used[file] = Set(names)
-            #expect(!names.isEmpty, "\(file) uses no metric")
-        }
-        return used
-    }
 }
 
 @Suite("HTTP before the store exists")
