@@ -11,6 +11,9 @@
 # the usage events are produced (by another process, while the instances consume them) and the
 # rate is measured from 10 % to 90 % of the usage events applied, from the instances' /metrics. Every event makes an entry and a balance-changed
 # event. PostgreSQL runs also print the WAL bytes and row writes per event.
+#
+# SETUPS="postgres:1" runs only some setups (default "sqlite:1 postgres:1 postgres:3"), and
+# SERVICE=path serves with another build of credits-ledger (e.g. the previous commit's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-100000}
@@ -21,6 +24,8 @@ scripts/install-deps.sh
 swift build -c release --product credits-ledger >/dev/null
 swift build -c release --product credits-bench >/dev/null
 BIN=$PWD/.build/release
+SERVICE_BIN=${SERVICE:-$BIN/credits-ledger}
+SETUPS=${SETUPS:-sqlite:1 postgres:1 postgres:3}
 WORK=$(mktemp -d /tmp/credits-scaling.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
@@ -77,7 +82,7 @@ run() {   # store instances run
         ports=() pids=()
         for i in $(seq 1 "$instances"); do
             local port=$((18090 + i))
-            env "${env[@]}" CREDITS_HTTP_PORT=$port "$BIN/credits-ledger" serve >>"$WORK/serve-$i.log" 2>&1 &
+            env "${env[@]}" CREDITS_HTTP_PORT=$port "$SERVICE_BIN" serve >>"$WORK/serve-$i.log" 2>&1 &
             pids+=($!)
             PIDS+=($!)
             ports+=("$port")
@@ -135,7 +140,5 @@ run() {   # store instances run
 
 echo "bench-scaling: $EVENTS usage events, $CUSTOMERS customers, $PARTITIONS partitions, $(nproc) cores"
 for number in $(seq 1 "$RUNS"); do
-    run sqlite 1 "$number"
-    run postgres 1 "$number"
-    run postgres 3 "$number"
+    for setup in $SETUPS; do run "${setup%%:*}" "${setup##*:}" "$number"; done
 done

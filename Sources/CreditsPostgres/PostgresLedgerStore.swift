@@ -260,7 +260,21 @@ public final class PostgresLedgerStore: LedgerWriter {
                         OutboundMessage(
                             topic: topic, key: try columns.string(2), value: try columns.string(3)))))
         }
-        return records
+        return records + (try accountsRebuilt(for: records))
+    }
+
+    /// The account states a crash may have lost: a batch stores no row for the `credits.accounts`
+    /// message of a customer it wrote other rows about (the pipeline reads the state when it is
+    /// due), so the customers named by the rows still here get their newest state again, with the
+    /// seq of the last row (not those whose account never changed). A state sent again is the same
+    /// message: its time is the account's `versionedAt`.
+    private func accountsRebuilt(for records: [OutboxRecord]) throws(StoreError) -> [OutboxRecord] {
+        guard let last = records.last?.seq else { return [] }
+        var seen = Set<String>()
+        let named = records.compactMap { OutboxRecord.customerNamed(by: $0.event) }.filter { seen.insert($0).inserted }
+        return try accountStates(of: named).filter { $0.account.version > 0 }.map {
+            OutboxRecord(seq: last, event: .account($0), isStored: false)
+        }
     }
 
     public func markDelivered(through seq: Int64) throws(StoreError) {
@@ -276,8 +290,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         try PostgresQueries.blockStateCounts(session)
     }
 
-    /// This store sends each account state through the outbox (`BatchReport.changedAccounts` is
-    /// empty), so the pipeline does not ask; read from the database when asked anyway.
+    /// The states of `BatchReport.changedAccounts`, read when they are due (one query), and of
+    /// the customers the outbox rows left after a crash name.
     public func accountStates(of customerIDs: some Collection<String>) throws(StoreError) -> [AccountState] {
         guard !customerIDs.isEmpty else { return [] }
         let ids = Array(customerIDs)

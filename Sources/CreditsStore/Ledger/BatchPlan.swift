@@ -69,6 +69,13 @@ public struct BatchPlan {
     /// Keys stored before this batch, and those this batch adds (by position in `newKeys`).
     private var storedKeys: [KeyID: StoredKey]
     private var claimed: [KeyID: Int] = [:]
+    /// Customers whose account changed (their version grew) and whose state is not settled yet,
+    /// in first-change order, with the input partition of their last change.
+    private var unsettledAccounts: [(customerID: String, partition: Int32)] = []
+    private var unsettledIndex: [String: Int] = [:]
+    /// Customers the plan wrote a row about (the events of their transitions).
+    private var rowsAbout = Set<String>()
+    private var namedAccounts = Set<String>()
 
     /// The keys a batch must look up before it is planned.
     public static func keys(of batch: [InboundMessage]) -> [KeyID] {
@@ -106,6 +113,7 @@ public struct BatchPlan {
     /// Plans the inputs in order.
     public mutating func apply(_ batch: [InboundMessage]) {
         for message in batch { apply(message) }
+        settleAccountStates()
     }
 
     /// Ends the grace period of `customerIDs` (due by `now`), owned through `partition`.
@@ -115,6 +123,24 @@ public struct BatchPlan {
             record(transition, partition: partitions[id] ?? 0)
         }
         report.graceDeadlinesFired = customerIDs.count
+        settleAccountStates()
+    }
+
+    /// The `credits.accounts` state of every account the plan changed: named in
+    /// `report.changedAccounts` (no row: the state is read when it is sent, and rebuilt from the
+    /// plan's other rows about its customer after a crash), or, for a customer the plan wrote no
+    /// other row about, an output of its own after the other events.
+    private mutating func settleAccountStates() {
+        for (id, partition) in unsettledAccounts {
+            guard let account = customers[id] else { continue }
+            if rowsAbout.contains(id) {
+                if namedAccounts.insert(id).inserted { report.changedAccounts.append(id) }
+            } else {
+                emit(.account(AccountState(account, at: account.versionedAt ?? now)), partition: partition)
+            }
+        }
+        unsettledAccounts.removeAll()
+        unsettledIndex.removeAll()
     }
 
     private func account(_ id: String) -> CustomerAccount { customers[id] ?? CustomerAccount.new(id) }
@@ -206,9 +232,18 @@ public struct BatchPlan {
     private mutating func record(_ transition: LedgerTransition, partition: Int32) {
         entries += transition.entries
         if let audit = transition.audit { audits.append(audit) }
-        for event in transition.allEvents { emit(event, partition: partition) }
+        for event in transition.events { emit(event, partition: partition) }
         report.entries += transition.entries.count
         let id = transition.account.customerID
+        if !transition.events.isEmpty { rowsAbout.insert(id) }
+        if transition.accountChanged {
+            if let index = unsettledIndex[id] {
+                unsettledAccounts[index].partition = partition
+            } else {
+                unsettledIndex[id] = unsettledAccounts.count
+                unsettledAccounts.append((id, partition))
+            }
+        }
         if transition.account != customers[id] || !transition.entries.isEmpty {
             customers[id] = transition.account
             partitions[id] = partition

@@ -18,6 +18,19 @@ public struct OutboxRecord: Sendable, Equatable {
 
     /// The message to produce.
     public var message: OutboundMessage { event.message }
+
+    /// The customer a row is about, for the topics every change of an account writes to.
+    public static func customerNamed(by event: OutputEvent) -> String? {
+        switch event {
+        case .balanceChanged(let entry): entry.customerID
+        case .encoded(let message):
+            switch message.topic {
+            case .balanceChanged, .lowCredit, .blocks, .commandResults, .anomalies: message.key
+            case .deadLetter, .accounts: nil
+            }
+        default: nil
+        }
+    }
 }
 
 /// The `outbox` table: output messages in the order they happened, until the broker has them.
@@ -97,26 +110,13 @@ struct Outbox {
         let customers = CustomerRecords(connection: connection)
         let now = WallClock.now()
         for record in records {
-            guard let customerID = Self.customerNamed(by: record.event), seen.insert(customerID).inserted,
+            guard let customerID = OutboxRecord.customerNamed(by: record.event), seen.insert(customerID).inserted,
                 let account = try customers.load(customerID)?.account, account.version > 0
             else { continue }
             let state = AccountState(account, at: account.versionedAt ?? now)
             rebuilt.append(OutboxRecord(seq: last, event: .account(state), isStored: false))
         }
         return rebuilt
-    }
-
-    /// The customer a row is about, for the topics every change of an account writes to.
-    static func customerNamed(by event: OutputEvent) -> String? {
-        switch event {
-        case .balanceChanged(let entry): entry.customerID
-        case .encoded(let message):
-            switch message.topic {
-            case .balanceChanged, .lowCredit, .blocks, .commandResults, .anomalies: message.key
-            case .deadLetter, .accounts: nil
-            }
-        default: nil
-        }
     }
 
     func delete(through seq: Int64) throws(StoreError) {
