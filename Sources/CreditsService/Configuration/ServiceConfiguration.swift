@@ -56,8 +56,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Output messages produced but not yet acknowledged before consuming pauses (backpressure).
     public var maxInFlight = 200_000
     /// How long account states wait before they go to `credits.accounts`, newest per customer
-    /// (SQLite store): the table lags by up to this, and each customer gets at most one message
-    /// per interval. 0: after every batch. (The shared PostgreSQL store sends one per input.)
+    /// (either store): the table lags by up to this and a tenth, and each customer gets at most
+    /// one message per interval. 0: after every batch.
     public var accountsPublishIntervalMilliseconds = 1_000
     public var storePath = "data/credits-ledger.sqlite"
     /// A shared PostgreSQL store (`store.url`, `CREDITS_STORE_URL`): any number of instances with
