@@ -221,6 +221,26 @@ struct ManyInstancesTests {
         #expect(published.count == expectedEntries)
         await h.drainOutputs(milliseconds: 500)
         #expect(h.outOfOrderEntries() == [], "\(events)")
+        // The account table rebuilt from credits.accounts alone (highest version per customer) is
+        // the store's: the instances read each state from the database when it is due. (A state
+        // lost with the killed instance is rebuilt from its rows; that is tested at the store, as
+        // here every customer changes again after the kill.)
+        func version(_ state: [String: JSONValue]?) -> Int64 { state?["version"]?.text.flatMap { Int64($0) } ?? -1 }
+        let storedVersions = try customers.map { try reader.account($0)?.version ?? -1 }
+        var table: [String: [String: JSONValue]] = [:]
+        let tableDeadline = Date().addingTimeInterval(20)
+        repeat {
+            await h.drainOutputs(milliseconds: 200)
+            table = [:]
+            for state in h.outputs[h.configuration.topics.accounts] ?? [] {
+                guard let customer = state["customer_id"]?.text, version(table[customer]) < version(state) else { continue }
+                table[customer] = state
+            }
+        } while customers.map({ version(table[$0]) }) != storedVersions && Date() < tableDeadline
+        for (customer, storedVersion) in zip(customers, storedVersions) {
+            #expect(version(table[customer]) == storedVersion, "\(customer) \(events)")
+            #expect(table[customer]?["balance"]?.text == CreditAmount(micros: expected[customer] ?? 0).description, "\(customer)")
+        }
         // Every instance answers every read with the same balance.
         for instance in instances {
             let port = try await instance.port()
