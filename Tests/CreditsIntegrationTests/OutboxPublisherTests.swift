@@ -57,6 +57,11 @@ struct OutboxPublisherTests {
         }
     }
 
+    /// Serves delivery reports until everything handed over is delivered (up to 10 s).
+    func serveUntilDelivered(_ publisher: OutboxPublisher) async throws {
+        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+    }
+
     /// Keeping the first copy of each value (a consumer that drops repeats), are they in order?
     func firstCopiesInOrder(_ values: [Int64]) -> Bool {
         var seen = Set<Int64>()
@@ -84,7 +89,7 @@ struct OutboxPublisherTests {
     func markWaitsForRecordsNotStored() async throws {
         let publisher = try publisher(window: 3)
         try publisher.publish(records(1...2))
-        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        try await serveUntilDelivered(publisher)
         #expect(publisher.deliveredThrough == 2)
         // Rows 3-5 and two states rebuilt from them (seq 5, not stored): with a window of 3 the
         // states are sent only once rows have been delivered.
@@ -107,22 +112,22 @@ struct OutboxPublisherTests {
     func heldRows() async throws {
         let publisher = try publisher(window: 1_000)
         try publisher.publish(records(1...3))
-        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        try await serveUntilDelivered(publisher)
         #expect(publisher.deliveredThrough == 3)
         // Rows 4-6 wait for a state rebuilt from them; a later batch (7-8) waits with them.
         try publisher.publish(records(4...6))
         publisher.holdMark(from: 4)
         try publisher.publish(records(7...8))
-        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        try await serveUntilDelivered(publisher)
         #expect(publisher.undeliveredCount == 0)
         #expect(publisher.deliveredThrough == 3, "rows 4-8 stay while the state is not out")
         // The state from rows 4-6 goes; one from rows 7-8 still waits.
         publisher.holdMark(from: 7)
         try publisher.publishHeld([.encoded(OutboundMessage(topic: .blocks, key: "cus_1", value: "106"))], stillHeldFrom: 7)
-        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        try await serveUntilDelivered(publisher)
         #expect(publisher.deliveredThrough == 6)
         try publisher.publishHeld([.encoded(OutboundMessage(topic: .blocks, key: "cus_2", value: "108"))], stillHeldFrom: nil)
-        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        try await serveUntilDelivered(publisher)
         #expect(publisher.deliveredThrough == 8)
         #expect(try await published(distinct: 10) == [1, 2, 3, 4, 5, 6, 7, 8, 106, 108])
     }
@@ -131,7 +136,7 @@ struct OutboxPublisherTests {
     func failureKeepsOrder() async throws {
         let publisher = try publisher(window: 1_000)
         try publisher.publish(records(1...50))
-        try await serve(publisher, seconds: 10) { $0.undeliveredCount == 0 }
+        try await serveUntilDelivered(publisher)
         #expect(publisher.deliveredThrough == 50)
         broker.setDown()
         // The mock takes the broker down asynchronously: let the producer see it first, so that

@@ -75,6 +75,7 @@ public struct BatchPlan {
     private var unsettledIndex: [String: Int] = [:]
     /// Customers the plan wrote a row about (the events of their transitions).
     private var rowsAbout = Set<String>()
+    /// Customers already in `report.changedAccounts`.
     private var namedAccounts = Set<String>()
 
     /// The keys a batch must look up before it is planned.
