@@ -260,21 +260,7 @@ public final class PostgresLedgerStore: LedgerWriter {
                         OutboundMessage(
                             topic: topic, key: try columns.string(2), value: try columns.string(3)))))
         }
-        return records + (try accountsRebuilt(for: records))
-    }
-
-    /// The account states a crash may have lost: a batch stores no row for the `credits.accounts`
-    /// message of a customer it wrote other rows about (the pipeline reads the state when it is
-    /// due), so the customers named by the rows still here get their newest state again, with the
-    /// seq of the last row (not those whose account never changed). A state sent again is the same
-    /// message: its time is the account's `versionedAt`.
-    private func accountsRebuilt(for records: [OutboxRecord]) throws(StoreError) -> [OutboxRecord] {
-        guard let last = records.last?.seq else { return [] }
-        var seen = Set<String>()
-        let named = records.compactMap { OutboxRecord.customerNamed(by: $0.event) }.filter { seen.insert($0).inserted }
-        return try accountStates(of: named).filter { $0.account.version > 0 }.map {
-            OutboxRecord(seq: last, event: .account($0), isStored: false)
-        }
+        return records + (try OutboxRecord.accountStatesRebuilt(for: records, states: accountStates(of:)))
     }
 
     public func markDelivered(through seq: Int64) throws(StoreError) {
@@ -305,7 +291,7 @@ public final class PostgresLedgerStore: LedgerWriter {
             accounts[account.customerID] = account
         }
         let now = WallClock.now()
-        return ids.compactMap { id in accounts[id].map { AccountState($0, at: $0.versionedAt ?? now) } }
+        return ids.compactMap { id in accounts[id].map { AccountState(newestOf: $0, otherwise: now) } }
     }
 
     public func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int {

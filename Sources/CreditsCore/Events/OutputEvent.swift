@@ -36,6 +36,13 @@ public struct AccountState: Sendable, Equatable {
         updatedAt = now
     }
 
+    /// The state a stored account publishes: as of its last change (`versionedAt`), so that the
+    /// same state sent again (after a crash) is the same message; `now` for an account stored
+    /// before that time was kept.
+    public init(newestOf account: CustomerAccount, otherwise now: Timestamp) {
+        self.init(account, at: account.versionedAt ?? now)
+    }
+
     /// Minutes left, burn rate and projected depletion as of `updatedAt` (computed when the
     /// message is encoded, off the apply path).
     public var projection: AccountProjection { AccountProjection(account, at: updatedAt) }

@@ -137,7 +137,7 @@ public struct BatchPlan {
             if rowsAbout.contains(id) {
                 if namedAccounts.insert(id).inserted { report.changedAccounts.append(id) }
             } else {
-                emit(.account(AccountState(account, at: account.versionedAt ?? now)), partition: partition)
+                emit(.account(AccountState(newestOf: account, otherwise: now)), partition: partition)
             }
         }
         unsettledAccounts.removeAll()

@@ -144,7 +144,8 @@ public final class LedgerStore {
 
     /// Output messages not yet acknowledged, oldest first, after `seq`.
     public func pendingOutbox(after seq: Int64 = 0, limit: Int = 10_000) throws(StoreError) -> [OutboxRecord] {
-        try Outbox(connection: connection).pending(after: seq, limit: limit)
+        let records = try Outbox(connection: connection).pending(after: seq, limit: limit)
+        return records + (try OutboxRecord.accountStatesRebuilt(for: records, states: accountStates(of:)))
     }
 
     /// Forgets the outbox messages up to and including `seq`: the broker has them.
@@ -181,7 +182,7 @@ public final class LedgerStore {
         let now = WallClock.now()
         for customerID in customerIDs {
             guard let account = try account(customerID) else { continue }
-            states.append(AccountState(account, at: account.versionedAt ?? now))
+            states.append(AccountState(newestOf: account, otherwise: now))
         }
         return states
     }
@@ -251,7 +252,7 @@ public final class LedgerStore {
             if item.hasRows {
                 withoutRows.append(item.customerID)
             } else {
-                let state = AccountState(stored.account, at: stored.account.versionedAt ?? work.now)
+                let state = AccountState(newestOf: stored.account, otherwise: work.now)
                 try emit(.account(state), work: &work)
             }
         }

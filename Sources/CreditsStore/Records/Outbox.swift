@@ -31,6 +31,22 @@ public struct OutboxRecord: Sendable, Equatable {
         default: nil
         }
     }
+
+    /// The account states a crash may have lost: a batch stores no row for the `credits.accounts`
+    /// message of a customer it wrote other rows about (the pipeline reads the state when it is
+    /// due), so the customers named by `records` (rows still in the outbox) get their newest state
+    /// again, from `states`, with the seq of the last row; not those whose account never changed.
+    /// A state sent again is the same message: its time is the account's `versionedAt`.
+    public static func accountStatesRebuilt(
+        for records: [OutboxRecord], states: ([String]) throws(StoreError) -> [AccountState]
+    ) throws(StoreError) -> [OutboxRecord] {
+        guard let last = records.last?.seq else { return [] }
+        var seen = Set<String>()
+        let named = records.compactMap { customerNamed(by: $0.event) }.filter { seen.insert($0).inserted }
+        return try states(named).filter { $0.account.version > 0 }.map {
+            OutboxRecord(seq: last, event: .account($0), isStored: false)
+        }
+    }
 }
 
 /// The `outbox` table: output messages in the order they happened, until the broker has them.
@@ -63,8 +79,8 @@ struct Outbox {
         ]
     }
 
-    /// The stored rows after `seq`, up to `limit`, oldest first; then, with the seq of the last
-    /// row, the newest state of every customer those rows name (see `accountsRebuilt(for:)`).
+    /// The stored rows after `seq`, up to `limit`, oldest first (the store adds the account states
+    /// rebuilt from them: `OutboxRecord.accountStatesRebuilt(for:states:)`).
     func pending(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
         let statement = try connection.statement(
             "SELECT seq, topic, key, value, entry_seq, at FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?")
@@ -95,28 +111,7 @@ struct Outbox {
                 records.append(OutboxRecord(seq: seq, event: .encoded(OutboundMessage(topic: topic, key: key, value: value))))
             }
         }
-        return records + (try accountsRebuilt(for: records))
-    }
-
-    /// The account states a crash may have lost: a batch stores no row for the `credits.accounts`
-    /// message of a customer it wrote other rows for (`LedgerStore` sends it from memory), so the
-    /// customers named by rows still here get their newest state again, with the seq of the last
-    /// row (not those whose account never changed). A state sent again is the same message: its
-    /// time is the account's `versionedAt`.
-    private func accountsRebuilt(for records: [OutboxRecord]) throws(StoreError) -> [OutboxRecord] {
-        guard let last = records.last?.seq else { return [] }
-        var seen = Set<String>()
-        var rebuilt: [OutboxRecord] = []
-        let customers = CustomerRecords(connection: connection)
-        let now = WallClock.now()
-        for record in records {
-            guard let customerID = OutboxRecord.customerNamed(by: record.event), seen.insert(customerID).inserted,
-                let account = try customers.load(customerID)?.account, account.version > 0
-            else { continue }
-            let state = AccountState(account, at: account.versionedAt ?? now)
-            rebuilt.append(OutboxRecord(seq: last, event: .account(state), isStored: false))
-        }
-        return rebuilt
+        return records
     }
 
     func delete(through seq: Int64) throws(StoreError) {
