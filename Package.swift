@@ -76,11 +76,19 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: strict),
+        // The deterministic simulator: the real pipeline and stores against a model of a Kafka
+        // cluster, driven by a seed (tests and `credits-bench sim`).
+        .target(
+            name: "CreditsSimulation",
+            dependencies: [
+                "CreditsCore", "CreditsStore", "CreditsPostgres", "CreditsKafka", "CreditsService",
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         // Benchmarks: the store against a naive baseline, and the whole pipeline on the embedded broker.
         .executableTarget(
             name: "credits-bench",
             dependencies: [
-                "CreditsCore", "CreditsStore", "CSQLite", "CreditsKafka", "CreditsService",
+                "CreditsCore", "CreditsStore", "CSQLite", "CreditsKafka", "CreditsService", "CreditsSimulation",
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
 
@@ -100,6 +108,10 @@ let package = Package(
                 "CreditsTestSupport",
                 "credits-ledger",  // the CLI tests run the built executable
             ], swiftSettings: strict),
+        .testTarget(
+            name: "CreditsSimulationTests",
+            dependencies: ["CreditsSimulation", "CreditsService", "CreditsStore", "CreditsTestSupport"],
+            swiftSettings: strict),
         // Parses docker/ and config/ and checks them against each other (no Docker engine needed).
         .testTarget(
             name: "DeploymentTests",

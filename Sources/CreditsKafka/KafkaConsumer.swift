@@ -233,6 +233,21 @@ public final class KafkaConsumer {
         rd_kafka_resume_partitions(handle, list.pointer)
     }
 
+    /// Moves each partition's fetch position to its offset and waits (up to 5 s) until the fetcher
+    /// has it, so that no message fetched from the old position is returned after this.
+    public func seek(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
+        guard !offsets.isEmpty else { return }
+        let list = RDKafkaPartitionList(offsets: offsets)
+        if let error = rd_kafka_seek_partitions(handle, list.pointer, 5_000) {
+            let code = rd_kafka_error_code(error)
+            rd_kafka_error_destroy(error)
+            throw KafkaError(code, "seeking to the stored positions")
+        }
+        for element in list.elements where element.error != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(element.error, "seeking \(element.partition)")
+        }
+    }
+
     /// Commits `offsets` (the next offset to read per partition) to the group, without waiting.
     public func commit(_ offsets: [TopicPartition: Int64]) throws(KafkaError) {
         guard !offsets.isEmpty else { return }

@@ -29,6 +29,11 @@ public struct KafkaDelivery: Sendable, Equatable {
     public var token: Int64
     /// nil when the broker has the message.
     public var error: String?
+
+    public init(token: Int64, error: String? = nil) {
+        self.token = token
+        self.error = error
+    }
 }
 
 /// Special offsets understood by librdkafka.

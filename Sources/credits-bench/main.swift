@@ -7,6 +7,7 @@ import Foundation
 //   credits-bench e2e [events] [customers] [partitions]                        broker and service as processes (see README)
 //   credits-bench keys [keys] [customers]                                     start-up and memory with many idempotency keys
 //   credits-bench load <brokers> [events] [customers] [commands|usage|both]    input for scripts/bench-scaling.sh
+//   credits-bench sim [seeds] [first seed] [steps] [postgres URL]             the deterministic simulator as a soak
 //
 // CREDITS_BENCH_STORE_ONLY=1 skips the naive baseline (for profiling).
 
@@ -50,7 +51,11 @@ case "load":
     try loadInput(
         brokers: brokers, events: numbers.count > 0 ? numbers[0] : 100_000,
         customers: numbers.count > 1 ? numbers[1] : 2_000, part: part)
+case "sim":
+    try simulationSoak(
+        seeds: numbers.count > 0 ? numbers[0] : 100, firstSeed: UInt64(numbers.count > 1 ? numbers[1] : 1),
+        steps: numbers.count > 2 ? numbers[2] : 400, postgresURL: words.first { $0.hasPrefix("postgres") })
 default:
-    print("usage: credits-bench [store|pipeline|e2e|keys|load] [events] [customers] [batch|partitions]")
+    print("usage: credits-bench [store|pipeline|e2e|keys|load|sim] [events] [customers] [batch|partitions]")
     exit(2)
 }

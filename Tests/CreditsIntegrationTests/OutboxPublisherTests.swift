@@ -24,7 +24,7 @@ struct OutboxPublisherTests {
 
     func publisher(window: Int) throws -> OutboxPublisher {
         OutboxPublisher(
-            producer: try KafkaProducer(settings: settings, logger: logger),
+            output: try KafkaProducer(settings: settings, logger: logger),
             topics: ServiceConfiguration.Topics(), window: window, logger: logger)
     }
 

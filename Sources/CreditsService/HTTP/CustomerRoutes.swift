@@ -198,7 +198,7 @@ struct CustomerRoutes {
         case "day": bucket = 86_400_000
         default: throw APIError.badParameter("bucket", "must be hour or day")
         }
-        let to = try time("to") ?? LedgerPipeline.now()
+        let to = try time("to") ?? WallClock.now()
         let from = try time("from") ?? to.adding(seconds: -30 * 86_400)
         guard from < to else { throw APIError.badParameter("from", "must be before to") }
         guard to.millisecondsSinceEpoch - from.millisecondsSinceEpoch <= Self.maximumUsageRangeDays * 86_400_000 else {
@@ -247,7 +247,7 @@ enum CustomerJSON {
         if case .grace(let blockAt, _) = account.blockState { body.string("block_at", blockAt) }
         body.int("last_entry_id", account.lastEntryID)
         body.int("version", account.version)
-        AccountProjection(account, at: LedgerPipeline.now()).write(into: &body)
+        AccountProjection(account, at: WallClock.now()).write(into: &body)
         let settings = account.settings
         var fields = JSONObjectWriter()
         if let price = settings.pricePerMinute {

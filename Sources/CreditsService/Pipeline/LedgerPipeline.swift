@@ -8,35 +8,19 @@ import Logging
 /// The service loop, on one thread: poll a batch, decode, apply it in one store transaction
 /// (entries, idempotency keys, outbox, offsets together), produce the outbox, commit offsets to
 /// the group, fire due grace deadlines, and forget delivered outbox messages.
-final class LedgerPipeline: KafkaRebalanceListener {
+public final class LedgerPipeline: KafkaRebalanceListener {
     private let configuration: ServiceConfiguration
     private let store: any LedgerWriter
     private let publisher: OutboxPublisher
-    private var consumer: KafkaConsumer?
+    private var consumer: (any PipelineInput)?
     private let status: ServiceStatus
     private let metrics: PipelineMetrics
     private let logger: Logger
-    /// Next offset to apply per partition, as the store holds it.
-    private var nextOffsets: [TopicPartition: Int64]
+    private let clock: PipelineClock
+    /// Partitions, positions and the order of input and output: the decisions, without I/O.
+    private var state: PipelineState
     private var lastDeleted: Int64 = 0
-    /// While set, the store holds outbox messages after this seq that the publisher has not taken
-    /// yet (left from the last run); input waits until they are all handed over, in order.
-    private var backlogAfter: Int64? = 0
-    private var paused = Set<TopicPartition>()
-    /// Assigned partitions this store has no offset for, paused until the group's committed offset
-    /// is read (outside the rebalance callback): none or 0 means a new partition, anything else
-    /// that another store applied it.
-    private var unverified = Set<TopicPartition>()
     private var nextVerification: UInt64 = 0
-    private var pauseReasons: [TopicPartition: String] = [:]
-    /// An assignment whose stored positions could not be read yet (the store was unreachable):
-    /// its partitions stay paused until `own` succeeds.
-    private var unowned: [TopicPartition]?
-    /// Shared store: after an assignment (or a fenced batch) the outbox is read again for the
-    /// partitions now owned, once the publisher has handed over what it holds, before any input.
-    private var needsOutboxRescan = false
-    /// Input polled but not applied because the store refused it; applied again first.
-    private var heldBatch: [KafkaMessage]?
     /// Account states waiting for `accounts.publish_interval_ms` (their rows hold the mark).
     private var accountStates = AccountStateBuffer()
     /// Due account states go out in slices at most every tenth of the publish interval (100 ms at
@@ -51,44 +35,66 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private var lastGaugeUpdate: UInt64 = 0
     private var lastStateCount: UInt64 = 0
     private var lastPrune: UInt64 = 0
+    /// Batches refused because another instance had applied one of their partitions.
+    public private(set) var fencedBatches = 0
 
-    init(
+    /// Output messages handed to the producer and not yet delivered.
+    public var undeliveredOutput: Int { publisher.undeliveredCount }
+
+    convenience init(
         configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
         metrics: PipelineMetrics, logger: Logger
     ) throws {
-        self.configuration = configuration
-        signatures = configuration.requireCommandSignature ? CommandSignatures(keys: configuration.signingKeys) : nil
-        self.status = status
-        self.metrics = metrics
-        self.logger = logger
-        store = try Self.openStore(configuration, logger: logger)
+        let store = try Self.openStore(configuration, logger: logger)
         if configuration.usesEmbeddedBroker, !(try store.consumedOffsets().isEmpty) {
             // The embedded broker starts with empty topics each run: offsets from an earlier run
             // point past their end. Start over; idempotency keys still catch repeats.
             try store.forgetConsumedOffsets()
             logger.info("Embedded broker: offsets of the previous run forgotten")
         }
-        nextOffsets = try store.consumedOffsets()
         let settings = configuration.kafkaSettings(bootstrapServers: bootstrapServers)
         // Where to start is always explicit (the store's offset, or the beginning of a new
         // partition); an offset that no longer exists must stop the partition, not skip data.
         var consumerSettings = settings
         consumerSettings.properties = configuration.consumerProperties.merging(settings.properties) { _, given in given }
         consumerSettings.properties["auto.offset.reset"] = "error"
+        let headerNames = configuration.requireCommandSignature ? [CommandSignatures.headerName] : []
+        try self.init(
+            configuration: configuration, store: store, output: try KafkaProducer(settings: settings, logger: logger),
+            clock: .system, status: status, metrics: metrics, logger: logger
+        ) { listener in
+            try KafkaConsumer(
+                settings: consumerSettings, groupID: configuration.groupID,
+                topics: [configuration.topics.usage, configuration.topics.commands],
+                listener: listener, headerNames: headerNames, logger: logger)
+        }
+    }
+
+    /// A pipeline over `store`, reading through the input `makeInput` returns (a group member
+    /// that calls the pipeline back on rebalances) and producing to `output`, on `clock`.
+    public init(
+        configuration: ServiceConfiguration, store: any LedgerWriter, output: any PipelineOutput,
+        clock: PipelineClock, status: ServiceStatus, metrics: PipelineMetrics, logger: Logger,
+        makeInput: (KafkaRebalanceListener) throws -> any PipelineInput
+    ) throws {
+        self.configuration = configuration
+        signatures = configuration.requireCommandSignature ? CommandSignatures(keys: configuration.signingKeys) : nil
+        self.status = status
+        self.metrics = metrics
+        self.logger = logger
+        self.clock = clock
+        self.store = store
+        state = PipelineState(shared: store.isShared, storedOffsets: try store.consumedOffsets())
         publisher = OutboxPublisher(
-            producer: try KafkaProducer(settings: settings, logger: logger),
-            topics: configuration.topics, window: configuration.maxInFlight, logger: logger)
+            output: output, topics: configuration.topics, window: configuration.maxInFlight, clock: clock,
+            logger: logger)
         status.update { $0.storeOpen = true }
         logger.info("Store open", metadata: ["store": "\(store.summary)"])
-        consumer = try KafkaConsumer(
-            settings: consumerSettings, groupID: configuration.groupID,
-            topics: [configuration.topics.usage, configuration.topics.commands],
-            listener: self, headerNames: signatures == nil ? [] : [CommandSignatures.headerName],
-            logger: logger)
+        consumer = try makeInput(self)
     }
 
     /// The shared PostgreSQL store when `store.url` is set, else the SQLite file.
-    private static func openStore(_ configuration: ServiceConfiguration, logger: Logger) throws -> any LedgerWriter {
+    static func openStore(_ configuration: ServiceConfiguration, logger: Logger) throws -> any LedgerWriter {
         let ledger = Ledger(configuration: configuration.ledger)
         if let url = configuration.storeURL {
             return try PostgresLedgerStore(url: url, ledger: ledger, logger: logger)
@@ -107,12 +113,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// three quarters of the time and the group left in the rest. What needs an unreachable
     /// cluster is given up: undelivered output stays in the outbox for the next start, and the
     /// offsets are in the store.
-    func run(until stop: StopSignal) throws {
+    public func run(until stop: StopSignal) throws {
         while !stop.isStopped {
             try step(until: stop)
         }
         status.update { $0.stopping = true }
-        let started = MonotonicClock.now()
+        let started = clock.monotonicNanoseconds()
         let budget = UInt64(configuration.shutdownTimeoutMilliseconds) * 1_000_000
         logger.info(
             "Stopping: flushing output messages",
@@ -134,7 +140,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
                 "Could not record the delivered output; it is sent again at the next start",
                 metadata: ["error": "\(error)"])
         }
-        let now = MonotonicClock.now()
+        let now = clock.monotonicNanoseconds()
         let remaining = now < started + budget ? Int((started + budget - now) / 1_000_000) : 0
         let leftGroup = consumer?.close(timeoutMilliseconds: max(500, remaining)) ?? true
         consumer = nil
@@ -153,8 +159,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
     }
 
     /// One turn of the loop. A store that refuses work does not end the loop: see `storeFailed`.
-    func step(until stop: StopSignal) throws {
-        if storeError != nil && MonotonicClock.now() < nextStoreAttempt {
+    public func step(until stop: StopSignal) throws {
+        if storeError != nil && clock.monotonicNanoseconds() < nextStoreAttempt {
             try publisher.serveDeliveries(timeoutMilliseconds: 100)
             reportOutputStall()
             return
@@ -174,7 +180,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// positions are read again, and the outbox with them, before anything more is applied.
     private func fenced(_ error: StoreError) {
         metrics.fenced()
-        heldBatch = nil
+        fencedBatches += 1
+        state.fenced()
         logger.warning(
             "Batch fenced: another instance owns a partition now; positions read again",
             metadata: ["reason": "\(error.message)"])
@@ -184,16 +191,14 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private func stepWithStore(until stop: StopSignal) throws {
         // Backpressure: stop taking input while too much output is unacknowledged, and until the
         // output left from the last run is handed over.
-        while publisher.undeliveredCount >= configuration.maxInFlight || backlogAfter != nil || needsOutboxRescan {
+        while state.inputWaits(undelivered: publisher.undeliveredCount, window: configuration.maxInFlight) {
             guard !stop.isStopped else { return }
-            if needsOutboxRescan && publisher.undeliveredCount == 0 {
+            if state.startRescan(undelivered: publisher.undeliveredCount, owned: consumer?.assignment ?? []) {
                 // Everything handed over is delivered: read the owned partitions' outbox afresh.
-                needsOutboxRescan = false
                 // Waiting states are rebuilt from their rows, which their hold kept.
                 accountStates.clear()
                 publisher.resetDeliveredMark()
                 lastDeleted = 0
-                backlogAfter = 0
             }
             try takeBacklog()
             reportOutputStall()
@@ -203,19 +208,19 @@ final class LedgerPipeline: KafkaRebalanceListener {
         reportOutputStall()
         // A batch the store refused is applied again before anything new is taken.
         let messages =
-            heldBatch ?? consumer?.poll(
+            state.heldBatch ?? consumer?.poll(
                 maxMessages: configuration.batchMaxMessages,
                 timeoutMilliseconds: configuration.pollTimeoutMilliseconds) ?? []
         if !messages.isEmpty {
-            heldBatch = messages
+            state.heldBatch = messages
             // A new assignment came with this poll: its partitions' old output goes out first.
-            guard !needsOutboxRescan else { return }
+            guard !state.needsOutboxRescan else { return }
             try apply(messages)
-            heldBatch = nil
+            state.heldBatch = nil
         }
-        if let unowned { takeOwnership(of: unowned) }
+        if let unowned = state.unowned { takeOwnership(of: unowned) }
         verifyNewPartitions()
-        try fireGraceDeadlines()
+        if state.deadlinesMayFire { try fireGraceDeadlines() }
         try pruneIdempotencyKeys()
         try publishAccountStates()
         try publisher.serveDeliveries(timeoutMilliseconds: 0)
@@ -227,12 +232,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// turns 503 with the reason, and the work is tried again after a backoff (1 s doubling to 30 s).
     private func storeFailed(_ error: StoreError) {
         storeError = error
-        nextStoreAttempt = MonotonicClock.now() + storeBackoffNanoseconds
+        nextStoreAttempt = clock.monotonicNanoseconds() + storeBackoffNanoseconds
         logger.error(
             "The store cannot be written; holding the batch in hand and retrying",
             metadata: [
                 "error": "\(error)", "retry_in_ms": "\(storeBackoffNanoseconds / 1_000_000)",
-                "held_messages": "\(heldBatch?.count ?? 0)",
+                "held_messages": "\(state.heldBatch?.count ?? 0)",
             ])
         storeBackoffNanoseconds = min(storeBackoffNanoseconds * 2, 30_000_000_000)
         status.update { $0.storeError = "\(error)" }
@@ -262,7 +267,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         }
         if let consumer {
             for partition in consumer.assignment {
-                if let lag = consumer.lag(of: partition, nextOffset: nextOffsets[partition] ?? 0) {
+                if let lag = consumer.lag(of: partition, nextOffset: state.nextOffsets[partition] ?? 0) {
                     metrics.lag(partition.description, lag)
                 }
             }
@@ -272,10 +277,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private func apply(_ messages: [KafkaMessage]) throws {
         let started = DispatchTime.now().uptimeNanoseconds
         // Already applied (redelivery after a rebalance or a lagging group commit), or paused.
-        let fresh = messages.filter { message in
-            let partition = TopicPartition(topic: message.topic, partition: message.partition)
-            return message.offset >= nextOffsets[partition, default: 0] && !paused.contains(partition)
-        }
+        let fresh = messages.filter { state.isFresh($0) }
         let usageTopic = configuration.topics.usage
         let signatures = signatures
         let decoded = Parallel.map(fresh) { message -> (InboundMessage, CommandSignatures.Outcome?) in
@@ -297,8 +299,8 @@ final class LedgerPipeline: KafkaRebalanceListener {
         for (_, outcome) in decoded { if let outcome { metrics.signature(outcome) } }
         let batch = decoded.map(\.0)
         guard !batch.isEmpty else { return }
-        let report = try store.apply(batch, at: Self.now())
-        nextOffsets.merge(report.nextOffsets) { _, stored in stored }
+        let report = try store.apply(batch, at: clock.wall())
+        state.applied(nextOffsets: report.nextOffsets)
         try hand(report)
         do {
             try consumer?.commit(report.nextOffsets)
@@ -324,7 +326,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     }
 
     private func fireGraceDeadlines() throws {
-        let now = Self.now()
+        let now = clock.wall()
         guard let next = try store.nextGraceDeadline(), next <= now else { return }
         let report = try store.fireDueGraceDeadlines(at: now)
         if report.graceDeadlinesFired > 0 {
@@ -338,7 +340,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     private func hand(_ report: BatchReport) throws {
         try publisher.publish(report.outbox)
         guard !report.changedAccounts.isEmpty, let first = report.outbox.first?.seq else { return }
-        accountStates.add(report.changedAccounts, fromSeq: first, at: MonotonicClock.now())
+        accountStates.add(report.changedAccounts, fromSeq: first, at: clock.monotonicNanoseconds())
         publisher.holdMark(from: first)
         try publishAccountStates()
     }
@@ -346,7 +348,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
     /// Sends the account states that have waited the interval (all of them with `everything`),
     /// at most every tenth of the interval; the rows of those still waiting stay held.
     private func publishAccountStates(everything: Bool = false) throws {
-        let now = MonotonicClock.now()
+        let now = clock.monotonicNanoseconds()
         guard everything || now >= nextAccountStateSlice else { return }
         let interval = UInt64(configuration.accountsPublishIntervalMilliseconds) * 1_000_000
         let due = accountStates.due(at: now, intervalNanoseconds: interval, everything: everything)
@@ -363,7 +365,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
         let now = DispatchTime.now().uptimeNanoseconds
         guard days > 0, lastPrune == 0 || now - lastPrune > 600_000_000_000 else { return }
         lastPrune = now
-        let pruned = try store.pruneIdempotencyKeys(recordedBefore: Self.now().adding(seconds: -Int64(days) * 86_400))
+        let pruned = try store.pruneIdempotencyKeys(recordedBefore: clock.wall().adding(seconds: -Int64(days) * 86_400))
         if pruned > 0 {
             logger.info("Forgot idempotency keys past the retention", metadata: ["count": "\(pruned)", "days": "\(days)"])
         }
@@ -371,12 +373,12 @@ final class LedgerPipeline: KafkaRebalanceListener {
 
     /// Hands the publisher the next page of output left from the last run, as its window allows.
     private func takeBacklog() throws {
-        guard let after = backlogAfter else { return }
+        guard let after = state.backlogAfter else { return }
         let room = configuration.maxInFlight - publisher.undeliveredCount
         guard room > 0 else { return }
         let records = try store.pendingOutbox(after: after, limit: min(room, 10_000))
         guard let last = records.last else {
-            backlogAfter = nil
+            state.backlogAfter = nil
             return
         }
         if after == 0 {
@@ -384,7 +386,7 @@ final class LedgerPipeline: KafkaRebalanceListener {
             logger.info("Publishing output messages left from the last run", metadata: ["outbox": "\(depth)"])
         }
         try publisher.publish(records)
-        backlogAfter = last.seq
+        state.backlogAfter = last.seq
     }
 
     /// Readiness reports an output that has not delivered its oldest message for too long.
@@ -408,11 +410,9 @@ final class LedgerPipeline: KafkaRebalanceListener {
         lastDeleted = seq
     }
 
-    static func now() -> Timestamp { WallClock.now() }
-
     // MARK: KafkaRebalanceListener
 
-    func partitionsAssigned(_ partitions: [TopicPartition])
+    public func partitionsAssigned(_ partitions: [TopicPartition])
         -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>)
     {
         status.update { $0.joinedGroup = true }
@@ -420,16 +420,14 @@ final class LedgerPipeline: KafkaRebalanceListener {
         // positions, seeks there and resumes (messages before a position are skipped anyway).
         var start: [TopicPartition: Int64] = [:]
         for partition in partitions { start[partition] = KafkaOffset.beginning }
-        paused = Set(partitions)
-        unverified = []
-        pauseReasons = [:]
+        state.assigned(partitions)
         let positions = takeOwnership(of: partitions, resuming: false)
         if let positions {
             for (partition, next) in positions { start[partition] = next }
         }
         logger.info("Partitions assigned", metadata: ["partitions": "\(partitions.map(\.description).sorted())"])
         publishPauseReasons(assigned: partitions)
-        return (start, paused)
+        return (start, state.paused)
     }
 
     /// Reads the stored positions of `partitions` and makes them this instance's: partitions with
@@ -441,74 +439,54 @@ final class LedgerPipeline: KafkaRebalanceListener {
         do {
             positions = try store.own(partitions)
         } catch {
-            if unowned == nil {
+            if state.unowned == nil {
                 logger.error(
                     "Cannot read the partitions' positions from the store; they stay paused",
                     metadata: ["error": "\(error)"])
             }
-            unowned = partitions
-            for partition in partitions {
-                paused.insert(partition)
-                pauseReasons[partition] = "cannot read the partition's position from the store (\(error)); retrying"
-            }
+            state.ownFailed(partitions, reason: "\(error)")
             publishPauseReasons(assigned: nil)
             return nil
         }
-        unowned = nil
-        if store.isShared { needsOutboxRescan = true }
-        var resumed: [TopicPartition] = []
-        for partition in partitions {
-            if let next = positions[partition] {
-                nextOffsets[partition] = next
-                pauseReasons[partition] = nil
-                if paused.remove(partition) != nil { resumed.append(partition) }
-            } else {
-                nextOffsets[partition] = nil
-                unverified.insert(partition)
-                paused.insert(partition)
-                pauseReasons[partition] = "checking the group's committed offset (the store has no state for the partition)"
-            }
-        }
         nextVerification = 0
-        if resuming { consumer?.resume(resumed) }
+        perform(state.owned(partitions, positions: positions, resuming: resuming))
         publishPauseReasons(assigned: nil)
         return positions
+    }
+
+    /// Performs the state's actions with the consumer.
+    private func perform(_ actions: [PipelineState.Action]) {
+        for action in actions {
+            switch action {
+            case .resume(let partitions): consumer?.resume(partitions)
+            case .seek(let offsets):
+                do {
+                    try consumer?.seek(offsets)
+                } catch {
+                    logger.error("Seeking to the stored positions failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
     }
 
     /// Reads the group's committed offset of partitions new to this store, and resumes those the
     /// group has not consumed either. Fails closed: a partition whose offset cannot be read stays
     /// paused, and the check is repeated every second.
     private func verifyNewPartitions() {
-        guard !unverified.isEmpty, let consumer, MonotonicClock.now() >= nextVerification else { return }
-        let partitions = unverified.sorted { $0.description < $1.description }
+        guard !state.unverified.isEmpty, let consumer, clock.monotonicNanoseconds() >= nextVerification else { return }
+        let partitions = state.unverified.sorted { $0.description < $1.description }
         do {
             let committed = try consumer.committedOffsets(partitions, timeoutMilliseconds: 2_000)
-            var resumed: [TopicPartition] = []
-            for partition in partitions {
-                unverified.remove(partition)
-                if let groupOffset = committed[partition], groupOffset > 0 {
-                    // Another store applied this partition: applying from here would give wrong balances.
-                    pauseReasons[partition] =
-                        "group offset is \(groupOffset) but this store has no state for the partition; "
-                        + "restore the store that applied it (or reset the group) before resuming"
-                    logger.error(
-                        "Partition paused",
-                        metadata: [
-                            "partition": "\(partition)",
-                            "reason": "\(pauseReasons[partition] ?? "")",
-                        ])
-                } else {
-                    paused.remove(partition)
-                    pauseReasons[partition] = nil
-                    resumed.append(partition)
-                }
+            let outcome = state.verified(committed)
+            for partition in outcome.refused {
+                logger.error(
+                    "Partition paused",
+                    metadata: ["partition": "\(partition)", "reason": "\(state.pauseReasons[partition] ?? "")"])
             }
-            consumer.resume(resumed)
+            consumer.resume(outcome.resume)
         } catch {
-            nextVerification = MonotonicClock.now() + 1_000_000_000
-            for partition in partitions {
-                pauseReasons[partition] = "cannot read the group's committed offset (\(error)); paused, retrying every second"
-            }
+            nextVerification = clock.monotonicNanoseconds() + 1_000_000_000
+            state.verificationFailed(reason: "\(error)")
             logger.warning(
                 "Group offsets unreadable; new partitions stay paused",
                 metadata: ["partitions": "\(partitions.map(\.description))", "error": "\(error)"])
@@ -517,19 +495,15 @@ final class LedgerPipeline: KafkaRebalanceListener {
     }
 
     private func publishPauseReasons(assigned: [TopicPartition]?) {
-        let reasons = Dictionary(uniqueKeysWithValues: pauseReasons.map { ($0.key.description, $0.value) })
+        let reasons = Dictionary(uniqueKeysWithValues: state.pauseReasons.map { ($0.key.description, $0.value) })
         status.update { snapshot in
             if let assigned { snapshot.assignedPartitions = assigned.map(\.description).sorted() }
             snapshot.pausedPartitions = reasons
         }
     }
 
-    func partitionsRevoked(_ partitions: [TopicPartition]) {
-        heldBatch = nil  // redelivered from the store's offsets by whoever gets the partitions
-        paused = []
-        unverified = []
-        unowned = nil
-        pauseReasons = [:]
+    public func partitionsRevoked(_ partitions: [TopicPartition]) {
+        state.revoked(partitions)
         status.update {
             $0.assignedPartitions = []
             $0.pausedPartitions = [:]

@@ -29,7 +29,8 @@ final class OutboxPublisher {
         var delivered = false
     }
 
-    private let producer: KafkaProducer
+    private let producer: any PipelineOutput
+    private let clock: PipelineClock
     private let topics: ServiceConfiguration.Topics
     private let logger: Logger
     private let window: Int
@@ -56,8 +57,12 @@ final class OutboxPublisher {
     static let initialBackoff: UInt64 = 100_000_000
     static let maximumBackoff: UInt64 = 10_000_000_000
 
-    init(producer: KafkaProducer, topics: ServiceConfiguration.Topics, window: Int, logger: Logger) {
-        self.producer = producer
+    init(
+        output: any PipelineOutput, topics: ServiceConfiguration.Topics, window: Int, clock: PipelineClock = .system,
+        logger: Logger
+    ) {
+        self.producer = output
+        self.clock = clock
         self.topics = topics
         self.window = max(1, window)
         self.logger = logger
@@ -69,7 +74,7 @@ final class OutboxPublisher {
     /// Seconds since the oldest undelivered message was handed over; 0 when all are delivered.
     var oldestUndeliveredAge: Double {
         guard head < slots.count else { return 0 }
-        return Double(MonotonicClock.now() - slots[head].enqueuedAt) / 1e9
+        return Double(clock.monotonicNanoseconds() - slots[head].enqueuedAt) / 1e9
     }
 
     /// Starts the delivered mark afresh, for a new sequence of records that may begin below the
@@ -116,7 +121,7 @@ final class OutboxPublisher {
     /// while a record rebuilt from it is still undelivered.
     func publish(_ records: [OutboxRecord]) throws(KafkaError) {
         guard !records.isEmpty else { return }
-        let now = MonotonicClock.now()
+        let now = clock.monotonicNanoseconds()
         let messages = Parallel.map(records) { $0.message }
         let allStored = records.allSatisfy(\.isStored)
         slots.reserveCapacity(slots.count + records.count)
@@ -139,9 +144,9 @@ final class OutboxPublisher {
     }
 
     /// Keeps sending and serving reports until every message is delivered or `deadline`
-    /// (`MonotonicClock` nanoseconds) passes.
+    /// (monotonic nanoseconds) passes.
     func drain(until deadline: UInt64) throws(KafkaError) {
-        while undeliveredCount > 0 && MonotonicClock.now() < deadline {
+        while undeliveredCount > 0 && clock.monotonicNanoseconds() < deadline {
             try serveDeliveries(timeoutMilliseconds: 50)
         }
     }
@@ -150,7 +155,7 @@ final class OutboxPublisher {
     /// report and the backoff, then starts again from the failed message.
     private func pump() throws(KafkaError) {
         if let failure = firstFailure {
-            guard inFlightCount == 0, MonotonicClock.now() >= retryAt else { return }
+            guard inFlightCount == 0, clock.monotonicNanoseconds() >= retryAt else { return }
             for index in failure..<sentEnd { slots[index].delivered = false }
             sentEnd = failure
             firstFailure = nil
@@ -180,7 +185,7 @@ final class OutboxPublisher {
             if let error = report.error {
                 produceErrors += 1
                 if firstFailure == nil {
-                    retryAt = MonotonicClock.now() + backoffNanoseconds
+                    retryAt = clock.monotonicNanoseconds() + backoffNanoseconds
                     logger.warning(
                         "Output message not delivered; holding newer ones and sending again in order",
                         metadata: [

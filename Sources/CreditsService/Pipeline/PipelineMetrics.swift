@@ -30,14 +30,14 @@ public final class ServiceMetrics: Sendable {
 }
 
 /// The pipeline's instruments. Used from the pipeline thread only.
-final class PipelineMetrics {
+public final class PipelineMetrics {
     private let factory: PrometheusMetricsFactory
     private var counters: [String: CoreMetrics.Counter] = [:]
     private var gauges: [String: CoreMetrics.Gauge] = [:]
     private let batchSize: CoreMetrics.Recorder
     private let batchLatency: CoreMetrics.Timer
 
-    init(_ metrics: ServiceMetrics) {
+    public init(_ metrics: ServiceMetrics) {
         factory = metrics.factory
         batchSize = CoreMetrics.Recorder(label: "credits_apply_batch_size", factory: factory)
         batchLatency = CoreMetrics.Timer(label: "credits_apply_batch_duration", factory: factory)
