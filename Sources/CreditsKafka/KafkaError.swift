@@ -17,4 +17,10 @@ public struct KafkaError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// `RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE`: a message over the size the broker or producer takes.
+    public static let messageSizeTooLarge = RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue
+
+    /// Whether sending the same message again can never succeed (it is too large).
+    public var isTooLarge: Bool { code == Self.messageSizeTooLarge }
 }

@@ -139,7 +139,8 @@ public final class KafkaProducer {
                     reports.append(
                         KafkaDelivery(
                             token: token,
-                            error: error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(error))))
+                            error: error == RD_KAFKA_RESP_ERR_NO_ERROR ? nil : String(cString: rd_kafka_err2str(error)),
+                            code: error.rawValue))
                 }
             case RD_KAFKA_EVENT_ERROR:
                 let fatal = rd_kafka_event_error_is_fatal(event) != 0

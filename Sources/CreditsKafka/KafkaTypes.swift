@@ -29,11 +29,18 @@ public struct KafkaDelivery: Sendable, Equatable {
     public var token: Int64
     /// nil when the broker has the message.
     public var error: String?
+    /// librdkafka's error code when `error` is set (`rd_kafka_resp_err_t`).
+    public var code: Int32
 
-    public init(token: Int64, error: String? = nil) {
+    public init(token: Int64, error: String? = nil, code: Int32 = 0) {
         self.token = token
         self.error = error
+        self.code = code
     }
+
+    /// The message is larger than the broker (or the producer's `message.max.bytes`) takes: sending
+    /// it again can never succeed.
+    public var isTooLarge: Bool { code == KafkaError.messageSizeTooLarge }
 }
 
 /// Special offsets understood by librdkafka.

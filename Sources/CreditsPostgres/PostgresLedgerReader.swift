@@ -108,14 +108,16 @@ public final class PostgresLedgerReader: LedgerReading {
 
     public func usage(
         _ customerID: String, from: Timestamp, to: Timestamp,
-        bucketMilliseconds: Int64
-    ) throws(StoreError) -> [UsageBucket] {
+        bucketMilliseconds: Int64, scanLimit: Int
+    ) throws(StoreError) -> [UsageBucket]? {
         let rows = try session.query(
             """
             SELECT occurred_at, amount, call_part, ai_part, tool_part FROM entries
             WHERE customer_id = \(customerID) AND kind = 2
               AND occurred_at >= \(from.millisecondsSinceEpoch) AND occurred_at < \(to.millisecondsSinceEpoch)
+            LIMIT \(Int64(scanLimit) + 1)
             """, "reading a customer's usage")
+        guard rows.count <= scanLimit else { return nil }
         var buckets = UsageBuckets(bucketMilliseconds: bucketMilliseconds)
         for row in rows {
             let columns = PostgresColumns(row)

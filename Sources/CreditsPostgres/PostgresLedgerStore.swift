@@ -26,7 +26,14 @@ public final class PostgresLedgerStore: LedgerWriter {
     private let url: PostgresStoreURL
     /// Owned input partitions and the next offset this instance expects to apply from each.
     private var positions: [TopicPartition: Int64] = [:]
+    /// Owned partitions that had no stored position when taken (never applied by anyone then).
+    private var unapplied = Set<TopicPartition>()
     private var ownedNumbers: [Int32] = []
+    /// Per owned partition, the highest outbox seq handed to the caller since the partition was
+    /// taken: a delivered mark forgets a partition's rows only up to there. The outbox seq is
+    /// global, so a mark from other partitions' rows says nothing of a row this instance has not
+    /// read (left by a crashed owner, or written by a zombie after the outbox was read).
+    private var handedThrough: [Int32: Int64] = [:]
 
     /// Connects, and brings the schema up to date (once, whichever instance comes first).
     public init(url: PostgresStoreURL, ledger: Ledger, logger: Logger) throws(StoreError) {
@@ -55,7 +62,11 @@ public final class PostgresLedgerStore: LedgerWriter {
             owned = try Self.positions(rows)
         }
         positions = Dictionary(uniqueKeysWithValues: partitions.map { ($0, owned[$0] ?? 0) })
+        unapplied = Set(partitions.filter { owned[$0] == nil })
         ownedNumbers = Array(Set(partitions.map(\.partition))).sorted()
+        // Nothing of the partitions is handed over yet under this ownership: the caller reads
+        // their outbox afresh.
+        handedThrough = [:]
         return owned
     }
 
@@ -95,6 +106,7 @@ public final class PostgresLedgerStore: LedgerWriter {
             return try write(plan)
         }
         positions.merge(next) { _, new in new }
+        unapplied.subtract(next.keys)
         report.nextOffsets = next
         return report
     }
@@ -112,8 +124,7 @@ public final class PostgresLedgerStore: LedgerWriter {
     public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
         guard !ownedNumbers.isEmpty else { return BatchReport() }
         return try session.transaction { () throws(StoreError) -> BatchReport in
-            // Still the owner: the positions of every owned partition are unchanged.
-            try fence(positions)
+            try confirmOwnership()
             let rows = try session.query(
                 """
                 SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
@@ -134,6 +145,29 @@ public final class PostgresLedgerStore: LedgerWriter {
             plan.fireGraceDeadlines(due, partitions: partitions)
             return try write(plan)
         }
+    }
+
+    /// Throws `fenced` unless every owned partition is as this instance read it: the positions of
+    /// the applied ones unchanged (row-locked until the transaction ends), and the never-applied
+    /// ones still without a position (none is written for them here, so that a partition nobody
+    /// applied never looks applied at 0 and skips the group-offset check).
+    private func confirmOwnership() throws(StoreError) {
+        try fence(positions.filter { !unapplied.contains($0.key) })
+        guard !unapplied.isEmpty else { return }
+        let partitions = Array(unapplied)
+        let rows = try session.query(
+            """
+            SELECT topic, partition FROM partition_positions
+            WHERE (topic, partition) IN (SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[]))
+            FOR SHARE
+            """, "confirming never-applied partitions")
+        guard rows.count > 0 else { return }
+        var moved: [String] = []
+        for row in rows { moved.append(try PostgresColumns(row).topicPartition().description) }
+        throw StoreError(
+            code: StoreError.fencedCode,
+            message: "another instance applied \(moved.sorted().joined(separator: ", ")) after this one took it",
+            context: "fencing", backend: "PostgreSQL")
     }
 
     /// Advances each partition's stored position from the expected one to `next`; throws
@@ -237,7 +271,12 @@ public final class PostgresLedgerStore: LedgerWriter {
         seqs.sort()
         var report = plan.report
         report.outbox = zip(seqs, plan.outputs).map { OutboxRecord(seq: $0, event: $1.event) }
+        for (seq, output) in zip(seqs, plan.outputs) { handed(output.partition, seq) }
         return report
+    }
+
+    private func handed(_ partition: Int32, _ seq: Int64) {
+        handedThrough[partition] = max(handedThrough[partition] ?? 0, seq)
     }
 
     // MARK: Outbox and housekeeping
@@ -247,11 +286,12 @@ public final class PostgresLedgerStore: LedgerWriter {
         var records: [OutboxRecord] = []
         let rows = try session.query(
             """
-            SELECT seq, topic, key, value FROM outbox WHERE seq > \(seq) AND partition = ANY(\(ownedNumbers)::int[])
+            SELECT seq, topic, key, value, partition FROM outbox WHERE seq > \(seq) AND partition = ANY(\(ownedNumbers)::int[])
             ORDER BY seq LIMIT \(Int64(limit))
             """, "reading the outbox")
         for row in rows {
             let columns = PostgresColumns(row)
+            handed(Int32(try columns.int(4)), try columns.int(0))
             guard let topic = OutputTopic(rawValue: Int(try columns.int(1))) else { continue }
             records.append(
                 OutboxRecord(
@@ -263,10 +303,18 @@ public final class PostgresLedgerStore: LedgerWriter {
         return records + (try OutboxRecord.accountStatesRebuilt(for: records, states: accountStates(of:)))
     }
 
+    /// Forgets, per owned partition, the rows up to `seq` that were handed over under the current
+    /// ownership (`handedThrough`); rows of that partition this instance has not read stay.
     public func markDelivered(through seq: Int64) throws(StoreError) {
-        guard !ownedNumbers.isEmpty else { return }
+        let cutoffs = handedThrough.map { (partition: $0.key, through: min($0.value, seq)) }.sorted {
+            $0.partition < $1.partition
+        }
+        guard !cutoffs.isEmpty else { return }
         try session.query(
-            "DELETE FROM outbox WHERE seq <= \(seq) AND partition = ANY(\(ownedNumbers)::int[])",
+            """
+            DELETE FROM outbox o USING unnest(\(cutoffs.map(\.partition))::int[], \(cutoffs.map(\.through))::bigint[]) AS c(p, s)
+            WHERE o.partition = c.p AND o.seq <= c.s
+            """,
             "forgetting delivered output")
     }
 

@@ -98,6 +98,33 @@ struct AccountStateTests {
         #expect(old.account.balance.description == "820", "but it is charged")
     }
 
+    @Test("future-dated usage beyond the clock skew is charged but left out of the burn rate, projections and the window")
+    func futureUsage() throws {
+        var run = LedgerRun()
+        _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("60")))))
+        _ = run.command(.addCredits(amount: credits("1000"), note: "n"))
+        // One event in each of 500 hours of 2099, and one an hour from now.
+        for index in 0..<500 {
+            let usage = UsageEvent(
+                eventID: "future-\(index)", customerID: "cus_1",
+                occurredAt: Timestamp(rfc3339: "2099-01-01T00:00:00Z")!.adding(seconds: Int64(index) * 3600), callSeconds: 1)
+            run.absorb(try run.ledger.apply(usage, to: run.account, at: t0))
+        }
+        let nextHour = UsageEvent(eventID: "next", customerID: "cus_1", occurredAt: t0.adding(seconds: 3600), callSeconds: 1)
+        run.absorb(try run.ledger.apply(nextHour, to: run.account, at: t0))
+        #expect(run.account.balance.description == "499", "every event is charged")
+        #expect(run.account.usage.hours.isEmpty && run.account.usage.days.isEmpty, "no bucket for a future hour")
+        #expect(run.account.usage.burnRatePerHour(at: t0) == .zero)
+        #expect(AccountProjection(run.account, at: t0).projectedDepletionAt == nil)
+        // Within the skew (4 minutes ahead) it counts, in its hour, once that hour has come.
+        var window = UsageWindow()
+        let soon = t0.adding(seconds: 3600 - (t0.millisecondsSinceEpoch / 1000) % 3600 + 60)  // next hour, 1 min in
+        window.add(24_000_000, at: soon, now: soon.adding(seconds: -240))
+        #expect(window.hours.count == 1)
+        #expect(window.burnRatePerHour(at: soon.adding(seconds: -240)) == .zero, "not before its hour")
+        #expect(window.burnRatePerHour(at: soon).description == "1")
+    }
+
     @Test("projected depletion: now + balance / burn rate; none without burn, at or below zero, or past year 9999")
     func projection() {
         var account = CustomerAccount.new("c")

@@ -130,7 +130,9 @@ struct BackendContractTests {
         #expect(second.next == nil)
         let added = try reader.entries("cus_1", cursor: nil, limit: 10, kind: .added)
         #expect(added.entries.map(\.entryID) == [1])
-        let buckets = try reader.usage("cus_1", from: t0, to: t0.adding(seconds: 3_600), bucketMilliseconds: 3_600_000)
+        let buckets =
+            try reader.usage("cus_1", from: t0, to: t0.adding(seconds: 3_600), bucketMilliseconds: 3_600_000, scanLimit: 10_000)
+            ?? []
         #expect(buckets.count == 1 && buckets.first?.events == 5)
         #expect(buckets.first?.toolCalls.description == "0.45")
         let report = try reader.verify()

@@ -31,17 +31,21 @@ struct LedgerReaderTests {
             fixture.message(.usage, usage("behind", at: "2026-11-20T08:00:00Z", #""call_seconds":120"#)),
         ])
         let reader = try fixture.reader()
-        let ahead = try reader.usage(
-            "cus_1", from: Timestamp(rfc3339: "2026-11-26T00:00:00Z")!,
-            to: Timestamp(rfc3339: "2026-11-27T00:00:00Z")!, bucketMilliseconds: 3_600_000)
+        let ahead =
+            try reader.usage(
+                "cus_1", from: Timestamp(rfc3339: "2026-11-26T00:00:00Z")!,
+                to: Timestamp(rfc3339: "2026-11-27T00:00:00Z")!, bucketMilliseconds: 3_600_000, scanLimit: 10_000) ?? []
         #expect(ahead.map(\.start.description) == ["2026-11-26T10:00:00.000Z"])
         #expect(ahead.map(\.total.description) == ["60"])
-        let week = try reader.usage(
-            "cus_1", from: Timestamp(rfc3339: "2026-11-20T00:00:00Z")!,
-            to: Timestamp(rfc3339: "2026-11-27T00:00:00Z")!, bucketMilliseconds: 86_400_000)
+        let week =
+            try reader.usage(
+                "cus_1", from: Timestamp(rfc3339: "2026-11-20T00:00:00Z")!,
+                to: Timestamp(rfc3339: "2026-11-27T00:00:00Z")!, bucketMilliseconds: 86_400_000, scanLimit: 10_000) ?? []
         #expect(week.map(\.events) == [1, 1])
         #expect(week.map(\.call.description) == ["120", "60"])
-        #expect(try reader.usage("nobody", from: t0, to: t0.adding(seconds: 60), bucketMilliseconds: 60_000) == [])
+        #expect(
+            try reader.usage("nobody", from: t0, to: t0.adding(seconds: 60), bucketMilliseconds: 60_000, scanLimit: 10_000) ?? []
+                == [])
     }
 
     @Test("a bucket whose sum leaves the range of an amount is an error, not a trap")
@@ -61,7 +65,7 @@ struct LedgerReaderTests {
         do {
             _ = try fixture.reader().usage(
                 "cus_1", from: t0.adding(seconds: -3600), to: t0.adding(seconds: 3600),
-                bucketMilliseconds: 86_400_000)
+                bucketMilliseconds: 86_400_000, scanLimit: 10_000)
             Issue.record("an overflowing sum was returned")
         } catch {
             #expect((error as? StoreError)?.code == StoreError.amountOutOfRangeCode)

@@ -362,7 +362,9 @@ struct LedgerStoreTests {
         #expect(last.entries.map(\.entryID) == [2, 1] && last.next == nil)
         #expect(try reader.entries("cus_1", kind: .added).entries.map(\.entryID) == [1])
         #expect(try reader.entries("nobody").entries.isEmpty)
-        let buckets = try reader.usage("cus_1", from: t0, to: t0.adding(seconds: 3600), bucketMilliseconds: 3_600_000)
+        let buckets =
+            try reader.usage("cus_1", from: t0, to: t0.adding(seconds: 3600), bucketMilliseconds: 3_600_000, scanLimit: 10_000)
+            ?? []
         #expect(buckets.count == 1 && buckets[0].events == 5 && buckets[0].toolCalls.description == "0.15")
     }
 

@@ -179,6 +179,10 @@ extension DeadLetter {
         w.int("partition", Int64(partition))
         w.int("offset", offset)
         if let key { w.string("key", key) }
+        if let keyTruncatedFrom {
+            w.bool("key_truncated", true)
+            w.int("key_bytes", Int64(keyTruncatedFrom))
+        }
         w.string("payload", payload)
         if let truncatedFrom {
             w.bool("payload_truncated", true)

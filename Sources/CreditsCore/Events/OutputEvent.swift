@@ -105,7 +105,10 @@ public struct DeadLetter: Sendable, Equatable {
     public var sourceTopic: String
     public var partition: Int32
     public var offset: Int64
+    /// The original key, or its beginning (see `keyTruncatedFrom`), with U+0000 replaced.
     public var key: String?
+    /// The original key's size in bytes when `key` is not the key as it came.
+    public var keyTruncatedFrom: Int?
     public var payload: String
     /// The original payload's size when `payload` holds only its beginning.
     public var truncatedFrom: Int?
@@ -119,12 +122,38 @@ public struct DeadLetter: Sendable, Equatable {
         self.sourceTopic = sourceTopic
         self.partition = partition
         self.offset = offset
-        self.key = key
+        if let key {
+            let kept = Self.outputKey(key)
+            self.key = kept
+            keyTruncatedFrom = kept == key ? nil : key.utf8.count
+        } else {
+            self.key = nil
+        }
         let limit = InputDecoder.maximumPayloadBytes
         self.payload = String(decoding: payload.prefix(limit), as: UTF8.self)
         self.truncatedFrom = payload.count > limit ? payload.count : nil
         self.error = error
         self.at = at
+    }
+}
+
+extension DeadLetter {
+    /// Longest key a dead letter carries, in bytes: the Kafka key and the `key` field both hold
+    /// it, so any input key, however large, leaves a dead letter far below a broker's message size.
+    public static let maximumKeyBytes = 1_024
+
+    /// The key as a dead letter carries it: at most `maximumKeyBytes` (cut at a character), with
+    /// U+0000 (which PostgreSQL's text cannot hold) replaced by U+FFFD.
+    static func outputKey(_ key: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in key.unicodeScalars {
+            let kept: Unicode.Scalar = scalar == "\u{0}" ? "\u{FFFD}" : scalar
+            bytes += UTF8.width(kept)
+            guard bytes <= maximumKeyBytes else { break }
+            scalars.append(kept)
+        }
+        return String(scalars)
     }
 }
 

@@ -28,9 +28,13 @@ struct FieldReader {
     func optionalString(_ name: String, length: ClosedRange<Int>) throws(InputError) -> String? {
         guard let value = fields[name], value != .null else { return nil }
         guard case .string(let text) = value else { throw fail(name, "must be a string, got \(value.typeName)") }
-        guard length.contains(text.count) else {
+        // Characters are Unicode scalars, as the stores see them: a "character" built of a
+        // thousand combining marks counts a thousand.
+        guard length.contains(text.unicodeScalars.count) else {
             throw fail(name, "must be \(length.lowerBound)-\(length.upperBound) characters long")
         }
+        // PostgreSQL's text cannot hold U+0000, and no id or note needs it.
+        guard !text.unicodeScalars.contains("\u{0}") else { throw fail(name, "must not contain the NUL character (U+0000)") }
         return text
     }
 

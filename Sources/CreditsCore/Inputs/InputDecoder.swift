@@ -69,7 +69,8 @@ public enum InputDecoder {
 
     private static func keyMismatch(key: String?, customerID: String) -> InputError? {
         guard let key, key != customerID else { return nil }
-        return InputError(.keyMismatch, "message key \"\(key)\" does not match customer_id \"\(customerID)\"")
+        let quoted = key.utf8.count > 200 ? "\(key.boundedForOutput(200))\" (\(key.utf8.count) bytes)" : "\(key)\""
+        return InputError(.keyMismatch, "message key \"\(quoted) does not match customer_id \"\(customerID)\"")
     }
 }
 

@@ -29,10 +29,23 @@ public struct InputError: Error, Equatable, Sendable, CustomStringConvertible {
     public let code: ReasonCode
     public let message: String
 
+    /// Longest message kept, in Unicode scalars: a message that quotes an input stays small.
+    public static let maximumMessageLength = 1_000
+
     public init(_ code: ReasonCode, _ message: String) {
         self.code = code
-        self.message = message
+        self.message = message.boundedForOutput(Self.maximumMessageLength)
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+}
+
+extension String {
+    /// At most `limit` Unicode scalars of the text, with " …" when it was cut.
+    public func boundedForOutput(_ limit: Int) -> String {
+        guard unicodeScalars.count > limit else { return self }
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: unicodeScalars.prefix(limit))
+        return String(view) + " …"
+    }
 }

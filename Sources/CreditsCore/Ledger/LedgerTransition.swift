@@ -119,7 +119,9 @@ public struct LedgerTransition: Sendable, Equatable {
     /// 168 hours before, which must not be 0; at most once per customer and hour.
     mutating func checkSpike(hourOf occurredAt: Timestamp, ratio: CreditAmount, minimum: CreditAmount) {
         let hour = UsageWindow.hour(of: occurredAt)
-        guard hour > UsageWindow.hour(of: now) - UsageWindow.windowHours, account.usage.lastSpikeHour != hour else { return }
+        guard hour > UsageWindow.hour(of: now) - UsageWindow.windowHours, UsageWindow.countsAt(occurredAt, now: now),
+            account.usage.lastSpikeHour != hour
+        else { return }
         let used = account.usage.used(inHour: hour)
         guard used >= minimum.micros else { return }
         let baseline = account.usage.usedBefore(hour: hour) / Int128(UsageWindow.baselineHours)

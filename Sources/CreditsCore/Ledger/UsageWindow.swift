@@ -3,8 +3,11 @@
 /// spike check). Kept with the account and updated with every `used` entry (no history scan).
 ///
 /// The hourly window is the current clock hour and the 23 before it. An hour that leaves it is
-/// folded into its day; days older than 8 days are forgotten. Usage stamped later than now counts
-/// in its own hour until it leaves the window.
+/// folded into its day; days older than 8 days are forgotten. Usage stamped more than
+/// `allowedClockSkewMilliseconds` after now (a wrong clock, or a hostile producer) is charged as
+/// usual but left out of the window: it would count in projections and the spike check until its
+/// date, and every distinct future hour would add a bucket kept with the account. So the window
+/// holds at most 25 hours and 9 days.
 public struct UsageWindow: Sendable, Equatable {
     /// One clock hour (or one day): its number since the epoch and the micro-credits used.
     public struct Hour: Sendable, Equatable {
@@ -16,6 +19,9 @@ public struct UsageWindow: Sendable, Equatable {
     /// Hours of history the spike baseline averages over.
     public static let baselineHours: Int64 = 168
     static let hourMilliseconds: Int64 = 3_600_000
+    /// How far after now an `occurred_at` may be and still count: clocks of the call platform and
+    /// of this service may disagree by this much.
+    public static let allowedClockSkewMilliseconds: Int64 = 300_000
 
     /// Oldest first; only hours inside the window as of the last change.
     public private(set) var hours: [Hour] = []
@@ -30,12 +36,18 @@ public struct UsageWindow: Sendable, Equatable {
     mutating func add(_ micros: Int64, at occurredAt: Timestamp, now: Timestamp) {
         let hour = Self.hour(of: occurredAt)
         prune(now: now)
-        guard micros > 0 else { return }
+        guard micros > 0, Self.countsAt(occurredAt, now: now) else { return }
         if hour > Self.hour(of: now) - Self.windowHours {
             Self.add(micros, to: hour, in: &hours)
         } else if hour >= Self.oldestDay(now: now) * 24 {
             Self.add(micros, to: Self.day(of: hour), in: &days)
         }
+    }
+
+    /// Whether usage stamped `occurredAt` counts in the window at `now` (not beyond the skew).
+    static func countsAt(_ occurredAt: Timestamp, now: Timestamp) -> Bool {
+        occurredAt.millisecondsSinceEpoch
+            <= now.millisecondsSinceEpoch.addingReportingOverflow(allowedClockSkewMilliseconds).partialValue
     }
 
     private static func add(_ micros: Int64, to key: Int64, in buckets: inout [Hour]) {
@@ -63,9 +75,11 @@ public struct UsageWindow: Sendable, Equatable {
     /// Credits used per hour on average over the window at `now` (the sum over 24 hours,
     /// divided by 24, rounded down to the micro-credit).
     public func burnRatePerHour(at now: Timestamp) -> CreditAmount {
-        let first = Self.hour(of: now) - Self.windowHours + 1
+        let current = Self.hour(of: now)
+        let first = current - Self.windowHours + 1
         var total = Int128(0)
-        for bucket in hours where bucket.hour >= first { total += Int128(bucket.micros) }
+        // Hours after the current one (within the skew, or stored before it was enforced) wait.
+        for bucket in hours where bucket.hour >= first && bucket.hour <= current { total += Int128(bucket.micros) }
         return CreditAmount(micros: Int64(total / Int128(Self.windowHours)))
     }
 

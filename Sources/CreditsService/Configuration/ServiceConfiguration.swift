@@ -72,7 +72,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var shutdownTimeoutMilliseconds = 20_000
     /// Days to remember event_ids and command_ids; 0 keeps them forever (memory grows with them).
     public var idempotencyRetentionDays = 0
-    public var httpHost = "0.0.0.0"
+    /// Loopback unless configured: the read API and /metrics are not offered to the network by default.
+    public var httpHost = "127.0.0.1"
     public var httpPort = 8080
     /// Bearer tokens for HTTP, each good for one scope. With none of a scope, its paths are open.
     public var httpTokens: [HTTPToken] = []

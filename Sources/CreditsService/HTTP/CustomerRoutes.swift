@@ -179,6 +179,8 @@ struct CustomerRoutes {
 
     /// The longest range `/usage` sums in one request.
     static let maximumUsageRangeDays: Int64 = 366
+    /// The most used entries `/usage` reads in one request (more: a 422 asking for a shorter range).
+    static let usageScanLimit = 200_000
 
     private func usage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request)
@@ -204,11 +206,18 @@ struct CustomerRoutes {
         guard to.millisecondsSinceEpoch - from.millisecondsSinceEpoch <= Self.maximumUsageRangeDays * 86_400_000 else {
             throw APIError.badParameter("from", "the range may span at most \(Self.maximumUsageRangeDays) days")
         }
-        let buckets = try await model.read { reader -> [UsageBucket]? in
+        let scanLimit = Self.usageScanLimit
+        let read = try await model.read { reader -> [UsageBucket]?? in
             guard try reader.account(id) != nil else { return nil }
-            return try reader.usage(id, from: from, to: to, bucketMilliseconds: bucket)
+            return .some(try reader.usage(id, from: from, to: to, bucketMilliseconds: bucket, scanLimit: scanLimit))
         }
-        guard let buckets else { throw APIError.unknownCustomer(id) }
+        guard let found = read else { throw APIError.unknownCustomer(id) }
+        guard let buckets = found else {
+            throw APIError(
+                status: .unprocessableContent, code: "range_too_large",
+                message: "from: the range holds more than \(scanLimit) usage entries; ask for a shorter range",
+                field: "from")
+        }
         var body = JSONObjectWriter()
         body.string("customer_id", id)
         body.string("from", from)

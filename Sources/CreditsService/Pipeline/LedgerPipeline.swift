@@ -193,7 +193,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         // output left from the last run is handed over.
         while state.inputWaits(undelivered: publisher.undeliveredCount, window: configuration.maxInFlight) {
             guard !stop.isStopped else { return }
-            if state.startRescan(undelivered: publisher.undeliveredCount, owned: consumer?.assignment ?? []) {
+            if state.startRescan(undelivered: publisher.undeliveredCount) {
                 // Everything handed over is delivered: read the owned partitions' outbox afresh.
                 // Waiting states are rebuilt from their rows, which their hold kept.
                 accountStates.clear()

@@ -22,8 +22,9 @@ final class OutboxPublisher {
         /// Whether the delivered mark may move to `seq` once this slot and all before it are
         /// delivered: false inside a hand-over that holds records not stored in the outbox.
         let advancesMark: Bool
-        /// Encoded once, when handed over (on all cores), and reused by every send.
-        let message: OutboundMessage
+        /// Encoded once, when handed over (on all cores), and reused by every send; replaced by a
+        /// bounded stand-in when the broker refuses it as too large (`OversizedOutput`).
+        var message: OutboundMessage
         /// When the pipeline handed it over (monotonic nanoseconds).
         let enqueuedAt: UInt64
         var delivered = false
@@ -166,9 +167,15 @@ final class OutboxPublisher {
         var reports: [KafkaDelivery] = []
         while sentEnd < slots.count && inFlightCount < window && firstFailure == nil {
             let slot = slots[sentEnd]
-            try producer.send(
-                topic: topics.name(of: slot.message.topic), key: slot.message.key, value: slot.message.value,
-                token: slot.token, reports: &reports)
+            do {
+                try producer.send(
+                    topic: topics.name(of: slot.message.topic), key: slot.message.key, value: slot.message.value,
+                    token: slot.token, reports: &reports)
+            } catch let error where error.isTooLarge {
+                // Never sendable as it is: one message must not stop all output (nor every restart).
+                replaceOversized(at: sentEnd, reason: "\(error)")
+                continue
+            }
             sentEnd += 1
             inFlightCount += 1
             if !reports.isEmpty {
@@ -184,6 +191,7 @@ final class OutboxPublisher {
             inFlightCount -= 1
             if let error = report.error {
                 produceErrors += 1
+                if report.isTooLarge { replaceOversized(at: index, reason: error) }
                 if firstFailure == nil {
                     retryAt = clock.monotonicNanoseconds() + backoffNanoseconds
                     logger.warning(
@@ -201,6 +209,21 @@ final class OutboxPublisher {
             }
         }
         advanceDeliveredPrefix()
+    }
+
+    /// Puts a bounded stand-in in place of a message the broker will never take (sent again in
+    /// order with the rest). Every output the ledger makes is bounded by construction; this is
+    /// for rows an older version stored, and for a broker whose message size is set very low.
+    private func replaceOversized(at index: Int, reason: String) {
+        let original = slots[index].message
+        guard !OversizedOutput.isStandIn(original) else { return }
+        slots[index].message = OversizedOutput.standIn(for: original, topicName: topics.name(of: original.topic))
+        logger.error(
+            "Output message too large for the broker; sending a bounded stand-in that names it",
+            metadata: [
+                "topic": "\(topics.name(of: original.topic))", "bytes": "\(original.value.utf8.count)",
+                "seq": "\(slots[index].seq)", "error": "\(reason)",
+            ])
     }
 
     private func advanceDeliveredPrefix() {

@@ -3,9 +3,11 @@ import CreditsKafka
 
 /// The pipeline's decisions, without I/O: which partitions it owns and from which offset it
 /// applies each, which stay paused and why, when input waits for output, when deadlines may
-/// fire, and which outbox rows a delivered mark may forget. `LedgerPipeline` feeds it events
+/// fire. `LedgerPipeline` feeds it events
 /// (an assignment, a revocation, the positions the store returned, a fenced batch, a group
 /// offset read, an applied batch) and performs the actions it returns with Kafka and the store.
+/// (Which outbox rows a delivered mark may forget is the store's to know: a shared store forgets
+/// a partition's rows only up to the last it handed over since it took the partition.)
 /// The deterministic simulator drives the same code.
 struct PipelineState {
     /// What the driver must do after an event.
@@ -37,10 +39,6 @@ struct PipelineState {
     var backlogAfter: Int64? = 0
     /// Input polled but not applied because the store refused it; applied again first.
     var heldBatch: [KafkaMessage]?
-    /// The partitions whose rows a delivered mark may forget: those owned without a break since
-    /// the outbox was last read for them (a row of a partition taken over since then may not
-    /// have been handed over yet, whatever its seq).
-    private(set) var deliveryScope: Set<Int32> = []
 
     init(shared: Bool, storedOffsets: [TopicPartition: Int64]) {
         self.shared = shared
@@ -63,8 +61,6 @@ struct PipelineState {
         unverified = []
         unowned = nil
         pauseReasons = [:]
-        let revoked = Set(partitions.map(\.partition))
-        deliveryScope.subtract(revoked)
     }
 
     /// The store could not read the positions of `partitions`: they stay paused, and `owned`
@@ -80,17 +76,18 @@ struct PipelineState {
     /// The store made `partitions` this instance's and returned their stored positions (absent:
     /// never applied). Partitions with a position resume there; new ones wait for the
     /// group-offset check. `resuming` is false inside the assignment callback, which pauses and
-    /// positions the partitions itself.
+    /// positions the partitions itself; otherwise the consumer is moved to the positions read.
     mutating func owned(
         _ partitions: [TopicPartition], positions: [TopicPartition: Int64], resuming: Bool
     ) -> [Action] {
         unowned = nil
-        if shared {
-            needsOutboxRescan = true
-            deliveryScope.formIntersection(Set(partitions.map(\.partition)))
-        }
+        if shared { needsOutboxRescan = true }
         var resumed: [TopicPartition] = []
+        var seeks: [TopicPartition: Int64] = [:]
         for partition in partitions {
+            // Outside the assignment (after a fenced batch, or a failed read): the consumer may
+            // have fetched past the position read now, so it is moved back there.
+            seeks[partition] = positions[partition] ?? KafkaOffset.beginning
             if let next = positions[partition] {
                 nextOffsets[partition] = next
                 pauseReasons[partition] = nil
@@ -102,7 +99,8 @@ struct PipelineState {
                 pauseReasons[partition] = "checking the group's committed offset (the store has no state for the partition)"
             }
         }
-        return resuming && !resumed.isEmpty ? [.resume(resumed)] : []
+        guard resuming else { return [] }
+        return [.seek(seeks)] + (resumed.isEmpty ? [] : [.resume(resumed)])
     }
 
     /// A batch was fenced: another instance applied one of its partitions after this one read
@@ -162,18 +160,17 @@ struct PipelineState {
 
     /// Whether due deadlines may fire now: only once every older output of the owned partitions
     /// is handed over, so that (say) `blocked` never goes out before the `depleted` it follows.
-    var deadlinesMayFire: Bool { true }
+    var deadlinesMayFire: Bool { !needsOutboxRescan && backlogAfter == nil && unowned == nil }
 
     // MARK: Output
 
     /// Starts the pending rescan once everything handed over is delivered: the outbox is read
     /// again from the start for the partitions owned now. Returns whether it started (the
     /// driver then resets the publisher's mark and the waiting account states).
-    mutating func startRescan(undelivered: Int, owned: Set<TopicPartition>) -> Bool {
+    mutating func startRescan(undelivered: Int) -> Bool {
         guard needsOutboxRescan, undelivered == 0 else { return false }
         needsOutboxRescan = false
         backlogAfter = 0
-        deliveryScope = Set(owned.map(\.partition))
         return true
     }
 }

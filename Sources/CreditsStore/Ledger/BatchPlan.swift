@@ -11,7 +11,9 @@ public struct BatchPlan {
         case command = 1
     }
 
-    /// An idempotency key of one customer.
+    /// An idempotency key of one customer. Keys are equal when their bytes are, as the stores
+    /// compare them (Swift's `==` on strings would take "é" and "e" + U+0301 for one key, so that
+    /// one batch and two batches of the same input would disagree).
     public struct KeyID: Hashable, Sendable {
         public var customerID: String
         public var kind: KeyKind
@@ -21,6 +23,22 @@ public struct BatchPlan {
             self.customerID = customerID
             self.kind = kind
             self.key = key
+        }
+
+        public static func == (a: KeyID, b: KeyID) -> Bool {
+            a.kind == b.kind && a.customerID.utf8.elementsEqual(b.customerID.utf8) && a.key.utf8.elementsEqual(b.key.utf8)
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(kind)
+            Self.combine(customerID, into: &hasher)
+            Self.combine(key, into: &hasher)
+        }
+
+        private static func combine(_ text: String, into hasher: inout Hasher) {
+            hasher.combine(text.utf8.count)
+            let done: Void? = text.utf8.withContiguousStorageIfAvailable { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+            if done == nil { for byte in text.utf8 { hasher.combine(byte) } }
         }
     }
 

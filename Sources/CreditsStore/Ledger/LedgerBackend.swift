@@ -64,10 +64,13 @@ public protocol LedgerReading: AnyObject {
         _ customerID: String, cursor: HistoryCursor?, limit: Int,
         kind: LedgerEntry.Kind?
     ) throws(StoreError) -> HistoryPage
+    /// The customer's usage in `[from, to)` summed per bucket; nil when the range holds more than
+    /// `scanLimit` used entries (the caller asks for a shorter range), so that one request never
+    /// reads an unbounded number of rows inside its snapshot.
     func usage(
         _ customerID: String, from: Timestamp, to: Timestamp,
-        bucketMilliseconds: Int64
-    ) throws(StoreError) -> [UsageBucket]
+        bucketMilliseconds: Int64, scanLimit: Int
+    ) throws(StoreError) -> [UsageBucket]?
     func verify() throws(StoreError) -> VerificationReport
     func outboxDepth() throws(StoreError) -> Int
     func blockStateCounts() throws(StoreError) -> [String: Int]

@@ -95,17 +95,25 @@ public final class LedgerReader {
     /// whose sums leave the range of an amount throws `StoreError.amountOutOfRange`.
     public func usage(
         _ customerID: String, from: Timestamp, to: Timestamp,
-        bucketMilliseconds: Int64
-    ) throws(StoreError) -> [UsageBucket] {
+        bucketMilliseconds: Int64, scanLimit: Int
+    ) throws(StoreError) -> [UsageBucket]? {
         guard let customer = try CustomerRecords(connection: connection).load(customerID) else { return [] }
         let statement = try connection.statement(
             """
             SELECT occurred_at, amount, call_part, ai_part, tool_part FROM entries INDEXED BY entries_used_by_time
-            WHERE customer_num = ? AND kind = 2 AND occurred_at >= ? AND occurred_at < ?
+            WHERE customer_num = ? AND kind = 2 AND occurred_at >= ? AND occurred_at < ? LIMIT ?
             """)
-        statement.bind(.integer(customer.num), .integer(from.millisecondsSinceEpoch), .integer(to.millisecondsSinceEpoch))
+        statement.bind(
+            .integer(customer.num), .integer(from.millisecondsSinceEpoch), .integer(to.millisecondsSinceEpoch),
+            .integer(Int64(scanLimit) + 1))
         var buckets = UsageBuckets(bucketMilliseconds: bucketMilliseconds)
+        var scanned = 0
         while try statement.step() {
+            scanned += 1
+            guard scanned <= scanLimit else {
+                statement.reset()
+                return nil
+            }
             guard
                 buckets.add(
                     occurredAt: statement.int64(0), charge: -statement.int64(1),
