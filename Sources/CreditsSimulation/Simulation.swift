@@ -185,7 +185,7 @@ public final class Simulation {
     }
 
     private func openWriter() throws -> any LedgerWriter {
-        let ledger = Ledger(configuration: configuration.ledger)
+        let ledger = Ledger(configuration: configuration.ledgerRules)
         switch store {
         case .sqlite(let directory):
             return try LedgerStore(path: directory + "/simulation.sqlite", ledger: ledger)

@@ -353,3 +353,46 @@ struct LedgerRulesTests {
         #expect(try play() == play())
     }
 }
+
+@Suite("Commands bounded in age when idempotency keys are forgotten")
+struct CommandAgeTests {
+    /// (seconds the command was issued before now (negative: ahead), applied?)
+    static let cases: [(Int64, Bool)] = [
+        (0, true),
+        (89 * 86_400, true),
+        (90 * 86_400 - 300, true),
+        (90 * 86_400 - 299, false),
+        (365 * 86_400, false),
+        (-300, true),
+        (-301, false),
+        (-50 * 365 * 86_400, false),
+    ]
+
+    @Test(
+        "with a 90-day retention: applied within 90 days less 5 minutes and up to 5 minutes ahead, refused otherwise",
+        arguments: cases)
+    func bounded(issuedBefore: Int64, applied: Bool) {
+        var configuration = LedgerConfiguration()
+        configuration.commandMaxAgeSeconds = LedgerConfiguration.commandMaxAge(retentionDays: 90)
+        let ledger = Ledger(configuration: configuration)
+        let now = t0.adding(seconds: 200 * 86_400)
+        let command = AdminCommand(
+            commandID: "c", customerID: "cus_1", issuedAt: now.adding(seconds: -issuedBefore), actor: "ops",
+            action: .enableCredits(nil))
+        let result = ledger.apply(command, to: .new("cus_1"), at: now).commandResult!
+        #expect(result.status == (applied ? .applied : .rejected), "\(result.message ?? "")")
+        if !applied {
+            #expect(result.reason == .invalidCommand)
+            #expect(result.message?.contains("issued_at") == true)
+        }
+    }
+
+    @Test("without a retention any issued_at is applied")
+    func unbounded() {
+        #expect(LedgerConfiguration.commandMaxAge(retentionDays: 0) == nil)
+        let command = AdminCommand(
+            commandID: "c", customerID: "cus_1", issuedAt: Timestamp(millisecondsSinceEpoch: 0), actor: "ops",
+            action: .enableCredits(nil))
+        #expect(Ledger().apply(command, to: .new("cus_1"), at: t0).commandResult?.status == .applied)
+    }
+}

@@ -1,3 +1,4 @@
+import CreditsCore
 import Foundation
 import Testing
 
@@ -32,6 +33,16 @@ final class RunningExecutable {
     func waitForExit(timeout: TimeInterval) async throws -> Int32 {
         try await waitUntil(timeout: timeout, "the process to exit") { !process.isRunning }
         return process.terminationStatus
+    }
+
+    /// The HTTP port from the log line `HTTP listening port=…`.
+    func httpPort(timeout: TimeInterval = 60) async throws -> Int {
+        try await waitForOutput(containing: "HTTP listening", timeout: timeout)
+        let line = output.split(separator: "\n").first { $0.contains("HTTP listening") } ?? ""
+        guard let port = line.components(separatedBy: "port=").last?.split(separator: " ").first.flatMap({ Int($0) }) else {
+            throw HarnessError("no port in \(line)")
+        }
+        return port
     }
 }
 
@@ -140,6 +151,65 @@ struct CrashRecoveryTests {
         // At least once out: every entry's balance-changed event arrives (duplicates carry the same event_id).
         let published = try await h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
         #expect(published.count == total)
+        serve.process.terminate()
+        #expect(try await serve.waitForExit(timeout: 30) == 0)
+    }
+}
+
+@Suite("Oversized input through the real process", .serialized)
+struct OversizedInputTests {
+    @Test(
+        "a 400 KB key, a 900 KB value with a 300 KB key, 500 KB of headers: dead letters that fit, ready throughout, the restart works"
+    )
+    func oversizedInput() async throws {
+        let h = try ServiceHarness(partitions: 1)
+        let environment = [
+            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
+            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_PORT": "0",
+        ]
+        var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
+        try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
+        try await h.sendCommand(h.command("en-big", "cus_big", "enable_credits"), key: "cus_big")
+        try await h.waitFor("credits.command-results")
+
+        let hugeKey = String(repeating: "k", count: 400_000)
+        try await h.sendUsage(h.usage("u-key", "cus_big", #""tool_calls":1"#), key: hugeKey)
+        let bigValue = h.usage("u-value", "cus_big", #""note":"\#(String(repeating: "v", count: 900_000))","tool_calls":1"#)
+        try await h.sendUsage(bigValue, key: String(repeating: "q", count: 300_000))
+        let headers: [(name: String, value: [UInt8])] = [
+            (name: "x-padding", value: Array(repeating: 0x61, count: 250_000)),
+            (name: "x-signature", value: Array(repeating: 0x62, count: 250_000)),
+        ]
+        try await h.sendCommand(
+            h.command("add-big", "cus_big", "add_credits", #""amount":"10","note":"with headers""#), key: "cus_big",
+            headers: headers)
+        try await h.sendUsage(h.usage("u-after", "cus_big", #""tool_calls":1"#), key: "cus_big")
+
+        let letters = try await h.waitFor("credits.dead-letter", count: 2, timeout: 60)
+        #expect(letters.count == 2)
+        let byKeyMismatch = letters.first { $0["error"]?["code"]?.text == "key_mismatch" }
+        #expect(byKeyMismatch?["key_truncated"] == .bool(true), "\(letters.map { $0["error"] })")
+        #expect(byKeyMismatch?["key_bytes"]?.text == "400000")
+        #expect((byKeyMismatch?["key"]?.text?.utf8.count ?? .max) <= 1_024)
+        let oversized = letters.first { $0["payload_truncated"] == .bool(true) }
+        #expect(oversized?["key_bytes"]?.text == "300000", "\(letters.map { $0["error"] })")
+        #expect((oversized?["payload"]?.text?.utf8.count ?? .max) <= InputDecoder.maximumPayloadBytes)
+        // The command with large headers and the usage after everything are applied.
+        try await h.waitFor("credits.balance-changed", count: 2, timeout: 60) { $0["customer_id"]?.text == "cus_big" }
+        let port = try await serve.httpPort()
+        #expect(try await httpGet(port, "/readyz").0 == 200)
+        #expect(serve.process.isRunning)
+        #expect(!serve.output.contains("Message size too large"), "\(serve.output.suffix(3000))")
+
+        // A restart replays nothing that could stop it: it becomes ready and applies new input.
+        serve.process.terminate()
+        #expect(try await serve.waitForExit(timeout: 30) == 0)
+        serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
+        try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
+        try await h.sendUsage(h.usage("u-restart", "cus_big", #""tool_calls":1"#), key: "cus_big")
+        try await h.waitFor("credits.balance-changed", count: 3, timeout: 60) { $0["customer_id"]?.text == "cus_big" }
+        #expect(try await httpGet(try await serve.httpPort(), "/readyz").0 == 200)
+        #expect(try h.reader().account("cus_big")?.lastEntryID == 3)
         serve.process.terminate()
         #expect(try await serve.waitForExit(timeout: 30) == 0)
     }

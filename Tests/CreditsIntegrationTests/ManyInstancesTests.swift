@@ -30,14 +30,7 @@ struct ManyInstancesTests {
         func restart() throws { process = try RunningExecutable(["serve"], environment: environment, directory: directory) }
 
         /// The HTTP port from the log line `HTTP listening port=…`.
-        func port(timeout: TimeInterval = 60) async throws -> Int {
-            try await process.waitForOutput(containing: "HTTP listening", timeout: timeout)
-            let line = process.output.split(separator: "\n").first { $0.contains("HTTP listening") } ?? ""
-            guard let port = line.components(separatedBy: "port=").last?.split(separator: " ").first.flatMap({ Int($0) }) else {
-                throw HarnessError("no port in \(line)")
-            }
-            return port
-        }
+        func port(timeout: TimeInterval = 60) async throws -> Int { try await process.httpPort(timeout: timeout) }
 
         /// The partitions `/readyz` lists as owned (empty when unreachable).
         func owned() async -> [String] {

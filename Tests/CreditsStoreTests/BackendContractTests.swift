@@ -290,6 +290,35 @@ struct PostgresFencingTests {
         #expect(!left.isEmpty && left.allSatisfy { $0.message.key == "on_zero" }, "the other partition's rows stay")
     }
 
+    @Test("a partition taken over keeps the previous owner's undelivered rows through the new owner's delivered mark")
+    func takeoverKeepsUndeliveredRows() throws {
+        let fixture = try BackendFixture(.postgres)
+        let partitionOne = [
+            TopicPartition(topic: "credits.usage", partition: 1),
+            TopicPartition(topic: "credits.commands", partition: 1),
+        ]
+        let partitionZero = [
+            TopicPartition(topic: "credits.usage", partition: 0),
+            TopicPartition(topic: "credits.commands", partition: 0),
+        ]
+        // A (the fixture's writer) applies partition 1 and crashes before publishing.
+        try fixture.apply([fixture.message(.command, J.command("b", "enable_credits", customer: "on_one"), partition: 1)])
+        // B owns partition 0, applies it (rows with a higher seq) and hands them to its publisher.
+        let other = try fixture.secondWriter()
+        defer { other.close() }
+        _ = try other.own(partitionZero)
+        _ = try other.apply(
+            [fixture.message(.command, J.command("a", "enable_credits", customer: "on_zero"), partition: 0)], at: t0)
+        let handed = try other.pendingOutbox(after: 0, limit: 100)
+        #expect(!handed.isEmpty && handed.allSatisfy { $0.message.key == "on_zero" })
+        // The group gives B partition 1 too; the deliveries of what it handed over arrive after.
+        _ = try other.own(partitionZero + partitionOne)
+        try other.markDelivered(through: handed.last!.seq)
+        // The rescan must still find A's rows: the mark came from rows of partition 0 only.
+        let rescan = try other.pendingOutbox(after: 0, limit: 100)
+        #expect(rescan.contains { $0.message.key == "on_one" }, "the previous owner's undelivered rows were deleted")
+    }
+
     @Test("instances starting together migrate the schema once")
     func concurrentMigration() async throws {
         let url = try PostgresServer.shared().makeDatabase("migrate")

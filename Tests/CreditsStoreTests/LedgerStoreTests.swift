@@ -419,6 +419,24 @@ struct RetentionTests {
         #expect(again.entries == 1, "a pruned key is applied again: retention must outlast redelivery")
         #expect(try fixture.store.pruneIdempotencyKeys(recordedBefore: t0) == 0)
     }
+
+    @Test("with commands bounded by the retention, a command replayed after its id was forgotten is refused, not applied again")
+    func replayAfterPrune() throws {
+        var rules = LedgerConfiguration()
+        rules.commandMaxAgeSeconds = LedgerConfiguration.commandMaxAge(retentionDays: 1)
+        let fixture = try StoreFixture(ledger: Ledger(configuration: rules))
+        let add = J.command("add", "add_credits", #""amount":"100","note":"Monthly""#)
+        try fixture.apply([
+            fixture.message(.command, J.command("on", "enable_credits")), fixture.message(.command, add),
+        ])
+        let later = t0.adding(seconds: 2 * 86_400)
+        #expect(try fixture.store.pruneIdempotencyKeys(recordedBefore: later.adding(seconds: -86_400)) == 2)
+        // The same signed bytes again, after the id was forgotten.
+        let replay = try fixture.apply([fixture.message(.command, add)], at: later)
+        #expect(replay.entries == 0)
+        #expect(replay.rejectedCommands[.invalidCommand] == 1)
+        #expect(try fixture.store.account("cus_1")?.balance.description == "100")
+    }
 }
 
 /// Runs SQL on a store file through a connection of its own (to set up what older versions left).

@@ -43,7 +43,7 @@ public struct Ledger: Sendable {
     /// Applies an admin command; its result (applied or rejected) is in `commandResult`.
     public func apply(_ command: AdminCommand, to account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
         var transition = LedgerTransition(account: account, now: now)
-        let outcome = perform(command, on: &transition)
+        let outcome = refusal(ofAge: command, at: now).map { .failure($0) } ?? perform(command, on: &transition)
         let entryID = transition.entries.last?.entryID
         let result: CommandResult
         switch outcome {
@@ -65,6 +65,25 @@ public struct Ledger: Sendable {
         }
         transition.finish(from: account)
         return transition
+    }
+
+    /// Commands older than `commandMaxAgeSeconds` (or too far ahead of the clock) are refused:
+    /// their command_id may be forgotten by the time they come again (a replay of a signed one).
+    private func refusal(ofAge command: AdminCommand, at now: Timestamp) -> InputError? {
+        guard let maxAge = configuration.commandMaxAgeSeconds else { return nil }
+        let skew = LedgerConfiguration.commandClockSkewSeconds
+        if command.issuedAt < now.adding(seconds: -maxAge) {
+            return InputError(
+                .invalidCommand,
+                "issued_at \(command.issuedAt) is older than \(maxAge) s (the idempotency-key retention less "
+                    + "\(skew) s): a command that old may already have been applied and forgotten")
+        }
+        if command.issuedAt > now.adding(seconds: skew) {
+            return InputError(
+                .invalidCommand,
+                "issued_at \(command.issuedAt) is more than \(skew) s ahead of the service's clock (\(now))")
+        }
+        return nil
     }
 
     private func perform(_ command: AdminCommand, on transition: inout LedgerTransition) -> Result<Void, InputError> {

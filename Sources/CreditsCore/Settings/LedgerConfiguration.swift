@@ -21,6 +21,21 @@ public struct LedgerConfiguration: Sendable, Equatable {
     /// … and at least this much (`anomalies.min_credits`).
     public var spikeMinimum = CreditAmount(credits: 10)
 
+    /// With a retention of idempotency keys (`store.idempotency_retention_days`), the oldest
+    /// `issued_at` a command may have, in seconds before now (nil: no bound). Past it the
+    /// command's id may be forgotten, so it is refused rather than applied a second time.
+    public var commandMaxAgeSeconds: Int64?
+
+    /// How far ahead of the service's clock a command's `issued_at` may be when commands are
+    /// bounded in age (a far-future command would outlive its forgotten id).
+    public static let commandClockSkewSeconds: Int64 = 300
+
+    /// The bound on commands' age for a retention of `days` days of idempotency keys: a command
+    /// is refused before its id can be forgotten, whatever the issuer's clock skew.
+    public static func commandMaxAge(retentionDays days: Int) -> Int64? {
+        days > 0 ? Int64(days) * 86_400 - commandClockSkewSeconds : nil
+    }
+
     public static let defaultPackages = [1000, 5000, 10000].map {
         Package(name: String($0), credits: CreditAmount(credits: Int64($0)))
     }

@@ -82,6 +82,14 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Key id -> secret, for command signatures.
     public var signingKeys: [String: Secret] = [:]
     public var ledger = LedgerConfiguration()
+
+    /// The ledger's rules as the pipeline applies them: `ledger` with commands bounded in age
+    /// when idempotency keys are forgotten (`idempotencyRetentionDays`).
+    public var ledgerRules: LedgerConfiguration {
+        var rules = ledger
+        rules.commandMaxAgeSeconds = LedgerConfiguration.commandMaxAge(retentionDays: idempotencyRetentionDays)
+        return rules
+    }
     public var logLevel = "info"
 
     public init() {}

@@ -95,7 +95,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
 
     /// The shared PostgreSQL store when `store.url` is set, else the SQLite file.
     static func openStore(_ configuration: ServiceConfiguration, logger: Logger) throws -> any LedgerWriter {
-        let ledger = Ledger(configuration: configuration.ledger)
+        let ledger = Ledger(configuration: configuration.ledgerRules)
         if let url = configuration.storeURL {
             return try PostgresLedgerStore(url: url, ledger: ledger, logger: logger)
         }
