@@ -5,6 +5,26 @@ import Testing
 
 @Suite("Read API: who needs attention, the balance at a time, projections (HTTP and CLI)")
 struct ReadAPITests {
+    @Test("/usage over a range holding more entries than http.usage_scan_limit is a 422 range_too_large naming from")
+    func usageScanLimit() async throws {
+        let h = try ServiceHarness { $0.httpUsageScanLimit = 3 }
+        try await h.start()
+        try await h.sendCommand(h.command("on", "r_busy", "enable_credits"), key: "r_busy")
+        try await h.waitFor("credits.command-results")
+        for index in 0..<4 { try await h.sendUsage(h.usage("u\(index)", "r_busy", #""tool_calls":1"#), key: "r_busy") }
+        try await h.waitFor("credits.balance-changed", count: 4)
+        let range = "from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z"
+        let (status, body) = try await httpGet(h.httpPort, "/v1/customers/r_busy/usage?\(range)")
+        #expect(status == 422, "\(body)")
+        #expect(json(body)["error"]?["code"]?.text == "range_too_large")
+        #expect(json(body)["error"]?["field"]?.text == "from")
+        // A range with fewer entries than the limit is answered.
+        let (shortStatus, shortBody) = try await httpGet(
+            h.httpPort, "/v1/customers/r_busy/usage?from=2026-11-24T10:14:00Z&to=2026-11-24T10:14:30Z")
+        #expect(shortStatus == 200, "\(shortBody)")
+        try await h.stop()
+    }
+
     @Test("lists by state and low credit in pages, balance at a time, projections, and their errors")
     func listsAndBalanceAt() async throws {
         let h = try ServiceHarness()

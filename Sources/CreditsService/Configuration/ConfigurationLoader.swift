@@ -105,6 +105,8 @@ public enum ConfigurationLoader {
             default: result.idempotencyRetentionDays, in: 0...36_500)
         result.httpHost = try text(config, "http.host", default: result.httpHost)
         result.httpPort = try integer(config, "http.port", default: result.httpPort, in: 0...65_535)
+        result.httpUsageScanLimit = try integer(
+            config, "http.usage_scan_limit", default: result.httpUsageScanLimit, in: 1...100_000_000)
         if let token = config.string(forKey: "http.auth_token", isSecret: true), !token.isEmpty {
             result.httpTokens.append(.init(scope: .read, secret: Secret(Array(token.utf8))))
         }

@@ -75,6 +75,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Loopback unless configured: the read API and /metrics are not offered to the network by default.
     public var httpHost = "127.0.0.1"
     public var httpPort = 8080
+    /// Most usage entries one `GET /v1/customers/{id}/usage` reads (inside one read snapshot);
+    /// a range holding more is answered 422 `range_too_large`.
+    public var httpUsageScanLimit = 200_000
     /// Bearer tokens for HTTP, each good for one scope. With none of a scope, its paths are open.
     public var httpTokens: [HTTPToken] = []
     /// Refuse admin commands without a valid `credits-signature` header.

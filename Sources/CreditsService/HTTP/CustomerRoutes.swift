@@ -8,6 +8,8 @@ struct CustomerRoutes {
     let authorizer: TokenAuthorizer
     /// The service's `credits_per_usd`, shown for customers who have none of their own.
     let defaultCreditsPerUSD: CreditAmount
+    /// Most usage entries one `/usage` request reads (`http.usage_scan_limit`).
+    let usageScanLimit: Int
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("v1/customers") { request, _ in try await list(request) }
@@ -180,7 +182,6 @@ struct CustomerRoutes {
     /// The longest range `/usage` sums in one request.
     static let maximumUsageRangeDays: Int64 = 366
     /// The most used entries `/usage` reads in one request (more: a 422 asking for a shorter range).
-    static let usageScanLimit = 200_000
 
     private func usage(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
         try authorize(request)
@@ -206,7 +207,7 @@ struct CustomerRoutes {
         guard to.millisecondsSinceEpoch - from.millisecondsSinceEpoch <= Self.maximumUsageRangeDays * 86_400_000 else {
             throw APIError.badParameter("from", "the range may span at most \(Self.maximumUsageRangeDays) days")
         }
-        let scanLimit = Self.usageScanLimit
+        let scanLimit = usageScanLimit
         let read = try await model.read { reader -> [UsageBucket]?? in
             guard try reader.account(id) != nil else { return nil }
             return .some(try reader.usage(id, from: from, to: to, bucketMilliseconds: bucket, scanLimit: scanLimit))

@@ -37,7 +37,7 @@ public enum HTTPServer {
         }
         CustomerRoutes(
             model: ReadModel(configuration: configuration), authorizer: authorizer,
-            defaultCreditsPerUSD: configuration.ledger.creditsPerUSD
+            defaultCreditsPerUSD: configuration.ledger.creditsPerUSD, usageScanLimit: configuration.httpUsageScanLimit
         )
         .register(on: router)
         return Application(
