@@ -148,7 +148,7 @@ struct ManyInstancesTests {
                 try await busy(after: before)
                 let zombie = instances[2].process.process.processIdentifier
                 var stopped = false
-                for _ in 0..<20 where !stopped {
+                for _ in 0..<40 where !stopped {
                     let lock = try postgres.psqlInBackground(
                         database,
                         """

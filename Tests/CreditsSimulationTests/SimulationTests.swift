@@ -5,8 +5,9 @@ import Testing
 
 /// The deterministic simulator over a bounded number of seeds: on SQLite (one instance that
 /// crashes, is cut off and restarts) and on a shared PostgreSQL store (three instances with
-/// rebalances, zombies and crashes). A failure names its seed; `credits-bench sim 1 SEED` (with
-/// the URL for PostgreSQL) replays it step for step.
+/// rebalances, zombies and crashes). A failure names its seed;
+/// `SWIFT_DETERMINISTIC_HASHING=1 credits-bench sim 1 SEED` (with the URL for PostgreSQL) replays
+/// it step for step (`./test.sh` sets the variable too).
 @Suite("Deterministic simulation")
 struct SimulationTests {
     static let sqliteSeeds: [UInt64] = Array(1...40)
