@@ -29,7 +29,9 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
         } catch let failure as Simulation.Failure {
             failed.append(seed)
             explored += failure.step
-            print("FAILED \(failure)\n  replay: SWIFT_DETERMINISTIC_HASHING=1 credits-bench sim 1 \(seed) \(steps)\(postgresURL.map { " " + $0 } ?? "")")
+            print(
+                "FAILED \(failure)\n  replay: SWIFT_DETERMINISTIC_HASHING=1 credits-bench sim 1 \(seed) \(steps)\(postgresURL.map { " " + $0 } ?? "")"
+            )
         }
     }
     let seconds = Date().timeIntervalSince(started)

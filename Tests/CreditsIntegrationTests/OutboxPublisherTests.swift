@@ -10,6 +10,15 @@ import Testing
 /// The publisher against the embedded broker: window, order under failures, drain deadline.
 @Suite("Outbox publisher: a bounded, ordered window", .serialized)
 struct OutboxPublisherTests {
+    @Test("the outbox producer waits without a message timeout (no gap in a partition's series) unless one is configured")
+    func noMessageTimeoutByDefault() {
+        let plain = KafkaClientSettings(bootstrapServers: "127.0.0.1:1", properties: [:])
+        #expect(LedgerPipeline.outboxProducerSettings(plain).properties["message.timeout.ms"] == "0")
+        let configured = KafkaClientSettings(bootstrapServers: "127.0.0.1:1", properties: ["delivery.timeout.ms": "1500"])
+        #expect(LedgerPipeline.outboxProducerSettings(configured).properties["message.timeout.ms"] == nil)
+        #expect(LedgerPipeline.outboxProducerSettings(configured).properties["delivery.timeout.ms"] == "1500")
+    }
+
     let broker: EmbeddedBroker
     let settings: KafkaClientSettings
     let logger = Logger(label: "publisher-test")

@@ -60,7 +60,8 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         consumerSettings.properties["auto.offset.reset"] = "error"
         let headerNames = configuration.requireCommandSignature ? [CommandSignatures.headerName] : []
         try self.init(
-            configuration: configuration, store: store, output: try KafkaProducer(settings: settings, logger: logger),
+            configuration: configuration, store: store,
+            output: try KafkaProducer(settings: Self.outboxProducerSettings(settings), logger: logger),
             clock: .system, status: status, metrics: metrics, logger: logger
         ) { listener in
             try KafkaConsumer(
@@ -68,6 +69,22 @@ public final class LedgerPipeline: KafkaRebalanceListener {
                 topics: [configuration.topics.usage, configuration.topics.commands],
                 listener: listener, headerNames: headerNames, logger: logger)
         }
+    }
+
+    /// The outbox producer's settings: no message timeout unless `kafka.properties` sets one.
+    /// librdkafka fails a message whose `message.timeout.ms` passes while it waits in the queue
+    /// (a broker outage longer than the timeout) yet still writes the later ones of the
+    /// partition when the broker returns (its documented gap; `enable.gapless.guarantee` does
+    /// not cover timeouts). The publisher sends the failed ones again, so nothing is lost, but a
+    /// consumer would then see a later entry first. Without a timeout the idempotent producer
+    /// retries in order until the broker takes the messages; the publisher's window bounds what
+    /// waits, and readiness reports the stall (`pipeline.output_stall_ms`).
+    static func outboxProducerSettings(_ settings: KafkaClientSettings) -> KafkaClientSettings {
+        var settings = settings
+        if settings.properties["message.timeout.ms"] == nil && settings.properties["delivery.timeout.ms"] == nil {
+            settings.properties["message.timeout.ms"] = "0"
+        }
+        return settings
     }
 
     /// A pipeline over `store`, reading through the input `makeInput` returns (a group member
