@@ -270,6 +270,21 @@ struct PostgresFencingTests {
         #expect(try owner.fireDueGraceDeadlines(at: t0.adding(seconds: 5)).graceDeadlinesFired == 1)
     }
 
+    @Test("firing deadlines writes no position for partitions nobody applied (they keep the group-offset check)")
+    func deadlineFenceWritesNoPositions() throws {
+        let fixture = try BackendFixture(.postgres)
+        try fixture.apply([
+            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"grace_period_seconds":1}"#))
+        ])
+        _ = try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 5))
+        #expect(try fixture.writer.consumedOffsets() == [TopicPartition(topic: "credits.commands", partition: 0): 1])
+        // Another writer taking the partitions still finds them never applied.
+        let other = try fixture.secondWriter()
+        defer { other.close() }
+        let positions = try other.own(BackendFixture.partitions)
+        #expect(positions == [TopicPartition(topic: "credits.commands", partition: 0): 1])
+    }
+
     @Test("each writer sees only its partitions' outbox and deadlines")
     func outboxPerPartition() throws {
         let fixture = try BackendFixture(.postgres)
