@@ -118,12 +118,10 @@ struct CrashRecoveryTests {
     func killNine() async throws {
         let h = try ServiceHarness(partitions: 3)
         let directory = h.directory
-        let environment = [
-            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_PORT": "0",
+        let environment = h.executableEnvironment([
             "CREDITS_KAFKA_PROPERTIES": "session.timeout.ms=6000,heartbeat.interval.ms=500",
             "CREDITS_PIPELINE_BATCH_MAX_MESSAGES": "50",
-        ]
+        ])
         let customers = (0..<4).map { "cus_k\($0)" }
         var serve = try RunningExecutable(["serve"], environment: environment, directory: directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
@@ -163,10 +161,7 @@ struct OversizedInputTests {
     )
     func oversizedInput() async throws {
         let h = try ServiceHarness(partitions: 1)
-        let environment = [
-            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_PORT": "0",
-        ]
+        let environment = h.executableEnvironment()
         var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
         try await h.sendCommand(h.command("en-big", "cus_big", "enable_credits"), key: "cus_big")

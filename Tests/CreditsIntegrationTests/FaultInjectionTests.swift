@@ -245,11 +245,9 @@ struct ProcessFaultTests {
     func killsAndStops() async throws {
         let h = try ServiceHarness(partitions: 4)
         var random = SeededGenerator(state: 20_261_129)
-        let environment = [
-            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_PORT": "0",
+        let environment = h.executableEnvironment([
             "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000", "CREDITS_PIPELINE_BATCH_MAX_MESSAGES": "2000",
-        ]
+        ])
         let customers = (0..<40).map { "cus_p\($0)" }
         let total = 50_000
         var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
@@ -311,11 +309,7 @@ struct ProcessFaultTests {
         arguments: [(nil, 25.0), ("6000", 15.0)] as [(String?, Double)])
     func recoveryAfterKill(sessionTimeout: String?, bound: Double) async throws {
         let h = try ServiceHarness(partitions: 2)
-        var environment = [
-            "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
-            "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_PORT": "0",
-        ]
-        environment["CREDITS_KAFKA_SESSION_TIMEOUT_MS"] = sessionTimeout
+        let environment = h.executableEnvironment(sessionTimeout.map { ["CREDITS_KAFKA_SESSION_TIMEOUT_MS": $0] } ?? [:])
         var serve = try RunningExecutable(["serve"], environment: environment, directory: h.directory)
         try await serve.waitForOutput(containing: "Partitions assigned", timeout: 60)
         try await FaultInjectionTests().enable(h, ["cus_t"])

@@ -61,6 +61,15 @@ final class ServiceHarness {
 
     var settings: KafkaClientSettings { configuration.kafkaSettings(bootstrapServers: broker.bootstrapServers) }
 
+    /// The environment for a `serve` process of its own on this harness's broker, group and store
+    /// (HTTP on a free port), with `extra` on top.
+    func executableEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
+        [
+            "CREDITS_KAFKA_BROKERS": broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": configuration.groupID,
+            "CREDITS_STORE_PATH": configuration.storePath, "CREDITS_HTTP_PORT": "0",
+        ].merging(extra) { _, given in given }
+    }
+
     /// Starts the service and waits until it is ready (partitions assigned, store open).
     func start(timeout: TimeInterval = 40) async throws {
         let server = CreditsServer(configuration: configuration, bootstrapServers: broker.bootstrapServers, logger: logger)

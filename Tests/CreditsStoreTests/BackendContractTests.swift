@@ -12,14 +12,7 @@ import Testing
 struct BackendContractTests {
     typealias J = JSONInputs
 
-    func enabled(_ backend: Backend) throws -> BackendFixture {
-        let fixture = try BackendFixture(backend)
-        try fixture.apply([
-            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"price_per_minute":"60"}"#)),
-            fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#)),
-        ])
-        return fixture
-    }
+    func enabled(_ backend: Backend) throws -> BackendFixture { try BackendFixture.enabled(backend) }
 
     @Test("a batch stores entries, balance, outbox and positions together", arguments: Backend.allCases)
     func batch(backend: Backend) throws {

@@ -50,6 +50,16 @@ final class BackendFixture {
         if let directory { try? FileManager.default.removeItem(at: directory) }
     }
 
+    /// A fresh store with cus_1 enabled (60 credits a minute) and 100 credits added.
+    static func enabled(_ backend: Backend) throws -> BackendFixture {
+        let fixture = try BackendFixture(backend)
+        try fixture.apply([
+            fixture.message(.command, JSONInputs.command("enable", "enable_credits", #""settings":{"price_per_minute":"60"}"#)),
+            fixture.message(.command, JSONInputs.command("add", "add_credits", #""amount":"100","note":"Monthly""#)),
+        ])
+        return fixture
+    }
+
     /// Another writer on the same store (PostgreSQL: another instance; SQLite refuses it).
     func secondWriter() throws -> any LedgerWriter { try Self.open(backend, location, ledger) }
 

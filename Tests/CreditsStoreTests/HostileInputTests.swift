@@ -9,14 +9,7 @@ import Testing
 struct HostileInputTests {
     typealias J = JSONInputs
 
-    func enabled(_ backend: Backend) throws -> BackendFixture {
-        let fixture = try BackendFixture(backend)
-        try fixture.apply([
-            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"price_per_minute":"60"}"#)),
-            fixture.message(.command, J.command("add", "add_credits", #""amount":"100","note":"Monthly""#)),
-        ])
-        return fixture
-    }
+    func enabled(_ backend: Backend) throws -> BackendFixture { try BackendFixture.enabled(backend) }
 
     @Test(
         "a NUL character in an id is dead-lettered (PostgreSQL's text cannot hold it); the next usage applies",
