@@ -33,23 +33,21 @@ struct FaultInjectionTests {
     }
 
     /// Every usage event applied once (exact balances, gapless ids), every entry published, the
-    /// first copy of each customer's events in entry order, the outbox emptied.
-    func expectExactlyOnce(_ h: ServiceHarness, _ customers: [String], total: Int) async throws {
+    /// outbox emptied, and (when `ordered`) the first copy of each customer's events in entry order.
+    func expectExactlyOnce(
+        _ h: ServiceHarness, _ customers: [String], total: Int, ordered: Bool = true
+    ) async throws {
         try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         // Everything acknowledged (the store forgets a delivered prefix), then read to the end.
         try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
         let published = try await h.waitForDistinct("credits.balance-changed", count: total, timeout: 60)
         await h.drainOutputs(milliseconds: 2_000)
         #expect(published.count == total)
-        #expect(h.outOfOrderEntries() == [])
+        if ordered { #expect(h.outOfOrderEntries() == []) }
     }
 
-    @Test("broker down for 10 s while output is in flight: failed deliveries are sent again in order, nothing lost or reordered")
-    func brokerDownDuringOutput() async throws {
-        let h = try ServiceHarness(partitions: 3) { configuration in
-            configuration.kafkaProperties["message.timeout.ms"] = "1500"
-            configuration.batchMaxMessages = 100
-        }
+    /// Output in flight when the broker goes down: 1 s acknowledgements, then 10 s of outage.
+    func outputThroughOutage(_ h: ServiceHarness, ordered: Bool) async throws {
         try await h.start()
         let customers = (0..<6).map { "cus_f\($0)" }
         try await enable(h, customers)
@@ -63,7 +61,27 @@ struct FaultInjectionTests {
         try await Task.sleep(for: .seconds(10))
         h.broker.setRoundTripTime(0)
         h.broker.setUp()
-        try await expectExactlyOnce(h, customers, total: total)
+        try await expectExactlyOnce(h, customers, total: total, ordered: ordered)
+    }
+
+    @Test("broker down for 10 s while output is in flight (default: no message timeout): delivered when it returns, nothing lost or reordered")
+    func brokerDownDuringOutput() async throws {
+        let h = try ServiceHarness(partitions: 3) { $0.batchMaxMessages = 100 }
+        try await outputThroughOutage(h, ordered: true)
+        try await h.stop()
+    }
+
+    /// With a finite `message.timeout.ms` librdkafka fails the queued messages whose time passed
+    /// yet writes later ones of the partition (its documented gap, see
+    /// `LedgerPipeline.outboxProducerSettings`), so order across the outage is not promised; the
+    /// failed ones must still be sent again: nothing lost.
+    @Test("broker down for 10 s with a 1.5 s message timeout: failed deliveries are sent again, nothing lost")
+    func brokerDownWithMessageTimeout() async throws {
+        let h = try ServiceHarness(partitions: 3) { configuration in
+            configuration.kafkaProperties["message.timeout.ms"] = "1500"
+            configuration.batchMaxMessages = 100
+        }
+        try await outputThroughOutage(h, ordered: false)
         let metrics = try #require(h.server?.metrics.exposition())
         #expect(metricValue(metrics, "credits_produce_errors_total") > 0, "the outage made deliveries fail")
         try await h.stop()
