@@ -111,7 +111,7 @@ public final class PostgresLedgerStore: LedgerWriter {
         return report
     }
 
-    public func nextGraceDeadline() throws(StoreError) -> Timestamp? {
+    public func nextDeadline() throws(StoreError) -> Timestamp? {
         guard !ownedNumbers.isEmpty else { return nil }
         let rows = try session.query(
             """
@@ -121,7 +121,7 @@ public final class PostgresLedgerStore: LedgerWriter {
         return Timestamp(millisecondsSinceEpoch: at)
     }
 
-    public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
+    public func fireDueDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
         guard !ownedNumbers.isEmpty else { return BatchReport() }
         return try session.transaction { () throws(StoreError) -> BatchReport in
             try confirmOwnership()
@@ -142,7 +142,7 @@ public final class PostgresLedgerStore: LedgerWriter {
                 due.append(account.customerID)
             }
             var plan = BatchPlan(ledger: ledger, now: now, customers: customers, storedKeys: [:])
-            plan.fireGraceDeadlines(due, partitions: partitions)
+            plan.fireDeadlines(due, partitions: partitions)
             return try write(plan)
         }
     }

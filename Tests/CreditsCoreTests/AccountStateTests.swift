@@ -29,8 +29,8 @@ struct AccountStateTests {
         // A grace deadline that blocks is a change; one that finds nothing to do is not.
         var grace = LedgerRun()
         _ = grace.command(.enableCredits(SettingsChange(gracePeriodSeconds: 60)))
-        #expect(accountEvents(grace.ledger.fireGraceDeadline(for: grace.account, at: t0.adding(seconds: 59)).allEvents).isEmpty)
-        let blocked = grace.ledger.fireGraceDeadline(for: grace.account, at: t0.adding(seconds: 60))
+        #expect(accountEvents(grace.ledger.fireDeadlines(for: grace.account, at: t0.adding(seconds: 59)).allEvents).isEmpty)
+        let blocked = grace.ledger.fireDeadlines(for: grace.account, at: t0.adding(seconds: 60))
         #expect(accountEvents(blocked.allEvents).map(\.account.blockState.name) == ["blocked"])
         #expect(blocked.account.version == grace.account.version + 1)
     }
@@ -47,7 +47,8 @@ struct AccountStateTests {
             state.json
                 == #"{"customer_id":"cus_1","version":2,"credits_enabled":true,"balance":"100","state":"active","#
                 + #""last_entry_id":1,"price_per_minute":"2","minutes_left":50,"burn_rate_per_hour":"0","#
-                + #""low_credit_threshold":"5","updated_at":"2026-11-24T10:00:00.000Z"}"#)
+                + #""low_credit_threshold":"5","held":"0","available":"100","live_calls":0,"#
+                + #""updated_at":"2026-11-24T10:00:00.000Z"}"#)
         #expect(OutputEvent.account(state).message.topic == .accounts && OutputEvent.account(state).message.key == "cus_1")
     }
 

@@ -50,6 +50,9 @@ struct FuzzTests {
             case .usage(let usage):
                 valid += 1
                 if let transition = try? ledger.apply(usage, to: account, at: t0) { account = transition.account }
+            case .call(let call):
+                valid += 1
+                account = ledger.apply(call, to: account, at: t0).account
             case .command(let command):
                 valid += 1
                 account = ledger.apply(command, to: account, at: t0).account

@@ -83,7 +83,7 @@ struct LedgerRun {
 
     mutating func tick(seconds: Int64) -> LedgerTransition {
         now = now.adding(seconds: seconds)
-        let transition = ledger.fireGraceDeadline(for: account, at: now)
+        let transition = ledger.fireDeadlines(for: account, at: now)
         absorb(transition)
         return transition
     }

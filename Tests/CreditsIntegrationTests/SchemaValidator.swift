@@ -17,6 +17,7 @@ enum SchemaValidator {
         case .deadLetter: "dead-letter"
         case .accounts: "account-state"
         case .anomalies: "usage-anomaly"
+        case .callGrants: "call-decision"
         }
     }
 

@@ -84,17 +84,17 @@ struct BackendContractTests {
             fixture.message(.command, J.command("add", "add_credits", #""amount":"1","note":"x""#)),
             fixture.message(.usage, J.usage("u1", #""tool_calls":100"#)),
         ])
-        let deadline = try #require(try fixture.writer.nextGraceDeadline())
+        let deadline = try #require(try fixture.writer.nextDeadline())
         #expect(deadline == t0.adding(seconds: 60))
-        #expect(try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 59)).graceDeadlinesFired == 0)
-        let fired = try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 60))
-        #expect(fired.graceDeadlinesFired == 1)
+        #expect(try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 59)).deadlinesFired == 0)
+        let fired = try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 60))
+        #expect(fired.deadlinesFired == 1)
         #expect(
             fired.outbox.map(\.message.topic)
                 + (try fixture.writer.accountStates(of: fired.changedAccounts)).map { OutputEvent.account($0).message.topic } == [
                     .blocks, .accounts,
                 ])
-        #expect(try fixture.writer.nextGraceDeadline() == nil)
+        #expect(try fixture.writer.nextDeadline() == nil)
         #expect(try fixture.writer.blockStateCounts() == ["active": 0, "grace": 0, "blocked": 1])
     }
 
@@ -259,8 +259,8 @@ struct PostgresFencingTests {
         defer { owner.close() }
         _ = try owner.own(BackendFixture.partitions)
         _ = try owner.apply([fixture.message(.usage, J.usage("u2", #""tool_calls":1"#))], at: t0)
-        #expect(throws: StoreError.self) { try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 5)) }
-        #expect(try owner.fireDueGraceDeadlines(at: t0.adding(seconds: 5)).graceDeadlinesFired == 1)
+        #expect(throws: StoreError.self) { try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 5)) }
+        #expect(try owner.fireDueDeadlines(at: t0.adding(seconds: 5)).deadlinesFired == 1)
     }
 
     @Test("firing deadlines writes no position for partitions nobody applied (they keep the group-offset check)")
@@ -269,7 +269,7 @@ struct PostgresFencingTests {
         try fixture.apply([
             fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"grace_period_seconds":1}"#))
         ])
-        _ = try fixture.writer.fireDueGraceDeadlines(at: t0.adding(seconds: 5))
+        _ = try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 5))
         #expect(try fixture.writer.consumedOffsets() == [TopicPartition(topic: "credits.commands", partition: 0): 1])
         // Another writer taking the partitions still finds them never applied.
         let other = try fixture.secondWriter()

@@ -155,7 +155,7 @@ struct LedgerStoreTests {
         #expect(
             try fixture.store.account("cus_1")?.blockState
                 == .grace(blockAt: t0.adding(seconds: 60), depletedBy: .enabling(commandID: "on")))
-        try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 60))
+        try fixture.store.fireDueDeadlines(at: t0.adding(seconds: 60))
         #expect(
             try fixture.outbox(.blocks).map { $0["event_id"]?.text } == ["cus_1/command:on/depleted", "cus_1/command:on/blocked"])
         try fixture.reopen()
@@ -267,21 +267,21 @@ struct LedgerStoreTests {
     func restart() throws {
         let fixture = try enabledFixture(#""price_per_minute":"60","grace_period_seconds":120"#)
         try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":100"#))])
-        #expect(try fixture.store.nextGraceDeadline() == t0.adding(seconds: 120))
+        #expect(try fixture.store.nextDeadline() == t0.adding(seconds: 120))
         try fixture.reopen()
-        #expect(try fixture.store.nextGraceDeadline() == t0.adding(seconds: 120))
+        #expect(try fixture.store.nextDeadline() == t0.adding(seconds: 120))
         #expect(try fixture.apply([fixture.message(.usage, J.usage("u1", #""call_seconds":100"#))]).duplicates == 1)
-        #expect(try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 119)).graceDeadlinesFired == 0)
+        #expect(try fixture.store.fireDueDeadlines(at: t0.adding(seconds: 119)).deadlinesFired == 0)
         try fixture.reopen()
-        let fired = try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: 120))
-        #expect(fired.graceDeadlinesFired == 1)
+        let fired = try fixture.store.fireDueDeadlines(at: t0.adding(seconds: 120))
+        #expect(fired.deadlinesFired == 1)
         #expect(fired.outbox.map(\.message.topic) == [.blocks])
         #expect(
             try fixture.store.accountStates(of: fired.changedAccounts).map(\.account.blockState) == [
                 .blocked(depletedBy: .entry(2))
             ])
         #expect(try fixture.store.account("cus_1")?.blockState == .blocked(depletedBy: .entry(2)))
-        #expect(try fixture.store.nextGraceDeadline() == nil)
+        #expect(try fixture.store.nextDeadline() == nil)
         // Enabling at 0 started a grace period that the first top-up ended; then the usage.
         #expect(try fixture.outbox(.blocks).map { $0["type"]?.text } == ["depleted", "unblocked", "depleted", "blocked"])
         try fixture.reopen()

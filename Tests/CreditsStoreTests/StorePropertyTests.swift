@@ -59,7 +59,7 @@ struct StorePropertyTests {
                 batch.append(message)
             }
             try fixture.apply(batch, at: t0.adding(seconds: Int64(round * 10)))
-            try fixture.store.fireDueGraceDeadlines(at: t0.adding(seconds: Int64(round * 10)))
+            try fixture.store.fireDueDeadlines(at: t0.adding(seconds: Int64(round * 10)))
             if round % 7 == 3 { try fixture.reopen() }
         }
         let report = try fixture.reader().verify()

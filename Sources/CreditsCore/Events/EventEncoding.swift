@@ -16,6 +16,8 @@ extension OutputEvent {
             OutboundMessage(topic: .accounts, key: state.account.customerID, value: state.json)
         case .anomaly(let anomaly):
             OutboundMessage(topic: .anomalies, key: anomaly.customerID, value: anomaly.json)
+        case .callDecision(let decision):
+            OutboundMessage(topic: .callGrants, key: decision.customerID, value: decision.json)
         case .encoded(let message):
             message
         }
@@ -116,6 +118,9 @@ extension AccountState {
         w.optionalString("price_per_minute", account.settings.pricePerMinute)
         projection.write(into: &w)
         w.optionalString("low_credit_threshold", account.settings.lowCreditThreshold)
+        w.string("held", account.held)
+        w.string("available", account.available)
+        w.int("live_calls", Int64(account.calls.live.count))
         w.string("updated_at", updatedAt)
         return w.finished()
     }
@@ -193,6 +198,25 @@ extension DeadLetter {
         errorObject.string("message", error.message)
         w.object("error", errorObject)
         w.string("at", at)
+        return w.finished()
+    }
+}
+
+extension CallDecision {
+    /// The `credits.call-grants` value.
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("event_id", eventID)
+        w.string("customer_id", customerID)
+        w.string("call_id", callID)
+        w.string("decision", kind.rawValue)
+        w.optionalString("reason", reason?.rawValue)
+        if let grantedSeconds { w.int("granted_seconds", grantedSeconds) }
+        w.int("used_seconds", usedSeconds)
+        w.string("held", held)
+        w.string("available", available)
+        w.optionalString("expires_at", expiresAt)
+        w.string("occurred_at", occurredAt)
         return w.finished()
     }
 }

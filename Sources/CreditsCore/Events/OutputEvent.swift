@@ -168,6 +168,8 @@ public enum OutputEvent: Sendable, Equatable {
     /// the apply path at the size of the largest case.
     indirect case account(AccountState)
     case anomaly(UsageAnomaly)
+    /// A hold decision for a live call (`credits.call-grants`).
+    case callDecision(CallDecision)
     /// An event already encoded (as read back from an outbox).
     case encoded(OutboundMessage)
 }

@@ -7,6 +7,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
     case deadLetter = 4
     case accounts = 5
     case anomalies = 6
+    case callGrants = 7
 
     /// The contract's default topic name.
     public var defaultName: String {
@@ -18,6 +19,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
         case .deadLetter: "credits.dead-letter"
         case .accounts: "credits.accounts"
         case .anomalies: "credits.anomalies"
+        case .callGrants: "credits.call-grants"
         }
     }
 }

@@ -91,6 +91,19 @@ extension UsageEvent {
     }
 }
 
+extension CallEvent {
+    /// Every field but `occurred_at`; tagged apart from usage events, whose ids it shares.
+    public var canonicalForm: CanonicalForm {
+        var form = CanonicalForm()
+        form.text("call")
+        form.text(kind.rawValue)
+        form.text(eventID)
+        form.text(customerID)
+        form.text(callID)
+        return form
+    }
+}
+
 extension AdminCommand {
     /// Every field but `issued_at`: a repeat of the `command_id` whose form differs is a
     /// conflicting duplicate.
@@ -144,5 +157,10 @@ extension SettingsChange {
         form.bool(lowCreditAlerts)
         form.credits(toolCallPrice.map { .some($0) })
         form.credits(creditsPerUSD.map { .some($0) })
+        // Added in version 3, written only when set: a command stored before keeps its bytes.
+        if callHoldSeconds != nil || callHoldRate != nil {
+            form.integer(callHoldSeconds)
+            form.credits(callHoldRate)
+        }
     }
 }

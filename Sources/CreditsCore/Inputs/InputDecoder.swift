@@ -7,6 +7,8 @@ public enum InputKind: Sendable, Equatable {
 /// A decoded input message: a valid usage event or command, or the reason it cannot be applied.
 public enum DecodedInput: Sendable, Equatable {
     case usage(UsageEvent)
+    /// A call event (`credits.usage` with a `type`).
+    case call(CallEvent)
     case command(AdminCommand)
     /// Not applicable. `commandIdentity` is set for a command whose `command_id` and
     /// `customer_id` could be read, so that it still gets a `rejected` result.
@@ -43,6 +45,13 @@ public enum InputDecoder {
         switch kind {
         case .usage:
             do {
+                if fields["type"] != nil {
+                    let call = try CallEvent(json: fields)
+                    if let mismatch = keyMismatch(key: key, customerID: call.customerID) {
+                        return .invalid(mismatch, commandIdentity: nil)
+                    }
+                    return .call(call)
+                }
                 let usage = try UsageEvent(json: fields)
                 if let mismatch = keyMismatch(key: key, customerID: usage.customerID) {
                     return .invalid(mismatch, commandIdentity: nil)
@@ -84,7 +93,7 @@ extension DecodedInput {
             .invalid(error, commandIdentity: CommandIdentity(commandID: command.commandID, customerID: command.customerID))
         case .invalid(_, let identity):
             .invalid(error, commandIdentity: identity)
-        case .usage:
+        case .usage, .call:
             .invalid(error, commandIdentity: nil)
         }
     }

@@ -44,3 +44,16 @@ extension AdminCommand {
         return hash.signed
     }
 }
+
+extension CallEvent {
+    /// Call events came after migration 003, so no stored key was made from one; this only has
+    /// to differ from a usage event's fingerprint with the same `event_id`.
+    public var legacyFingerprint: Int64 {
+        var hash = Fingerprint()
+        hash.add("call:" + kind.rawValue)
+        hash.add(eventID)
+        hash.add(customerID)
+        hash.add(callID)
+        return hash.signed
+    }
+}

@@ -62,6 +62,8 @@ public struct AuditRecord: Sendable, Equatable {
         note("low_credit_alerts", "\(old.lowCreditAlerts)", "\(new.lowCreditAlerts)")
         note("tool_call_price", old.toolCallPrice.description, new.toolCallPrice.description)
         note("credits_per_usd", old.creditsPerUSD?.description, new.creditsPerUSD?.description)
+        note("call_hold_seconds", "\(old.callHoldSeconds)", "\(new.callHoldSeconds)")
+        note("call_hold_rate", old.callHoldRate?.description, new.callHoldRate?.description)
         note("balance", before.balance.description, after.balance.description)
         note("state", before.blockState.name, after.blockState.name)
         guard !changes.isEmpty else { return nil }

@@ -18,13 +18,16 @@ public struct CustomerAccount: Sendable, Equatable {
     public var versionedAt: Timestamp?
     /// Used credits per hour over the last 24 hours, for the burn rate.
     public var usage: UsageWindow
+    /// Live calls and their holds, and the newest decisions of recent calls.
+    public var calls: CallBook
 
     public init(
         customerID: String, creditsEnabled: Bool = false, balance: CreditAmount = .zero,
         lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
         lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings(), version: Int64 = 0,
-        versionedAt: Timestamp? = nil, usage: UsageWindow = UsageWindow()
+        versionedAt: Timestamp? = nil, usage: UsageWindow = UsageWindow(), calls: CallBook = CallBook()
     ) {
+        self.calls = calls
         self.customerID = customerID
         self.creditsEnabled = creditsEnabled
         self.balance = balance
@@ -36,6 +39,21 @@ public struct CustomerAccount: Sendable, Equatable {
         self.version = version
         self.versionedAt = versionedAt
         self.usage = usage
+    }
+
+    /// The sum of the live calls' holds.
+    public var held: CreditAmount { calls.held }
+
+    /// balance - held: what a new hold may take.
+    public var available: CreditAmount { CreditAmount(micros: balance.micros - held.micros) }
+
+    /// The earliest time something is due for this customer without an input: the end of its
+    /// grace period, or a live call's hold expiry. The stores index it; `Ledger.fireDeadlines`
+    /// does what is due.
+    public var nextDeadline: Timestamp? {
+        var due = calls.nextExpiry
+        if case .grace(let blockAt, _) = blockState, balance.micros <= 0 { due = min(due ?? blockAt, blockAt) }
+        return due
     }
 
     /// A customer never seen before: disabled, balance 0, default settings.

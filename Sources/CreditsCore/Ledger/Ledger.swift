@@ -12,7 +12,11 @@ public struct Ledger: Sendable {
     public func apply(_ usage: UsageEvent, to account: CustomerAccount, at now: Timestamp) throws(InputError) -> LedgerTransition
     {
         var transition = LedgerTransition(account: account, now: now)
-        guard account.creditsEnabled else { return transition }
+        guard account.creditsEnabled else {
+            transition.chargeLiveCall(usage.callID, charge: .zero, callSeconds: usage.callSeconds)
+            transition.finish(from: account)
+            return transition
+        }
         guard
             let charge = Pricing.charge(
                 for: usage, settings: account.settings,
@@ -26,13 +30,34 @@ public struct Ledger: Sendable {
         else { throw InputError(.amountOutOfRange, "the balance would leave the ledger's range") }
         transition.checkSpike(
             hourOf: usage.occurredAt, ratio: configuration.spikeRatio, minimum: configuration.spikeMinimum)
+        transition.chargeLiveCall(usage.callID, charge: charge.total, callSeconds: usage.callSeconds)
         transition.finish(from: account)
         return transition
     }
 
-    /// Moves a customer whose grace period has ended to `blocked`; otherwise changes nothing.
-    public func fireGraceDeadline(for account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
+    /// Applies a call event: admission (`call_started`) or release (`call_ended`).
+    public func apply(_ call: CallEvent, to account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
         var transition = LedgerTransition(account: account, now: now)
+        switch call.kind {
+        case .started: transition.admit(call.callID)
+        case .ended: transition.release(call.callID, as: .released)
+        }
+        transition.finish(from: account)
+        return transition
+    }
+
+    /// A repeated call event (its event_id seen before with the same fields): the call's newest
+    /// decision, published again with its own event_id; nil when none is kept.
+    public func repeatedDecision(for call: CallEvent, in account: CustomerAccount) -> OutputEvent? {
+        account.calls.latestDecision(of: call.callID).map { .callDecision($0) }
+    }
+
+    /// Does what is due for the customer by `now` (see `CustomerAccount.nextDeadline`): live
+    /// calls whose hold lapsed are released (`expired`), and a grace period that ended moves the
+    /// customer to `blocked`. Changes nothing when nothing is due.
+    public func fireDeadlines(for account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
+        var transition = LedgerTransition(account: account, now: now)
+        transition.expireLapsedCalls()
         if case .grace(let blockAt, let cause) = account.blockState, blockAt <= now, account.balance.micros <= 0 {
             transition.block(depletedBy: cause)
         }

@@ -10,14 +10,21 @@ public struct CustomerSettings: Sendable, Equatable {
     public var toolCallPrice: CreditAmount
     /// nil means the service's configured `credits_per_usd`.
     public var creditsPerUSD: CreditAmount?
+    /// The seconds of a call one hold covers (30-86400).
+    public var callHoldSeconds: Int64
+    /// Credits per minute holds are sized with; nil means `price_per_minute`.
+    public var callHoldRate: CreditAmount?
 
     public static let defaultGracePeriodSeconds: Int64 = 300
     public static let defaultToolCallPrice = CreditAmount(micros: 30_000)
+    public static let defaultCallHoldSeconds: Int64 = 300
+    public static let callHoldSecondsRange: ClosedRange<Int64> = 30...86_400
 
     public init(
         pricePerMinute: CreditAmount? = nil, gracePeriodSeconds: Int64 = defaultGracePeriodSeconds,
         lowCreditThreshold: CreditAmount? = nil, lowCreditAlerts: Bool = false,
-        toolCallPrice: CreditAmount = defaultToolCallPrice, creditsPerUSD: CreditAmount? = nil
+        toolCallPrice: CreditAmount = defaultToolCallPrice, creditsPerUSD: CreditAmount? = nil,
+        callHoldSeconds: Int64 = defaultCallHoldSeconds, callHoldRate: CreditAmount? = nil
     ) {
         self.pricePerMinute = pricePerMinute
         self.gracePeriodSeconds = gracePeriodSeconds
@@ -25,6 +32,8 @@ public struct CustomerSettings: Sendable, Equatable {
         self.lowCreditAlerts = lowCreditAlerts
         self.toolCallPrice = toolCallPrice
         self.creditsPerUSD = creditsPerUSD
+        self.callHoldSeconds = callHoldSeconds
+        self.callHoldRate = callHoldRate
     }
 
     /// Applies the fields a command sets.
@@ -35,6 +44,8 @@ public struct CustomerSettings: Sendable, Equatable {
         if let value = change.lowCreditAlerts { lowCreditAlerts = value }
         if let value = change.toolCallPrice { toolCallPrice = value }
         if let value = change.creditsPerUSD { creditsPerUSD = value }
+        if let value = change.callHoldSeconds { callHoldSeconds = value }
+        if let value = change.callHoldRate { callHoldRate = value }
     }
 }
 
@@ -47,12 +58,18 @@ public struct SettingsChange: Sendable, Equatable {
     public var lowCreditAlerts: Bool?
     public var toolCallPrice: CreditAmount?
     public var creditsPerUSD: CreditAmount?
+    public var callHoldSeconds: Int64?
+    /// `.some(nil)` (JSON `null`) clears it (holds then use `price_per_minute`).
+    public var callHoldRate: CreditAmount??
 
     public init(
         pricePerMinute: CreditAmount?? = nil, gracePeriodSeconds: Int64? = nil,
         lowCreditThreshold: CreditAmount?? = nil, lowCreditAlerts: Bool? = nil,
-        toolCallPrice: CreditAmount? = nil, creditsPerUSD: CreditAmount? = nil
+        toolCallPrice: CreditAmount? = nil, creditsPerUSD: CreditAmount? = nil,
+        callHoldSeconds: Int64? = nil, callHoldRate: CreditAmount?? = nil
     ) {
+        self.callHoldSeconds = callHoldSeconds
+        self.callHoldRate = callHoldRate
         self.pricePerMinute = pricePerMinute
         self.gracePeriodSeconds = gracePeriodSeconds
         self.lowCreditThreshold = lowCreditThreshold
@@ -63,7 +80,7 @@ public struct SettingsChange: Sendable, Equatable {
 
     static let fieldNames = [
         "price_per_minute", "grace_period_seconds", "low_credit_threshold",
-        "low_credit_alerts", "tool_call_price", "credits_per_usd",
+        "low_credit_alerts", "tool_call_price", "credits_per_usd", "call_hold_seconds", "call_hold_rate",
     ]
 
     /// Reads the settings fields of `reader`; `requireOne` demands at least one.
@@ -82,6 +99,12 @@ public struct SettingsChange: Sendable, Equatable {
         lowCreditAlerts = try reader.optionalBool("low_credit_alerts")
         toolCallPrice = try reader.optionalCredits("tool_call_price", nonNegative: true)
         creditsPerUSD = try reader.optionalCredits("credits_per_usd", nonNegative: true)
+        callHoldSeconds = try reader.optionalInteger("call_hold_seconds", range: CustomerSettings.callHoldSecondsRange)
+        if reader.fields["call_hold_rate"] == .null {
+            callHoldRate = .some(nil)
+        } else if let rate = try reader.optionalCredits("call_hold_rate", nonNegative: true) {
+            callHoldRate = .some(rate)
+        }
         if requireOne && self == SettingsChange() {
             throw InputError(
                 .invalidCommand,

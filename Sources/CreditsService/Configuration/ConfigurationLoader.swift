@@ -60,6 +60,7 @@ public enum ConfigurationLoader {
         topics.deadLetter = try text(config, "kafka.topics.dead_letter", default: topics.deadLetter)
         topics.accounts = try text(config, "kafka.topics.accounts", default: topics.accounts)
         topics.anomalies = try text(config, "kafka.topics.anomalies", default: topics.anomalies)
+        topics.callGrants = try text(config, "kafka.topics.call_grants", default: topics.callGrants)
         result.topics = topics
         let topicNames = [topics.usage, topics.commands] + topics.outputs
         guard Set(topicNames).count == topicNames.count else {

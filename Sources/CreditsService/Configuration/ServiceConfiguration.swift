@@ -15,6 +15,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var deadLetter = "credits.dead-letter"
         public var accounts = "credits.accounts"
         public var anomalies = "credits.anomalies"
+        public var callGrants = "credits.call-grants"
 
         public init() {}
 
@@ -28,6 +29,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             case .deadLetter: deadLetter
             case .accounts: accounts
             case .anomalies: anomalies
+            case .callGrants: callGrants
             }
         }
 

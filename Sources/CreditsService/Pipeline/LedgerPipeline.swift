@@ -237,7 +237,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         }
         if let unowned = state.unowned { takeOwnership(of: unowned) }
         verifyNewPartitions()
-        if state.deadlinesMayFire { try fireGraceDeadlines() }
+        if state.deadlinesMayFire { try fireDeadlines() }
         try pruneIdempotencyKeys()
         try publishAccountStates()
         try publisher.serveDeliveries(timeoutMilliseconds: 0)
@@ -342,12 +342,12 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         }
     }
 
-    private func fireGraceDeadlines() throws {
+    private func fireDeadlines() throws {
         let now = clock.wall()
-        guard let next = try store.nextGraceDeadline(), next <= now else { return }
-        let report = try store.fireDueGraceDeadlines(at: now)
-        if report.graceDeadlinesFired > 0 {
-            logger.info("Grace periods ended; customers blocked", metadata: ["count": "\(report.graceDeadlinesFired)"])
+        guard let next = try store.nextDeadline(), next <= now else { return }
+        let report = try store.fireDueDeadlines(at: now)
+        if report.deadlinesFired > 0 {
+            logger.info("Deadlines fired (grace periods ended, call holds lapsed)", metadata: ["customers": "\(report.deadlinesFired)"])
         }
         try hand(report)
     }

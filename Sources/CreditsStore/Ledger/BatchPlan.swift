@@ -101,6 +101,7 @@ public struct BatchPlan {
         batch.compactMap { message in
             switch message.input {
             case .usage(let usage): KeyID(customerID: usage.customerID, kind: .usage, key: usage.eventID)
+            case .call(let call): KeyID(customerID: call.customerID, kind: .usage, key: call.eventID)
             case .command(let command): KeyID(customerID: command.customerID, kind: .command, key: command.commandID)
             case .invalid: nil
             }
@@ -114,6 +115,7 @@ public struct BatchPlan {
             let id: String? =
                 switch message.input {
                 case .usage(let usage): usage.customerID
+                case .call(let call): call.customerID
                 case .command(let command): command.customerID
                 case .invalid(_, let identity): identity?.customerID
                 }
@@ -135,13 +137,13 @@ public struct BatchPlan {
         settleAccountStates()
     }
 
-    /// Ends the grace period of `customerIDs` (due by `now`), owned through `partition`.
-    public mutating func fireGraceDeadlines(_ customerIDs: [String], partitions: [String: Int32]) {
+    /// Does what is due by `now` for `customerIDs` (grace periods, call holds), owned through `partitions`.
+    public mutating func fireDeadlines(_ customerIDs: [String], partitions: [String: Int32]) {
         for id in customerIDs {
-            let transition = ledger.fireGraceDeadline(for: account(id), at: now)
+            let transition = ledger.fireDeadlines(for: account(id), at: now)
             record(transition, partition: partitions[id] ?? 0)
         }
-        report.graceDeadlinesFired = customerIDs.count
+        report.deadlinesFired = customerIDs.count
         settleAccountStates()
     }
 
@@ -188,6 +190,25 @@ public struct BatchPlan {
                 } catch {
                     deadLetter(origin, error)
                 }
+            }
+        case .call(let call):
+            let id = KeyID(customerID: call.customerID, kind: .usage, key: call.eventID)
+            switch lookUp(id, digest: message.digest) {
+            case .some(.some):
+                report.countDuplicate(origin.topic)
+                if let decision = ledger.repeatedDecision(for: call, in: account(call.customerID)) {
+                    emit(decision, partition: origin.partition)
+                    rowsAbout.insert(call.customerID)
+                }
+            case .some(.none):
+                deadLetter(
+                    origin,
+                    InputError(.conflictingDuplicate, "event_id \"\(call.eventID)\" was applied before with other fields"))
+            case .none:
+                let transition = ledger.apply(call, to: account(call.customerID), at: now)
+                claim(id, StoredKey(digest: message.digest, status: .applied, reason: nil, entryID: nil))
+                report.countApplied(origin.topic)
+                record(transition, partition: origin.partition)
             }
         case .command(let command):
             let id = KeyID(customerID: command.customerID, kind: .command, key: command.commandID)
@@ -281,7 +302,7 @@ public struct BatchPlan {
     }
 
     private mutating func emit(_ event: OutputEvent, partition: Int32) {
-        if case .anomaly = event { report.anomalies += 1 }
+        report.count(event)
         outputs.append(Output(partition: partition, event: event))
         report.outboxMessages += 1
     }

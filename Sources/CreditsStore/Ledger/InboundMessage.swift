@@ -31,6 +31,7 @@ public struct InboundMessage: Sendable, Equatable {
         self.input = input
         switch input {
         case .usage(let usage): digest = Array(SHA256.hash(data: usage.canonicalForm.bytes))
+        case .call(let call): digest = Array(SHA256.hash(data: call.canonicalForm.bytes))
         case .command(let command): digest = Array(SHA256.hash(data: command.canonicalForm.bytes))
         case .invalid: digest = []
         }
@@ -52,9 +53,11 @@ public struct BatchReport: Sendable, Equatable {
     public var entries = 0
     public var outboxMessages = 0
     /// Customers moved from grace to blocked.
-    public var graceDeadlinesFired = 0
+    public var deadlinesFired = 0
     /// Usage spikes reported (`credits.anomalies`).
     public var anomalies = 0
+    /// Call decisions published (`credits.call-grants`), by decision.
+    public var callDecisions: [CallDecision.Kind: Int] = [:]
     /// The next offset to consume for each partition the batch had messages from, as stored.
     public var nextOffsets: [TopicPartition: Int64] = [:]
     /// The messages this batch added to the outbox, to produce now.
@@ -83,6 +86,15 @@ public struct BatchReport: Sendable, Equatable {
     }
 
     public init() {}
+
+    /// Counts what an output event reports (anomalies, call decisions).
+    mutating func count(_ event: OutputEvent) {
+        switch event {
+        case .anomaly: anomalies += 1
+        case .callDecision(let decision): callDecisions[decision.kind, default: 0] += 1
+        default: break
+        }
+    }
 
     mutating func countApplied(_ topic: String) {
         applied += 1

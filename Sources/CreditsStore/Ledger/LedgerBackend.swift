@@ -24,10 +24,10 @@ public protocol LedgerWriter: AnyObject {
     func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport
 
     /// The earliest pending grace deadline (of the owned partitions, when shared).
-    func nextGraceDeadline() throws(StoreError) -> Timestamp?
+    func nextDeadline() throws(StoreError) -> Timestamp?
 
     /// Blocks every customer whose grace period has ended by `now`.
-    func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport
+    func fireDueDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport
 
     /// Forgets idempotency keys recorded before `cutoff`; returns how many.
     func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int

@@ -6,6 +6,8 @@ extension LedgerStore {
         switch message.input {
         case .usage(let usage):
             try apply(usage, origin: message.origin, digest: message.digest, work: &work)
+        case .call(let call):
+            try apply(call, origin: message.origin, digest: message.digest, work: &work)
         case .command(let command):
             try apply(command, origin: message.origin, digest: message.digest, work: &work)
         case .invalid(let error, let identity):
@@ -58,6 +60,31 @@ extension LedgerStore {
             } catch {
                 throw StoreError(code: -1, message: "\(error)", context: "applying usage \(usage.eventID)")
             }
+        }
+    }
+
+    /// A call event, in the usage events' idempotency space; a repeat publishes the call's newest
+    /// decision again.
+    private func apply(_ call: CallEvent, origin: MessageOrigin, digest: [UInt8], work: inout BatchWork) throws(StoreError) {
+        var customer = try customer(call.customerID, work: &work)
+        let keys = IdempotencyKeys(connection: connection)
+        switch try keys.claim(
+            customerNum: customer.num, kind: .usage, key: call.eventID, digest: digest,
+            legacyFingerprint: { call.legacyFingerprint }, seq: sequences.key, at: work.now, index: &keyIndex,
+            pending: &work.pending)
+        {
+        case .duplicate:
+            work.report.countDuplicate(origin.topic)
+            if let decision = ledger.repeatedDecision(for: call, in: customer.account) { try emit(decision, work: &work) }
+        case .conflicting:
+            try deadLetter(
+                origin,
+                InputError(.conflictingDuplicate, "event_id \"\(call.eventID)\" was applied before with other fields"),
+                work: &work)
+        case .new:
+            sequences.key += 1
+            work.report.countApplied(origin.topic)
+            try record(ledger.apply(call, to: customer.account, at: work.now), for: &customer, work: &work)
         }
     }
 
@@ -160,7 +187,7 @@ extension LedgerStore {
     }
 
     func emit(_ event: OutputEvent, entrySeq: Int64? = nil, work: inout BatchWork) throws(StoreError) {
-        if case .anomaly = event { work.report.anomalies += 1 }
+        work.report.count(event)
         let seq = sequences.outbox
         sequences.outbox += 1
         work.pending.outbox.append(PendingWrites.OutboxRow(seq: seq, event: event, entrySeq: entrySeq))

@@ -98,19 +98,19 @@ public final class LedgerStore {
         }
     }
 
-    /// Blocks every customer whose grace period has ended by `now`.
+    /// Does what is due by `now` for every customer with a deadline then (`Ledger.fireDeadlines`).
     @discardableResult
-    public func fireDueGraceDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
+    public func fireDueDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
         try inTransaction { () throws(StoreError) in
             var work = BatchWork(now: now, firstKeySeq: sequences.key)
-            let due = try CustomerRecords(connection: connection).dueForBlocking(at: now)
+            let due = try CustomerRecords(connection: connection).dueDeadlines(at: now)
             for customerID in due {
                 var customer = try customer(customerID, work: &work)
-                let transition = ledger.fireGraceDeadline(for: customer.account, at: now)
+                let transition = ledger.fireDeadlines(for: customer.account, at: now)
                 try record(transition, for: &customer, work: &work)
             }
             try finish(&work)
-            work.report.graceDeadlinesFired = due.count
+            work.report.deadlinesFired = due.count
             work.report.outbox = work.outbox
             return work.report
         }
@@ -135,8 +135,8 @@ public final class LedgerStore {
         return pruned.keys.count
     }
 
-    /// The earliest grace deadline still pending.
-    public func nextGraceDeadline() throws(StoreError) -> Timestamp? {
+    /// The earliest deadline still pending (a grace period's end, a call hold's expiry).
+    public func nextDeadline() throws(StoreError) -> Timestamp? {
         try CustomerRecords(connection: connection).nextDeadline()
     }
 

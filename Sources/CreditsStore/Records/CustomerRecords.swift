@@ -7,7 +7,8 @@ struct CustomerRecords {
     static let columns = """
         customer_num, customer_id, credits_enabled, balance, last_entry_id, balance_updated_at, block_state, block_at,
         depleted_by, low_credit_alerted, price_per_minute, grace_period_seconds, low_credit_threshold,
-        low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq, depleted_by_command, version, usage_window, version_at
+        low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq, depleted_by_command, version, usage_window, version_at,
+        call_hold_seconds, call_hold_rate, calls, held, live_calls, next_deadline
         """
 
     /// A stored customer: its row number, state and the seq of its newest entry.
@@ -40,7 +41,8 @@ struct CustomerRecords {
         "customer_num", "customer_id", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
         "block_at", "depleted_by", "low_credit_alerted", "price_per_minute", "grace_period_seconds",
         "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd", "last_entry_seq",
-        "depleted_by_command", "version", "usage_window", "version_at",
+        "depleted_by_command", "version", "usage_window", "version_at", "call_hold_seconds", "call_hold_rate", "calls",
+        "held", "live_calls", "next_deadline",
     ]
 
     /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
@@ -64,22 +66,25 @@ struct CustomerRecords {
             .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
             .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .text(block.depletedByCommand),
             .integer(account.version), .text(account.usage.encoded), .integer(account.versionedAt?.millisecondsSinceEpoch),
+            .integer(settings.callHoldSeconds), .integer(settings.callHoldRate?.micros), .text(account.calls.encoded),
+            .integer(account.held.micros), .integer(Int64(account.calls.live.count)),
+            .integer(account.nextDeadline?.millisecondsSinceEpoch),
         ]
     }
 
-    /// Customers in grace whose deadline is at or before `now`.
-    func dueForBlocking(at now: Timestamp) throws(StoreError) -> [String] {
+    /// Customers with a deadline (`CustomerAccount.nextDeadline`) at or before `now`.
+    func dueDeadlines(at now: Timestamp) throws(StoreError) -> [String] {
         let statement = try connection.statement(
-            "SELECT customer_id FROM customers WHERE block_state = 1 AND block_at <= ? ORDER BY block_at")
+            "SELECT customer_id FROM customers WHERE next_deadline <= ? ORDER BY next_deadline")
         statement.bind(1, now.millisecondsSinceEpoch)
         var ids: [String] = []
         while try statement.step() { ids.append(statement.string(0)) }
         return ids
     }
 
-    /// The earliest pending grace deadline.
+    /// The earliest pending deadline of any customer.
     func nextDeadline() throws(StoreError) -> Timestamp? {
-        let statement = try connection.statement("SELECT min(block_at) FROM customers WHERE block_state = 1")
+        let statement = try connection.statement("SELECT min(next_deadline) FROM customers")
         return try statement.firstRow { $0.optionalInt64(0) }?.map(Timestamp.init(millisecondsSinceEpoch:))
     }
 
@@ -105,12 +110,14 @@ struct CustomerRecords {
             lowCreditThreshold: row.optionalInt64(12).map(CreditAmount.init(micros:)),
             lowCreditAlerts: row.int64(13) != 0,
             toolCallPrice: CreditAmount(micros: row.int64(14)),
-            creditsPerUSD: row.optionalInt64(15).map(CreditAmount.init(micros:)))
+            creditsPerUSD: row.optionalInt64(15).map(CreditAmount.init(micros:)),
+            callHoldSeconds: row.int64(21), callHoldRate: row.optionalInt64(22).map(CreditAmount.init(micros:)))
         return CustomerAccount(
             customerID: row.string(1), creditsEnabled: row.int64(2) != 0, balance: CreditAmount(micros: row.int64(3)),
             lastEntryID: row.int64(4), balanceUpdatedAt: row.optionalInt64(5).map(Timestamp.init(millisecondsSinceEpoch:)),
             blockState: blockState, lowCreditAlerted: row.int64(9) != 0, settings: settings, version: row.int64(18),
             versionedAt: row.optionalInt64(20).map(Timestamp.init(millisecondsSinceEpoch:)),
-            usage: UsageWindow(encoded: row.optionalString(19)))
+            usage: UsageWindow(encoded: row.optionalString(19)),
+            calls: CallBook(encoded: row.optionalString(23), customerID: row.string(1)))
     }
 }

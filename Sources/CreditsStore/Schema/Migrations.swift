@@ -178,6 +178,24 @@ enum Migrations {
             ALTER TABLE customers ADD COLUMN version_at INTEGER;
             """
         ),
+        (
+            "011_call_holds_and_deadlines",
+            """
+            -- Live calls (version 3): the hold settings, the calls (CallBook's stored form), their
+            -- total hold and count (for listings and metrics without decoding), and the customer's
+            -- one next deadline (CustomerAccount.nextDeadline: the end of a grace period or a
+            -- call's hold expiry), indexed, which replaces the index on block_at.
+            ALTER TABLE customers ADD COLUMN call_hold_seconds INTEGER NOT NULL DEFAULT 300;
+            ALTER TABLE customers ADD COLUMN call_hold_rate INTEGER;
+            ALTER TABLE customers ADD COLUMN calls TEXT;
+            ALTER TABLE customers ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE customers ADD COLUMN live_calls INTEGER NOT NULL DEFAULT 0;
+            ALTER TABLE customers ADD COLUMN next_deadline INTEGER;
+            UPDATE customers SET next_deadline = block_at WHERE block_state = 1 AND balance <= 0;
+            DROP INDEX customers_grace_deadline;
+            CREATE INDEX customers_next_deadline ON customers(next_deadline) WHERE next_deadline IS NOT NULL;
+            """
+        ),
     ]
 
     /// Applies the migrations `connection` has not seen yet.
