@@ -115,8 +115,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         guard !ownedNumbers.isEmpty else { return nil }
         let rows = try session.query(
             """
-            SELECT min(block_at) FROM customers WHERE block_state = 1 AND partition = ANY(\(ownedNumbers)::int[])
-            """, "reading the next grace deadline")
+            SELECT min(next_deadline) FROM customers WHERE partition = ANY(\(ownedNumbers)::int[])
+            """, "reading the next deadline")
         guard let row = rows.first, let at = try PostgresColumns(row).optionalInt(0) else { return nil }
         return Timestamp(millisecondsSinceEpoch: at)
     }
@@ -128,9 +128,9 @@ public final class PostgresLedgerStore: LedgerWriter {
             let rows = try session.query(
                 """
                 SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
-                WHERE block_state = 1 AND block_at <= \(now.millisecondsSinceEpoch) AND partition = ANY(\(ownedNumbers)::int[])
-                ORDER BY block_at, customer_id FOR UPDATE
-                """, "reading customers due for blocking")
+                WHERE next_deadline <= \(now.millisecondsSinceEpoch) AND partition = ANY(\(ownedNumbers)::int[])
+                ORDER BY next_deadline, customer_id FOR UPDATE
+                """, "reading customers with a deadline due")
             var customers: [String: CustomerAccount] = [:]
             var partitions: [String: Int32] = [:]
             var due: [String] = []
@@ -322,6 +322,15 @@ public final class PostgresLedgerStore: LedgerWriter {
 
     public func blockStateCounts() throws(StoreError) -> [String: Int] {
         try PostgresQueries.blockStateCounts(session)
+    }
+
+    public func liveCallTotals() throws(StoreError) -> LiveCallTotals {
+        let rows = try session.query(
+            "SELECT coalesce(sum(live_calls), 0)::bigint, coalesce(sum(held), 0)::bigint FROM customers WHERE live_calls > 0",
+            "summing live calls")
+        guard let row = rows.first else { return LiveCallTotals(calls: 0, held: .zero) }
+        let columns = PostgresColumns(row)
+        return LiveCallTotals(calls: Int(try columns.int(0)), held: CreditAmount(micros: try columns.int(1)))
     }
 
     /// The states of `BatchReport.changedAccounts`, read when they are due (one query), and of

@@ -124,6 +124,26 @@ enum PostgresMigrations {
                 "ALTER TABLE customers ADD COLUMN version_at BIGINT"
             ]
         ),
+        (
+            "005_call_holds_and_deadlines",
+            [
+                // Live calls (version 3): hold settings, the calls (CallBook's stored form), their
+                // total hold and count, and the customer's one next deadline (the end of a grace
+                // period or a call's hold expiry), indexed per partition for its owner.
+                "ALTER TABLE customers ADD COLUMN call_hold_seconds BIGINT NOT NULL DEFAULT 300",
+                "ALTER TABLE customers ADD COLUMN call_hold_rate BIGINT",
+                "ALTER TABLE customers ADD COLUMN calls TEXT",
+                "ALTER TABLE customers ADD COLUMN held BIGINT NOT NULL DEFAULT 0",
+                "ALTER TABLE customers ADD COLUMN live_calls BIGINT NOT NULL DEFAULT 0",
+                "ALTER TABLE customers ADD COLUMN next_deadline BIGINT",
+                "UPDATE customers SET next_deadline = block_at WHERE block_state = 1 AND balance <= 0",
+                "DROP INDEX customers_grace_deadline",
+                """
+                CREATE INDEX customers_next_deadline ON customers (partition, next_deadline)
+                WHERE next_deadline IS NOT NULL
+                """,
+            ]
+        ),
     ]
 
     /// Applies the migrations the database has not seen yet, one instance at a time.

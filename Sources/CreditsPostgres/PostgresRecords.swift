@@ -9,7 +9,8 @@ enum PostgresRecords {
         "customer_id", "partition", "credits_enabled", "balance", "last_entry_id", "balance_updated_at", "block_state",
         "block_at", "depleted_by", "depleted_by_command", "low_credit_alerted", "price_per_minute",
         "grace_period_seconds", "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd",
-        "version", "usage_window", "version_at",
+        "version", "usage_window", "version_at", "call_hold_seconds", "call_hold_rate", "calls", "held", "live_calls",
+        "next_deadline",
     ]
 
     /// The columns `account(from:)` reads, from offset 0.
@@ -30,7 +31,9 @@ enum PostgresRecords {
             .int(settings.pricePerMinute?.micros), .int(settings.gracePeriodSeconds),
             .int(settings.lowCreditThreshold?.micros), .bool(settings.lowCreditAlerts), .int(settings.toolCallPrice.micros),
             .int(settings.creditsPerUSD?.micros), .int(account.version), .text(account.usage.encoded),
-            .int(account.versionedAt?.millisecondsSinceEpoch),
+            .int(account.versionedAt?.millisecondsSinceEpoch), .int(settings.callHoldSeconds),
+            .int(settings.callHoldRate?.micros), .text(account.calls.encoded), .int(account.held.micros),
+            .int(Int64(account.calls.live.count)), .int(account.nextDeadline?.millisecondsSinceEpoch),
         ]
     }
 
@@ -45,14 +48,16 @@ enum PostgresRecords {
             lowCreditThreshold: try row.optionalInt(13).map(CreditAmount.init(micros:)),
             lowCreditAlerts: try row.bool(14),
             toolCallPrice: CreditAmount(micros: try row.int(15)),
-            creditsPerUSD: try row.optionalInt(16).map(CreditAmount.init(micros:)))
+            creditsPerUSD: try row.optionalInt(16).map(CreditAmount.init(micros:)),
+            callHoldSeconds: try row.int(20), callHoldRate: try row.optionalInt(21).map(CreditAmount.init(micros:)))
         return CustomerAccount(
             customerID: try row.string(0), creditsEnabled: try row.bool(2), balance: CreditAmount(micros: try row.int(3)),
             lastEntryID: try row.int(4),
             balanceUpdatedAt: try row.optionalInt(5).map(Timestamp.init(millisecondsSinceEpoch:)),
             blockState: blockState, lowCreditAlerted: try row.bool(10), settings: settings, version: try row.int(17),
             versionedAt: try row.optionalInt(19).map(Timestamp.init(millisecondsSinceEpoch:)),
-            usage: UsageWindow(encoded: try row.optionalString(18)))
+            usage: UsageWindow(encoded: try row.optionalString(18)),
+            calls: CallBook(encoded: try row.optionalString(22), customerID: try row.string(0)))
     }
 
     // MARK: Audit

@@ -19,6 +19,7 @@ struct CustomerRoutes {
         group.get(":id/audit") { request, context in try await audit(request, context) }
         group.get(":id/transactions") { request, context in try await transactions(request, context) }
         group.get(":id/usage") { request, context in try await usage(request, context) }
+        group.get(":id/calls") { request, context in try await calls(request, context) }
     }
 
     private func authorize(_ request: Request) throws { try authorizer.authorize(request, for: .read) }
@@ -36,6 +37,19 @@ struct CustomerRoutes {
         let id = try customerID(context)
         guard let account = try await model.read({ try $0.account(id) }) else { throw APIError.unknownCustomer(id) }
         return JSONResponse.make(CustomerJSON.account(account, defaultCreditsPerUSD: defaultCreditsPerUSD))
+    }
+
+    /// `GET /v1/customers/{id}/calls`: the live calls and their holds, in start order.
+    private func calls(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request)
+        let id = try customerID(context)
+        guard let account = try await model.read({ try $0.account(id) }) else { throw APIError.unknownCustomer(id) }
+        var body = JSONObjectWriter()
+        body.string("customer_id", id)
+        body.string("held", account.held)
+        body.string("available", account.available)
+        body.objectArray("calls", account.calls.liveInOrder.map(CustomerJSON.call))
+        return JSONResponse.make(body)
     }
 
     /// `GET /v1/customers?state=&low_credit=&limit=&cursor=`: who needs attention, by customer_id.
@@ -257,6 +271,9 @@ enum CustomerJSON {
         if case .grace(let blockAt, _) = account.blockState { body.string("block_at", blockAt) }
         body.int("last_entry_id", account.lastEntryID)
         body.int("version", account.version)
+        body.string("held", account.held)
+        body.string("available", account.available)
+        body.int("live_calls", Int64(account.calls.live.count))
         AccountProjection(account, at: WallClock.now()).write(into: &body)
         let settings = account.settings
         var fields = JSONObjectWriter()
@@ -274,8 +291,26 @@ enum CustomerJSON {
         fields.bool("low_credit_alerts", settings.lowCreditAlerts)
         fields.string("tool_call_price", settings.toolCallPrice)
         fields.string("credits_per_usd", (settings.creditsPerUSD ?? defaultCreditsPerUSD).description)
+        fields.int("call_hold_seconds", settings.callHoldSeconds)
+        if let rate = settings.callHoldRate {
+            fields.string("call_hold_rate", rate)
+        } else {
+            fields.null("call_hold_rate")
+        }
         body.object("settings", fields)
         return body
+    }
+
+    /// One live call of `GET /v1/customers/{id}/calls`.
+    static func call(_ call: LiveCall) -> JSONObjectWriter {
+        var row = JSONObjectWriter()
+        row.string("call_id", call.callID)
+        row.string("held", call.held)
+        row.int("granted_seconds", call.grantedSeconds)
+        row.int("used_seconds", call.usedSeconds)
+        row.string("started_at", call.startedAt)
+        row.string("expires_at", call.expiresAt)
+        return row
     }
 
     static func entry(_ entry: LedgerEntry) -> JSONObjectWriter {

@@ -281,6 +281,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         if !store.isShared || now - lastStateCount > 30_000_000_000 {
             lastStateCount = now
             metrics.blockStates(try store.blockStateCounts())
+            metrics.liveCalls(try store.liveCallTotals())
         }
         if let consumer {
             for partition in consumer.assignment {
@@ -349,6 +350,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         if report.deadlinesFired > 0 {
             logger.info("Deadlines fired (grace periods ended, call holds lapsed)", metadata: ["customers": "\(report.deadlinesFired)"])
         }
+        metrics.callDecisions(report)
         try hand(report)
     }
 

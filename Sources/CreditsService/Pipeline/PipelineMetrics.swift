@@ -47,6 +47,10 @@ public final class PipelineMetrics {
         }
         counters["credits_anomalies_total|kind=usage_spike"] = CoreMetrics.Counter(
             label: "credits_anomalies_total", dimensions: [("kind", "usage_spike")], factory: factory)
+        for decision in CallDecision.Kind.allCases {
+            counters["credits_call_decisions_total|decision=\(decision.rawValue)"] = CoreMetrics.Counter(
+                label: "credits_call_decisions_total", dimensions: [("decision", decision.rawValue)], factory: factory)
+        }
     }
 
     func count(_ label: String, _ dimensions: [(String, String)], by amount: Int) {
@@ -79,8 +83,22 @@ public final class PipelineMetrics {
         count("credits_usage_skipped_total", [("reason", "credits_not_enabled")], by: report.usageNotCharged)
         count("credits_entries_total", [], by: report.entries)
         count("credits_anomalies_total", [("kind", "usage_spike")], by: report.anomalies)
+        callDecisions(report)
         batchSize.record(messages.count)
         batchLatency.recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// `credits_call_decisions_total{decision}` (batches and fired deadlines).
+    func callDecisions(_ report: BatchReport) {
+        for (decision, total) in report.callDecisions {
+            count("credits_call_decisions_total", [("decision", decision.rawValue)], by: total)
+        }
+    }
+
+    /// `credits_live_calls` and `credits_held_credits`.
+    func liveCalls(_ totals: LiveCallTotals) {
+        gauge("credits_live_calls", [], Double(totals.calls))
+        gauge("credits_held_credits", [], Double(totals.held.micros) / 1e6)
     }
 
     func signature(_ outcome: CommandSignatures.Outcome) {

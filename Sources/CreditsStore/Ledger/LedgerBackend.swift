@@ -44,6 +44,9 @@ public protocol LedgerWriter: AnyObject {
     /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
     func blockStateCounts() throws(StoreError) -> [String: Int]
 
+    /// Live calls with a hold, and the credits they hold, over all customers.
+    func liveCallTotals() throws(StoreError) -> LiveCallTotals
+
     /// The current `credits.accounts` state of each customer in `customerIDs` the store knows,
     /// in that order: the states of `BatchReport.changedAccounts`, read when they are sent.
     func accountStates(of customerIDs: some Collection<String>) throws(StoreError) -> [AccountState]
@@ -85,6 +88,17 @@ public protocol LedgerReading: AnyObject {
     /// The customer's audit records (applied commands that changed it), newest first, below
     /// `cursor` (the `next` of a previous page).
     func audit(_ customerID: String, before cursor: Int64?, limit: Int) throws(StoreError) -> AuditPage
+}
+
+/// Live calls and their holds summed over the ledger (for the metrics).
+public struct LiveCallTotals: Sendable, Equatable {
+    public var calls: Int
+    public var held: CreditAmount
+
+    public init(calls: Int, held: CreditAmount) {
+        self.calls = calls
+        self.held = held
+    }
 }
 
 /// Which customers `LedgerReading.customers` lists.

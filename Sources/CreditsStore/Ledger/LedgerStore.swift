@@ -116,6 +116,11 @@ public final class LedgerStore {
         }
     }
 
+    /// Live calls and held credits over all customers.
+    public func liveCallTotals() throws(StoreError) -> LiveCallTotals {
+        try CustomerRecords(connection: connection).liveCallTotals()
+    }
+
     /// Customers with credits enabled per block state name (`active`, `grace`, `blocked`).
     public func blockStateCounts() throws(StoreError) -> [String: Int] {
         try CustomerRecords(connection: connection).blockStateCounts()

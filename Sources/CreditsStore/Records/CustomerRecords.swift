@@ -99,6 +99,15 @@ struct CustomerRecords {
         return counts
     }
 
+    /// Live calls and held credits over all customers.
+    func liveCallTotals() throws(StoreError) -> LiveCallTotals {
+        let statement = try connection.statement(
+            "SELECT coalesce(sum(live_calls), 0), coalesce(sum(held), 0) FROM customers WHERE live_calls > 0")
+        return try statement.firstRow {
+            LiveCallTotals(calls: Int($0.int64(0)), held: CreditAmount(micros: $0.int64(1)))
+        } ?? LiveCallTotals(calls: 0, held: .zero)
+    }
+
     static func account(from row: SQLiteStatement) -> CustomerAccount {
         let blockState = StoredBlockState(
             code: row.int64(6), blockAt: row.optionalInt64(7), depletedBy: row.optionalInt64(8),
