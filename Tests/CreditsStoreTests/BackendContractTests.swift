@@ -98,6 +98,42 @@ struct BackendContractTests {
         #expect(try fixture.writer.blockStateCounts() == ["active": 0, "grace": 0, "blocked": 1])
     }
 
+    @Test("call holds: admission, repeats, usage, expiry after a reopen, as the contract's decisions", arguments: Backend.allCases)
+    func callHolds(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        func call(_ id: String, _ type: String, _ call: String) -> InboundMessage {
+            fixture.message(
+                .usage,
+                #"{"event_id":"\#(id)","type":"\#(type)","customer_id":"cus_1","call_id":"\#(call)","occurred_at":"2026-11-24T10:00:00Z"}"#)
+        }
+        let first = try fixture.apply([
+            fixture.message(.command, J.command("hold", "configure", #""call_hold_seconds":60"#)),
+            call("c1/start", "call_started", "c1"),  // a hold of 60 (60 s at 60 a minute)
+            call("c2/start", "call_started", "c2"),  // 40 available covers 40 s < 60: denied
+            call("c1/start", "call_started", "c1"),  // a repeat: the same decision again
+        ])
+        #expect(first.duplicates == 1 && first.callDecisions == [.granted: 2, .denied: 1])
+        try fixture.reopen()
+        try fixture.apply(
+            [call("c2/start", "call_started", "c2"), fixture.message(.usage, J.usage("u1", #""call_id":"c1","call_seconds":30"#))],
+            at: t0.adding(seconds: 10))
+        let account = try #require(try fixture.reader().account("cus_1"))
+        #expect(account.held.description == "30" && account.balance.description == "70" && account.calls.live.count == 1)
+        #expect(try fixture.writer.liveCallTotals() == LiveCallTotals(calls: 1, held: CreditAmount(credits: 30)))
+        #expect(try fixture.writer.nextDeadline() == t0.adding(seconds: 10 + 60 + 60))
+        #expect(try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 129)).outbox.isEmpty)
+        let fired = try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 130))
+        #expect(fired.callDecisions == [.expired: 1] && fired.deadlinesFired == 1)
+        #expect(try fixture.writer.nextDeadline() == nil)
+        #expect(try fixture.reader().account("cus_1")?.held == .zero)
+        let decisions = try fixture.outbox(.callGrants)
+        #expect(
+            decisions.map { "\($0["event_id"]?.text ?? "") \($0["decision"]?.text ?? "") \($0["held"]?.text ?? "")" } == [
+                "cus_1/c1/1 granted 60", "cus_1/c2/1 denied 0", "cus_1/c1/1 granted 60", "cus_1/c2/1 denied 0",
+                "cus_1/c1/2 expired 0",
+            ])
+    }
+
     @Test("delivered output is forgotten; the rest is pending in order", arguments: Backend.allCases)
     func outboxDelivery(backend: Backend) throws {
         let fixture = try enabled(backend)
