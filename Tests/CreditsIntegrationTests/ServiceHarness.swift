@@ -71,8 +71,10 @@ final class ServiceHarness {
     }
 
     /// Starts the service and waits until it is ready (partitions assigned, store open).
-    func start(timeout: TimeInterval = 40) async throws {
-        let server = CreditsServer(configuration: configuration, bootstrapServers: broker.bootstrapServers, logger: logger)
+    func start(timeout: TimeInterval = 40, wallClockAheadSeconds: Int64 = 0) async throws {
+        let server = CreditsServer(
+            configuration: configuration, bootstrapServers: broker.bootstrapServers, logger: logger,
+            wallClockAheadSeconds: wallClockAheadSeconds)
         self.server = server
         runTask = Task { try await server.run() }
         try await waitUntil(timeout: timeout, "the service to become ready") { server.status.snapshot.isReady }

@@ -11,10 +11,13 @@ public final class CreditsServer: Sendable {
     public let metrics: ServiceMetrics
     private let group: ServiceGroup
 
-    /// - Parameter bootstrapServers: the brokers to use (the embedded broker's address when it runs).
+    /// - Parameters:
+    ///   - bootstrapServers: the brokers to use (the embedded broker's address when it runs).
+    ///   - wallClockAheadSeconds: how far ahead of the machine's the ledger's clock runs (tests
+    ///     of processing-time deadlines across restarts; 0 otherwise).
     public init(
         configuration: ServiceConfiguration, bootstrapServers: String, logger: Logger,
-        signals: [UnixSignal] = []
+        signals: [UnixSignal] = [], wallClockAheadSeconds: Int64 = 0
     ) {
         self.configuration = configuration
         let status = ServiceStatus()
@@ -23,7 +26,7 @@ public final class CreditsServer: Sendable {
         self.metrics = metrics
         let pipeline = LedgerService(
             configuration: configuration, bootstrapServers: bootstrapServers, status: status,
-            metrics: metrics, logger: logger)
+            metrics: metrics, logger: logger, wallClockAheadSeconds: wallClockAheadSeconds)
         let http = HTTPServer.make(configuration: configuration, status: status, metrics: metrics, logger: logger)
         group = ServiceGroup(
             configuration: .init(

@@ -10,11 +10,14 @@ public struct LedgerService: Service, CustomStringConvertible {
     let status: ServiceStatus
     let metrics: ServiceMetrics
     let logger: Logger
+    /// How far ahead of the machine's the ledger's wall clock runs (0; tests move it).
+    let wallClockAheadSeconds: Int64
 
     public init(
         configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
-        metrics: ServiceMetrics, logger: Logger
+        metrics: ServiceMetrics, logger: Logger, wallClockAheadSeconds: Int64 = 0
     ) {
+        self.wallClockAheadSeconds = wallClockAheadSeconds
         self.configuration = configuration
         self.bootstrapServers = bootstrapServers
         self.status = status
@@ -45,14 +48,15 @@ public struct LedgerService: Service, CustomStringConvertible {
 
     private func runPipeline(until stop: StopSignal) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, Error>) in
-            let thread = Thread { [configuration, bootstrapServers, status, metrics, logger] in
+            let thread = Thread { [configuration, bootstrapServers, status, metrics, logger, wallClockAheadSeconds] in
                 do {
                     // The pipeline (its store lock and Kafka clients) is gone before the service
                     // reports that it stopped, so a new one can open the store at once.
                     try {
                         let pipeline = try LedgerPipeline(
                             configuration: configuration, bootstrapServers: bootstrapServers,
-                            status: status, metrics: PipelineMetrics(metrics), logger: logger)
+                            status: status, metrics: PipelineMetrics(metrics), logger: logger,
+                            wallClockAheadSeconds: wallClockAheadSeconds)
                         try pipeline.run(until: stop)
                     }()
                     continuation.resume()

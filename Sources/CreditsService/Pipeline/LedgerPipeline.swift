@@ -43,7 +43,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
 
     convenience init(
         configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus,
-        metrics: PipelineMetrics, logger: Logger
+        metrics: PipelineMetrics, logger: Logger, wallClockAheadSeconds: Int64 = 0
     ) throws {
         let store = try Self.openStore(configuration, logger: logger)
         if configuration.usesEmbeddedBroker, !(try store.consumedOffsets().isEmpty) {
@@ -62,7 +62,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         try self.init(
             configuration: configuration, store: store,
             output: try KafkaProducer(settings: Self.outboxProducerSettings(settings), logger: logger),
-            clock: .system, status: status, metrics: metrics, logger: logger
+            clock: .system(aheadBySeconds: wallClockAheadSeconds), status: status, metrics: metrics, logger: logger
         ) { listener in
             try KafkaConsumer(
                 settings: consumerSettings, groupID: configuration.groupID,

@@ -45,8 +45,14 @@ public struct PipelineClock {
     }
 
     /// The machine's clocks.
-    public static var system: PipelineClock {
-        PipelineClock(monotonicNanoseconds: { DispatchTime.now().uptimeNanoseconds }, wall: { WallClock.now() })
+    public static var system: PipelineClock { system(aheadBySeconds: 0) }
+
+    /// The machine's clocks, the wall clock moved `seconds` ahead (tests of processing-time
+    /// deadlines across a restart: the next run of the service finds them due).
+    public static func system(aheadBySeconds seconds: Int64) -> PipelineClock {
+        PipelineClock(
+            monotonicNanoseconds: { DispatchTime.now().uptimeNanoseconds },
+            wall: { WallClock.now().adding(seconds: seconds) })
     }
 }
 
