@@ -1,3 +1,4 @@
+import CreditsCore
 import CreditsService
 import CreditsStore
 import Foundation
@@ -5,8 +6,10 @@ import Foundation
 /// Checks what the producers delivered, as a consumer that drops repeats by `event_id` sees it:
 /// one content per `event_id`; each customer's balance changes first seen in entry order 1, 2,
 /// 3 … without a gap; block events in an order the state machine allows (`blocked` only after
-/// `depleted`). At the end: every entry's event, every dead letter and every command's result
-/// delivered.
+/// `depleted`); each call's decisions first seen in order 1, 2, 3 … without a gap, and no new
+/// grant that leaves the customer's available credits below 0. At the end: every entry's event,
+/// every dead letter, every command's result and a decision for every call delivered, and the
+/// calls the decisions leave live are exactly the store's live calls (no hold lost or doubled).
 struct OutputChecker {
     private let topics: ServiceConfiguration.Topics
     private var absorbed = 0
@@ -15,7 +18,12 @@ struct OutputChecker {
     private var blockStates: [String: String] = [:]
     private var deadLetters = Set<String>()
     private var results = Set<String>()
+    /// Per `customer/call_id`: the sequence and decision of the newest decision seen.
+    private var callDecisions: [String: (sequence: Int64, decision: String, limited: Bool)] = [:]
     private(set) var entryCount = 0
+    /// Call decisions seen (first copies), and how many of them were expiries.
+    private(set) var decisionCount = 0
+    private(set) var expiryCount = 0
     var deadLetterCount: Int { deadLetters.count }
 
     init(topics: ServiceConfiguration.Topics) { self.topics = topics }
@@ -74,8 +82,30 @@ struct OutputChecker {
             deadLetters.insert("\(topic)/\(partition)/\(offset)")
         case topics.commandResults:
             results.insert("\(customer)/\(object["command_id"] as? String ?? "?")")
+        case topics.callGrants:
+            return takeDecision(object, customer: customer)
         default: break
         }
+        return nil
+    }
+
+    private mutating func takeDecision(_ object: [String: Any], customer: String) -> String? {
+        let call = "\(customer)/\(object["call_id"] as? String ?? "?")"
+        let sequence = (object["sequence"] as? NSNumber)?.int64Value
+            ?? Int64((object["event_id"] as? String)?.split(separator: "/").last ?? "") ?? -1
+        let decision = object["decision"] as? String ?? "?"
+        let expected = (callDecisions[call]?.sequence ?? 0) + 1
+        guard sequence == expected else {
+            return "\(call): decision \(sequence) seen first where decision \(expected) was due (out of order or lost)"
+        }
+        let limited = object["reason"] == nil
+        if decision == "granted", limited, let available = object["available"] as? String, available.hasPrefix("-") {
+            return "\(call): a grant left the customer \(available) available (held above the balance)"
+        }
+        if let held = object["held"] as? String, held.hasPrefix("-") { return "\(call): a negative hold \(held)" }
+        callDecisions[call] = (sequence, decision, limited)
+        decisionCount += 1
+        if decision == "expired" { expiryCount += 1 }
         return nil
     }
 
@@ -86,6 +116,18 @@ struct OutputChecker {
             problems.append("no dead letter for the bad input at \(key)")
         }
         for key in expected.commands.subtracting(results).sorted() { problems.append("no command result for \(key)") }
+        for call in expected.calls.subtracting(callDecisions.keys).sorted() { problems.append("no decision for the call \(call)") }
+        for customer in Set(expected.calls.map { String($0.split(separator: "/")[0]) }).sorted() {
+            let decided = Set(
+                callDecisions.filter { $0.key.hasPrefix(customer + "/") && $0.value.limited && ["granted", "final"].contains($0.value.decision) }
+                    .map { String($0.key.dropFirst(customer.count + 1)) })
+            let stored = (try? reader.snapshot { () throws(StoreError) in try reader.account(customer)?.calls.live.keys }) ?? nil
+            let live = Set(stored ?? [String: LiveCall]().keys)
+            if live != decided {
+                problems.append(
+                    "\(customer): live calls in the store \(live.sorted()), by the decisions delivered \(decided.sorted())")
+            }
+        }
         for customer in expected.entries.keys.sorted() {
             let last = (try? reader.snapshot { () throws(StoreError) in try reader.account(customer)?.lastEntryID }) ?? nil
             let delivered = (nextEntry[customer] ?? 1) - 1

@@ -58,6 +58,19 @@ public final class SimulatedCluster {
     /// Lets time pass.
     public func advance(milliseconds: Int) { now += UInt64(milliseconds) * 1_000_000 }
 
+    /// How far the wall clock has jumped ahead of the monotonic one (processing-time deadlines,
+    /// call hold expiry and grace ends, come due without sessions lapsing).
+    public private(set) var wallAheadMilliseconds: Int64 = 0
+
+    /// The wall clock the instances read, in milliseconds since the epoch.
+    public var wallMilliseconds: Int64 { Simulation.startOfTime + Int64(now / 1_000_000) + wallAheadMilliseconds }
+
+    /// Moves the wall clock ahead by `seconds`.
+    public func jumpWallClock(seconds: Int64) {
+        wallAheadMilliseconds += seconds * 1_000
+        note("the wall clock jumps \(seconds) s ahead")
+    }
+
     // MARK: Logs
 
     /// Appends an input message; returns its offset.

@@ -23,9 +23,7 @@ final class SimulatedInstance {
         self.producer = producer
         let clock = PipelineClock(
             monotonicNanoseconds: { [unowned cluster] in cluster.now + 1 },
-            wall: { [unowned cluster] in
-                Timestamp(millisecondsSinceEpoch: Simulation.startOfTime + Int64(cluster.now / 1_000_000))
-            })
+            wall: { [unowned cluster] in Timestamp(millisecondsSinceEpoch: cluster.wallMilliseconds) })
         var made: SimulatedConsumer?
         pipeline = try LedgerPipeline(
             configuration: configuration, store: store, output: producer, clock: clock, status: status,

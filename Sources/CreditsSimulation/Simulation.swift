@@ -48,9 +48,12 @@ public final class Simulation {
         public var rebalances = 0
         public var fencedBatches = 0
         public var outputs = 0
+        public var callDecisions = 0
+        public var expiries = 0
 
         public var description: String {
             "seed \(seed): \(steps) steps, \(inputs) inputs, \(entries) entries, \(deadLetters) dead letters, "
+                + "\(callDecisions) call decisions (\(expiries) expiries), "
                 + "\(outputs) outputs delivered, \(rebalances) rebalances, \(crashes) crashes, \(cutOffs) cut-offs, "
                 + "\(fencedBatches) fenced batches"
         }
@@ -144,6 +147,9 @@ public final class Simulation {
             try crashOrRestart()
         case 34..<38 where options.faults:
             cutOffOrHeal()
+        case 38..<40:
+            // Live calls' holds (30 s + 60 s) and grace periods come due.
+            cluster.jumpWallClock(seconds: Int64(random.int(20...100)))
         default:
             try stepInstance(random.int(0..<instanceCount), waits: random.int(1...4))
         }
@@ -259,6 +265,8 @@ public final class Simulation {
         }
         report.entries = checker.entryCount
         report.deadLetters = checker.deadLetterCount
+        report.callDecisions = checker.decisionCount
+        report.expiries = checker.expiryCount
         report.fencedBatches = instances.values.reduce(0) { $0 + $1.fencedBatches }
     }
 

@@ -4,9 +4,10 @@ import CreditsStore
 
 /// The inputs of a run, made from its seed: every customer's enable_credits first, then usage,
 /// credits added and deducted, exact repeats (a producer's retry), conflicting repeats and
-/// messages that are not JSON, each on its customer's partition. It records what the ledger
-/// must end with whatever the interleaving: one entry per distinct usage event or command, with
-/// its amount, and a dead letter per bad message.
+/// messages that are not JSON, call starts and ends (with repeats) and usage of those calls, each
+/// on its customer's partition. It records what the ledger must end with whatever the
+/// interleaving: one entry per distinct usage event or command, with its amount, a dead letter
+/// per bad message, and a decision for every call started.
 struct SimulationWorkload {
     let customerIDs: [String]
     private let partitions: Int32
@@ -20,6 +21,9 @@ struct SimulationWorkload {
     /// Usage events sent per customer (id and value), for repeats.
     private var sentUsage: [String: [(id: String, value: String)]] = [:]
     private var sentCommands: [String: [String]] = [:]
+    /// Calls started per customer, and the call events sent (id and value), for repeats.
+    private var calls: [String: [String]] = [:]
+    private var sentCallEvents: [String: [(id: String, value: String)]] = [:]
 
     init(customers: Int, partitions: Int32, topics: ServiceConfiguration.Topics, seed: UInt64) {
         customerIDs = (0..<customers).map { "cus_\($0)" }
@@ -32,13 +36,15 @@ struct SimulationWorkload {
         Int32(customerIDs.firstIndex(of: customer) ?? 0) % partitions
     }
 
-    /// Each customer's enable_credits, with a grace period of 0 to 3 s and low-credit alerts at 5.
+    /// Each customer's enable_credits, with a grace period of 0 to 3 s, low-credit alerts at 5 and
+    /// holds of 3 credits for 30 s of call (no price: usage costs its tool calls only).
     mutating func enableAll(_ cluster: SimulatedCluster) {
         for customer in customerIDs {
             let grace = random.int(0...3)
             command(
                 cluster, customer, "enable_credits",
-                #""settings":{"grace_period_seconds":\#(grace),"low_credit_threshold":"5","low_credit_alerts":true}"#,
+                #""settings":{"grace_period_seconds":\#(grace),"low_credit_threshold":"5","low_credit_alerts":true,"#
+                    + #""call_hold_seconds":30,"call_hold_rate":"6"}"#,
                 amount: nil)
         }
     }
@@ -49,7 +55,8 @@ struct SimulationWorkload {
             let customer = customerIDs[random.int(0...(customerIDs.count - 1))]
             let roll = random.int(0..<100)
             switch roll {
-            case 0..<55 where enabled.contains(customer): usage(cluster, customer, at: cluster.now)
+            case 0..<43 where enabled.contains(customer): usage(cluster, customer, at: cluster.now)
+            case 43..<55: callEvent(cluster, customer, enabled: enabled.contains(customer))
             case 55..<62 where !(sentUsage[customer] ?? []).isEmpty: repeatUsage(cluster, customer, conflicting: roll >= 60)
             case 62..<78:
                 let credits = random.int(1...20)
@@ -76,20 +83,56 @@ struct SimulationWorkload {
         }
     }
 
-    private mutating func usage(_ cluster: SimulatedCluster, _ customer: String, at now: UInt64) {
+    /// A call starts (a new call_id), ends, repeats a call event exactly or with other fields
+    /// (dead-lettered), or reports usage (charged like any usage; it shrinks a live hold).
+    private mutating func callEvent(_ cluster: SimulatedCluster, _ customer: String, enabled: Bool) {
+        let known = calls[customer] ?? []
+        let sent = sentCallEvents[customer] ?? []
+        switch random.int(0..<10) {
+        case 0...3, _ where known.isEmpty:
+            let call = "k-\(nextID)"
+            nextID += 1
+            calls[customer, default: []].append(call)
+            expectations.calls.insert("\(customer)/\(call)")
+            sendCall(cluster, customer, "call_started", call)
+        case 4, 5: sendCall(cluster, customer, "call_ended", known[random.int(0...(known.count - 1))])
+        case 6 where !sent.isEmpty: send(cluster, topics.usage, customer, sent[random.int(0...(sent.count - 1))].value)
+        case 7 where !sent.isEmpty:
+            let id = sent[random.int(0...(sent.count - 1))].id
+            let offset = send(cluster, topics.usage, customer, callValue(id, customer, "call_started", "other-call"))
+            expectations.deadLetters.insert("\(topics.usage)/\(partition(of: customer))/\(offset)")
+        default:
+            if enabled { usage(cluster, customer, at: cluster.now, call: known[random.int(0...(known.count - 1))]) }
+        }
+    }
+
+    private mutating func sendCall(_ cluster: SimulatedCluster, _ customer: String, _ type: String, _ call: String) {
+        let id = "e-\(nextID)"
+        nextID += 1
+        let value = callValue(id, customer, type, call)
+        send(cluster, topics.usage, customer, value)
+        sentCallEvents[customer, default: []].append((id, value))
+    }
+
+    private func callValue(_ id: String, _ customer: String, _ type: String, _ call: String) -> String {
+        #"{"event_id":"\#(id)","type":"\#(type)","customer_id":"\#(customer)","call_id":"\#(call)","occurred_at":"2026-11-24T10:00:00Z"}"#
+    }
+
+    private mutating func usage(_ cluster: SimulatedCluster, _ customer: String, at now: UInt64, call: String? = nil) {
         let id = "u-\(nextID)"
         nextID += 1
         let toolCalls = random.int(1...60)
-        let value = usageValue(id, customer, toolCalls: toolCalls, at: now)
+        let value = usageValue(id, customer, toolCalls: toolCalls, at: now, call: call)
         send(cluster, topics.usage, customer, value)
         sentUsage[customer, default: []].append((id, value))
         // The default tool-call price: 0.03 credits.
         expectations.entries[customer, default: [:]][id] = -Int64(toolCalls) * 30_000
     }
 
-    private func usageValue(_ id: String, _ customer: String, toolCalls: Int, at now: UInt64) -> String {
+    private func usageValue(_ id: String, _ customer: String, toolCalls: Int, at now: UInt64, call: String? = nil) -> String {
         let occurred = Timestamp(millisecondsSinceEpoch: Simulation.startOfTime + Int64(now / 1_000_000))
-        return #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"\#(occurred)","tool_calls":\#(toolCalls)}"#
+        let callField = call.map { #""call_id":"\#($0)","call_seconds":\#(toolCalls),"# } ?? ""
+        return #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"\#(occurred)",\#(callField)"tool_calls":\#(toolCalls)}"#
     }
 
     /// An exact repeat of an earlier usage event (no new entry), or one with the same id and other
@@ -133,6 +176,8 @@ struct Expectations {
     var deadLetters = Set<String>()
     /// `customer/command_id` of every command, each of which gets a result.
     var commands = Set<String>()
+    /// `customer/call_id` of every call started, each of which gets at least one decision.
+    var calls = Set<String>()
 
     /// Where the store's entries differ: a missing entry (an input lost), a second entry of one
     /// source (applied twice), a wrong amount, or an entry nobody asked for.

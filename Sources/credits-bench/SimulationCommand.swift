@@ -7,6 +7,8 @@ import Foundation
 /// seeds and steps explored.
 func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: String?) throws {
     var explored = 0
+    var decisions = 0
+    var expiries = 0
     var failed: [UInt64] = []
     let started = Date()
     for seed in firstSeed..<(firstSeed + UInt64(seeds)) {
@@ -26,6 +28,8 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
         do {
             let report = try Simulation(options: options, store: store).run()
             explored += report.steps
+            decisions += report.callDecisions
+            expiries += report.expiries
         } catch let failure as Simulation.Failure {
             failed.append(seed)
             explored += failure.step
@@ -36,7 +40,8 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
     }
     let seconds = Date().timeIntervalSince(started)
     print(
-        "simulated \(seeds) seeds from \(firstSeed), \(explored) steps, \(failed.count) failed, "
+        "simulated \(seeds) seeds from \(firstSeed), \(explored) steps, \(decisions) call decisions "
+            + "(\(expiries) expiries), \(failed.count) failed, "
             + String(format: "%.1f s", seconds) + (failed.isEmpty ? "" : ": seeds \(failed)"))
     if !failed.isEmpty { exit(1) }
 }
