@@ -37,6 +37,11 @@ struct OpenAPIConformanceTests {
             try await h.sendUsage(h.usage("u\(index)", c, #""call_seconds":60,"ai_costs_usd":{"llm":"0.01"}"#), key: c)
         }
         try await h.waitFor("credits.balance-changed", count: 5)
+        // A live call, so that /calls lists one.
+        try await h.sendUsage(
+            #"{"event_id":"s1","type":"call_started","customer_id":"cus_123","call_id":"call-8f2c","occurred_at":"2026-11-24T10:15:00Z"}"#,
+            key: c)
+        try await h.waitFor("credits.call-grants")
         let result = try await schemathesis(spec: spec, port: h.httpPort)
         #expect(result.status == 0, "\(result.report)")
         #expect(result.report.contains("passed"), "\(result.report)")

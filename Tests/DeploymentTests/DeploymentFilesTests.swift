@@ -106,7 +106,10 @@ struct DeploymentFilesTests {
             #expect(!targets.isEmpty && targets.allSatisfy { ($0["expr"] as? String)?.isEmpty == false }, "\(title): queries")
         }
         let titles = panels.compactMap { $0["title"] as? String }.joined(separator: " | ")
-        for topic in ["Throughput", "lag", "Outbox", "Dead letters", "rejections", "Customers by state", "Batch duration"] {
+        for topic in [
+            "Throughput", "lag", "Outbox", "Dead letters", "rejections", "Customers by state", "Batch duration",
+            "Call hold decisions", "Live calls",
+        ] {
             #expect(titles.localizedCaseInsensitiveContains(topic), "a panel for \(topic)")
         }
 

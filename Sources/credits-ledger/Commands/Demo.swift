@@ -75,6 +75,15 @@ enum DemoTraffic {
         let acme = "demo-acme-\(run)"
         let globex = "demo-globex-\(run)"
         let initech = "demo-initech-\(run)"
+        let hooli = "demo-hooli-\(run)"
+        let umbrella = "demo-umbrella-\(run)"
+        func call(_ customer: String, _ type: String, _ call: String) -> (String, String, String) {
+            (
+                "usage", customer,
+                #"{"event_id":"\#(run)-\#(call)-\#(type)","type":"\#(type)","customer_id":"\#(customer)","#
+                    + #""call_id":"\#(call)","occurred_at":"\#(stamp)"}"#
+            )
+        }
         // Usage and commands are two topics, applied independently: each phase waits for the one before.
         return [
             [
@@ -87,6 +96,11 @@ enum DemoTraffic {
                 command(globex, "g2", "add_credits", #""amount":"3","note":"Trial credits""#),
                 command(initech, "i1", "enable_credits", #""settings":{"price_per_minute":"1.5","grace_period_seconds":300}"#),
                 command(initech, "i2", "add_credits", #""amount":"1","note":"Trial credits""#),
+                // Live calls: 600 credits hold 20 calls of 5 minutes at 6 credits a minute; 30 hold one.
+                command(hooli, "h1", "enable_credits", #""settings":{"price_per_minute":"6"}"#),
+                command(hooli, "h2", "add_credits", #""amount":"600","note":"Call centre credits""#),
+                command(umbrella, "u1", "enable_credits", #""settings":{"price_per_minute":"6"}"#),
+                command(umbrella, "u2", "add_credits", #""amount":"30","note":"Trial credits""#),
                 // Credits not enabled: the top-up is rejected.
                 command("demo-dollar-\(run)", "d1", "add_credits", #""amount":"10","note":"Should be rejected""#),
             ],
@@ -107,6 +121,11 @@ enum DemoTraffic {
                 usage(initech, "call-1", #""call_id":"call-1","call_seconds":120"#),
                 // Dollar pricing: usage is not charged.
                 usage("demo-dollar-\(run)", "call-1", #""call_id":"call-1","call_seconds":60"#),
+                // 21 calls at once: 20 are granted, the 21st denied (insufficient_credits).
+            ] + (1...21).map { call(hooli, "call_started", "live-\($0)") } + [
+                // A call whose usage leaves nothing to hold more with: final, end it by granted_seconds.
+                call(umbrella, "call_started", "long-1"),
+                usage(umbrella, "long-1-part-1", #""call_id":"long-1","call_seconds":200"#),
                 // Bad input goes to the dead-letter topic.
                 (
                     "usage", acme,
@@ -114,7 +133,8 @@ enum DemoTraffic {
                 ),
             ],
             [
-                command(initech, "i3", "quick_buy", #""package":"1000","payment_ref":"pay_demo_\#(run)""#)
+                command(initech, "i3", "quick_buy", #""package":"1000","payment_ref":"pay_demo_\#(run)""#),
+                call(hooli, "call_ended", "live-1"),
             ]
                 + (signed
                     ? [

@@ -52,9 +52,30 @@ struct Balance: AsyncParsableCommand {
             "low credit:      \(settings.lowCreditThreshold?.description ?? "no threshold"), alerts \(settings.lowCreditAlerts ? "on" : "off")"
         )
         print("tool call price: \(settings.toolCallPrice)")
+        print(
+            "call holds:      \(settings.callHoldSeconds) s at \(settings.callHoldRate?.description ?? "the price")/min; "
+                + "\(account.calls.live.count) live, \(account.held) held, \(account.available) available")
         print("minutes left:    \(projection.minutesLeft.map(String.init) ?? "no price")")
         print("burn rate:       \(projection.burnRatePerHour)/h over the last 24 h")
         print("runs out:        \(projection.projectedDepletionAt?.description ?? "not projected")")
+    }
+}
+
+struct Calls: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a customer's live calls and their holds (call, held, granted and used seconds, expiry).")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "Customer id.") var customer: String
+
+    func run() async throws {
+        let reader = try await openReader(options)
+        guard let account = try reader.account(customer) else { throw ValidationError("no customer \(customer) in the ledger") }
+        print("\(account.calls.live.count) live calls, \(account.held) held, \(account.available) available")
+        for call in account.calls.liveInOrder {
+            print(
+                "\(call.callID)  held \(call.held)  granted \(call.grantedSeconds) s  used \(call.usedSeconds) s  "
+                    + "started \(call.startedAt)  expires \(call.expiresAt)\(call.finalSent ? "  (final)" : "")")
+        }
     }
 }
 
