@@ -190,7 +190,7 @@ private func endOffsets(_ topics: [String], settings: KafkaClientSettings, logge
 }
 
 /// A loopback port nobody listens on now.
-private func freePort() throws -> Int {
+func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(fd) }
     var address = sockaddr_in()
@@ -204,26 +204,26 @@ private func freePort() throws -> Int {
     return Int(UInt16(bigEndian: address.sin_port))
 }
 
-private func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+func seconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
 
 private func format(_ value: Double) -> String { String(format: "%9.0f", value) }
 
-private func ready(_ port: Int) async -> Bool { await httpBody(port, "/readyz")?.contains(#""ready":true"#) == true }
+func ready(_ port: Int) async -> Bool { await httpBody(port, "/readyz")?.contains(#""ready":true"#) == true }
 
 /// A series' value in the service's `/metrics` (0 when absent or unreachable).
-private func metric(_ port: Int, _ series: String) async -> Double {
+func metric(_ port: Int, _ series: String) async -> Double {
     await httpBody(port, "/metrics")?.split(separator: "\n").first { $0.hasPrefix(series + " ") }
         .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
 }
 
-private func httpBody(_ port: Int, _ path: String) async -> String? {
+func httpBody(_ port: Int, _ path: String) async -> String? {
     guard let url = URL(string: "http://127.0.0.1:\(port)\(path)"),
         let (data, _) = try? await URLSession.shared.data(from: url)
     else { return nil }
     return String(decoding: data, as: UTF8.self)
 }
 
-private func waitFor(seconds limit: Double, _ what: String, _ condition: () async -> Bool) async throws {
+func waitFor(seconds limit: Double, _ what: String, _ condition: () async -> Bool) async throws {
     let start = DispatchTime.now().uptimeNanoseconds
     while !(await condition()) {
         guard seconds(since: start) < limit else { throw BenchError("timed out waiting for \(what)") }
@@ -232,7 +232,7 @@ private func waitFor(seconds limit: Double, _ what: String, _ condition: () asyn
 }
 
 /// A child process with its output in a log file.
-private final class Child {
+final class Child {
     let process = Process()
     private let log: String
 

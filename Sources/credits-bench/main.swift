@@ -5,6 +5,7 @@ import Foundation
 //   swift run -c release credits-bench [store] [events] [customers] [batch]   store vs naive baseline
 //   swift run -c release credits-bench pipeline [events] [customers]          end to end on the embedded broker
 //   credits-bench e2e [events] [customers] [partitions]                        broker and service as processes (see README)
+//   credits-bench calls [customers] [partitions]                               call decision latency (see README)
 //   credits-bench keys [keys] [customers]                                     start-up and memory with many idempotency keys
 //   credits-bench load <brokers> [events] [customers] [commands|usage|both]    input for scripts/bench-scaling.sh
 //   credits-bench sim [seeds] [first seed] [steps] [postgres URL]             the deterministic simulator as a soak
@@ -33,6 +34,10 @@ case "e2e":
         events: numbers.count > 0 ? numbers[0] : 150_000,
         customers: numbers.count > 1 ? numbers[1] : 10_000,
         partitions: numbers.count > 2 ? numbers[2] : 32)
+case "calls":
+    try await callLatencyBenchmark(
+        customers: numbers.count > 0 ? numbers[0] : 1_000, partitions: numbers.count > 1 ? numbers[1] : 32,
+        rates: [1_000, 5_000])
 case "keys":
     try keysBenchmark(keys: numbers.count > 0 ? numbers[0] : 10_000_000, customers: numbers.count > 1 ? numbers[1] : 1_000_000)
 case "reopen":
@@ -56,6 +61,6 @@ case "sim":
         seeds: numbers.count > 0 ? numbers[0] : 100, firstSeed: UInt64(numbers.count > 1 ? numbers[1] : 1),
         steps: numbers.count > 2 ? numbers[2] : 400, postgresURL: words.first { $0.hasPrefix("postgres") })
 default:
-    print("usage: credits-bench [store|pipeline|e2e|keys|load|sim] [events] [customers] [batch|partitions]")
+    print("usage: credits-bench [store|pipeline|e2e|calls|keys|load|sim] [events] [customers] [batch|partitions]")
     exit(2)
 }
