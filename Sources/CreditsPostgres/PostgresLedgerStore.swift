@@ -115,7 +115,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         guard !ownedNumbers.isEmpty else { return nil }
         let rows = try session.query(
             """
-            SELECT min(next_deadline) FROM customers WHERE partition = ANY(\(ownedNumbers)::int[])
+            SELECT min(next_deadline) FROM customers
+            WHERE next_deadline IS NOT NULL AND partition = ANY(\(ownedNumbers)::int[])
             """, "reading the next deadline")
         guard let row = rows.first, let at = try PostgresColumns(row).optionalInt(0) else { return nil }
         return Timestamp(millisecondsSinceEpoch: at)

@@ -41,7 +41,7 @@ public struct CallBook: Sendable, Equatable {
     public private(set) var recent: [CallDecision] = []
 
     /// How many decisions of calls no longer live are kept for repeats.
-    public static let recentLimit = 16
+    public static let recentLimit = 8
 
     public init(live: [LiveCall] = [], recent: [CallDecision] = []) {
         for call in live { self.live[call.callID] = call }

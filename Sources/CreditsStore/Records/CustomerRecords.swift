@@ -84,7 +84,8 @@ struct CustomerRecords {
 
     /// The earliest pending deadline of any customer.
     func nextDeadline() throws(StoreError) -> Timestamp? {
-        let statement = try connection.statement("SELECT min(next_deadline) FROM customers")
+        let statement = try connection.statement(
+            "SELECT min(next_deadline) FROM customers WHERE next_deadline IS NOT NULL")  // the partial index
         return try statement.firstRow { $0.optionalInt64(0) }?.map(Timestamp.init(millisecondsSinceEpoch:))
     }
 
