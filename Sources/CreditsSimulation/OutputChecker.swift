@@ -91,7 +91,8 @@ struct OutputChecker {
 
     private mutating func takeDecision(_ object: [String: Any], customer: String) -> String? {
         let call = "\(customer)/\(object["call_id"] as? String ?? "?")"
-        let sequence = (object["sequence"] as? NSNumber)?.int64Value
+        let sequence =
+            (object["sequence"] as? NSNumber)?.int64Value
             ?? Int64((object["event_id"] as? String)?.split(separator: "/").last ?? "") ?? -1
         let decision = object["decision"] as? String ?? "?"
         let expected = (callDecisions[call]?.sequence ?? 0) + 1
@@ -116,11 +117,15 @@ struct OutputChecker {
             problems.append("no dead letter for the bad input at \(key)")
         }
         for key in expected.commands.subtracting(results).sorted() { problems.append("no command result for \(key)") }
-        for call in expected.calls.subtracting(callDecisions.keys).sorted() { problems.append("no decision for the call \(call)") }
+        for call in expected.calls.subtracting(callDecisions.keys).sorted() {
+            problems.append("no decision for the call \(call)")
+        }
         for customer in Set(expected.calls.map { String($0.split(separator: "/")[0]) }).sorted() {
             let decided = Set(
-                callDecisions.filter { $0.key.hasPrefix(customer + "/") && $0.value.limited && ["granted", "final"].contains($0.value.decision) }
-                    .map { String($0.key.dropFirst(customer.count + 1)) })
+                callDecisions.filter {
+                    $0.key.hasPrefix(customer + "/") && $0.value.limited && ["granted", "final"].contains($0.value.decision)
+                }
+                .map { String($0.key.dropFirst(customer.count + 1)) })
             let stored = (try? reader.snapshot { () throws(StoreError) in try reader.account(customer)?.calls.live.keys }) ?? nil
             let live = Set(stored ?? [String: LiveCall]().keys)
             if live != decided {

@@ -89,7 +89,8 @@ struct SimulationWorkload {
         let known = calls[customer] ?? []
         let sent = sentCallEvents[customer] ?? []
         switch random.int(0..<10) {
-        case 0...3, _ where known.isEmpty:
+        case 0...3,
+            _ where known.isEmpty:
             let call = "k-\(nextID)"
             nextID += 1
             calls[customer, default: []].append(call)
@@ -132,7 +133,8 @@ struct SimulationWorkload {
     private func usageValue(_ id: String, _ customer: String, toolCalls: Int, at now: UInt64, call: String? = nil) -> String {
         let occurred = Timestamp(millisecondsSinceEpoch: Simulation.startOfTime + Int64(now / 1_000_000))
         let callField = call.map { #""call_id":"\#($0)","call_seconds":\#(toolCalls),"# } ?? ""
-        return #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"\#(occurred)",\#(callField)"tool_calls":\#(toolCalls)}"#
+        return
+            #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"\#(occurred)",\#(callField)"tool_calls":\#(toolCalls)}"#
     }
 
     /// An exact repeat of an earlier usage event (no new entry), or one with the same id and other

@@ -263,7 +263,8 @@ extension SettingsChange {
 
 extension LedgerRun {
     func event(_ kind: CallEvent.Kind, _ callID: String) -> CallEvent {
-        CallEvent(eventID: "\(callID)/\(kind.rawValue)", kind: kind, customerID: account.customerID, callID: callID, occurredAt: now)
+        CallEvent(
+            eventID: "\(callID)/\(kind.rawValue)", kind: kind, customerID: account.customerID, callID: callID, occurredAt: now)
     }
 
     /// Applies a call event; returns its decisions.

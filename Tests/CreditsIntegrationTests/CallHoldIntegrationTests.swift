@@ -56,7 +56,9 @@ struct CallHoldIntegrationTests {
             #expect(account.held.description == "600" && account.available == .zero && account.calls.live.count == 20)
         }
         // End five granted calls each; repeat one start; then five new starts find the freed credits.
-        let granted = customers.map { c in decisions(h, c).filter { $0["decision"]?.text == "granted" }.compactMap { $0["call_id"]?.text } }
+        let granted = customers.map { c in
+            decisions(h, c).filter { $0["decision"]?.text == "granted" }.compactMap { $0["call_id"]?.text }
+        }
         try await h.sendAll(
             h.configuration.topics.usage,
             zip(customers, granted).flatMap { c, calls in
@@ -119,7 +121,9 @@ struct CallHoldIntegrationTests {
         try await h.stop()
     }
 
-    @Test("bad call events: an unknown type and a missing call_id are dead-lettered naming the field; an unknown call's end does nothing")
+    @Test(
+        "bad call events: an unknown type and a missing call_id are dead-lettered naming the field; an unknown call's end does nothing"
+    )
     func badInput() async throws {
         let h = try ServiceHarness(partitions: 1)
         try await h.start()

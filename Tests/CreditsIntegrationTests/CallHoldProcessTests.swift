@@ -78,7 +78,9 @@ struct CallHoldProcessTests {
             h.configuration.topics.usage, (0..<100).flatMap { n in customers.map { start(h, $0, "c\(n)") } })
         func decided() -> Int {
             guard let reader = try? h.reader() else { return 0 }
-            return customers.reduce(0) { $0 + ((try? reader.account($1))??.calls.recent.count ?? 0) + ((try? reader.account($1))??.calls.live.count ?? 0) }
+            return customers.reduce(0) {
+                $0 + ((try? reader.account($1))??.calls.recent.count ?? 0) + ((try? reader.account($1))??.calls.live.count ?? 0)
+            }
         }
         try await waitUntil(timeout: 60, "some starts to be applied") { decided() >= 150 }
         kill(serve.process.processIdentifier, SIGKILL)
@@ -105,7 +107,9 @@ struct CallHoldProcessTests {
         let (url, _) = try ManyInstancesTests.database(on: postgres, "holds")
         let h = try ServiceHarness(partitions: 4)
         let environment = ManyInstancesTests.environment(h, storeURL: url)
-        let instances = try ["a", "b"].map { try ManyInstancesTests.Instance($0, environment: environment, directory: h.directory) }
+        let instances = try ["a", "b"].map {
+            try ManyInstancesTests.Instance($0, environment: environment, directory: h.directory)
+        }
         defer {
             for instance in instances where instance.process.process.isRunning {
                 kill(instance.process.process.processIdentifier, SIGKILL)
@@ -124,7 +128,9 @@ struct CallHoldProcessTests {
         try await h.sendAll(
             h.configuration.topics.usage,
             customers.flatMap { c in (0..<5).map { end(h, c, "c\($0)") } + (10..<30).map { start(h, c, "c\($0)") } })
-        try await waitForOutput(h, timeout: 90, "the ends and new starts to be decided after the move") { distinctDecisions(h).count >= 400 + 40 * 25 }
+        try await waitForOutput(h, timeout: 90, "the ends and new starts to be decided after the move") {
+            distinctDecisions(h).count >= 400 + 40 * 25
+        }
         try expectHolds(reader, customers, calls: 20, held: "600")
         let decisions = distinctDecisions(h)
         for customer in customers {
@@ -137,7 +143,9 @@ struct CallHoldProcessTests {
         try instances[0].restart()
         try await instances[0].process.waitForOutput(containing: "Partitions assigned", timeout: 60)
         try await h.sendAll(h.configuration.topics.usage, customers.flatMap { c in (5..<30).map { end(h, c, "c\($0)") } })
-        try await waitForOutput(h, timeout: 90, "every live call released") { distinctDecisions(h).values.filter { $0["decision"]?.text == "released" }.count == 40 * 25 }
+        try await waitForOutput(h, timeout: 90, "every live call released") {
+            distinctDecisions(h).values.filter { $0["decision"]?.text == "released" }.count == 40 * 25
+        }
         try expectHolds(reader, customers, calls: 0, held: "0")
         for instance in instances {
             instance.process.process.terminate()

@@ -84,7 +84,9 @@ struct ExecutableTests {
         #expect(shown.contains(#""type":"unblocked""#), "a Quick Buy unblocked a customer in grace")
         #expect(shown.contains("credits.low-credit"))
         #expect(shown.contains(#""code":"invalid_usage""#))
-        #expect(shown.contains(#"live-21/1","customer_id":"#) && shown.contains(#""decision":"denied","reason":"insufficient_credits""#))
+        #expect(
+            shown.contains(#"live-21/1","customer_id":"#)
+                && shown.contains(#""decision":"denied","reason":"insufficient_credits""#))
         #expect(shown.components(separatedBy: #""decision":"granted","granted_seconds":300"#).count - 1 >= 20)
         #expect(shown.contains(#""decision":"final""#), "a call got final")
         #expect(shown.contains(#""decision":"released""#))

@@ -64,7 +64,9 @@ struct FaultInjectionTests {
         try await expectExactlyOnce(h, customers, total: total, ordered: ordered)
     }
 
-    @Test("broker down for 10 s while output is in flight (default: no message timeout): delivered when it returns, nothing lost or reordered")
+    @Test(
+        "broker down for 10 s while output is in flight (default: no message timeout): delivered when it returns, nothing lost or reordered"
+    )
     func brokerDownDuringOutput() async throws {
         let h = try ServiceHarness(partitions: 3) { $0.batchMaxMessages = 100 }
         try await outputThroughOutage(h, ordered: true)

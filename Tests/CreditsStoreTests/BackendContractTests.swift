@@ -98,13 +98,15 @@ struct BackendContractTests {
         #expect(try fixture.writer.blockStateCounts() == ["active": 0, "grace": 0, "blocked": 1])
     }
 
-    @Test("call holds: admission, repeats, usage, expiry after a reopen, as the contract's decisions", arguments: Backend.allCases)
+    @Test(
+        "call holds: admission, repeats, usage, expiry after a reopen, as the contract's decisions", arguments: Backend.allCases)
     func callHolds(backend: Backend) throws {
         let fixture = try enabled(backend)
         func call(_ id: String, _ type: String, _ call: String) -> InboundMessage {
             fixture.message(
                 .usage,
-                #"{"event_id":"\#(id)","type":"\#(type)","customer_id":"cus_1","call_id":"\#(call)","occurred_at":"2026-11-24T10:00:00Z"}"#)
+                #"{"event_id":"\#(id)","type":"\#(type)","customer_id":"cus_1","call_id":"\#(call)","occurred_at":"2026-11-24T10:00:00Z"}"#
+            )
         }
         let first = try fixture.apply([
             fixture.message(.command, J.command("hold", "configure", #""call_hold_seconds":60"#)),
@@ -115,7 +117,10 @@ struct BackendContractTests {
         #expect(first.duplicates == 1 && first.callDecisions == [.granted: 2, .denied: 1])
         try fixture.reopen()
         try fixture.apply(
-            [call("c2/start", "call_started", "c2"), fixture.message(.usage, J.usage("u1", #""call_id":"c1","call_seconds":30"#))],
+            [
+                call("c2/start", "call_started", "c2"),
+                fixture.message(.usage, J.usage("u1", #""call_id":"c1","call_seconds":30"#)),
+            ],
             at: t0.adding(seconds: 10))
         let account = try #require(try fixture.reader().account("cus_1"))
         #expect(account.held.description == "30" && account.balance.description == "70" && account.calls.live.count == 1)

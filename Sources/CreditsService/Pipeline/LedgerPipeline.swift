@@ -348,7 +348,8 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         guard let next = try store.nextDeadline(), next <= now else { return }
         let report = try store.fireDueDeadlines(at: now)
         if report.deadlinesFired > 0 {
-            logger.info("Deadlines fired (grace periods ended, call holds lapsed)", metadata: ["customers": "\(report.deadlinesFired)"])
+            logger.info(
+                "Deadlines fired (grace periods ended, call holds lapsed)", metadata: ["customers": "\(report.deadlinesFired)"])
         }
         metrics.callDecisions(report)
         try hand(report)
