@@ -14,27 +14,14 @@ import Logging
 func callLatencyBenchmark(customers customerCount: Int, partitions: Int, rates: [Int]) async throws {
     var logger = Logger(label: "bench-calls")
     logger.logLevel = .warning
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("credits-ledger").path
-    let work = temporaryPath("calls")
-    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-    let broker = try Child(binary, ["broker", "--partitions", "\(partitions)"], environment: [:], log: work + "/broker.log")
-    defer { broker.stop() }
-    let address = try await broker.firstLine()
+    let bed = try await BenchmarkBed.start("calls", partitions: partitions)
+    defer { bed.broker.stop() }
+    let (settings, port) = (bed.settings, bed.port)
     let topics = ServiceConfiguration.Topics()
-    let settings = KafkaClientSettings(bootstrapServers: address, properties: [:])
-    let port = try freePort()
-    var environment = [
-        "CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-calls",
-        "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)", "CREDITS_LOG_LEVEL": "warning",
-    ]
-    for (name, value) in ProcessInfo.processInfo.environment where name.hasPrefix("CREDITS_") && environment[name] == nil {
-        environment[name] = value
-    }
     print(
         "credits-bench calls: \(customerCount) customers, \(partitions) partitions, broker and service as separate "
             + "processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
-    let serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
+    let serve = try Child(bed.binary, ["serve"], environment: bed.environment, log: bed.work + "/serve.log")
     defer { serve.stop() }
     try await waitFor(seconds: 120, "readiness") { await ready(port) }
 
@@ -86,6 +73,15 @@ private func offerStarts(
     let start = DispatchTime.now().uptimeNanoseconds
     var sent = 0
     func call(_ index: Int) -> (customer: String, id: String) { (customerID(index % customers), "k\(run)-\(rate)-\(index)") }
+    /// The `call_ended` of the call started `index`-th.
+    func end(_ index: Int) throws {
+        let (customer, id) = call(index)
+        try producer.send(
+            topic: topic, key: customer,
+            value:
+                #"{"event_id":"\#(id)/end","type":"call_ended","customer_id":"\#(customer)","call_id":"\#(id)","occurred_at":"2026-11-24T10:15:02Z"}"#,
+            token: 0, reports: &reports)
+    }
     while sent < total || latencies.count < total {
         let now = DispatchTime.now().uptimeNanoseconds
         let due = min(total, Int(Double(now - start) / 1e9 * Double(rate)))
@@ -97,14 +93,7 @@ private func offerStarts(
                     #"{"event_id":"\#(id)/start","type":"call_started","customer_id":"\#(customer)","call_id":"\#(id)","occurred_at":"2026-11-24T10:15:00Z"}"#,
                 token: 0, reports: &reports)
             sentAt["\(customer)/\(id)/1"] = DispatchTime.now().uptimeNanoseconds
-            if sent >= lag {
-                let (oldCustomer, oldID) = call(sent - lag)
-                try producer.send(
-                    topic: topic, key: oldCustomer,
-                    value:
-                        #"{"event_id":"\#(oldID)/end","type":"call_ended","customer_id":"\#(oldCustomer)","call_id":"\#(oldID)","occurred_at":"2026-11-24T10:15:02Z"}"#,
-                    token: 0, reports: &reports)
-            }
+            if sent >= lag { try end(sent - lag) }
             sent += 1
         }
         reports += producer.pollDeliveries(timeoutMilliseconds: 0)
@@ -119,19 +108,9 @@ private func offerStarts(
         if sent == due { try await Task.sleep(for: .microseconds(200)) }
     }
     // The rest of the ends, so the next rate starts without these calls live.
-    for index in max(0, total - lag)..<total {
-        let (customer, id) = call(index)
-        try producer.send(
-            topic: topic, key: customer,
-            value:
-                #"{"event_id":"\#(id)/end","type":"call_ended","customer_id":"\#(customer)","call_id":"\#(id)","occurred_at":"2026-11-24T10:15:02Z"}"#,
-            token: 0, reports: &reports)
-    }
+    for index in max(0, total - lag)..<total { try end(index) }
     _ = producer.flush(timeoutMilliseconds: 10_000)
-    latencies.sort()
-    func at(_ fraction: Double) -> Int {
-        latencies.isEmpty ? -1 : Int(latencies[min(latencies.count - 1, Int(Double(latencies.count) * fraction))].rounded())
-    }
     try await Task.sleep(for: .seconds(3))
-    return (at(0.5), at(0.99), Int((latencies.last ?? -1).rounded()), latencies.count, granted)
+    let figures = Percentiles(latencies)
+    return (figures.p50, figures.p99, figures.max, latencies.count, granted)
 }

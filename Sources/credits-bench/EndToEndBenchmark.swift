@@ -24,25 +24,11 @@ import Logging
 func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, partitions: Int) async throws {
     var logger = Logger(label: "bench-e2e")
     logger.logLevel = .warning
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("credits-ledger").path
-    let work = temporaryPath("e2e")
-    try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-    let broker = try Child(binary, ["broker", "--partitions", "\(partitions)"], environment: [:], log: work + "/broker.log")
-    defer { broker.stop() }
-    let address = try await broker.firstLine()
+    let bed = try await BenchmarkBed.start("e2e", partitions: partitions)
+    defer { bed.broker.stop() }
+    let (binary, work, address, settings, port, environment) =
+        (bed.binary, bed.work, bed.address, bed.settings, bed.port, bed.environment)
     let topics = ServiceConfiguration.Topics()
-    let settings = KafkaClientSettings(bootstrapServers: address, properties: [:])
-    let port = try freePort()
-    var environment = [
-        "CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-e2e",
-        "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
-        "CREDITS_LOG_LEVEL": "warning",
-    ]
-    // Service settings to try (e.g. CREDITS_KAFKA_PROPERTIES="fetch.wait.max.ms=5") pass through.
-    for (name, value) in ProcessInfo.processInfo.environment where name.hasPrefix("CREDITS_") && environment[name] == nil {
-        environment[name] = value
-    }
     print(
         "credits-bench e2e: \(eventCount) usage events, \(customerCount) customers, \(partitions) partitions, "
             + "broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
@@ -76,7 +62,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
     defer { serve.stop() }
     try await waitFor(seconds: 120, "readiness") { await ready(port) }
-    let cpuBefore = (service: serve.cpuSeconds(), broker: broker.cpuSeconds())
+    let cpuBefore = (service: serve.cpuSeconds(), broker: bed.broker.cpuSeconds())
     let start = DispatchTime.now().uptimeNanoseconds
     var seen = Set<String>()
     while seen.count < eventCount {
@@ -84,7 +70,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         guard seconds(since: start) < 600 else { throw BenchError("only \(seen.count) events published in 600 s") }
     }
     let endToEnd = Double(eventCount) / seconds(since: start)
-    let cpu = (service: serve.cpuSeconds() - cpuBefore.service, broker: broker.cpuSeconds() - cpuBefore.broker)
+    let cpu = (service: serve.cpuSeconds() - cpuBefore.service, broker: bed.broker.cpuSeconds() - cpuBefore.broker)
     let outputsAfter = try endOffsets(topics.outputs, settings: settings, logger: logger)
     print("raw consume (own binding, no JSON, no store)   \(format(rawRate)) msg/s")
     print(
@@ -155,11 +141,66 @@ private func latency(
         if sent == due { try await Task.sleep(for: .microseconds(200)) }
     }
     _ = producer.flush(timeoutMilliseconds: 10_000)
-    latencies.sort()
-    func at(_ fraction: Double) -> Int {
-        latencies.isEmpty ? -1 : Int(latencies[min(latencies.count - 1, Int(Double(latencies.count) * fraction))].rounded())
+    let figures = Percentiles(latencies)
+    return (figures.p50, figures.p99, figures.max, latencies.count)
+}
+
+/// p50, p99 and max of latencies in milliseconds, rounded to whole ones (-1 when there are none).
+struct Percentiles {
+    let p50: Int
+    let p99: Int
+    let max: Int
+
+    init(_ latencies: [Double]) {
+        let sorted = latencies.sorted()
+        func at(_ fraction: Double) -> Int {
+            sorted.isEmpty ? -1 : Int(sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))].rounded())
+        }
+        p50 = at(0.5)
+        p99 = at(0.99)
+        max = Int((sorted.last ?? -1).rounded())
     }
-    return (at(0.5), at(0.99), Int((latencies.last ?? -1).rounded()), latencies.count)
+}
+
+/// `credits-ledger broker` running as a process of its own with `partitions` per topic, in a
+/// scratch folder, and the environment a `credits-ledger serve` beside it is started with (the
+/// broker, group `bench-<name>`, a store in the folder, a free HTTP port; the caller's own
+/// `CREDITS_*` settings, e.g. CREDITS_KAFKA_PROPERTIES="fetch.wait.max.ms=5", pass through).
+struct BenchmarkBed {
+    let binary: String
+    let work: String
+    let broker: Child
+    let address: String
+    let settings: KafkaClientSettings
+    let port: Int
+    let environment: [String: String]
+
+    static func start(_ name: String, partitions: Int) async throws -> BenchmarkBed {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("credits-ledger").path
+        let work = temporaryPath(name)
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        let broker = try Child(binary, ["broker", "--partitions", "\(partitions)"], environment: [:], log: work + "/broker.log")
+        let address: String
+        do {
+            address = try await broker.firstLine()
+        } catch {
+            broker.stop()
+            throw error
+        }
+        let port = try freePort()
+        var environment = [
+            "CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-\(name)",
+            "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
+            "CREDITS_LOG_LEVEL": "warning",
+        ]
+        for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("CREDITS_") && environment[key] == nil {
+            environment[key] = value
+        }
+        return BenchmarkBed(
+            binary: binary, work: work, broker: broker, address: address,
+            settings: KafkaClientSettings(bootstrapServers: address, properties: [:]), port: port, environment: environment)
+    }
 }
 
 /// `customer/event_id` of a balance-changed event (its `source.id` is the usage's event_id).

@@ -10,7 +10,7 @@ struct CallHoldTests {
     func customer(balance: String = "100", settings: SettingsChange = SettingsChange()) -> LedgerRun {
         var run = LedgerRun()
         _ = run.command(.enableCredits(SettingsChange(pricePerMinute: .some(credits("6")))))
-        _ = run.command(.configure(settings.with(defaultsFrom: SettingsChange(lowCreditAlerts: false))))
+        if settings != SettingsChange() { _ = run.command(.configure(settings)) }
         if credits(balance).micros > 0 { _ = run.command(.addCredits(amount: credits(balance), note: "start")) }
         run.forgetEvents()
         return run
@@ -256,9 +256,6 @@ struct CallHoldTests {
 
 extension SettingsChange {
     static let defaultGrace = CustomerSettings.defaultGracePeriodSeconds
-
-    /// This change, or `other` when this one sets nothing.
-    func with(defaultsFrom other: SettingsChange) -> SettingsChange { self == SettingsChange() ? other : self }
 }
 
 extension LedgerRun {

@@ -76,10 +76,12 @@ struct CallHoldProcessTests {
         try await CallHoldIntegrationTests().prepare(h, customers, credits: 600)
         try await h.sendAll(
             h.configuration.topics.usage, (0..<100).flatMap { n in customers.map { start(h, $0, "c\(n)") } })
+        /// Calls with a decision kept in the store (live, or among the recent ones).
         func decided() -> Int {
             guard let reader = try? h.reader() else { return 0 }
-            return customers.reduce(0) {
-                $0 + ((try? reader.account($1))??.calls.recent.count ?? 0) + ((try? reader.account($1))??.calls.live.count ?? 0)
+            return customers.reduce(0) { total, customer in
+                let calls = (try? reader.account(customer))??.calls
+                return total + (calls?.recent.count ?? 0) + (calls?.live.count ?? 0)
             }
         }
         try await waitUntil(timeout: 60, "some starts to be applied") { decided() >= 150 }

@@ -57,10 +57,12 @@ extension LedgerTransition {
         let holdSeconds = account.settings.callHoldSeconds
         guard rate.seconds(coveredBy: call.held) * 2 < holdSeconds else { return }
         let wanted = rate.hold(forSeconds: holdSeconds).micros - call.held.micros
-        let added = min(wanted, account.available.micros)
+        var available = account.available.micros
         let kind: CallDecision.Kind
-        if wanted > 0, added > 0 {
+        if wanted > 0, available > 0 {
+            let added = min(wanted, available)
             call.held = CreditAmount(micros: call.held.micros + added)
+            available -= added
             call.finalSent = false
             kind = .granted
         } else {
@@ -69,11 +71,10 @@ extension LedgerTransition {
             kind = .final
         }
         call.grantedSeconds = call.usedSeconds + rate.seconds(coveredBy: call.held)
-        account.calls.update(call)
         call.lastDecision = CallDecision(
             customerID: account.customerID, callID: callID, sequence: call.lastDecision.sequence + 1, kind: kind,
             grantedSeconds: call.grantedSeconds, usedSeconds: call.usedSeconds, held: call.held,
-            available: account.available, expiresAt: call.expiresAt, occurredAt: now)
+            available: CreditAmount(micros: available), expiresAt: call.expiresAt, occurredAt: now)
         account.calls.update(call)
         events.append(.callDecision(call.lastDecision))
     }
