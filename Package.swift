@@ -29,7 +29,8 @@ let package = Package(
         .systemLibrary(name: "Crdkafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
 
         // Domain core: amounts, pricing, inputs, ledger rules, output events. No I/O.
-        .target(name: "CreditsCore", swiftSettings: strict),
+        .target(
+            name: "CreditsCore", dependencies: [.product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         // SQLite adapter: schema, migrations, batch apply, dedupe, outbox, offsets.
         .target(
             name: "CreditsStore",

@@ -25,7 +25,7 @@ public final class PostgresLedgerReader: LedgerReading {
             """
             SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers WHERE customer_id = \(customerID)
             """, "reading a customer")
-        return try rows.first.map { row throws(StoreError) in try PostgresRecords.account(from: PostgresColumns(row)) }
+        return try PostgresRecords.accounts(from: rows, session: session).first
     }
 
     public func customers(_ filter: CustomerFilter, after: String?, limit: Int) throws(StoreError) -> [CustomerAccount] {
@@ -38,9 +38,7 @@ public final class PostgresLedgerReader: LedgerReading {
               AND (NOT \(lowCredit) OR (low_credit_threshold IS NOT NULL AND balance <= low_credit_threshold))
             ORDER BY customer_id LIMIT \(Int64(limit))
             """, "listing customers")
-        var accounts: [CustomerAccount] = []
-        for row in rows { accounts.append(try PostgresRecords.account(from: PostgresColumns(row))) }
-        return accounts
+        return try PostgresRecords.accounts(from: rows, session: session)
     }
 
     /// One indexed query (entries by customer and entry id, newest first); `scanLimit` is not needed.
@@ -141,20 +139,27 @@ public final class PostgresLedgerReader: LedgerReading {
         try snapshot { () throws(StoreError) -> VerificationReport in
             var verifier = LedgerVerifier()
             for row in try session.query(
-                "SELECT customer_id, entry_id, amount, balance FROM entries ORDER BY customer_id, entry_id",
+                "SELECT \(unescaped: PostgresRecords.entrySelect) FROM entries ORDER BY customer_id, entry_id",
                 "reading every entry")
             {
-                let columns = PostgresColumns(row)
-                verifier.entry(
-                    customer: try columns.string(0), id: try columns.int(1), amount: try columns.int(2),
-                    balance: try columns.int(3))
+                verifier.entry(try PostgresRecords.entry(from: PostgresColumns(row)))
             }
             for row in try session.query(
-                "SELECT customer_id, balance, last_entry_id FROM customers ORDER BY customer_id",
+                """
+                SELECT c.customer_id, c.balance, c.last_entry_id, c.head_hash, coalesce(g.remaining, 0)::bigint FROM customers c
+                LEFT JOIN (SELECT customer_id, sum(remaining) AS remaining FROM grants GROUP BY customer_id) g
+                  ON g.customer_id = c.customer_id
+                ORDER BY c.customer_id
+                """,
                 "reading every customer")
             {
                 let columns = PostgresColumns(row)
-                verifier.customer(try columns.string(0), balance: try columns.int(1), lastEntryID: try columns.int(2))
+                let name = try columns.string(0)
+                let balance = try columns.int(1)
+                let lastEntryID = try columns.int(2)
+                verifier.customer(name, balance: balance, lastEntryID: lastEntryID)
+                verifier.head(name, hash: try columns.optionalString(3), lastEntryID: lastEntryID)
+                verifier.grants(name, remaining: try columns.int(4), balance: balance)
             }
             return verifier.result
         }

@@ -137,9 +137,10 @@ public final class PostgresLedgerStore: LedgerWriter {
             var due: [String] = []
             for row in rows {
                 let columns = PostgresColumns(row)
-                let account = try PostgresRecords.account(from: columns)
+                partitions[try columns.string(0)] = Int32(try columns.int(1))
+            }
+            for account in try PostgresRecords.accounts(from: rows, session: session) {
                 customers[account.customerID] = account
-                partitions[account.customerID] = Int32(try columns.int(1))
                 due.append(account.customerID)
             }
             var plan = BatchPlan(ledger: ledger, now: now, customers: customers, storedKeys: [:])
@@ -208,10 +209,7 @@ public final class PostgresLedgerStore: LedgerWriter {
             SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
             WHERE customer_id = ANY(\(ids)::text[]) ORDER BY customer_id FOR UPDATE
             """, "reading the batch's customers")
-        for row in rows {
-            let account = try PostgresRecords.account(from: PostgresColumns(row))
-            customers[account.customerID] = account
-        }
+        for account in try PostgresRecords.accounts(from: rows, session: session) { customers[account.customerID] = account }
         return customers
     }
 
@@ -249,6 +247,7 @@ public final class PostgresLedgerStore: LedgerWriter {
         ) { PostgresRecords.values($0.0, partition: $0.1) }
         try session.insert(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
         try session.insert(plan.audits, into: "audit", columns: PostgresRecords.auditColumns, values: PostgresRecords.values)
+        try PostgresRecords.write(grants: plan.grantChanges, session: session)
         let recordedAt = plan.now.millisecondsSinceEpoch
         try session.insert(
             plan.newKeys, into: "idempotency_keys",
@@ -344,10 +343,7 @@ public final class PostgresLedgerStore: LedgerWriter {
             SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers WHERE customer_id = ANY(\(ids)::text[])
             """, "reading account states")
         var accounts: [String: CustomerAccount] = [:]
-        for row in rows {
-            let account = try PostgresRecords.account(from: PostgresColumns(row))
-            accounts[account.customerID] = account
-        }
+        for account in try PostgresRecords.accounts(from: rows, session: session) { accounts[account.customerID] = account }
         let now = WallClock.now()
         return ids.compactMap { id in accounts[id].map { AccountState(newestOf: $0, otherwise: now) } }
     }

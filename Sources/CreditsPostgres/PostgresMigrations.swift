@@ -1,3 +1,4 @@
+import CreditsCore
 import CreditsStore
 import PostgresNIO
 
@@ -144,7 +145,97 @@ enum PostgresMigrations {
                 """,
             ]
         ),
+        (
+            "006_grants_top_up_and_hash_chain",
+            [
+                // Expiring credits, automatic top-up and the verifiable history (version 3). Grants
+                // with credits left, one row each (deleted once nothing is left); active_grants
+                // counts them so a customer without any is read without this table.
+                """
+                CREATE TABLE grants (
+                    customer_id TEXT NOT NULL,
+                    entry_id BIGINT NOT NULL,
+                    amount BIGINT NOT NULL,
+                    remaining BIGINT NOT NULL,
+                    expires_at BIGINT,
+                    note TEXT NOT NULL,
+                    added_at BIGINT NOT NULL,
+                    PRIMARY KEY (customer_id, entry_id)
+                )
+                """,
+                "ALTER TABLE customers ADD COLUMN active_grants BIGINT NOT NULL DEFAULT 0",
+                // Credits added before never expire and were drawn oldest first: what is left of
+                // them is the balance, held by the newest added entries.
+                """
+                INSERT INTO grants (customer_id, entry_id, amount, remaining, expires_at, note, added_at)
+                SELECT customer_id, entry_id, amount, LEAST(amount, balance - newer), NULL, note, recorded_at FROM (
+                    SELECT e.customer_id, e.entry_id, e.amount, e.note, e.recorded_at, c.balance,
+                           coalesce(sum(e.amount) OVER (PARTITION BY e.customer_id ORDER BY e.entry_id DESC
+                                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS newer
+                    FROM entries e JOIN customers c ON c.customer_id = e.customer_id
+                    WHERE e.kind = 0 AND c.balance > 0
+                ) g WHERE balance - newer > 0
+                """,
+                """
+                UPDATE customers c SET active_grants = g.n
+                FROM (SELECT customer_id, count(*) AS n FROM grants GROUP BY customer_id) g WHERE g.customer_id = c.customer_id
+                """,
+                "ALTER TABLE entries ADD COLUMN expires_at BIGINT",
+                "ALTER TABLE entries ADD COLUMN hash TEXT",
+                "ALTER TABLE customers ADD COLUMN head_hash TEXT",
+                "ALTER TABLE customers ADD COLUMN auto_top_up_below BIGINT",
+                "ALTER TABLE customers ADD COLUMN auto_top_up_package TEXT",
+                "ALTER TABLE customers ADD COLUMN top_up_requested BOOLEAN NOT NULL DEFAULT false",
+            ]
+        ),
     ]
+
+    /// Migrations that need the ledger's own code, run once after all of `all`.
+    static let programs: [(name: String, run: @Sendable (PostgresSession) throws(StoreError) -> Void)] = [
+        ("006_hash_chain_backfill", { session throws(StoreError) in try backfillHashes(session) })
+    ]
+
+    /// Gives the entries stored before the verifiable history their chain hashes (each
+    /// customer's in entry order from `EntryHash.genesis`) and every customer its `head_hash`.
+    static func backfillHashes(_ session: PostgresSession) throws(StoreError) {
+        let rows = try session.query(
+            """
+            SELECT \(unescaped: PostgresRecords.entrySelect) FROM entries WHERE hash IS NULL ORDER BY customer_id, entry_id
+            """, "reading entries without a hash")
+        var customers: [String] = []
+        var entryIDs: [Int64] = []
+        var hashes: [String] = []
+        var heads: [String: String] = [:]
+        var previous = EntryHash.genesis
+        for row in rows {
+            let entry = try PostgresRecords.entry(from: PostgresColumns(row))
+            if customers.last != entry.customerID { previous = EntryHash.genesis }
+            previous = EntryHash.of(entry, previous: previous)
+            customers.append(entry.customerID)
+            entryIDs.append(entry.entryID)
+            hashes.append(previous)
+            heads[entry.customerID] = previous
+        }
+        var start = 0
+        while start < hashes.count {
+            let end = min(hashes.count, start + 10_000)
+            try session.query(
+                """
+                UPDATE entries e SET hash = u.h
+                FROM unnest(\(Array(customers[start..<end]))::text[], \(Array(entryIDs[start..<end]))::bigint[],
+                            \(Array(hashes[start..<end]))::text[]) AS u(c, i, h)
+                WHERE e.customer_id = u.c AND e.entry_id = u.i
+                """, "writing entry hashes")
+            start = end
+        }
+        let headIDs = Array(heads.keys)
+        guard !headIDs.isEmpty else { return }
+        try session.query(
+            """
+            UPDATE customers c SET head_hash = u.h FROM unnest(\(headIDs)::text[], \(headIDs.map { heads[$0] ?? "" })::text[]) AS u(c, h)
+            WHERE c.customer_id = u.c
+            """, "writing head hashes")
+    }
 
     /// Applies the migrations the database has not seen yet, one instance at a time.
     static func migrate(_ session: PostgresSession) throws(StoreError) {
@@ -166,6 +257,11 @@ enum PostgresMigrations {
                 try session.query(
                     "INSERT INTO schema_migrations (name) VALUES (\(migration.name))",
                     "recording migration \(migration.name)")
+            }
+            for program in programs where !done.contains(program.name) {
+                try program.run(session)
+                try session.query(
+                    "INSERT INTO schema_migrations (name) VALUES (\(program.name))", "recording migration \(program.name)")
             }
         }
     }

@@ -1,5 +1,6 @@
 import CreditsCore
 import CreditsStore
+import PostgresNIO
 
 /// How customers and entries are written to and read from their PostgreSQL tables.
 enum PostgresRecords {
@@ -10,8 +11,11 @@ enum PostgresRecords {
         "block_at", "depleted_by", "depleted_by_command", "low_credit_alerted", "price_per_minute",
         "grace_period_seconds", "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd",
         "version", "usage_window", "version_at", "call_hold_seconds", "call_hold_rate", "calls", "held", "live_calls",
-        "next_deadline",
+        "next_deadline", "head_hash", "auto_top_up_below", "auto_top_up_package", "top_up_requested", "active_grants",
     ]
+
+    /// The position of `active_grants` in `customerColumns`.
+    static let activeGrantsColumn = 30
 
     /// The columns `account(from:)` reads, from offset 0.
     static let customerSelect = customerColumns.joined(separator: ", ")
@@ -34,6 +38,8 @@ enum PostgresRecords {
             .int(account.versionedAt?.millisecondsSinceEpoch), .int(settings.callHoldSeconds),
             .int(settings.callHoldRate?.micros), .text(account.calls.encoded), .int(account.held.micros),
             .int(Int64(account.calls.live.count)), .int(account.nextDeadline?.millisecondsSinceEpoch),
+            .text(account.headHash), .int(settings.autoTopUpBelow?.micros), .text(settings.autoTopUpPackage),
+            .bool(account.topUpRequested), .int(Int64(account.grants.active.count)),
         ]
     }
 
@@ -49,7 +55,9 @@ enum PostgresRecords {
             lowCreditAlerts: try row.bool(14),
             toolCallPrice: CreditAmount(micros: try row.int(15)),
             creditsPerUSD: try row.optionalInt(16).map(CreditAmount.init(micros:)),
-            callHoldSeconds: try row.int(20), callHoldRate: try row.optionalInt(21).map(CreditAmount.init(micros:)))
+            callHoldSeconds: try row.int(20), callHoldRate: try row.optionalInt(21).map(CreditAmount.init(micros:)),
+            autoTopUpBelow: try row.optionalInt(27).map(CreditAmount.init(micros:)),
+            autoTopUpPackage: try row.optionalString(28))
         return CustomerAccount(
             customerID: try row.string(0), creditsEnabled: try row.bool(2), balance: CreditAmount(micros: try row.int(3)),
             lastEntryID: try row.int(4),
@@ -57,7 +65,74 @@ enum PostgresRecords {
             blockState: blockState, lowCreditAlerted: try row.bool(10), settings: settings, version: try row.int(17),
             versionedAt: try row.optionalInt(19).map(Timestamp.init(millisecondsSinceEpoch:)),
             usage: UsageWindow(encoded: try row.optionalString(18)),
-            calls: CallBook(encoded: try row.optionalString(22), customerID: try row.string(0)))
+            calls: CallBook(encoded: try row.optionalString(22), customerID: try row.string(0)),
+            headHash: try row.optionalString(26) ?? EntryHash.genesis, topUpRequested: try row.bool(29))
+    }
+
+    /// The accounts of rows selected with `customerSelect`, in order, each with its grants (one
+    /// more query, for the customers that have any).
+    static func accounts(from rows: PostgresQueryResult, session: PostgresSession) throws(StoreError) -> [CustomerAccount] {
+        var accounts: [CustomerAccount] = []
+        var withGrants: [String] = []
+        for row in rows {
+            let columns = PostgresColumns(row)
+            let account = try account(from: columns)
+            if try columns.int(activeGrantsColumn) > 0 { withGrants.append(account.customerID) }
+            accounts.append(account)
+        }
+        guard !withGrants.isEmpty else { return accounts }
+        var grants: [String: [Grant]] = [:]
+        for row in try session.query(
+            """
+            SELECT customer_id, entry_id, amount, remaining, expires_at, note, added_at FROM grants
+            WHERE customer_id = ANY(\(withGrants)::text[])
+            """, "reading grants")
+        {
+            let columns = PostgresColumns(row)
+            grants[try columns.string(0), default: []].append(
+                Grant(
+                    entryID: try columns.int(1), amount: CreditAmount(micros: try columns.int(2)),
+                    remaining: CreditAmount(micros: try columns.int(3)),
+                    expiresAt: try columns.optionalInt(4).map(Timestamp.init(millisecondsSinceEpoch:)),
+                    note: try columns.string(5), addedAt: Timestamp(millisecondsSinceEpoch: try columns.int(6))))
+        }
+        for index in accounts.indices {
+            if let list = grants[accounts[index].customerID] { accounts[index].grants = GrantBook(active: list) }
+        }
+        return accounts
+    }
+
+    // MARK: Grants
+
+    /// Writes the newest state of each changed grant: an upsert of those with credits left, a
+    /// delete of the others.
+    static func write(grants changes: [(customerID: String, grant: Grant)], session: PostgresSession) throws(StoreError) {
+        guard !changes.isEmpty else { return }
+        var newest: [String: (customerID: String, grant: Grant)] = [:]
+        var order: [String] = []
+        for change in changes {
+            let key = "\(change.grant.entryID)/\(change.customerID)"
+            if newest.updateValue(change, forKey: key) == nil { order.append(key) }
+        }
+        let rows = order.compactMap { newest[$0] }
+        try session.insert(
+            rows.filter { $0.grant.remaining.micros > 0 }, into: "grants",
+            columns: ["customer_id", "entry_id", "amount", "remaining", "expires_at", "note", "added_at"],
+            suffix: " ON CONFLICT (customer_id, entry_id) DO UPDATE SET remaining = EXCLUDED.remaining"
+        ) {
+            [
+                .text($0.customerID), .int($0.grant.entryID), .int($0.grant.amount.micros),
+                .int($0.grant.remaining.micros), .int($0.grant.expiresAt?.millisecondsSinceEpoch), .text($0.grant.note),
+                .int($0.grant.addedAt.millisecondsSinceEpoch),
+            ]
+        }
+        let gone = rows.filter { $0.grant.remaining.micros == 0 }
+        guard !gone.isEmpty else { return }
+        try session.query(
+            """
+            DELETE FROM grants g USING unnest(\(gone.map(\.customerID))::text[], \(gone.map(\.grant.entryID))::bigint[]) AS d(c, e)
+            WHERE g.customer_id = d.c AND g.entry_id = d.e
+            """, "deleting spent grants")
     }
 
     // MARK: Audit
@@ -74,17 +149,17 @@ enum PostgresRecords {
 
     // MARK: Entries
 
-    static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used]
+    static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used, .expired]
 
     static let entryColumns = [
         "customer_id", "entry_id", "kind", "amount", "balance", "note", "source_kind", "source_id", "actor", "call_part",
-        "ai_part", "tool_part", "warnings", "deduct_reason", "occurred_at", "recorded_at",
+        "ai_part", "tool_part", "warnings", "deduct_reason", "occurred_at", "recorded_at", "expires_at", "hash",
     ]
 
     static let entrySelect = entryColumns.joined(separator: ", ")
 
     static func values(_ entry: LedgerEntry) -> [PostgresValue] {
-        let sourceKind: Int64 = if case .usage = entry.source { 0 } else { 1 }
+        let sourceKind = entry.source.code
         let warnings = entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") }
         return [
             .text(entry.customerID), .int(entry.entryID), .int(Int64(kinds.firstIndex(of: entry.kind) ?? 0)),
@@ -92,7 +167,7 @@ enum PostgresRecords {
             .text(entry.source.id), .text(entry.actor), .int(entry.breakdown?.call.micros),
             .int(entry.breakdown?.ai.micros), .int(entry.breakdown?.toolCalls.micros), .text(warnings),
             .text(entry.deductReason?.rawValue), .int(entry.occurredAt.millisecondsSinceEpoch),
-            .int(entry.recordedAt.millisecondsSinceEpoch),
+            .int(entry.recordedAt.millisecondsSinceEpoch), .int(entry.expiresAt?.millisecondsSinceEpoch), .text(entry.hash),
         ]
     }
 
@@ -106,13 +181,14 @@ enum PostgresRecords {
                 warnings: try row.optionalString(12).map { $0.split(separator: ",").map(String.init) } ?? [])
         }
         return LedgerEntry(
-            customerID: try row.string(0), entryID: try row.int(1), kind: kinds[Int(try row.int(2)) % 3],
+            customerID: try row.string(0), entryID: try row.int(1), kind: kinds[Int(try row.int(2)) % kinds.count],
             amount: CreditAmount(micros: try row.int(3)), balance: CreditAmount(micros: try row.int(4)),
             note: try row.string(5),
-            source: try row.int(6) == 0 ? .usage(eventID: sourceID) : .command(commandID: sourceID),
+            source: LedgerEntry.Source(code: try row.int(6), id: sourceID),
             actor: try row.optionalString(8), breakdown: breakdown,
             deductReason: try row.optionalString(13).flatMap(AdminCommand.DeductReason.init(rawValue:)),
             occurredAt: Timestamp(millisecondsSinceEpoch: try row.int(14)),
-            recordedAt: Timestamp(millisecondsSinceEpoch: try row.int(15)))
+            recordedAt: Timestamp(millisecondsSinceEpoch: try row.int(15)),
+            expiresAt: try row.optionalInt(16).map(Timestamp.init(millisecondsSinceEpoch:)), hash: try row.optionalString(17) ?? "")
     }
 }

@@ -18,6 +18,8 @@ extension OutputEvent {
             OutboundMessage(topic: .anomalies, key: anomaly.customerID, value: anomaly.json)
         case .callDecision(let decision):
             OutboundMessage(topic: .callGrants, key: decision.customerID, value: decision.json)
+        case .topUpRequest(let request):
+            OutboundMessage(topic: .topUpRequests, key: request.customerID, value: request.json)
         case .encoded(let message):
             message
         }
@@ -57,6 +59,7 @@ extension LedgerEntry {
         writeProvenance(into: &w)
         w.string("occurred_at", occurredAt)
         w.string("recorded_at", recordedAt)
+        w.string("hash", hash)
         return w.finished()
     }
 
@@ -69,6 +72,7 @@ extension LedgerEntry {
         w.object("source", source)
         w.optionalString("actor", actor)
         w.optionalString("reason", deductReason?.rawValue)
+        w.optionalString("expires_at", expiresAt)
         if let breakdown {
             var parts = JSONObjectWriter()
             parts.string("call", breakdown.call)
@@ -121,6 +125,8 @@ extension AccountState {
         w.string("held", account.held)
         w.string("available", account.available)
         w.int("live_calls", Int64(account.calls.live.count))
+        if let expiry = account.grants.nextExpiry { w.object("next_expiry", expiry.jsonObject) }
+        if account.lastEntryID > 0 { w.string("head_hash", account.headHash) }
         w.string("updated_at", updatedAt)
         return w.finished()
     }
@@ -216,6 +222,32 @@ extension CallDecision {
         w.string("held", held)
         w.string("available", available)
         w.optionalString("expires_at", expiresAt)
+        w.string("occurred_at", occurredAt)
+        return w.finished()
+    }
+}
+
+extension NextExpiry {
+    /// `{at, amount}`.
+    public var jsonObject: JSONObjectWriter {
+        var w = JSONObjectWriter()
+        w.string("at", at)
+        w.string("amount", amount)
+        return w
+    }
+}
+
+extension TopUpRequest {
+    /// The `credits.top-up-requests` value.
+    public var json: String {
+        var w = JSONObjectWriter()
+        w.string("event_id", eventID)
+        w.string("request_id", requestID)
+        w.string("customer_id", customerID)
+        w.string("package", package)
+        w.string("amount", amount)
+        w.string("balance", balance)
+        w.int("entry_id", entryID)
         w.string("occurred_at", occurredAt)
         return w.finished()
     }

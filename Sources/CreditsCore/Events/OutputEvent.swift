@@ -170,6 +170,8 @@ public enum OutputEvent: Sendable, Equatable {
     case anomaly(UsageAnomaly)
     /// A hold decision for a live call (`credits.call-grants`).
     case callDecision(CallDecision)
+    /// An automatic top-up to charge (`credits.top-up-requests`).
+    case topUpRequest(TopUpRequest)
     /// An event already encoded (as read back from an outbox).
     case encoded(OutboundMessage)
 }

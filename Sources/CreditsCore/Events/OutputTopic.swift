@@ -8,6 +8,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
     case accounts = 5
     case anomalies = 6
     case callGrants = 7
+    case topUpRequests = 8
 
     /// The contract's default topic name.
     public var defaultName: String {
@@ -20,6 +21,7 @@ public enum OutputTopic: Int, Sendable, Equatable, CaseIterable {
         case .accounts: "credits.accounts"
         case .anomalies: "credits.anomalies"
         case .callGrants: "credits.call-grants"
+        case .topUpRequests: "credits.top-up-requests"
         }
     }
 }

@@ -16,8 +16,10 @@ public struct AdminCommand: Sendable, Equatable {
         case enableCredits(SettingsChange?)
         case disableCredits
         case configure(SettingsChange)
-        case addCredits(amount: CreditAmount, note: String)
-        case quickBuy(QuickBuySelection, paymentRef: String)
+        /// `expiresAt`: when the credits expire (version 3); nil: never.
+        case addCredits(amount: CreditAmount, note: String, expiresAt: Timestamp? = nil)
+        /// `expiresAt`: when the credits expire; nil: the package's validity, if any.
+        case quickBuy(QuickBuySelection, paymentRef: String, expiresAt: Timestamp? = nil)
         case deductCredits(amount: CreditAmount, reason: DeductReason, note: String, allowNegative: Bool)
     }
 
@@ -69,9 +71,10 @@ public struct AdminCommand: Sendable, Equatable {
         case "add_credits":
             action = .addCredits(
                 amount: try reader.credits("amount", positive: true),
-                note: try reader.string("note", length: 1...500))
+                note: try reader.string("note", length: 1...500), expiresAt: try reader.optionalTimestamp("expires_at"))
         case "quick_buy":
             let paymentRef = try reader.string("payment_ref", length: 1...200)
+            let expiresAt = try reader.optionalTimestamp("expires_at")
             switch (reader.has("package"), reader.has("amount")) {
             case (true, true):
                 throw reader.fail("package", "give either package or amount, not both")
@@ -82,9 +85,10 @@ public struct AdminCommand: Sendable, Equatable {
                 case .number(let text): name = text
                 default: throw reader.fail("package", "must be a package name")
                 }
-                action = .quickBuy(.package(name), paymentRef: paymentRef)
+                action = .quickBuy(.package(name), paymentRef: paymentRef, expiresAt: expiresAt)
             case (false, true):
-                action = .quickBuy(.amount(try reader.credits("amount", positive: true)), paymentRef: paymentRef)
+                action = .quickBuy(
+                    .amount(try reader.credits("amount", positive: true)), paymentRef: paymentRef, expiresAt: expiresAt)
             case (false, false):
                 throw reader.fail("package", "is required (or give amount)")
             }

@@ -123,11 +123,12 @@ extension AdminCommand {
         case .configure(let change):
             form.text("configure")
             change.write(to: &form)
-        case .addCredits(let amount, let note):
+        case .addCredits(let amount, let note, let expiresAt):
             form.text("add_credits")
             form.integer(amount.micros)
             form.text(note)
-        case .quickBuy(let selection, let paymentRef):
+            form.expiry(expiresAt)
+        case .quickBuy(let selection, let paymentRef, let expiresAt):
             form.text("quick_buy")
             switch selection {
             case .package(let name):
@@ -138,6 +139,7 @@ extension AdminCommand {
                 form.integer(amount.micros)
             }
             form.text(paymentRef)
+            form.expiry(expiresAt)
         case .deductCredits(let amount, let reason, let note, let allowNegative):
             form.text("deduct_credits")
             form.integer(amount.micros)
@@ -162,5 +164,23 @@ extension SettingsChange {
             form.integer(callHoldSeconds)
             form.credits(callHoldRate)
         }
+        if autoTopUpBelow != nil || autoTopUpPackage != nil {
+            form.text("auto_top_up")
+            form.credits(autoTopUpBelow)
+            switch autoTopUpPackage {
+            case .none: form.integer(nil)
+            case .some(.none): form.bool(nil)
+            case .some(.some(let name)): form.text(name)
+            }
+        }
+    }
+}
+
+extension CanonicalForm {
+    /// Added in version 3, written only when set: a command stored before keeps its bytes.
+    mutating func expiry(_ expiresAt: Timestamp?) {
+        guard let expiresAt else { return }
+        text("expires_at")
+        integer(expiresAt.millisecondsSinceEpoch)
     }
 }

@@ -46,6 +46,11 @@ struct FieldReader {
         return timestamp
     }
 
+    func optionalTimestamp(_ name: String) throws(InputError) -> Timestamp? {
+        guard has(name) else { return nil }
+        return try timestamp(name)
+    }
+
     func optionalInteger(_ name: String, range: ClosedRange<Int64>) throws(InputError) -> Int64? {
         guard let value = fields[name], value != .null else { return nil }
         guard case .number(let text) = value else { throw fail(name, "must be an integer, got \(value.typeName)") }

@@ -28,13 +28,13 @@ extension AdminCommand {
         case .enableCredits(let change): hash.add("enable:" + (change?.canonical ?? "-"))
         case .disableCredits: hash.add("disable")
         case .configure(let change): hash.add("configure:" + change.canonical)
-        case .addCredits(let amount, let note):
+        case .addCredits(let amount, let note, _):
             hash.add("add:\(amount)")
             hash.add(note)
-        case .quickBuy(.package(let name), let ref):
+        case .quickBuy(.package(let name), let ref, _):
             hash.add("quick_buy:package:" + name)
             hash.add(ref)
-        case .quickBuy(.amount(let amount), let ref):
+        case .quickBuy(.amount(let amount), let ref, _):
             hash.add("quick_buy:amount:\(amount)")
             hash.add(ref)
         case .deductCredits(let amount, let reason, let note, let allowNegative):

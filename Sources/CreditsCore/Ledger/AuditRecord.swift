@@ -64,6 +64,8 @@ public struct AuditRecord: Sendable, Equatable {
         note("credits_per_usd", old.creditsPerUSD?.description, new.creditsPerUSD?.description)
         note("call_hold_seconds", "\(old.callHoldSeconds)", "\(new.callHoldSeconds)")
         note("call_hold_rate", old.callHoldRate?.description, new.callHoldRate?.description)
+        note("auto_top_up_below", old.autoTopUpBelow?.description, new.autoTopUpBelow?.description)
+        note("auto_top_up_package", old.autoTopUpPackage, new.autoTopUpPackage)
         note("balance", before.balance.description, after.balance.description)
         note("state", before.blockState.name, after.blockState.name)
         guard !changes.isEmpty else { return nil }

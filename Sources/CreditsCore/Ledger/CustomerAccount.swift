@@ -20,13 +20,24 @@ public struct CustomerAccount: Sendable, Equatable {
     public var usage: UsageWindow
     /// Live calls and their holds, and the newest decisions of recent calls.
     public var calls: CallBook
+    /// Grants with credits left, in draw-down order.
+    public var grants: GrantBook
+    /// The newest entry's chain hash (`EntryHash.genesis` before the first entry).
+    public var headHash: String
+    /// True once an automatic top-up was requested for the current fall below
+    /// `auto_top_up_below`; re-armed when an added entry leaves the balance above it.
+    public var topUpRequested: Bool
 
     public init(
         customerID: String, creditsEnabled: Bool = false, balance: CreditAmount = .zero,
         lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
         lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings(), version: Int64 = 0,
-        versionedAt: Timestamp? = nil, usage: UsageWindow = UsageWindow(), calls: CallBook = CallBook()
+        versionedAt: Timestamp? = nil, usage: UsageWindow = UsageWindow(), calls: CallBook = CallBook(),
+        grants: GrantBook = GrantBook(), headHash: String = EntryHash.genesis, topUpRequested: Bool = false
     ) {
+        self.grants = grants
+        self.headHash = headHash
+        self.topUpRequested = topUpRequested
         self.calls = calls
         self.customerID = customerID
         self.creditsEnabled = creditsEnabled
@@ -48,10 +59,11 @@ public struct CustomerAccount: Sendable, Equatable {
     public var available: CreditAmount { CreditAmount(micros: balance.micros - held.micros) }
 
     /// The earliest time something is due for this customer without an input: the end of its
-    /// grace period, or a live call's hold expiry. The stores index it; `Ledger.fireDeadlines`
-    /// does what is due.
+    /// grace period, a live call's hold expiry, or a grant's expiry. The stores index it;
+    /// `Ledger.fireDeadlines` does what is due.
     public var nextDeadline: Timestamp? {
         var due = calls.nextExpiry
+        if let expiry = grants.nextExpiry?.at { due = min(due ?? expiry, expiry) }
         if case .grace(let blockAt, _) = blockState, balance.micros <= 0 { due = min(due ?? blockAt, blockAt) }
         return due
     }

@@ -7,11 +7,19 @@ public struct Ledger: Sendable {
         self.configuration = configuration
     }
 
+    /// A transition from `account` at `now`, with the grants that expired by then expired first
+    /// (so that no input draws on them, whether or not their deadline fired yet).
+    private func start(_ account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
+        var transition = LedgerTransition(account: account, now: now, configuration: configuration)
+        transition.expireDueGrants()
+        return transition
+    }
+
     /// Charges a usage event. A customer without AI credits is not charged and gets no entry.
     /// Throws `amount_out_of_range` when the charge or the new balance does not fit.
     public func apply(_ usage: UsageEvent, to account: CustomerAccount, at now: Timestamp) throws(InputError) -> LedgerTransition
     {
-        var transition = LedgerTransition(account: account, now: now)
+        var transition = start(account, at: now)
         guard account.creditsEnabled else {
             transition.chargeLiveCall(usage.callID, charge: .zero, callSeconds: usage.callSeconds)
             transition.finish(from: account)
@@ -37,7 +45,7 @@ public struct Ledger: Sendable {
 
     /// Applies a call event: admission (`call_started`) or release (`call_ended`).
     public func apply(_ call: CallEvent, to account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
-        var transition = LedgerTransition(account: account, now: now)
+        var transition = start(account, at: now)
         switch call.kind {
         case .started: transition.admit(call.callID)
         case .ended: transition.release(call.callID, as: .released)
@@ -56,7 +64,7 @@ public struct Ledger: Sendable {
     /// calls whose hold lapsed are released (`expired`), and a grace period that ended moves the
     /// customer to `blocked`. Changes nothing when nothing is due.
     public func fireDeadlines(for account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
-        var transition = LedgerTransition(account: account, now: now)
+        var transition = start(account, at: now)
         transition.expireLapsedCalls()
         if case .grace(let blockAt, let cause) = account.blockState, blockAt <= now, account.balance.micros <= 0 {
             transition.block(depletedBy: cause)
@@ -67,7 +75,8 @@ public struct Ledger: Sendable {
 
     /// Applies an admin command; its result (applied or rejected) is in `commandResult`.
     public func apply(_ command: AdminCommand, to account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
-        var transition = LedgerTransition(account: account, now: now)
+        var transition = start(account, at: now)
+        let expired = transition
         let outcome = refusal(ofAge: command, at: now).map { .failure($0) } ?? perform(command, on: &transition)
         let entryID = transition.entries.last?.entryID
         let result: CommandResult
@@ -77,10 +86,10 @@ public struct Ledger: Sendable {
                 commandID: command.commandID, customerID: command.customerID, status: .applied,
                 entryID: entryID, balance: transition.account.balance, processedAt: now)
         case .failure(let error):
-            transition = LedgerTransition(account: account, now: now)
+            transition = expired
             result = CommandResult(
                 commandID: command.commandID, customerID: command.customerID, status: .rejected,
-                reason: error.code, message: error.message, balance: account.balance,
+                reason: error.code, message: error.message, balance: transition.account.balance,
                 processedAt: now)
         }
         transition.commandResult = result
@@ -116,6 +125,7 @@ public struct Ledger: Sendable {
         let source = LedgerEntry.Source.command(commandID: command.commandID)
         switch command.action {
         case .enableCredits(let change):
+            if let change, let error = topUpProblem(change, on: transition.account.settings) { return .failure(error) }
             transition.account.creditsEnabled = true
             if let change { transition.account.settings.apply(change) }
             // No credits to call on: usage control holds from the first call; a top-up unblocks.
@@ -131,24 +141,26 @@ public struct Ledger: Sendable {
                 reason: "credits_disabled")
             return .success(())
         case .configure(let change):
+            if let error = topUpProblem(change, on: transition.account.settings) { return .failure(error) }
             transition.account.settings.apply(change)
             transition.evaluateLowCredit(entryID: nil, eventID: settingsEventID)
             return .success(())
-        case .addCredits(let amount, let note):
-            return credit(amount, note: note, command: command, source: source, on: &transition)
-        case .quickBuy(let selection, let paymentRef):
+        case .addCredits(let amount, let note, let expiresAt):
+            return credit(amount, note: note, expiresAt: expiresAt, command: command, source: source, on: &transition)
+        case .quickBuy(let selection, let paymentRef, let expiresAt):
             switch selection {
             case .package(let name):
                 guard let package = configuration.package(named: name) else {
                     let known = configuration.packages.map(\.name).joined(separator: ", ")
                     return .failure(InputError(.unknownPackage, "package \"\(name)\" is not sold; packages: \(known)"))
                 }
+                let validUntil = package.validityDays.map { transition.now.adding(seconds: $0 * 86_400) }
                 return credit(
                     package.credits, note: "Quick Buy package \(name) (payment \(paymentRef))",
-                    command: command, source: source, on: &transition)
+                    expiresAt: expiresAt ?? validUntil, command: command, source: source, on: &transition)
             case .amount(let amount):
                 return credit(
-                    amount, note: "Quick Buy \(amount) credits (payment \(paymentRef))",
+                    amount, note: "Quick Buy \(amount) credits (payment \(paymentRef))", expiresAt: expiresAt,
                     command: command, source: source, on: &transition)
             }
         case .deductCredits(let amount, let reason, let note, let allowNegative):
@@ -170,16 +182,39 @@ public struct Ledger: Sendable {
     }
 
     private func credit(
-        _ amount: CreditAmount, note: String, command: AdminCommand, source: LedgerEntry.Source,
-        on transition: inout LedgerTransition
+        _ amount: CreditAmount, note: String, expiresAt: Timestamp?, command: AdminCommand,
+        source: LedgerEntry.Source, on transition: inout LedgerTransition
     ) -> Result<Void, InputError> {
         guard transition.account.creditsEnabled else { return .failure(notEnabled(command)) }
+        if let expiresAt, expiresAt <= transition.now {
+            return .failure(
+                InputError(
+                    .invalidCommand,
+                    "expires_at: \(expiresAt) is not later than the time the command is processed (\(transition.now))"))
+        }
         guard
             transition.record(
                 .added, amount: amount, note: note, source: source, actor: command.actor,
-                occurredAt: command.issuedAt)
+                occurredAt: command.issuedAt, expiresAt: expiresAt)
         else { return .failure(outOfRange) }
         return .success(())
+    }
+
+    /// Automatic top-up needs a configured package whenever a threshold is set.
+    private func topUpProblem(_ change: SettingsChange, on settings: CustomerSettings) -> InputError? {
+        var after = settings
+        after.apply(change)
+        guard after.autoTopUpBelow != nil else { return nil }
+        guard let name = after.autoTopUpPackage else {
+            return InputError(
+                .invalidCommand, "auto_top_up_package: is required with auto_top_up_below (a Quick Buy package)")
+        }
+        guard configuration.package(named: name) != nil else {
+            let known = configuration.packages.map(\.name).joined(separator: ", ")
+            return InputError(
+                .unknownPackage, "auto_top_up_package: package \"\(name)\" is not sold; packages: \(known)")
+        }
+        return nil
     }
 
     private func notEnabled(_ command: AdminCommand) -> InputError {

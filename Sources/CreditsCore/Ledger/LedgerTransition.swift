@@ -12,26 +12,37 @@ public struct LedgerTransition: Sendable, Equatable {
     public var commandResult: CommandResult?
     /// For applied commands that changed the account: what changed, for the audit trail.
     public var audit: AuditRecord?
+    /// Every grant this transition made or drew from, as it is afterwards (a grant may appear
+    /// more than once; the last is its state). The stores write these rows only.
+    public var grantChanges: [Grant] = []
     let now: Timestamp
+    let configuration: LedgerConfiguration
 
-    init(account: CustomerAccount, now: Timestamp) {
+    init(account: CustomerAccount, now: Timestamp, configuration: LedgerConfiguration) {
         self.account = account
         self.now = now
+        self.configuration = configuration
     }
 
     /// Appends an entry and the events that follow from it (balance-changed, then block and
     /// low-credit changes). Returns false, changing nothing, when the balance would overflow.
+    /// An `added` entry makes a grant (paying any debt first); `used` and `deducted` entries draw
+    /// from the grants (an `expired` entry's grant was taken out by the caller). Every entry
+    /// gets its chain hash here.
     mutating func record(
         _ kind: LedgerEntry.Kind, amount: CreditAmount, note: String, source: LedgerEntry.Source,
         actor: String? = nil, breakdown: Pricing.Charge? = nil,
-        deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp
+        deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp, expiresAt: Timestamp? = nil
     ) -> Bool {
         guard let balance = account.balance.adding(amount) else { return false }
-        let entry = LedgerEntry(
+        var entry = LedgerEntry(
             customerID: account.customerID, entryID: account.lastEntryID + 1, kind: kind,
             amount: amount, balance: balance, note: note, source: source, actor: actor,
             breakdown: breakdown, deductReason: deductReason, occurredAt: occurredAt,
-            recordedAt: now)
+            recordedAt: now, expiresAt: expiresAt)
+        entry.hash = EntryHash.of(entry, previous: account.headHash)
+        updateGrants(for: entry)
+        account.headHash = entry.hash
         account.balance = balance
         account.lastEntryID = entry.entryID
         account.balanceUpdatedAt = now
@@ -40,6 +51,7 @@ public struct LedgerTransition: Sendable, Equatable {
         events.append(.balanceChanged(entry))
         updateBlockState(after: entry)
         evaluateLowCredit(entryID: entry.entryID, eventID: EventID.forEntry(account.customerID, entry.entryID, "low-credit"))
+        evaluateTopUp(after: entry)
         return true
     }
 

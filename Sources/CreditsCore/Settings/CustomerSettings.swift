@@ -14,6 +14,10 @@ public struct CustomerSettings: Sendable, Equatable {
     public var callHoldSeconds: Int64
     /// Credits per minute holds are sized with; nil means `price_per_minute`.
     public var callHoldRate: CreditAmount?
+    /// An automatic top-up is requested when an entry leaves the balance at or below this; nil: off.
+    public var autoTopUpBelow: CreditAmount?
+    /// The Quick Buy package an automatic top-up buys (set whenever `autoTopUpBelow` is).
+    public var autoTopUpPackage: String?
 
     public static let defaultGracePeriodSeconds: Int64 = 300
     public static let defaultToolCallPrice = CreditAmount(micros: 30_000)
@@ -24,8 +28,11 @@ public struct CustomerSettings: Sendable, Equatable {
         pricePerMinute: CreditAmount? = nil, gracePeriodSeconds: Int64 = defaultGracePeriodSeconds,
         lowCreditThreshold: CreditAmount? = nil, lowCreditAlerts: Bool = false,
         toolCallPrice: CreditAmount = defaultToolCallPrice, creditsPerUSD: CreditAmount? = nil,
-        callHoldSeconds: Int64 = defaultCallHoldSeconds, callHoldRate: CreditAmount? = nil
+        callHoldSeconds: Int64 = defaultCallHoldSeconds, callHoldRate: CreditAmount? = nil,
+        autoTopUpBelow: CreditAmount? = nil, autoTopUpPackage: String? = nil
     ) {
+        self.autoTopUpBelow = autoTopUpBelow
+        self.autoTopUpPackage = autoTopUpPackage
         self.pricePerMinute = pricePerMinute
         self.gracePeriodSeconds = gracePeriodSeconds
         self.lowCreditThreshold = lowCreditThreshold
@@ -46,6 +53,8 @@ public struct CustomerSettings: Sendable, Equatable {
         if let value = change.creditsPerUSD { creditsPerUSD = value }
         if let value = change.callHoldSeconds { callHoldSeconds = value }
         if let value = change.callHoldRate { callHoldRate = value }
+        if let value = change.autoTopUpBelow { autoTopUpBelow = value }
+        if let value = change.autoTopUpPackage { autoTopUpPackage = value }
     }
 }
 
@@ -61,13 +70,19 @@ public struct SettingsChange: Sendable, Equatable {
     public var callHoldSeconds: Int64?
     /// `.some(nil)` (JSON `null`) clears it (holds then use `price_per_minute`).
     public var callHoldRate: CreditAmount??
+    /// `.some(nil)` (JSON `null`) turns automatic top-up off.
+    public var autoTopUpBelow: CreditAmount??
+    public var autoTopUpPackage: String??
 
     public init(
         pricePerMinute: CreditAmount?? = nil, gracePeriodSeconds: Int64? = nil,
         lowCreditThreshold: CreditAmount?? = nil, lowCreditAlerts: Bool? = nil,
         toolCallPrice: CreditAmount? = nil, creditsPerUSD: CreditAmount? = nil,
-        callHoldSeconds: Int64? = nil, callHoldRate: CreditAmount?? = nil
+        callHoldSeconds: Int64? = nil, callHoldRate: CreditAmount?? = nil,
+        autoTopUpBelow: CreditAmount?? = nil, autoTopUpPackage: String?? = nil
     ) {
+        self.autoTopUpBelow = autoTopUpBelow
+        self.autoTopUpPackage = autoTopUpPackage
         self.callHoldSeconds = callHoldSeconds
         self.callHoldRate = callHoldRate
         self.pricePerMinute = pricePerMinute
@@ -81,6 +96,7 @@ public struct SettingsChange: Sendable, Equatable {
     static let fieldNames = [
         "price_per_minute", "grace_period_seconds", "low_credit_threshold",
         "low_credit_alerts", "tool_call_price", "credits_per_usd", "call_hold_seconds", "call_hold_rate",
+        "auto_top_up_below", "auto_top_up_package",
     ]
 
     /// Reads the settings fields of `reader`; `requireOne` demands at least one.
@@ -104,6 +120,16 @@ public struct SettingsChange: Sendable, Equatable {
             callHoldRate = .some(nil)
         } else if let rate = try reader.optionalCredits("call_hold_rate", nonNegative: true) {
             callHoldRate = .some(rate)
+        }
+        if reader.fields["auto_top_up_below"] == .null {
+            autoTopUpBelow = .some(nil)
+        } else if let below = try reader.optionalCredits("auto_top_up_below", nonNegative: true) {
+            autoTopUpBelow = .some(below)
+        }
+        if reader.fields["auto_top_up_package"] == .null {
+            autoTopUpPackage = .some(nil)
+        } else if let package = try reader.optionalString("auto_top_up_package", length: 1...200) {
+            autoTopUpPackage = .some(package)
         }
         if requireOne && self == SettingsChange() {
             throw InputError(

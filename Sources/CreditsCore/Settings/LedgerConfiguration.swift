@@ -4,10 +4,16 @@ public struct LedgerConfiguration: Sendable, Equatable {
     public struct Package: Sendable, Equatable {
         public var name: String
         public var credits: CreditAmount
+        /// Days after which the package's credits expire; nil: never.
+        public var validityDays: Int64?
 
-        public init(name: String, credits: CreditAmount) {
+        /// The longest validity a package may have (about 100 years).
+        public static let validityDaysRange: ClosedRange<Int64> = 1...36_500
+
+        public init(name: String, credits: CreditAmount, validityDays: Int64? = nil) {
             self.name = name
             self.credits = credits
+            self.validityDays = validityDays
         }
     }
 
@@ -45,5 +51,5 @@ public struct LedgerConfiguration: Sendable, Equatable {
         self.packages = packages
     }
 
-    func package(named name: String) -> Package? { packages.first { $0.name == name } }
+    public func package(named name: String) -> Package? { packages.first { $0.name == name } }
 }

@@ -61,6 +61,7 @@ public enum ConfigurationLoader {
         topics.accounts = try text(config, "kafka.topics.accounts", default: topics.accounts)
         topics.anomalies = try text(config, "kafka.topics.anomalies", default: topics.anomalies)
         topics.callGrants = try text(config, "kafka.topics.call_grants", default: topics.callGrants)
+        topics.topUpRequests = try text(config, "kafka.topics.top_up_requests", default: topics.topUpRequests)
         result.topics = topics
         let topicNames = [topics.usage, topics.commands] + topics.outputs
         guard Set(topicNames).count == topicNames.count else {
@@ -166,15 +167,40 @@ public enum ConfigurationLoader {
             result.ledger[keyPath: path] = value
         }
         let packages = config.stringArray(forKey: "quick_buy.packages", default: ["1000", "5000", "10000"])
-        result.ledger.packages = try packages.map { text in
-            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-            let (name, amount) = parts.count == 2 ? (parts[0], parts[1]) : (text, text)
-            guard !name.isEmpty, let credits = try? CreditAmount(parsing: amount), credits.micros > 0 else {
-                throw ConfigurationError(key: "quick_buy.packages", problem: "\"\(text)\" is not a credit amount or name=amount")
-            }
-            return LedgerConfiguration.Package(name: name, credits: credits)
+        result.ledger.packages = try packages.map(Self.package)
+        var names = Set<String>()
+        for package in result.ledger.packages where !names.insert(package.name).inserted {
+            throw ConfigurationError(key: "quick_buy.packages", problem: "package \"\(package.name)\" is listed twice")
         }
         return result
+    }
+
+    /// One Quick Buy package: `AMOUNT`, `NAME=AMOUNT`, either followed by `@DAYSd` (its credits
+    /// expire that many days after they are added, 1-36500): `1000`, `starter=500@30d`.
+    static func package(_ text: String) throws -> LedgerConfiguration.Package {
+        let syntax = "is not AMOUNT, NAME=AMOUNT or either with @DAYSd (e.g. 1000, starter=500@30d)"
+        var body = Substring(text)
+        var validityDays: Int64?
+        if let at = body.lastIndex(of: "@") {
+            let suffix = body[body.index(after: at)...]
+            guard suffix.hasSuffix("d"), let days = Int64(suffix.dropLast()) else {
+                throw ConfigurationError(key: "quick_buy.packages", problem: "\"\(text)\" \(syntax)")
+            }
+            guard LedgerConfiguration.Package.validityDaysRange.contains(days) else {
+                let range = LedgerConfiguration.Package.validityDaysRange
+                throw ConfigurationError(
+                    key: "quick_buy.packages",
+                    problem: "\"\(text)\": the validity must be \(range.lowerBound)-\(range.upperBound) days")
+            }
+            validityDays = days
+            body = body[..<at]
+        }
+        let parts = body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let (name, amount) = parts.count == 2 ? (parts[0], parts[1]) : (String(body), String(body))
+        guard !name.isEmpty, let credits = try? CreditAmount(parsing: amount), credits.micros > 0 else {
+            throw ConfigurationError(key: "quick_buy.packages", problem: "\"\(text)\" \(syntax)")
+        }
+        return LedgerConfiguration.Package(name: name, credits: credits, validityDays: validityDays)
     }
 
     static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]

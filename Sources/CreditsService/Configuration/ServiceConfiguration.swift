@@ -16,6 +16,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var accounts = "credits.accounts"
         public var anomalies = "credits.anomalies"
         public var callGrants = "credits.call-grants"
+        public var topUpRequests = "credits.top-up-requests"
 
         public init() {}
 
@@ -30,6 +31,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             case .accounts: accounts
             case .anomalies: anomalies
             case .callGrants: callGrants
+            case .topUpRequests: topUpRequests
             }
         }
 

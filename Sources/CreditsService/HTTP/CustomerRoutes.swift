@@ -20,6 +20,7 @@ struct CustomerRoutes {
         group.get(":id/transactions") { request, context in try await transactions(request, context) }
         group.get(":id/usage") { request, context in try await usage(request, context) }
         group.get(":id/calls") { request, context in try await calls(request, context) }
+        group.get(":id/grants") { request, context in try await grants(request, context) }
     }
 
     private func authorize(_ request: Request) throws { try authorizer.authorize(request, for: .read) }
@@ -49,6 +50,20 @@ struct CustomerRoutes {
         body.string("held", account.held)
         body.string("available", account.available)
         body.objectArray("calls", account.calls.liveInOrder.map(CustomerJSON.call))
+        return JSONResponse.make(body)
+    }
+
+    /// `GET /v1/customers/{id}/grants?limit=`: the grants with credits left, in draw-down order.
+    private func grants(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        try authorize(request)
+        let id = try customerID(context)
+        let limit = try Self.limit(request.uri.queryParameters.get("limit"), default: 500, maximum: 10_000)
+        guard let account = try await model.read({ try $0.account(id) }) else { throw APIError.unknownCustomer(id) }
+        var body = JSONObjectWriter()
+        body.string("customer_id", id)
+        body.string("balance", account.balance)
+        body.int("grant_count", Int64(account.grants.active.count))
+        body.objectArray("grants", account.grants.active.prefix(limit).map(CustomerJSON.grant))
         return JSONResponse.make(body)
     }
 
@@ -154,10 +169,10 @@ struct CustomerRoutes {
         return JSONResponse.make(body)
     }
 
-    static func limit(_ text: String?) throws -> Int {
-        guard let text else { return 50 }
-        guard let value = Int(text), (1...500).contains(value) else {
-            throw APIError.badParameter("limit", "must be an integer from 1 to 500")
+    static func limit(_ text: String?, default fallback: Int = 50, maximum: Int = 500) throws -> Int {
+        guard let text else { return fallback }
+        guard let value = Int(text), (1...maximum).contains(value) else {
+            throw APIError.badParameter("limit", "must be an integer from 1 to \(maximum)")
         }
         return value
     }
@@ -170,7 +185,7 @@ struct CustomerRoutes {
         var kind: LedgerEntry.Kind?
         if let text = query.get("type") {
             guard let value = LedgerEntry.Kind(rawValue: text.lowercased()) else {
-                throw APIError.badParameter("type", "must be added, deducted or used")
+                throw APIError.badParameter("type", "must be added, deducted, used or expired")
             }
             kind = value
         }
@@ -274,6 +289,8 @@ enum CustomerJSON {
         body.string("held", account.held)
         body.string("available", account.available)
         body.int("live_calls", Int64(account.calls.live.count))
+        if let expiry = account.grants.nextExpiry { body.object("next_expiry", expiry.jsonObject) }
+        if account.lastEntryID > 0 { body.string("head_hash", account.headHash) }
         AccountProjection(account, at: WallClock.now()).write(into: &body)
         let settings = account.settings
         var fields = JSONObjectWriter()
@@ -296,6 +313,16 @@ enum CustomerJSON {
             fields.string("call_hold_rate", rate)
         } else {
             fields.null("call_hold_rate")
+        }
+        if let below = settings.autoTopUpBelow {
+            fields.string("auto_top_up_below", below)
+        } else {
+            fields.null("auto_top_up_below")
+        }
+        if let package = settings.autoTopUpPackage {
+            fields.string("auto_top_up_package", package)
+        } else {
+            fields.null("auto_top_up_package")
         }
         body.object("settings", fields)
         return body
@@ -324,6 +351,19 @@ enum CustomerJSON {
         row.string("date", entry.occurredAt)
         row.string("recorded_at", entry.recordedAt)
         entry.writeProvenance(into: &row)
+        row.string("hash", entry.hash)
+        return row
+    }
+
+    /// One grant of `GET /v1/customers/{id}/grants`.
+    static func grant(_ grant: Grant) -> JSONObjectWriter {
+        var row = JSONObjectWriter()
+        row.int("entry_id", grant.entryID)
+        row.string("amount", grant.amount)
+        row.string("remaining", grant.remaining)
+        row.optionalString("expires_at", grant.expiresAt)
+        row.string("note", grant.note)
+        row.string("added_at", grant.addedAt)
         return row
     }
 }

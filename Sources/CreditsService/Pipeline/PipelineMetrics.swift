@@ -42,7 +42,10 @@ public final class PipelineMetrics {
         batchSize = CoreMetrics.Recorder(label: "credits_apply_batch_size", factory: factory)
         batchLatency = CoreMetrics.Timer(label: "credits_apply_batch_duration", factory: factory)
         // Series that dashboards and alerts read exist from the start, at 0.
-        for label in ["credits_entries_total", "credits_fenced_batches_total", "credits_produce_errors_total"] {
+        for label in [
+            "credits_entries_total", "credits_fenced_batches_total", "credits_produce_errors_total",
+            "credits_top_up_requests_total", "credits_expired_grants_total",
+        ] {
             counters[label] = CoreMetrics.Counter(label: label, factory: factory)
         }
         counters["credits_anomalies_total|kind=usage_spike"] = CoreMetrics.Counter(
@@ -83,16 +86,19 @@ public final class PipelineMetrics {
         count("credits_usage_skipped_total", [("reason", "credits_not_enabled")], by: report.usageNotCharged)
         count("credits_entries_total", [], by: report.entries)
         count("credits_anomalies_total", [("kind", "usage_spike")], by: report.anomalies)
-        callDecisions(report)
+        ledgerEvents(report)
         batchSize.record(messages.count)
         batchLatency.recordNanoseconds(Int64(seconds * 1e9))
     }
 
-    /// `credits_call_decisions_total{decision}` (batches and fired deadlines).
-    func callDecisions(_ report: BatchReport) {
+    /// `credits_call_decisions_total{decision}`, `credits_top_up_requests_total` and
+    /// `credits_expired_grants_total` (batches and fired deadlines).
+    func ledgerEvents(_ report: BatchReport) {
         for (decision, total) in report.callDecisions {
             count("credits_call_decisions_total", [("decision", decision.rawValue)], by: total)
         }
+        count("credits_top_up_requests_total", [], by: report.topUpRequests)
+        count("credits_expired_grants_total", [], by: report.expiredEntries)
     }
 
     /// `credits_live_calls` and `credits_held_credits`.

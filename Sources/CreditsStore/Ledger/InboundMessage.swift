@@ -58,6 +58,10 @@ public struct BatchReport: Sendable, Equatable {
     public var anomalies = 0
     /// Call decisions published (`credits.call-grants`), by decision.
     public var callDecisions: [CallDecision.Kind: Int] = [:]
+    /// Automatic top-ups requested (`credits.top-up-requests`).
+    public var topUpRequests = 0
+    /// Grants whose remaining credits expired (`expired` entries).
+    public var expiredEntries = 0
     /// The next offset to consume for each partition the batch had messages from, as stored.
     public var nextOffsets: [TopicPartition: Int64] = [:]
     /// The messages this batch added to the outbox, to produce now.
@@ -87,11 +91,13 @@ public struct BatchReport: Sendable, Equatable {
 
     public init() {}
 
-    /// Counts what an output event reports (anomalies, call decisions).
+    /// Counts what an output event reports (anomalies, call decisions, top-ups, expiries).
     mutating func count(_ event: OutputEvent) {
         switch event {
         case .anomaly: anomalies += 1
         case .callDecision(let decision): callDecisions[decision.kind, default: 0] += 1
+        case .topUpRequest: topUpRequests += 1
+        case .balanceChanged(let entry) where entry.kind == .expired: expiredEntries += 1
         default: break
         }
     }

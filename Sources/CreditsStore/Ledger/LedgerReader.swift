@@ -140,21 +140,27 @@ public final class LedgerReader {
     private func verifySnapshot() throws(StoreError) -> VerificationReport {
         var verifier = LedgerVerifier()
         var names: [Int64: String] = [:]
-        var stored: [(num: Int64, balance: Int64, lastEntryID: Int64)] = []
-        let customers = try connection.statement("SELECT customer_num, customer_id, balance, last_entry_id FROM customers")
+        var stored: [(num: Int64, balance: Int64, lastEntryID: Int64, head: String?)] = []
+        let customers = try connection.statement(
+            "SELECT customer_num, customer_id, balance, last_entry_id, head_hash FROM customers")
         while try customers.step() {
             names[customers.int64(0)] = customers.string(1)
-            stored.append((customers.int64(0), customers.int64(2), customers.int64(3)))
+            stored.append((customers.int64(0), customers.int64(2), customers.int64(3), customers.optionalString(4)))
         }
-        let entries = try connection.statement("SELECT customer_num, entry_id, amount, balance FROM entries ORDER BY seq")
+        let entries = try connection.statement(
+            "SELECT \(EntryRecords.columns), e.customer_num FROM entries e ORDER BY e.seq")
         while try entries.step() {
-            let num = entries.int64(0)
-            verifier.entry(
-                customer: names[num] ?? "customer #\(num)", id: entries.int64(1), amount: entries.int64(2),
-                balance: entries.int64(3))
+            let num = entries.int64(Int32(EntryRecords.columnCount))
+            verifier.entry(EntryRecords.entry(from: entries, customerID: names[num] ?? "customer #\(num)"))
         }
+        var remaining: [Int64: Int64] = [:]
+        let grants = try connection.statement("SELECT customer_num, sum(remaining) FROM grants GROUP BY customer_num")
+        while try grants.step() { remaining[grants.int64(0)] = grants.int64(1) }
         for customer in stored.sorted(by: { $0.num < $1.num }) {
-            verifier.customer(names[customer.num] ?? "", balance: customer.balance, lastEntryID: customer.lastEntryID)
+            let name = names[customer.num] ?? ""
+            verifier.customer(name, balance: customer.balance, lastEntryID: customer.lastEntryID)
+            verifier.head(name, hash: customer.head, lastEntryID: customer.lastEntryID)
+            verifier.grants(name, remaining: remaining[customer.num] ?? 0, balance: customer.balance)
         }
         return verifier.result
     }

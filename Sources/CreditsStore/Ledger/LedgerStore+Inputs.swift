@@ -159,6 +159,9 @@ extension LedgerStore {
         }
         work.report.entries += transition.entries.count
         if let audit = transition.audit { work.pending.audits.append((customer.num, audit)) }
+        for grant in transition.grantChanges {
+            work.pending.grants.append(GrantRecords.Change(customerNum: customer.num, grant: grant))
+        }
         if transition.account != customer.account || !transition.entries.isEmpty {
             customer.account = transition.account
             customers[customer.account.customerID] = customer

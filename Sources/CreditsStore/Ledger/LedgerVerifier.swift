@@ -2,11 +2,15 @@ import CreditsCore
 
 /// Checks chains of entries as a store reads them (each customer's entries in id order, customers
 /// interleaved in any way): every balance is the previous plus the amount, ids run 1, 2, 3 …
-/// without gaps, and each customer's stored balance and last id match its entries.
+/// without gaps, every hash is `EntryHash` of the entry after the previous entry's stored hash
+/// (so an entry changed behind the ledger's back is named, and only it), and each customer's
+/// stored balance, last id, head hash and grants match its entries.
 public struct LedgerVerifier {
     private struct Running {
         var nextID: Int64 = 1
         var sum: Int64 = 0
+        var hash = EntryHash.genesis
+        var hashMismatches = 0
     }
 
     private var running: [String: Running] = [:]
@@ -14,7 +18,39 @@ public struct LedgerVerifier {
 
     public init() {}
 
-    /// One entry, in the customer's id order.
+    /// One entry, in the customer's id order: its balance and its hash.
+    public mutating func entry(_ entry: LedgerEntry) {
+        let customer = entry.customerID
+        let expected = EntryHash.of(entry, previous: running[customer]?.hash ?? EntryHash.genesis)
+        self.entry(customer: customer, id: entry.entryID, amount: entry.amount.micros, balance: entry.balance.micros)
+        guard var state = running[customer] else { return }
+        if entry.hash != expected {
+            state.hashMismatches += 1
+            report.problems.append(
+                "\(customer): entry \(entry.entryID) does not match its hash (stored \(entry.hash.isEmpty ? "none" : entry.hash), "
+                    + "recomputed \(expected)): the entry or its hash was changed after it was made")
+        }
+        state.hash = entry.hash
+        running[customer] = state
+    }
+
+    /// The stored head hash of a customer (after all its entries were given).
+    public mutating func head(_ customer: String, hash: String?, lastEntryID: Int64) {
+        let newest = running[customer]?.hash ?? EntryHash.genesis
+        guard lastEntryID > 0, (hash ?? EntryHash.genesis) != newest else { return }
+        report.problems.append("\(customer): head_hash \(hash ?? "none") is not the hash of entry \(lastEntryID) (\(newest))")
+    }
+
+    /// The sum of a customer's grants' remaining credits: the balance when it is not negative,
+    /// else 0 (the debt is paid out of the next grant).
+    public mutating func grants(_ customer: String, remaining: Int64, balance: Int64) {
+        guard remaining != max(balance, 0) else { return }
+        report.problems.append(
+            "\(customer): its grants hold \(CreditAmount(micros: remaining)) credits, the balance is "
+                + "\(CreditAmount(micros: balance))")
+    }
+
+    /// One entry's balance, in the customer's id order.
     public mutating func entry(customer: String, id: Int64, amount: Int64, balance: Int64) {
         report.entries += 1
         var state = running[customer] ?? Running()

@@ -8,7 +8,8 @@ struct CustomerRecords {
         customer_num, customer_id, credits_enabled, balance, last_entry_id, balance_updated_at, block_state, block_at,
         depleted_by, low_credit_alerted, price_per_minute, grace_period_seconds, low_credit_threshold,
         low_credit_alerts, tool_call_price, credits_per_usd, last_entry_seq, depleted_by_command, version, usage_window, version_at,
-        call_hold_seconds, call_hold_rate, calls, held, live_calls, next_deadline
+        call_hold_seconds, call_hold_rate, calls, held, live_calls, next_deadline, head_hash, auto_top_up_below,
+        auto_top_up_package, top_up_requested, active_grants
         """
 
     /// A stored customer: its row number, state and the seq of its newest entry.
@@ -22,9 +23,14 @@ struct CustomerRecords {
     func load(_ customerID: String) throws(StoreError) -> Stored? {
         let statement = try connection.statement("SELECT \(Self.columns) FROM customers WHERE customer_id = ?")
         statement.bind(1, customerID)
-        return try statement.firstRow {
-            Stored(num: $0.int64(0), account: Self.account(from: $0), lastEntrySeq: $0.optionalInt64(16))
-        }
+        guard
+            let (found, activeGrants) = try statement.firstRow({
+                (Stored(num: $0.int64(0), account: Self.account(from: $0), lastEntrySeq: $0.optionalInt64(16)), $0.int64(31))
+            })
+        else { return nil }
+        var stored = found
+        if activeGrants > 0 { stored.account.grants = try GrantRecords(connection: connection).active(customerNum: stored.num) }
+        return stored
     }
 
     /// Adds a new customer row with default settings and returns its number.
@@ -42,7 +48,8 @@ struct CustomerRecords {
         "block_at", "depleted_by", "low_credit_alerted", "price_per_minute", "grace_period_seconds",
         "low_credit_threshold", "low_credit_alerts", "tool_call_price", "credits_per_usd", "last_entry_seq",
         "depleted_by_command", "version", "usage_window", "version_at", "call_hold_seconds", "call_hold_rate", "calls",
-        "held", "live_calls", "next_deadline",
+        "held", "live_calls", "next_deadline", "head_hash", "auto_top_up_below", "auto_top_up_package", "top_up_requested",
+        "active_grants",
     ]
 
     /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
@@ -68,7 +75,9 @@ struct CustomerRecords {
             .integer(account.version), .text(account.usage.encoded), .integer(account.versionedAt?.millisecondsSinceEpoch),
             .integer(settings.callHoldSeconds), .integer(settings.callHoldRate?.micros), .text(account.calls.encoded),
             .integer(account.held.micros), .integer(Int64(account.calls.live.count)),
-            .integer(account.nextDeadline?.millisecondsSinceEpoch),
+            .integer(account.nextDeadline?.millisecondsSinceEpoch), .text(account.headHash),
+            .integer(settings.autoTopUpBelow?.micros), .text(settings.autoTopUpPackage),
+            .integer(account.topUpRequested ? 1 : 0), .integer(Int64(account.grants.active.count)),
         ]
     }
 
@@ -121,13 +130,15 @@ struct CustomerRecords {
             lowCreditAlerts: row.int64(13) != 0,
             toolCallPrice: CreditAmount(micros: row.int64(14)),
             creditsPerUSD: row.optionalInt64(15).map(CreditAmount.init(micros:)),
-            callHoldSeconds: row.int64(21), callHoldRate: row.optionalInt64(22).map(CreditAmount.init(micros:)))
+            callHoldSeconds: row.int64(21), callHoldRate: row.optionalInt64(22).map(CreditAmount.init(micros:)),
+            autoTopUpBelow: row.optionalInt64(28).map(CreditAmount.init(micros:)), autoTopUpPackage: row.optionalString(29))
         return CustomerAccount(
             customerID: row.string(1), creditsEnabled: row.int64(2) != 0, balance: CreditAmount(micros: row.int64(3)),
             lastEntryID: row.int64(4), balanceUpdatedAt: row.optionalInt64(5).map(Timestamp.init(millisecondsSinceEpoch:)),
             blockState: blockState, lowCreditAlerted: row.int64(9) != 0, settings: settings, version: row.int64(18),
             versionedAt: row.optionalInt64(20).map(Timestamp.init(millisecondsSinceEpoch:)),
             usage: UsageWindow(encoded: row.optionalString(19)),
-            calls: CallBook(encoded: row.optionalString(23), customerID: row.string(1)))
+            calls: CallBook(encoded: row.optionalString(23), customerID: row.string(1)),
+            headHash: row.optionalString(27) ?? EntryHash.genesis, topUpRequested: row.int64(30) != 0)
     }
 }

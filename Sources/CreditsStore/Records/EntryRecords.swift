@@ -4,17 +4,18 @@ import CreditsCore
 struct EntryRecords {
     let connection: SQLiteConnection
 
-    static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used]
+    static let kinds: [LedgerEntry.Kind] = [.added, .deducted, .used, .expired]
 
     static let insertColumns = [
         "seq", "customer_num", "entry_id", "prev_seq", "kind", "amount", "balance", "note", "source_kind", "source_id",
         "actor", "call_part", "ai_part", "tool_part", "warnings", "deduct_reason", "occurred_at", "recorded_at",
+        "expires_at", "hash",
     ]
 
     /// A pending entry's values in `insertColumns` order.
     static func values(_ row: PendingWrites.Entry) -> [SQLiteValue] {
         let entry = row.entry
-        let sourceKind: Int64 = if case .usage = entry.source { 0 } else { 1 }
+        let sourceKind = entry.source.code
         let warnings = entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") }
         return [
             .integer(row.seq), .integer(row.customerNum), .integer(entry.entryID), .integer(row.previousSeq),
@@ -23,6 +24,7 @@ struct EntryRecords {
             .text(entry.actor), .integer(entry.breakdown?.call.micros), .integer(entry.breakdown?.ai.micros),
             .integer(entry.breakdown?.toolCalls.micros), .text(warnings), .text(entry.deductReason?.rawValue),
             .integer(entry.occurredAt.millisecondsSinceEpoch), .integer(entry.recordedAt.millisecondsSinceEpoch),
+            .integer(entry.expiresAt?.millisecondsSinceEpoch), .text(entry.hash),
         ]
     }
 
@@ -39,14 +41,17 @@ struct EntryRecords {
             """)
         statement.bind(1, seq)
         return try statement.firstRow { row in
-            (Self.entry(from: row, customerID: row.string(15)), row.optionalInt64(16))
+            (Self.entry(from: row, customerID: row.string(Int32(Self.columnCount))), row.optionalInt64(Int32(Self.columnCount + 1)))
         }
     }
 
     static let columns = """
         e.entry_id, e.kind, e.amount, e.balance, e.note, e.source_kind, e.source_id, e.actor, e.call_part, e.ai_part,
-        e.tool_part, e.warnings, e.deduct_reason, e.occurred_at, e.recorded_at
+        e.tool_part, e.warnings, e.deduct_reason, e.occurred_at, e.recorded_at, e.expires_at, e.hash
         """
+
+    /// How many columns `columns` has (a query's own columns follow them).
+    static let columnCount = 17
 
     static func entry(from row: SQLiteStatement, customerID: String) -> LedgerEntry {
         let sourceID = row.string(6)
@@ -58,12 +63,13 @@ struct EntryRecords {
                 warnings: row.optionalString(11).map { $0.split(separator: ",").map(String.init) } ?? [])
         }
         return LedgerEntry(
-            customerID: customerID, entryID: row.int64(0), kind: kinds[Int(row.int64(1))],
+            customerID: customerID, entryID: row.int64(0), kind: kinds[Int(row.int64(1)) % kinds.count],
             amount: CreditAmount(micros: row.int64(2)), balance: CreditAmount(micros: row.int64(3)), note: row.string(4),
-            source: row.int64(5) == 0 ? .usage(eventID: sourceID) : .command(commandID: sourceID),
+            source: LedgerEntry.Source(code: row.int64(5), id: sourceID),
             actor: row.optionalString(7), breakdown: breakdown,
             deductReason: row.optionalString(12).flatMap(AdminCommand.DeductReason.init(rawValue:)),
             occurredAt: Timestamp(millisecondsSinceEpoch: row.int64(13)),
-            recordedAt: Timestamp(millisecondsSinceEpoch: row.int64(14)))
+            recordedAt: Timestamp(millisecondsSinceEpoch: row.int64(14)),
+            expiresAt: row.optionalInt64(15).map(Timestamp.init(millisecondsSinceEpoch:)), hash: row.optionalString(16) ?? "")
     }
 }

@@ -25,7 +25,7 @@ public struct OutboxRecord: Sendable, Equatable {
         case .balanceChanged(let entry): entry.customerID
         case .encoded(let message):
             switch message.topic {
-            case .balanceChanged, .lowCredit, .blocks, .commandResults, .anomalies, .callGrants: message.key
+            case .balanceChanged, .lowCredit, .blocks, .commandResults, .anomalies, .callGrants, .topUpRequests: message.key
             case .deadLetter, .accounts: nil
             }
         default: nil

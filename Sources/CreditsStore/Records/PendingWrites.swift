@@ -37,6 +37,7 @@ struct PendingWrites {
     var keys: [Key] = []
     var outbox: [OutboxRow] = []
     var audits: [(customerNum: Int64, record: AuditRecord)] = []
+    var grants: [GrantRecords.Change] = []
 
     init(firstKeySeq: Int64) { self.firstKeySeq = firstKeySeq }
 
@@ -54,5 +55,6 @@ struct PendingWrites {
             columns: IdempotencyKeys.insertColumns, values: IdempotencyKeys.values)
         try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, values: Outbox.values)
         try connection.insert(audits, into: "audit", columns: AuditRecords.insertColumns, values: AuditRecords.values)
+        try GrantRecords(connection: connection).write(grants)
     }
 }

@@ -196,6 +196,50 @@ enum Migrations {
             CREATE INDEX customers_next_deadline ON customers(next_deadline) WHERE next_deadline IS NOT NULL;
             """
         ),
+        (
+            "012_grants_top_up_and_hash_chain",
+            """
+            -- Expiring credits, automatic top-up and the verifiable history (version 3).
+            -- Grants with credits left (an added entry's remaining credits, in micro-credits), one
+            -- row each: a batch writes the rows of the grants it drew from, and deletes a grant once
+            -- nothing is left of it (its entry stays in the history). active_grants counts them,
+            -- so a customer without any is loaded without a look at this table.
+            CREATE TABLE grants (
+                customer_num INTEGER NOT NULL,
+                entry_id INTEGER NOT NULL,
+                amount INTEGER NOT NULL,
+                remaining INTEGER NOT NULL,
+                expires_at INTEGER,
+                note TEXT NOT NULL,
+                added_at INTEGER NOT NULL,
+                PRIMARY KEY (customer_num, entry_id)
+            ) WITHOUT ROWID;
+            ALTER TABLE customers ADD COLUMN active_grants INTEGER NOT NULL DEFAULT 0;
+            -- Credits added before this change never expire and were drawn oldest first, so what is
+            -- left of them is the balance, held by the newest added entries.
+            INSERT INTO grants(customer_num, entry_id, amount, remaining, expires_at, note, added_at)
+            SELECT customer_num, entry_id, amount, min(amount, balance - newer), NULL, note, recorded_at FROM (
+                SELECT e.customer_num, e.entry_id, e.amount, e.note, e.recorded_at, c.balance,
+                       coalesce(sum(e.amount) OVER (PARTITION BY e.customer_num ORDER BY e.entry_id DESC
+                                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS newer
+                FROM entries e JOIN customers c ON c.customer_num = e.customer_num
+                WHERE e.kind = 0 AND c.balance > 0
+            ) WHERE balance - newer > 0;
+            UPDATE customers SET active_grants = (SELECT count(*) FROM grants g WHERE g.customer_num = customers.customer_num);
+            ALTER TABLE entries ADD COLUMN expires_at INTEGER;        -- added entries: when the grant expires
+            ALTER TABLE entries ADD COLUMN hash TEXT;                 -- EntryHash: the chain over the customer's entries
+            ALTER TABLE customers ADD COLUMN head_hash TEXT;          -- the newest entry's hash
+            ALTER TABLE customers ADD COLUMN auto_top_up_below INTEGER;
+            ALTER TABLE customers ADD COLUMN auto_top_up_package TEXT;
+            ALTER TABLE customers ADD COLUMN top_up_requested INTEGER NOT NULL DEFAULT 0;
+            """
+        ),
+    ]
+
+    /// Steps that need the ledger's own code, each run once after the SQL migration of the same
+    /// number (recorded under its own name).
+    static let programs: [(name: String, run: @Sendable (SQLiteConnection) throws(StoreError) -> Void)] = [
+        ("012_hash_chain_backfill", { connection throws(StoreError) in try HashBackfill.run(connection) })
     ]
 
     /// Applies the migrations `connection` has not seen yet.
@@ -204,13 +248,21 @@ enum Migrations {
         let applied = try connection.statement("SELECT name FROM schema_migrations")
         var done = Set<String>()
         while try applied.step() { done.insert(applied.string(0)) }
+        func record(_ name: String) throws(StoreError) {
+            let record = try connection.statement("INSERT INTO schema_migrations(name, applied_at) VALUES (?, datetime('now'))")
+            record.bind(1, name)
+            try record.run()
+        }
         for migration in all where !done.contains(migration.name) {
             try connection.transaction { () throws(StoreError) in
                 try connection.execute(migration.sql)
-                let record = try connection.statement(
-                    "INSERT INTO schema_migrations(name, applied_at) VALUES (?, datetime('now'))")
-                record.bind(1, migration.name)
-                try record.run()
+                try record(migration.name)
+            }
+        }
+        for program in programs where !done.contains(program.name) {
+            try connection.transaction { () throws(StoreError) in
+                try program.run(connection)
+                try record(program.name)
             }
         }
     }

@@ -84,6 +84,10 @@ struct SettingsOptions: ParsableArguments {
     @Option(help: "Low-credit alerts on or off (true/false).") var lowCreditAlerts: Bool?
     @Option(help: "Credits per tool call.") var toolCallPrice: String?
     @Option(help: "Credits per US dollar of AI cost.") var creditsPerUsd: String?
+    @Option(help: "Seconds of a call one hold covers (30-86400).") var callHoldSeconds: Int?
+    @Option(help: "Credits per minute holds are sized with (default: the price).") var callHoldRate: String?
+    @Option(help: "Request an automatic top-up when the balance falls to or below this.") var autoTopUpBelow: String?
+    @Option(help: "The Quick Buy package an automatic top-up buys.") var autoTopUpPackage: String?
 
     func write(into object: inout JSONObjectWriter) {
         object.optionalString("price_per_minute", pricePerMinute)
@@ -92,6 +96,10 @@ struct SettingsOptions: ParsableArguments {
         if let lowCreditAlerts { object.bool("low_credit_alerts", lowCreditAlerts) }
         object.optionalString("tool_call_price", toolCallPrice)
         object.optionalString("credits_per_usd", creditsPerUsd)
+        if let callHoldSeconds { object.int("call_hold_seconds", Int64(callHoldSeconds)) }
+        object.optionalString("call_hold_rate", callHoldRate)
+        object.optionalString("auto_top_up_below", autoTopUpBelow)
+        object.optionalString("auto_top_up_package", autoTopUpPackage)
     }
 }
 
@@ -134,11 +142,13 @@ extension Admin {
         @OptionGroup var command: CommandOptions
         @Option(help: "Credits to add, e.g. 1000 or 12.5.") var amount: String
         @Option(help: "Why, e.g. \"Monthly package - 1000 credits\".") var note: String
+        @Option(help: "When the credits expire (RFC 3339); never when absent.") var expiresAt: String?
 
         func run() async throws {
             try await command.submit(type: "add_credits") {
                 $0.string("amount", amount)
                 $0.string("note", note)
+                $0.optionalString("expires_at", expiresAt)
             }
         }
     }
@@ -149,6 +159,7 @@ extension Admin {
         @Option(help: "Package name (1000, 5000, 10000 by default).") var package: String?
         @Option(help: "Or an explicit amount of credits.") var amount: String?
         @Option(help: "Payment reference.") var paymentRef: String
+        @Option(help: "When the credits expire (RFC 3339); default: the package's validity.") var expiresAt: String?
 
         func validate() throws {
             guard (package == nil) != (amount == nil) else { throw ValidationError("give --package or --amount") }
@@ -159,6 +170,7 @@ extension Admin {
                 object.optionalString("package", package)
                 object.optionalString("amount", amount)
                 object.string("payment_ref", paymentRef)
+                object.optionalString("expires_at", expiresAt)
             }
         }
     }

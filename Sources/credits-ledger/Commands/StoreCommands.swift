@@ -58,6 +58,29 @@ struct Balance: AsyncParsableCommand {
         print("minutes left:    \(projection.minutesLeft.map(String.init) ?? "no price")")
         print("burn rate:       \(projection.burnRatePerHour)/h over the last 24 h")
         print("runs out:        \(projection.projectedDepletionAt?.description ?? "not projected")")
+        let topUp = settings.autoTopUpBelow.map { "package \(settings.autoTopUpPackage ?? "?") at or below \($0)" }
+        print("auto top-up:     \(topUp ?? "off")\(account.topUpRequested ? " (requested)" : "")")
+        let expiry = account.grants.nextExpiry.map { "\($0.amount) at \($0.at)" }
+        print("grants:          \(account.grants.active.count) with credits left; next expiry \(expiry ?? "none")")
+        if account.lastEntryID > 0 { print("head hash:       \(account.headHash)") }
+    }
+}
+
+struct Grants: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a customer's grants with credits left, in the order they are drawn down.")
+    @OptionGroup var options: ConfigOptions
+    @Argument(help: "Customer id.") var customer: String
+
+    func run() async throws {
+        let reader = try await openReader(options)
+        guard let account = try reader.account(customer) else { throw ValidationError("no customer \(customer) in the ledger") }
+        print("\(account.grants.active.count) grants hold \(account.grants.remaining) credits; balance \(account.balance)")
+        for grant in account.grants.active {
+            print(
+                "entry \(String(grant.entryID).leftPadded(6))  \(grant.remaining.description.leftPadded(14)) of "
+                    + "\(grant.amount.description.leftPadded(14))  expires \(grant.expiresAt?.description ?? "never")  \(grant.note)")
+        }
     }
 }
 
@@ -131,14 +154,14 @@ struct History: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
     @Argument(help: "Customer id.") var customer: String
     @Option(help: "Most rows.") var limit = 100
-    @Option(help: "Only added, deducted or used.") var type: String?
+    @Option(help: "Only added, deducted, used or expired.") var type: String?
     @Flag(help: "CSV instead of a table.") var csv = false
 
     func run() async throws {
         var kind: LedgerEntry.Kind?
         if let type {
             guard let parsed = LedgerEntry.Kind(rawValue: type) else {
-                throw ValidationError("--type must be added, deducted or used")
+                throw ValidationError("--type must be added, deducted, used or expired")
             }
             kind = parsed
         }
@@ -150,12 +173,12 @@ struct History: AsyncParsableCommand {
                 try reader.entries(customer, cursor: nil, limit: limit, kind: kind)
             }
         if csv {
-            print("entry_id,type,amount,balance,note,date,recorded_at")
+            print("entry_id,type,amount,balance,note,date,recorded_at,source_kind,source_id,hash")
             for entry in page.entries {
-                let note = "\"" + entry.note.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+                func quoted(_ text: String) -> String { "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
                 print(
-                    "\(entry.entryID),\(entry.kind.rawValue),\(entry.amount),\(entry.balance),\(note),"
-                        + "\(entry.occurredAt),\(entry.recordedAt)")
+                    "\(entry.entryID),\(entry.kind.rawValue),\(entry.amount),\(entry.balance),\(quoted(entry.note)),"
+                        + "\(entry.occurredAt),\(entry.recordedAt),\(entry.source.kind),\(quoted(entry.source.id)),\(entry.hash)")
             }
         } else {
             for entry in page.entries {
@@ -196,7 +219,8 @@ struct Backup: AsyncParsableCommand {
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check every customer's entries: balance chain, gapless ids, balance = sum. Exit 1 on any mismatch.")
+        abstract:
+            "Check every customer's entries: balance chain, gapless ids, balance = sum, the hash chain, head hash and grants. Exit 1 on any mismatch, naming the entry.")
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {

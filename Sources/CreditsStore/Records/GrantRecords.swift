@@ -1,0 +1,70 @@
+import CreditsCore
+
+/// The `grants` table: one row per grant with credits left. A batch writes only the grants its
+/// entries made or drew from, and deletes those with nothing left.
+struct GrantRecords {
+    let connection: SQLiteConnection
+
+    static let columns = ["customer_num", "entry_id", "amount", "remaining", "expires_at", "note", "added_at"]
+
+    /// A grant changed by a batch, as it is afterwards.
+    struct Change {
+        var customerNum: Int64
+        var grant: Grant
+    }
+
+    /// A customer's grants with credits left, in draw-down order.
+    func active(customerNum: Int64) throws(StoreError) -> GrantBook {
+        let statement = try connection.statement(
+            "SELECT entry_id, amount, remaining, expires_at, note, added_at FROM grants WHERE customer_num = ?")
+        statement.bind(1, customerNum)
+        var grants: [Grant] = []
+        while try statement.step() {
+            grants.append(
+                Grant(
+                    entryID: statement.int64(0), amount: CreditAmount(micros: statement.int64(1)),
+                    remaining: CreditAmount(micros: statement.int64(2)),
+                    expiresAt: statement.optionalInt64(3).map(Timestamp.init(millisecondsSinceEpoch:)),
+                    note: statement.string(4), addedAt: Timestamp(millisecondsSinceEpoch: statement.int64(5))))
+        }
+        return GrantBook(active: grants)
+    }
+
+    /// Writes the newest state of each changed grant: an upsert of those with credits left, a
+    /// delete of the others.
+    func write(_ changes: [Change]) throws(StoreError) {
+        guard !changes.isEmpty else { return }
+        var newest: [Change] = []
+        var position: [GrantKey: Int] = [:]
+        for change in changes {
+            let key = GrantKey(customerNum: change.customerNum, entryID: change.grant.entryID)
+            if let index = position[key] {
+                newest[index] = change
+            } else {
+                position[key] = newest.count
+                newest.append(change)
+            }
+        }
+        try connection.insert(
+            newest.filter { $0.grant.remaining.micros > 0 }, into: "grants", columns: Self.columns,
+            suffix: " ON CONFLICT(customer_num, entry_id) DO UPDATE SET remaining = excluded.remaining"
+        ) { change in
+            let grant = change.grant
+            return [
+                .integer(change.customerNum), .integer(grant.entryID), .integer(grant.amount.micros),
+                .integer(grant.remaining.micros), .integer(grant.expiresAt?.millisecondsSinceEpoch), .text(grant.note),
+                .integer(grant.addedAt.millisecondsSinceEpoch),
+            ]
+        }
+        let delete = try connection.statement("DELETE FROM grants WHERE customer_num = ? AND entry_id = ?")
+        for change in newest where change.grant.remaining.micros == 0 {
+            delete.bind(.integer(change.customerNum), .integer(change.grant.entryID))
+            try delete.run()
+        }
+    }
+
+    private struct GrantKey: Hashable {
+        var customerNum: Int64
+        var entryID: Int64
+    }
+}
