@@ -48,6 +48,7 @@ struct AccountStateTests {
                 == #"{"customer_id":"cus_1","version":2,"credits_enabled":true,"balance":"100","state":"active","#
                 + #""last_entry_id":1,"price_per_minute":"2","minutes_left":50,"burn_rate_per_hour":"0","#
                 + #""low_credit_threshold":"5","held":"0","available":"100","live_calls":0,"#
+                + #""head_hash":"fcc5533817c3fa3a86d722d5e7029b458e0e0f700c1a9a8c9f56bf9264fc606b","#
                 + #""updated_at":"2026-11-24T10:00:00.000Z"}"#)
         #expect(OutputEvent.account(state).message.topic == .accounts && OutputEvent.account(state).message.key == "cus_1")
     }

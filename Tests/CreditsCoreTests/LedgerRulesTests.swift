@@ -48,7 +48,10 @@ struct LedgerRulesTests {
             entry.json == #"{"event_id":"cus_1/1/balance-changed","customer_id":"cus_1","entry_id":1,"type":"used","#
                 + #""amount":"-0.03","balance":"-0.03","note":"Usage of call call-1","source":{"kind":"usage","id":"u-0"},"#
                 + #""breakdown":{"call":"0","ai":"0","tool_calls":"0.03"},"warnings":["price_per_minute_not_configured"],"#
-                + #""occurred_at":"2026-11-24T10:00:00.000Z","recorded_at":"2026-11-24T10:00:00.000Z"}"#)
+                + #""occurred_at":"2026-11-24T10:00:00.000Z","recorded_at":"2026-11-24T10:00:00.000Z","#
+                // hashlib.sha256(b"0" * 64 + b"5:cus_1" b"1:1" b"4:used" b"5:-0.03" b"5:-0.03" b"5:usage"
+                //   b"3:u-0" b"20:Usage of call call-1" b"24:2026-11-24T10:00:00.000Z").hexdigest()
+                + #""hash":"e8a3f21936eed72cf6f0e3273b0c97a182fb8f8dac2d1b2ce1aeb489e5a6c7a9"}"#)
     }
 
     @Test("usage of a customer without AI credits makes no entry")

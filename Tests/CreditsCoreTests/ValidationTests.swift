@@ -136,7 +136,7 @@ struct ValidationTests {
                 "{\(cmd),\"type\":\"configure\"}",
                 "configure needs at least one of price_per_minute, grace_period_seconds, "
                     + "low_credit_threshold, low_credit_alerts, tool_call_price, credits_per_usd, call_hold_seconds, "
-                    + "call_hold_rate"
+                    + "call_hold_rate, auto_top_up_below, auto_top_up_package"
             ),
             (
                 "{\(cmd),\"type\":\"configure\",\"grace_period_seconds\":604801}",

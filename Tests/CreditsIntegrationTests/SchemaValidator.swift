@@ -18,6 +18,7 @@ enum SchemaValidator {
         case .accounts: "account-state"
         case .anomalies: "usage-anomaly"
         case .callGrants: "call-decision"
+        case .topUpRequests: "top-up-request"
         }
     }
 
