@@ -83,7 +83,7 @@ let package = Package(
             name: "CreditsSimulation",
             dependencies: [
                 "CreditsCore", "CreditsStore", "CreditsPostgres", "CreditsKafka", "CreditsService",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
             ], swiftSettings: strict),
         // Benchmarks: the store against a naive baseline, and the whole pipeline on the embedded broker.
         .executableTarget(

@@ -136,23 +136,28 @@ public final class PostgresLedgerReader: LedgerReading {
     }
 
     public func verify() throws(StoreError) -> VerificationReport {
-        try snapshot { () throws(StoreError) -> VerificationReport in
-            var verifier = LedgerVerifier()
-            for row in try session.query(
-                "SELECT \(unescaped: PostgresRecords.entrySelect) FROM entries ORDER BY customer_id, entry_id",
-                "reading every entry")
-            {
-                verifier.entry(try PostgresRecords.entry(from: PostgresColumns(row)))
-            }
-            for row in try session.query(
-                """
-                SELECT c.customer_id, c.balance, c.last_entry_id, c.head_hash, coalesce(g.remaining, 0)::bigint FROM customers c
-                LEFT JOIN (SELECT customer_id, sum(remaining) AS remaining FROM grants GROUP BY customer_id) g
-                  ON g.customer_id = c.customer_id
-                ORDER BY c.customer_id
-                """,
-                "reading every customer")
-            {
+        // Both reads in one snapshot, back to back; the rows are checked after it ends (hashing
+        // every entry takes longer than the server lets a transaction sit idle).
+        let (entries, customers) = try snapshot { () throws(StoreError) in
+            (
+                try session.query(
+                    "SELECT \(unescaped: PostgresRecords.entrySelect) FROM entries ORDER BY customer_id, entry_id",
+                    "reading every entry"),
+                try session.query(
+                    """
+                    SELECT c.customer_id, c.balance, c.last_entry_id, c.head_hash, coalesce(g.remaining, 0)::bigint
+                    FROM customers c
+                    LEFT JOIN (SELECT customer_id, sum(remaining) AS remaining FROM grants GROUP BY customer_id) g
+                      ON g.customer_id = c.customer_id
+                    ORDER BY c.customer_id
+                    """,
+                    "reading every customer")
+            )
+        }
+        var verifier = LedgerVerifier()
+        for row in entries { verifier.entry(try PostgresRecords.entry(from: PostgresColumns(row))) }
+        do {
+            for row in customers {
                 let columns = PostgresColumns(row)
                 let name = try columns.string(0)
                 let balance = try columns.int(1)
@@ -161,8 +166,8 @@ public final class PostgresLedgerReader: LedgerReading {
                 verifier.head(name, hash: try columns.optionalString(3), lastEntryID: lastEntryID)
                 verifier.grants(name, remaining: try columns.int(4), balance: balance)
             }
-            return verifier.result
         }
+        return verifier.result
     }
 
     public func outboxDepth() throws(StoreError) -> Int { try PostgresQueries.outboxDepth(session) }

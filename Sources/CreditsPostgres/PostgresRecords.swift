@@ -189,6 +189,7 @@ enum PostgresRecords {
             deductReason: try row.optionalString(13).flatMap(AdminCommand.DeductReason.init(rawValue:)),
             occurredAt: Timestamp(millisecondsSinceEpoch: try row.int(14)),
             recordedAt: Timestamp(millisecondsSinceEpoch: try row.int(15)),
-            expiresAt: try row.optionalInt(16).map(Timestamp.init(millisecondsSinceEpoch:)), hash: try row.optionalString(17) ?? "")
+            expiresAt: try row.optionalInt(16).map(Timestamp.init(millisecondsSinceEpoch:)),
+            hash: try row.optionalString(17) ?? "")
     }
 }

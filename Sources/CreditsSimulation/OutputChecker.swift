@@ -7,7 +7,9 @@ import Foundation
 /// one content per `event_id`; each customer's balance changes first seen in entry order 1, 2,
 /// 3 … without a gap; block events in an order the state machine allows (`blocked` only after
 /// `depleted`); each call's decisions first seen in order 1, 2, 3 … without a gap, and no new
-/// grant that leaves the customer's available credits below 0. At the end: every entry's event,
+/// grant that leaves the customer's available credits below 0; each customer's entries chain by
+/// their hashes and keep its grants (`GrantModel`) adding up to the balance, no entry drawing on
+/// credits past their expiry and every expiry taking exactly what was left. At the end: every entry's event,
 /// every dead letter, every command's result and a decision for every call delivered, and the
 /// calls the decisions leave live are exactly the store's live calls (no hold lost or doubled).
 struct OutputChecker {
@@ -20,6 +22,10 @@ struct OutputChecker {
     private var results = Set<String>()
     /// Per `customer/call_id`: the sequence and decision of the newest decision seen.
     private var callDecisions: [String: (sequence: Int64, decision: String, limited: Bool)] = [:]
+    /// Per customer: the grants and hash chain the delivered entries imply.
+    private var grants: [String: GrantModel] = [:]
+    /// Expired entries seen (first copies).
+    private(set) var expiredCount = 0
     private(set) var entryCount = 0
     /// Call decisions seen (first copies), and how many of them were expiries.
     private(set) var decisionCount = 0
@@ -63,6 +69,8 @@ struct OutputChecker {
             }
             nextEntry[customer] = entry + 1
             entryCount += 1
+            if object["type"] as? String == "expired" { expiredCount += 1 }
+            if let problem = grants[customer, default: GrantModel()].take(object, customer: customer) { return problem }
         case topics.blocks:
             let type = object["type"] as? String ?? "?"
             let state = blockStates[customer] ?? "active"

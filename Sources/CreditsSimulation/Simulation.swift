@@ -50,10 +50,12 @@ public final class Simulation {
         public var outputs = 0
         public var callDecisions = 0
         public var expiries = 0
+        /// Grants whose credits expired (`expired` entries delivered).
+        public var expiredGrants = 0
 
         public var description: String {
             "seed \(seed): \(steps) steps, \(inputs) inputs, \(entries) entries, \(deadLetters) dead letters, "
-                + "\(callDecisions) call decisions (\(expiries) expiries), "
+                + "\(callDecisions) call decisions (\(expiries) expiries), \(expiredGrants) expired grants, "
                 + "\(outputs) outputs delivered, \(rebalances) rebalances, \(crashes) crashes, \(cutOffs) cut-offs, "
                 + "\(fencedBatches) fenced batches"
         }
@@ -267,6 +269,7 @@ public final class Simulation {
         report.deadLetters = checker.deadLetterCount
         report.callDecisions = checker.decisionCount
         report.expiries = checker.expiryCount
+        report.expiredGrants = checker.expiredCount
         report.fencedBatches = instances.values.reduce(0) { $0 + $1.fencedBatches }
     }
 

@@ -9,6 +9,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
     var explored = 0
     var decisions = 0
     var expiries = 0
+    var expiredGrants = 0
     var failed: [UInt64] = []
     let started = Date()
     for seed in firstSeed..<(firstSeed + UInt64(seeds)) {
@@ -30,6 +31,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
             explored += report.steps
             decisions += report.callDecisions
             expiries += report.expiries
+            expiredGrants += report.expiredGrants
         } catch let failure as Simulation.Failure {
             failed.append(seed)
             explored += failure.step
@@ -41,7 +43,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
     let seconds = Date().timeIntervalSince(started)
     print(
         "simulated \(seeds) seeds from \(firstSeed), \(explored) steps, \(decisions) call decisions "
-            + "(\(expiries) expiries), \(failed.count) failed, "
+            + "(\(expiries) expiries), \(expiredGrants) expired grants, \(failed.count) failed, "
             + String(format: "%.1f s", seconds) + (failed.isEmpty ? "" : ": seeds \(failed)"))
     if !failed.isEmpty { exit(1) }
 }

@@ -7,7 +7,8 @@ struct CreditsLedger: AsyncParsableCommand {
         commandName: "credits-ledger",
         abstract: "Prepaid AI credits ledger: Kafka in, exact balances in SQLite, events out.",
         subcommands: [
-            Serve.self, Broker.self, Demo.self, Admin.self, Balance.self, History.self, Calls.self, Grants.self, Customers.self, Audit.self,
+            Serve.self, Broker.self, Demo.self, Admin.self, Balance.self, History.self, Calls.self, Grants.self, Customers.self,
+            Audit.self,
             Verify.self,
             Backup.self,
             Healthcheck.self,

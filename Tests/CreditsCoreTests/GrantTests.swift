@@ -184,7 +184,8 @@ struct GrantTests {
         let decoded = try adminCommand(
             #"{"command_id":"c","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"add_credits","#
                 + #""amount":"5","note":"n","expires_at":"2026-12-24T00:00:00Z"}"#)
-        #expect(decoded.action == .addCredits(amount: credits("5"), note: "n", expiresAt: Timestamp(rfc3339: "2026-12-24T00:00:00Z")))
+        #expect(
+            decoded.action == .addCredits(amount: credits("5"), note: "n", expiresAt: Timestamp(rfc3339: "2026-12-24T00:00:00Z")))
         #expect(
             commandError(
                 #"{"command_id":"c","customer_id":"cus_1","issued_at":"2026-11-24T10:00:00Z","actor":"a","type":"quick_buy","#

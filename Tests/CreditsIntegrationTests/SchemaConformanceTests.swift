@@ -43,6 +43,7 @@ struct SchemaConformanceTests {
         #expect(result.status == 0, "\(result.report)")
         for schema in [
             "usage-event", "admin-command", "command-result", "balance-changed", "low-credit", "block-event", "dead-letter",
+            "top-up-request",
         ] {
             #expect(result.report.contains(try Regex("\\b\(schema) [1-9]")), "\(schema) has an example: \(result.report)")
         }
@@ -59,12 +60,18 @@ struct SchemaConformanceTests {
     func refusesBrokenMessages() async throws {
         let entry =
             #"{"event_id":"c/1/balance-changed","customer_id":"c","entry_id":1,"type":"used","amount":"-1","balance":"9","note":"n","#
-            + #""source":{"kind":"usage","id":"u"},"occurred_at":"2026-11-24T10:15:00.000Z","recorded_at":"2026-11-24T10:15:00.000Z"}"#
+            + #""source":{"kind":"usage","id":"u"},"occurred_at":"2026-11-24T10:15:00.000Z","recorded_at":"2026-11-24T10:15:00.000Z","#
+            + #""hash":"e8a3f21936eed72cf6f0e3273b0c97a182fb8f8dac2d1b2ce1aeb489e5a6c7a9"}"#
         #expect(try await SchemaValidator.validate([("balance-changed", "good", entry)]).status == 0)
         let broken = [
             ("amount", entry.replacingOccurrences(of: #""amount":"-1""#, with: #""amount":-1"#)),
             ("balance", entry.replacingOccurrences(of: #""balance":"9""#, with: #""balance":"9.50""#)),
-            ("recorded_at", entry.replacingOccurrences(of: #"10:15:00.000Z"}"#, with: #"10:15:00Z"}"#)),
+            (
+                "recorded_at",
+                entry.replacingOccurrences(
+                    of: #""recorded_at":"2026-11-24T10:15:00.000Z""#, with: #""recorded_at":"2026-11-24T10:15:00Z""#)
+            ),
+            ("hash", entry.replacingOccurrences(of: #""hash":"e8a3"#, with: #""hash":"E8A3"#)),
             ("type", entry.replacingOccurrences(of: #""type":"used""#, with: #""type":"spent""#)),
             ("(root)", entry.replacingOccurrences(of: #""note":"n","#, with: #""note":"n","extra":1,"#)),
         ]

@@ -139,6 +139,52 @@ struct BackendContractTests {
             ])
     }
 
+    @Test(
+        "grants: draw-down, expiry after a reopen, a top-up request paid twice applied once, an edited row found by verify",
+        arguments: Backend.allCases)
+    func grantsTopUpAndChain(backend: Backend) throws {
+        let fixture = try enabled(backend)  // entry 1: 100 credits, never expiring
+        try fixture.apply([
+            fixture.message(
+                .command, J.command("trial", "add_credits", #""amount":"50","note":"Trial","expires_at":"2026-11-24T11:00:00Z""#)),
+            fixture.message(.usage, J.usage("u1", #""call_seconds":30"#)),  // drawn from the trial first
+            fixture.message(
+                .command, J.command("auto", "configure", #""auto_top_up_below":"110","auto_top_up_package":"1000""#)),
+        ])
+        var account = try #require(try fixture.reader().account("cus_1"))
+        #expect(account.grants.active.map { "\($0.entryID):\($0.remaining)" } == ["2:20", "1:100"])
+        #expect(account.grants.nextExpiry == NextExpiry(at: t0.adding(seconds: 3_600), amount: CreditAmount(credits: 20)))
+        #expect(try fixture.writer.nextDeadline() == t0.adding(seconds: 3_600))
+        try fixture.reopen()
+        #expect(try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 3_599)).entries == 0)
+        let fired = try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 3_600))
+        #expect(fired.entries == 1 && fired.expiredEntries == 1 && fired.topUpRequests == 1)
+        let expired = try #require(try fixture.outbox(.balanceChanged).last)
+        #expect(expired["type"]?.text == "expired" && expired["amount"]?.text == "-20" && expired["balance"]?.text == "100")
+        let request = try #require(try fixture.outbox(.topUpRequests).first)
+        let requestID = try #require(request["request_id"]?.text)
+        #expect(requestID == "cus_1/4/top-up" && request["package"]?.text == "1000" && request["balance"]?.text == "100")
+        let pay = J.command(requestID, "quick_buy", #""package":"1000","payment_ref":"card-77""#)
+        let paid = try fixture.apply(
+            [fixture.message(.command, pay), fixture.message(.command, pay)], at: t0.adding(seconds: 3_700))
+        #expect(paid.entries == 1 && paid.duplicates == 1)
+        account = try #require(try fixture.reader().account("cus_1"))
+        #expect(account.balance.description == "1100" && !account.topUpRequested)
+        #expect(account.grants.active.map { "\($0.entryID):\($0.remaining)" } == ["1:100", "5:1000"])
+        #expect(try fixture.writer.nextDeadline() == nil)
+        let history = try fixture.reader().entries("cus_1", cursor: nil, limit: 10, kind: nil).entries.reversed()
+        var previous = EntryHash.genesis
+        for entry in history {
+            #expect(entry.hash == EntryHash.of(entry, previous: previous))
+            previous = entry.hash
+        }
+        #expect(account.headHash == previous)
+        #expect(try fixture.reader().verify().isClean)
+        try fixture.tamper("UPDATE entries SET note = 'Usage (edited)' WHERE entry_id = 3")
+        let report = try fixture.reader().verify()
+        #expect(report.problems.count == 1 && report.problems.first?.contains("entry 3 does not match its hash") == true)
+    }
+
     @Test("delivered output is forgotten; the rest is pending in order", arguments: Backend.allCases)
     func outboxDelivery(backend: Backend) throws {
         let fixture = try enabled(backend)
@@ -387,7 +433,8 @@ struct PostgresFencingTests {
         let database = String(url.split(separator: "/").last ?? "")
         #expect(
             try PostgresServer.shared().psql(database, "SELECT count(*) FROM schema_migrations")
-                .trimmingCharacters(in: .whitespacesAndNewlines) == "\(PostgresMigrations.all.count)")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+                == "\(PostgresMigrations.all.count + PostgresMigrations.programs.count)")
     }
 
     @Test("an unreachable database is a clear store error, not a hang")

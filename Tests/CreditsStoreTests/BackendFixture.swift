@@ -6,6 +6,8 @@ import Foundation
 import Logging
 import Testing
 
+@testable import CreditsStore
+
 /// The two store backends, for suites that must hold on both.
 enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case sqlite
@@ -68,6 +70,16 @@ final class BackendFixture {
         writer.close()
         writer = try Self.open(backend, location, ledger)
         _ = try writer.own(Self.partitions)
+    }
+
+    /// Changes the store behind the ledger's back, as an intruder or a bad script would.
+    func tamper(_ sql: String) throws {
+        switch backend {
+        case .sqlite: try SQLiteConnection(path: location).execute(sql)
+        case .postgres:
+            let database = String(location.split(separator: "/").last ?? "")
+            _ = try PostgresServer.shared().psql(database, sql)
+        }
     }
 
     func reader() throws -> any LedgerReading {

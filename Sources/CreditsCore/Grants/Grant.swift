@@ -42,4 +42,9 @@ public struct Grant: Sendable, Equatable {
 public struct NextExpiry: Sendable, Equatable {
     public var at: Timestamp
     public var amount: CreditAmount
+
+    public init(at: Timestamp, amount: CreditAmount) {
+        self.at = at
+        self.amount = amount
+    }
 }

@@ -349,7 +349,8 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         let report = try store.fireDueDeadlines(at: now)
         if report.deadlinesFired > 0 {
             logger.info(
-                "Deadlines fired (grace periods ended, call holds lapsed, credits expired)", metadata: ["customers": "\(report.deadlinesFired)"])
+                "Deadlines fired (grace periods ended, call holds lapsed, credits expired)",
+                metadata: ["customers": "\(report.deadlinesFired)"])
         }
         metrics.ledgerEvents(report)
         try hand(report)

@@ -41,7 +41,10 @@ struct EntryRecords {
             """)
         statement.bind(1, seq)
         return try statement.firstRow { row in
-            (Self.entry(from: row, customerID: row.string(Int32(Self.columnCount))), row.optionalInt64(Int32(Self.columnCount + 1)))
+            (
+                Self.entry(from: row, customerID: row.string(Int32(Self.columnCount))),
+                row.optionalInt64(Int32(Self.columnCount + 1))
+            )
         }
     }
 

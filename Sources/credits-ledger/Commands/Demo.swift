@@ -66,6 +66,13 @@ enum DemoTraffic {
                     + #""actor":"demo@agency","type":"\#(type)"\#(fields.isEmpty ? "" : "," + fields)}"#
             )
         }
+        func paid(_ customer: String, _ request: String) -> (String, String, String) {
+            (
+                "commands", customer,
+                #"{"command_id":"\#(request)","customer_id":"\#(customer)","issued_at":"\#(stamp)","actor":"payments","#
+                    + #""type":"quick_buy","package":"1000","payment_ref":"card_\#(run)"}"#
+            )
+        }
         func usage(_ customer: String, _ id: String, _ fields: String) -> (String, String, String) {
             (
                 "usage", customer,
@@ -77,6 +84,10 @@ enum DemoTraffic {
         let initech = "demo-initech-\(run)"
         let hooli = "demo-hooli-\(run)"
         let umbrella = "demo-umbrella-\(run)"
+        let wonka = "demo-wonka-\(run)"
+        let soon = Timestamp(millisecondsSinceEpoch: Int64(now.timeIntervalSince1970 * 1000) + 10_000).description
+        // Wonka's credits fall to 15 with its second entry: the top-up request is named after it.
+        let topUpRequest = "\(wonka)/2/top-up"
         func call(_ customer: String, _ type: String, _ call: String) -> (String, String, String) {
             (
                 "usage", customer,
@@ -101,6 +112,12 @@ enum DemoTraffic {
                 command(hooli, "h2", "add_credits", #""amount":"600","note":"Call centre credits""#),
                 command(umbrella, "u1", "enable_credits", #""settings":{"price_per_minute":"6"}"#),
                 command(umbrella, "u2", "add_credits", #""amount":"30","note":"Trial credits""#),
+                // Expiring credits and automatic top-up: 50 trial credits that expire in 10 s, and
+                // a top-up request (package 1000) once the balance falls to 20 or below.
+                command(
+                    wonka, "w1", "enable_credits",
+                    #""settings":{"price_per_minute":"60","auto_top_up_below":"20","auto_top_up_package":"1000"}"#),
+                command(wonka, "w2", "add_credits", #""amount":"50","note":"Trial credits","expires_at":"\#(soon)""#),
                 // Credits not enabled: the top-up is rejected.
                 command("demo-dollar-\(run)", "d1", "add_credits", #""amount":"10","note":"Should be rejected""#),
             ],
@@ -115,6 +132,8 @@ enum DemoTraffic {
                 command(acme, "a3", "deduct_credits", #""amount":"5","reason":"refund","note":"Refund for failed calls""#),
                 command(acme, "a4", "deduct_credits", #""amount":"5000","reason":"correction","note":"Too much""#),
                 usage(acme, "call-3", #""call_id":"call-3","call_seconds":26000"#),
+                // 35 s at 60 a minute: 15 left, at or below 20: one request on credits.top-up-requests.
+                usage(wonka, "call-1", #""call_id":"call-1","call_seconds":35"#),
                 // Runs out: grace period, then blocked.
                 usage(globex, "call-1", #""call_id":"call-1","call_seconds":240,"tool_calls":2"#),
                 // Runs out, to be topped up below.
@@ -134,6 +153,11 @@ enum DemoTraffic {
             ],
             [
                 command(initech, "i3", "quick_buy", #""package":"1000","payment_ref":"pay_demo_\#(run)""#),
+                // The payment side pays Wonka's request twice (a retry): command_id = request_id,
+                // so it is applied once (the second is a duplicate). The trial's 15 credits left
+                // expire at their expires_at: an expired entry.
+                paid(wonka, topUpRequest),
+                paid(wonka, topUpRequest),
                 call(hooli, "call_ended", "live-1"),
             ]
                 + (signed

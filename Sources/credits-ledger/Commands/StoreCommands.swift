@@ -79,7 +79,8 @@ struct Grants: AsyncParsableCommand {
         for grant in account.grants.active {
             print(
                 "entry \(String(grant.entryID).leftPadded(6))  \(grant.remaining.description.leftPadded(14)) of "
-                    + "\(grant.amount.description.leftPadded(14))  expires \(grant.expiresAt?.description ?? "never")  \(grant.note)")
+                    + "\(grant.amount.description.leftPadded(14))  expires \(grant.expiresAt?.description ?? "never")  \(grant.note)"
+            )
         }
     }
 }
@@ -220,7 +221,8 @@ struct Backup: AsyncParsableCommand {
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Check every customer's entries: balance chain, gapless ids, balance = sum, the hash chain, head hash and grants. Exit 1 on any mismatch, naming the entry.")
+            "Check every customer's entries: balance chain, gapless ids, balance = sum, the hash chain, head hash and grants. Exit 1 on any mismatch, naming the entry."
+    )
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
