@@ -90,6 +90,9 @@ struct ExecutableTests {
         #expect(shown.components(separatedBy: #""decision":"granted","granted_seconds":300"#).count - 1 >= 20)
         #expect(shown.contains(#""decision":"final""#), "a call got final")
         #expect(shown.contains(#""decision":"released""#))
+        #expect(shown.contains("credits.top-up-requests") && shown.contains(#"/2/top-up","customer_id":"demo-wonka-"#))
+        #expect(shown.contains(#""status":"duplicate""#), "the top-up request paid twice is applied once")
+        #expect(shown.contains(#""type":"expired""#) && shown.contains(#""kind":"expiry""#), "the trial credits expired")
 
         serve.process.terminate()  // SIGTERM
         #expect(try await serve.waitForExit(timeout: 30) == 0)

@@ -185,6 +185,44 @@ struct BackendContractTests {
         #expect(report.problems.count == 1 && report.problems.first?.contains("entry 3 does not match its hash") == true)
     }
 
+    @Test(
+        "a store from before version 3 gets its hashes and grants by the migration, as the ledger makes them",
+        arguments: Backend.allCases)
+    func upgradeBackfill(backend: Backend) throws {
+        let fixture = try enabled(backend)  // 100 added
+        try fixture.apply(
+            [
+                fixture.message(.command, J.command("more", "add_credits", #""amount":"30","note":"More""#)),
+                fixture.message(.usage, J.usage("u1", #""call_seconds":110"#)),  // 20 left: in the newest grant
+                fixture.message(.command, J.command("other", "enable_credits", customer: "cus_2")),
+                fixture.message(.usage, J.usage("u2", #""tool_calls":10"#, customer: "cus_2")),  // a debt
+                fixture.message(.command, J.command("add2", "add_credits", #""amount":"1","note":"n""#, customer: "cus_2")),
+            ])
+        let reader = try fixture.reader()
+        func state() throws -> [String] {
+            try ["cus_1", "cus_2"].flatMap { customer -> [String] in
+                let account = try #require(try reader.account(customer))
+                let entries = try reader.entries(customer, cursor: nil, limit: 50, kind: nil).entries
+                return [account.headHash] + entries.map(\.hash) + account.grants.active.map { "\($0.entryID):\($0.remaining)" }
+            }
+        }
+        let made = try state()
+        #expect(made.contains("2:20") && made.contains("2:0.7"))
+        // Back to the schema before migration 012 (SQLite) / 006 (PostgreSQL): no hashes, no grants.
+        let columns = [
+            "customers.head_hash", "customers.auto_top_up_below", "customers.auto_top_up_package",
+            "customers.top_up_requested", "customers.active_grants", "entries.hash", "entries.expires_at",
+        ]
+        try fixture.tamper(
+            "DROP TABLE grants; "
+                + columns.map { "ALTER TABLE \($0.split(separator: ".")[0]) DROP COLUMN \($0.split(separator: ".")[1]);" }
+                .joined(separator: " ")
+                + " DELETE FROM schema_migrations WHERE name LIKE '012%' OR name LIKE '006_grants%' OR name LIKE '006_hash%';")
+        try fixture.reopen()
+        #expect(try state() == made)
+        #expect(try fixture.reader().verify().isClean)
+    }
+
     @Test("delivered output is forgotten; the rest is pending in order", arguments: Backend.allCases)
     func outboxDelivery(backend: Backend) throws {
         let fixture = try enabled(backend)
