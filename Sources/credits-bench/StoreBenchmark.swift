@@ -47,6 +47,19 @@ func enableCommands(_ customerCount: Int) -> [InboundMessage] {
     }
 }
 
+/// One add_credits of a billion credits per customer.
+func fundingCommands(_ customerCount: Int) -> [InboundMessage] {
+    (0..<customerCount).map { index in
+        let command = AdminCommand(
+            commandID: "fund-\(index)", customerID: customerID(index), issuedAt: now, actor: "bench",
+            action: .addCredits(amount: CreditAmount(credits: 1_000_000_000), note: "bench"))
+        return InboundMessage(
+            origin: MessageOrigin(
+                topic: "credits.commands", partition: 0, offset: Int64(customerCount + index),
+                key: command.customerID, payload: []), input: .command(command))
+    }
+}
+
 func measure(_ label: String, events eventCount: Int, _ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
     try body()
@@ -91,6 +104,10 @@ func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch 
     }
     let store = try LedgerStore(path: storePath, ledger: Ledger(), options: options)
     try store.apply(enableCommands(customerCount), at: now)
+    // CREDITS_BENCH_FUNDED=1: every customer gets credits first, so usage draws from a grant.
+    if ProcessInfo.processInfo.environment["CREDITS_BENCH_FUNDED"] == "1" {
+        try store.apply(fundingCommands(customerCount), at: now)
+    }
     try store.markDelivered(through: Int64.max)
     print(
         "credits-bench store: \(eventCount) usage events, \(customerCount) customers, batches of \(batchSize), "

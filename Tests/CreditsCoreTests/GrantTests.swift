@@ -161,6 +161,11 @@ struct GrantTests {
         let rejected = run.command(.deductCredits(amount: credits("1000"), reason: .manual, note: "n", allowNegative: false))
         #expect(rejected.status == .rejected && rejected.balance == credits("99"))
         #expect(run.entries.last?.kind == .expired)
+        // A settings change applied after an expiry: its result names no entry (the expiry's is not its own).
+        _ = run.command(.addCredits(amount: credits("2"), note: "e", expiresAt: run.now.adding(seconds: 1)))
+        run.now = run.now.adding(seconds: 2)
+        let configured = run.command(.configure(SettingsChange(gracePeriodSeconds: 10)))
+        #expect(configured.status == .applied && configured.entryID == nil && run.entries.last?.kind == .expired)
     }
 
     @Test("expires_at must be later than the processing time; a package's validity sets it")

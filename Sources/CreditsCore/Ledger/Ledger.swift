@@ -66,7 +66,9 @@ public struct Ledger: Sendable {
     public func fireDeadlines(for account: CustomerAccount, at now: Timestamp) -> LedgerTransition {
         var transition = start(account, at: now)
         transition.expireLapsedCalls()
-        if case .grace(let blockAt, let cause) = account.blockState, blockAt <= now, account.balance.micros <= 0 {
+        if case .grace(let blockAt, let cause) = transition.account.blockState, blockAt <= now,
+            transition.account.balance.micros <= 0
+        {
             transition.block(depletedBy: cause)
         }
         transition.finish(from: account)
@@ -78,7 +80,8 @@ public struct Ledger: Sendable {
         var transition = start(account, at: now)
         let expired = transition
         let outcome = refusal(ofAge: command, at: now).map { .failure($0) } ?? perform(command, on: &transition)
-        let entryID = transition.entries.last?.entryID
+        // The command's own entry, not an expiry made before it.
+        let entryID = transition.entries.count > expired.entries.count ? transition.entries.last?.entryID : nil
         let result: CommandResult
         switch outcome {
         case .success:
@@ -95,7 +98,7 @@ public struct Ledger: Sendable {
         transition.commandResult = result
         transition.events.insert(.commandResult(result), at: 0)
         if result.status == .applied {
-            transition.audit = AuditRecord.of(command, from: account, to: transition.account, at: now)
+            transition.audit = AuditRecord.of(command, from: expired.account, to: transition.account, at: now)
         }
         transition.finish(from: account)
         return transition
