@@ -138,21 +138,29 @@ public final class PostgresLedgerReader: LedgerReading {
     public func verify() throws(StoreError) -> VerificationReport {
         // Both reads in one snapshot, back to back; the rows are checked after it ends (hashing
         // every entry takes longer than the server lets a transaction sit idle).
-        let (entries, customers) = try snapshot { () throws(StoreError) in
+        let (entries, customers, grantRows) = try snapshot { () throws(StoreError) in
             (
                 try session.query(
                     "SELECT \(unescaped: PostgresRecords.entrySelect) FROM entries ORDER BY customer_id, entry_id",
                     "reading every entry"),
                 try session.query(
                     """
-                    SELECT c.customer_id, c.balance, c.last_entry_id, c.head_hash, coalesce(g.remaining, 0)::bigint
-                    FROM customers c
-                    LEFT JOIN (SELECT customer_id, sum(remaining) AS remaining FROM grants GROUP BY customer_id) g
-                      ON g.customer_id = c.customer_id
-                    ORDER BY c.customer_id
+                    SELECT customer_id, balance, last_entry_id, head_hash FROM customers ORDER BY customer_id
                     """,
-                    "reading every customer")
+                    "reading every customer"),
+                try session.query(
+                    "SELECT customer_id, entry_id, amount, remaining, expires_at FROM grants", "reading every grant")
             )
+        }
+        var grants: [String: [Grant]] = [:]
+        for row in grantRows {
+            let columns = PostgresColumns(row)
+            grants[try columns.string(0), default: []].append(
+                Grant(
+                    entryID: try columns.int(1), amount: CreditAmount(micros: try columns.int(2)),
+                    remaining: CreditAmount(micros: try columns.int(3)),
+                    expiresAt: try columns.optionalInt(4).map(Timestamp.init(millisecondsSinceEpoch:)), note: "",
+                    addedAt: Timestamp(millisecondsSinceEpoch: 0)))
         }
         var verifier = LedgerVerifier()
         for row in entries { verifier.entry(try PostgresRecords.entry(from: PostgresColumns(row))) }
@@ -164,7 +172,7 @@ public final class PostgresLedgerReader: LedgerReading {
                 let lastEntryID = try columns.int(2)
                 verifier.customer(name, balance: balance, lastEntryID: lastEntryID)
                 verifier.head(name, hash: try columns.optionalString(3), lastEntryID: lastEntryID)
-                verifier.grants(name, remaining: try columns.int(4), balance: balance)
+                verifier.grants(name, rows: grants[name] ?? [], balance: balance)
             }
         }
         return verifier.result

@@ -247,7 +247,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         ) { PostgresRecords.values($0.0, partition: $0.1) }
         try session.insert(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
         try session.insert(plan.audits, into: "audit", columns: PostgresRecords.auditColumns, values: PostgresRecords.values)
-        try PostgresRecords.write(grants: plan.grantChanges, session: session)
+        try PostgresRecords.write(
+            grants: plan.grantChanges, first: { plan.customers[$0]?.grants.active.first?.entryID }, session: session)
         let recordedAt = plan.now.millisecondsSinceEpoch
         try session.insert(
             plan.newKeys, into: "idempotency_keys",

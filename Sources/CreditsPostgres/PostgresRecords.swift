@@ -97,26 +97,35 @@ enum PostgresRecords {
                     note: try columns.string(5), addedAt: Timestamp(millisecondsSinceEpoch: try columns.int(6))))
         }
         for index in accounts.indices {
-            if let list = grants[accounts[index].customerID] { accounts[index].grants = GrantBook(active: list) }
+            if let list = grants[accounts[index].customerID] {
+                accounts[index].grants = GrantBook(stored: list, balance: accounts[index].balance)
+            }
         }
         return accounts
     }
 
     // MARK: Grants
 
-    /// Writes the newest state of each changed grant: an upsert of those with credits left, a
-    /// delete of the others.
-    static func write(grants changes: [(customerID: String, grant: Grant)], session: PostgresSession) throws(StoreError) {
+    /// Writes the newest state of each changed grant: a delete of those with nothing left, an
+    /// upsert of the others but each customer's first grant (`first`), whose remaining the
+    /// balance gives unless the batch made it (`GrantBook.init(stored:balance:)`).
+    static func write(
+        grants changes: [(customerID: String, grant: Grant, isNew: Bool)], first: (String) -> Int64?,
+        session: PostgresSession
+    ) throws(StoreError) {
         guard !changes.isEmpty else { return }
-        var newest: [String: (customerID: String, grant: Grant)] = [:]
+        var newest: [String: (customerID: String, grant: Grant, isNew: Bool)] = [:]
         var order: [String] = []
         for change in changes {
             let key = "\(change.grant.entryID)/\(change.customerID)"
+            let wasNew = newest[key]?.isNew ?? false
             if newest.updateValue(change, forKey: key) == nil { order.append(key) }
+            newest[key]?.isNew = change.isNew || wasNew
         }
         let rows = order.compactMap { newest[$0] }
         try session.insert(
-            rows.filter { $0.grant.remaining.micros > 0 }, into: "grants",
+            rows.filter { $0.grant.remaining.micros > 0 && ($0.isNew || first($0.customerID) != $0.grant.entryID) },
+            into: "grants",
             columns: ["customer_id", "entry_id", "amount", "remaining", "expires_at", "note", "added_at"],
             suffix: " ON CONFLICT (customer_id, entry_id) DO UPDATE SET remaining = EXCLUDED.remaining"
         ) {

@@ -392,7 +392,9 @@ struct LedgerStoreTests {
         #expect(problems.count == 2 && problems.last?.hasPrefix("cus_1: entry 1 does not match its hash") == true)
         try tamper.execute("UPDATE customers SET balance = balance + 5")
         let more = try fixture.reader().verify().problems
-        #expect(more.count == 4 && more.last == "cus_1: its grants hold 100 credits, the balance is 100.000005", "\(more)")
+        #expect(
+            more.count == 4 && more.last?.hasPrefix("cus_1: its grants do not add up to the balance 100.000005") == true,
+            "\(more)")
     }
 }
 

@@ -11,6 +11,24 @@ public struct GrantBook: Sendable, Equatable {
         self.active = active.filter { $0.remaining.micros > 0 }.sorted(by: Grant.drawsBefore)
     }
 
+    /// The grants as the stores keep them: every row's remaining is exact but the first's (in
+    /// draw-down order), which draws change batch after batch; it is whatever the balance leaves,
+    /// max(balance, 0) - the others' remaining, so a usage event that draws on it writes no row.
+    public init(stored: [Grant], balance: CreditAmount) {
+        self.init(active: stored)
+        guard !active.isEmpty else { return }
+        let rest = active.dropFirst().reduce(Int64(0)) { $0 + $1.remaining.micros }
+        active[0].remaining = CreditAmount(micros: max(balance.micros, 0) - rest)
+    }
+
+    /// The first grant's remaining as `init(stored:balance:)` derives it, for `verify`: nil without
+    /// grants.
+    public static func derivedFirst(of stored: [Grant], balance: CreditAmount) -> (grant: Grant, remaining: Int64)? {
+        let sorted = stored.sorted(by: Grant.drawsBefore)
+        guard let first = sorted.first else { return nil }
+        return (first, max(balance.micros, 0) - sorted.dropFirst().reduce(Int64(0)) { $0 + $1.remaining.micros })
+    }
+
     /// The sum of the remaining credits.
     public var remaining: CreditAmount { CreditAmount(micros: active.reduce(0) { $0 + $1.remaining.micros }) }
 
@@ -20,9 +38,12 @@ public struct GrantBook: Sendable, Equatable {
         return NextExpiry(at: at, amount: first.remaining)
     }
 
-    /// Adds a grant in its place in the draw-down order (nothing when it has nothing left).
-    mutating func add(_ grant: Grant) {
-        guard grant.remaining.micros > 0 else { return }
+    /// Adds a grant in its place in the draw-down order (nothing when it has nothing left);
+    /// returns the grant that was first until then when the new one goes before it (the stores
+    /// must then write its remaining: see `init(stored:balance:)`).
+    @discardableResult
+    mutating func add(_ grant: Grant) -> Grant? {
+        guard grant.remaining.micros > 0 else { return nil }
         var low = 0
         var high = active.count
         while low < high {
@@ -30,6 +51,7 @@ public struct GrantBook: Sendable, Equatable {
             if Grant.drawsBefore(active[middle], grant) { low = middle + 1 } else { high = middle }
         }
         active.insert(grant, at: low)
+        return low == 0 && active.count > 1 ? active[1] : nil
     }
 
     /// Draws `micros` (> 0) from the grants in order; returns each grant drawn from, as it is

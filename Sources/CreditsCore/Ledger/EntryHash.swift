@@ -11,17 +11,33 @@ public enum EntryHash {
 
     /// The bytes the hash is taken of (for documentation and independent checks).
     public static func preimage(of entry: LedgerEntry, previous: String) -> [UInt8] {
-        var bytes = Array(previous.utf8)
-        bytes.reserveCapacity(256)
-        let fields = [
-            entry.customerID, String(entry.entryID), entry.kind.rawValue, entry.amount.description,
-            entry.balance.description, entry.source.kind, entry.source.id, entry.note, entry.recordedAt.description,
-        ]
-        for field in fields {
-            bytes.append(contentsOf: String(field.utf8.count).utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(200 + entry.customerID.utf8.count + entry.note.utf8.count + entry.source.id.utf8.count)
+        bytes.append(contentsOf: previous.utf8)
+        // Written straight into the buffer (the hash is taken for every entry made).
+        var scratch: [UInt8] = []
+        scratch.reserveCapacity(32)
+        func field(_ text: String) {
+            JSONObjectWriter.appendDecimal(Int64(text.utf8.count), to: &bytes)
             bytes.append(UInt8(ascii: ":"))
-            bytes.append(contentsOf: field.utf8)
+            bytes.append(contentsOf: text.utf8)
         }
+        func field(_ write: (inout [UInt8]) -> Void) {
+            scratch.removeAll(keepingCapacity: true)
+            write(&scratch)
+            JSONObjectWriter.appendDecimal(Int64(scratch.count), to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            bytes.append(contentsOf: scratch)
+        }
+        field(entry.customerID)
+        field { JSONObjectWriter.appendDecimal(entry.entryID, to: &$0) }
+        field(entry.kind.rawValue)
+        field { entry.amount.appendText(to: &$0) }
+        field { entry.balance.appendText(to: &$0) }
+        field(entry.source.kind)
+        field(entry.source.id)
+        field(entry.note)
+        field { entry.recordedAt.appendText(to: &$0) }
         return bytes
     }
 

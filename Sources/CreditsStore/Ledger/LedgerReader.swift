@@ -153,14 +153,21 @@ public final class LedgerReader {
             let num = entries.int64(Int32(EntryRecords.columnCount))
             verifier.entry(EntryRecords.entry(from: entries, customerID: names[num] ?? "customer #\(num)"))
         }
-        var remaining: [Int64: Int64] = [:]
-        let grants = try connection.statement("SELECT customer_num, sum(remaining) FROM grants GROUP BY customer_num")
-        while try grants.step() { remaining[grants.int64(0)] = grants.int64(1) }
+        var grantRows: [Int64: [Grant]] = [:]
+        let grants = try connection.statement("SELECT customer_num, entry_id, amount, remaining, expires_at FROM grants")
+        while try grants.step() {
+            grantRows[grants.int64(0), default: []].append(
+                Grant(
+                    entryID: grants.int64(1), amount: CreditAmount(micros: grants.int64(2)),
+                    remaining: CreditAmount(micros: grants.int64(3)),
+                    expiresAt: grants.optionalInt64(4).map(Timestamp.init(millisecondsSinceEpoch:)), note: "",
+                    addedAt: Timestamp(millisecondsSinceEpoch: 0)))
+        }
         for customer in stored.sorted(by: { $0.num < $1.num }) {
             let name = names[customer.num] ?? ""
             verifier.customer(name, balance: customer.balance, lastEntryID: customer.lastEntryID)
             verifier.head(name, hash: customer.head, lastEntryID: customer.lastEntryID)
-            verifier.grants(name, remaining: remaining[customer.num] ?? 0, balance: customer.balance)
+            verifier.grants(name, rows: grantRows[customer.num] ?? [], balance: customer.balance)
         }
         return verifier.result
     }

@@ -159,8 +159,12 @@ extension LedgerStore {
         }
         work.report.entries += transition.entries.count
         if let audit = transition.audit { work.pending.audits.append((customer.num, audit)) }
-        for grant in transition.grantChanges {
-            work.pending.grants.append(GrantRecords.Change(customerNum: customer.num, grant: grant))
+        if !transition.grantChanges.isEmpty {
+            let added = Set(transition.entries.lazy.filter { $0.kind == .added }.map(\.entryID))
+            for grant in transition.grantChanges {
+                work.pending.grants.append(
+                    GrantRecords.Change(customerNum: customer.num, grant: grant, isNew: added.contains(grant.entryID)))
+            }
         }
         if transition.account != customer.account || !transition.entries.isEmpty {
             customer.account = transition.account

@@ -262,7 +262,11 @@ public final class LedgerStore {
             }
         }
         work.report.changedAccounts = withoutRows
-        try work.pending.flush(to: connection)
+        var firstGrants: [Int64: Int64] = [:]
+        if !work.pending.grants.isEmpty {
+            for stored in changed { firstGrants[stored.num] = stored.account.grants.active.first?.entryID }
+        }
+        try work.pending.flush(to: connection) { firstGrants[$0] }
         try CustomerRecords(connection: connection).updateAll(changed)
     }
 

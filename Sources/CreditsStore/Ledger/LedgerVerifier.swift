@@ -41,13 +41,20 @@ public struct LedgerVerifier {
         report.problems.append("\(customer): head_hash \(hash ?? "none") is not the hash of entry \(lastEntryID) (\(newest))")
     }
 
-    /// The sum of a customer's grants' remaining credits: the balance when it is not negative,
-    /// else 0 (the debt is paid out of the next grant).
-    public mutating func grants(_ customer: String, remaining: Int64, balance: Int64) {
-        guard remaining != max(balance, 0) else { return }
+    /// A customer's grant rows: together they hold the balance when it is not negative, else
+    /// nothing (the debt is paid out of the next grant). The first grant's remaining is what the
+    /// balance leaves of the others (`GrantBook.init(stored:balance:)`): it must lie in 1...amount.
+    public mutating func grants(_ customer: String, rows: [Grant], balance: Int64) {
+        guard let (first, remaining) = GrantBook.derivedFirst(of: rows, balance: CreditAmount(micros: balance)) else {
+            if balance > 0 {
+                report.problems.append("\(customer): balance \(CreditAmount(micros: balance)) but no grant holds credits")
+            }
+            return
+        }
+        guard remaining < 1 || remaining > first.amount.micros else { return }
         report.problems.append(
-            "\(customer): its grants hold \(CreditAmount(micros: remaining)) credits, the balance is "
-                + "\(CreditAmount(micros: balance))")
+            "\(customer): its grants do not add up to the balance \(CreditAmount(micros: balance)): the first, entry "
+                + "\(first.entryID) of \(first.amount), would hold \(CreditAmount(micros: remaining))")
     }
 
     /// One entry's balance, in the customer's id order.

@@ -29,7 +29,10 @@ struct CustomerRecords {
             })
         else { return nil }
         var stored = found
-        if activeGrants > 0 { stored.account.grants = try GrantRecords(connection: connection).active(customerNum: stored.num) }
+        if activeGrants > 0 {
+            stored.account.grants = try GrantRecords(connection: connection).active(
+                customerNum: stored.num, balance: stored.account.balance)
+        }
         return stored
     }
 

@@ -7,14 +7,21 @@ struct GrantRecords {
 
     static let columns = ["customer_num", "entry_id", "amount", "remaining", "expires_at", "note", "added_at"]
 
-    /// A grant changed by a batch, as it is afterwards.
+    /// A grant changed by a batch, as it is afterwards; `isNew` when the batch made it.
     struct Change {
         var customerNum: Int64
         var grant: Grant
+        var isNew: Bool
     }
 
-    /// A customer's grants with credits left, in draw-down order.
-    func active(customerNum: Int64) throws(StoreError) -> GrantBook {
+    /// A customer's grants with credits left, in draw-down order (the first's remaining derived
+    /// from the balance: `GrantBook.init(stored:balance:)`).
+    func active(customerNum: Int64, balance: CreditAmount) throws(StoreError) -> GrantBook {
+        GrantBook(stored: try rows(customerNum: customerNum), balance: balance)
+    }
+
+    /// A customer's grant rows as stored.
+    func rows(customerNum: Int64) throws(StoreError) -> [Grant] {
         let statement = try connection.statement(
             "SELECT entry_id, amount, remaining, expires_at, note, added_at FROM grants WHERE customer_num = ?")
         statement.bind(1, customerNum)
@@ -27,26 +34,30 @@ struct GrantRecords {
                     expiresAt: statement.optionalInt64(3).map(Timestamp.init(millisecondsSinceEpoch:)),
                     note: statement.string(4), addedAt: Timestamp(millisecondsSinceEpoch: statement.int64(5))))
         }
-        return GrantBook(active: grants)
+        return grants
     }
 
-    /// Writes the newest state of each changed grant: an upsert of those with credits left, a
-    /// delete of the others.
-    func write(_ changes: [Change]) throws(StoreError) {
+    /// Writes the newest state of each changed grant: a delete of those with nothing left, an
+    /// upsert of the others but the customer's first grant (`first`, by customer number), whose
+    /// remaining the balance gives unless the batch made it.
+    func write(_ changes: [Change], first: (Int64) -> Int64?) throws(StoreError) {
         guard !changes.isEmpty else { return }
         var newest: [Change] = []
         var position: [GrantKey: Int] = [:]
         for change in changes {
             let key = GrantKey(customerNum: change.customerNum, entryID: change.grant.entryID)
             if let index = position[key] {
+                let wasNew = newest[index].isNew
                 newest[index] = change
+                newest[index].isNew = newest[index].isNew || wasNew
             } else {
                 position[key] = newest.count
                 newest.append(change)
             }
         }
         try connection.insert(
-            newest.filter { $0.grant.remaining.micros > 0 }, into: "grants", columns: Self.columns,
+            newest.filter { $0.grant.remaining.micros > 0 && ($0.isNew || first($0.customerNum) != $0.grant.entryID) },
+            into: "grants", columns: Self.columns,
             suffix: " ON CONFLICT(customer_num, entry_id) DO UPDATE SET remaining = excluded.remaining"
         ) { change in
             let grant = change.grant

@@ -47,14 +47,15 @@ struct PendingWrites {
         return index >= 0 && index < keys.count ? index : nil
     }
 
-    /// Writes everything, in table order.
-    func flush(to connection: SQLiteConnection) throws(StoreError) {
+    /// Writes everything, in table order; `firstGrant` names each customer's first grant after
+    /// the batch (by customer number).
+    func flush(to connection: SQLiteConnection, firstGrant: (Int64) -> Int64?) throws(StoreError) {
         try connection.insert(entries, into: "entries", columns: EntryRecords.insertColumns, values: EntryRecords.values)
         try connection.insert(
             keys.filter { !$0.released }, into: "idempotency_keys",
             columns: IdempotencyKeys.insertColumns, values: IdempotencyKeys.values)
         try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, values: Outbox.values)
         try connection.insert(audits, into: "audit", columns: AuditRecords.insertColumns, values: AuditRecords.values)
-        try GrantRecords(connection: connection).write(grants)
+        try GrantRecords(connection: connection).write(grants, first: firstGrant)
     }
 }
