@@ -171,7 +171,7 @@ public final class PostgresLedgerReader: LedgerReading {
                 let balance = try columns.int(1)
                 let lastEntryID = try columns.int(2)
                 verifier.customer(name, balance: balance, lastEntryID: lastEntryID)
-                verifier.head(name, hash: try columns.optionalString(3), lastEntryID: lastEntryID)
+                verifier.head(name, hash: try columns.optionalString(3).flatMap { ChainHash(hex: $0) }, lastEntryID: lastEntryID)
                 verifier.grants(name, rows: grants[name] ?? [], balance: balance)
             }
         }

@@ -213,8 +213,8 @@ enum PostgresMigrations {
             previous = EntryHash.of(entry, previous: previous)
             customers.append(entry.customerID)
             entryIDs.append(entry.entryID)
-            hashes.append(previous)
-            heads[entry.customerID] = previous
+            hashes.append(previous.description)
+            heads[entry.customerID] = previous.description
         }
         var start = 0
         while start < hashes.count {

@@ -38,7 +38,8 @@ enum PostgresRecords {
             .int(account.versionedAt?.millisecondsSinceEpoch), .int(settings.callHoldSeconds),
             .int(settings.callHoldRate?.micros), .text(account.calls.encoded), .int(account.held.micros),
             .int(Int64(account.calls.live.count)), .int(account.nextDeadline?.millisecondsSinceEpoch),
-            .text(account.headHash), .int(settings.autoTopUpBelow?.micros), .text(settings.autoTopUpPackage),
+            .text(account.lastEntryID > 0 ? account.headHash.description : nil), .int(settings.autoTopUpBelow?.micros),
+            .text(settings.autoTopUpPackage),
             .bool(account.topUpRequested), .int(Int64(account.grants.active.count)),
         ]
     }
@@ -66,7 +67,7 @@ enum PostgresRecords {
             versionedAt: try row.optionalInt(19).map(Timestamp.init(millisecondsSinceEpoch:)),
             usage: UsageWindow(encoded: try row.optionalString(18)),
             calls: CallBook(encoded: try row.optionalString(22), customerID: try row.string(0)),
-            headHash: try row.optionalString(26) ?? EntryHash.genesis, topUpRequested: try row.bool(29))
+            headHash: try row.optionalString(26).flatMap { ChainHash(hex: $0) } ?? .genesis, topUpRequested: try row.bool(29))
     }
 
     /// The accounts of rows selected with `customerSelect`, in order, each with its grants (one
@@ -176,7 +177,8 @@ enum PostgresRecords {
             .text(entry.source.id), .text(entry.actor), .int(entry.breakdown?.call.micros),
             .int(entry.breakdown?.ai.micros), .int(entry.breakdown?.toolCalls.micros), .text(warnings),
             .text(entry.deductReason?.rawValue), .int(entry.occurredAt.millisecondsSinceEpoch),
-            .int(entry.recordedAt.millisecondsSinceEpoch), .int(entry.expiresAt?.millisecondsSinceEpoch), .text(entry.hash),
+            .int(entry.recordedAt.millisecondsSinceEpoch), .int(entry.expiresAt?.millisecondsSinceEpoch),
+            .text(entry.hash.description),
         ]
     }
 
@@ -199,6 +201,6 @@ enum PostgresRecords {
             occurredAt: Timestamp(millisecondsSinceEpoch: try row.int(14)),
             recordedAt: Timestamp(millisecondsSinceEpoch: try row.int(15)),
             expiresAt: try row.optionalInt(16).map(Timestamp.init(millisecondsSinceEpoch:)),
-            hash: try row.optionalString(17) ?? "")
+            hash: try row.optionalString(17).flatMap { ChainHash(hex: $0) } ?? .genesis)
     }
 }

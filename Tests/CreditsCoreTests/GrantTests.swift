@@ -274,13 +274,15 @@ struct GrantTests {
         _ = run.tick(seconds: 5)
         var previous = EntryHash.genesis
         for entry in run.entries {
-            #expect(entry.hash == EntryHash.of(entry, previous: previous) && entry.hash.count == 64)
+            #expect(entry.hash == EntryHash.of(entry, previous: previous) && entry.hash.description.count == 64)
             previous = entry.hash
         }
         #expect(run.entries.map(\.kind) == [.added, .used, .expired] && run.account.headHash == previous)
         // The layout: "2:" counts bytes, not characters.
         let preimage = String(decoding: EntryHash.preimage(of: run.entries[0], previous: EntryHash.genesis), as: UTF8.self)
-        #expect(preimage.contains("14:Añadido «x»") && preimage.hasPrefix(EntryHash.genesis + "5:cus_11:15:added2:102:10"))
+        #expect(
+            preimage.contains("14:Añadido «x»") && preimage.hasPrefix(EntryHash.genesis.description + "5:cus_11:15:added2:102:10")
+        )
         var edited = run.entries[1]
         edited.amount = credits("-0.5")
         #expect(EntryHash.of(edited, previous: run.entries[0].hash) != run.entries[1].hash)

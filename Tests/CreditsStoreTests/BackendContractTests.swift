@@ -203,7 +203,8 @@ struct BackendContractTests {
             try ["cus_1", "cus_2"].flatMap { customer -> [String] in
                 let account = try #require(try reader.account(customer))
                 let entries = try reader.entries(customer, cursor: nil, limit: 50, kind: nil).entries
-                return [account.headHash] + entries.map(\.hash) + account.grants.active.map { "\($0.entryID):\($0.remaining)" }
+                return [account.headHash.description] + entries.map(\.hash.description)
+                    + account.grants.active.map { "\($0.entryID):\($0.remaining)" }
             }
         }
         let made = try state()

@@ -59,7 +59,7 @@ extension LedgerEntry {
         writeProvenance(into: &w)
         w.string("occurred_at", occurredAt)
         w.string("recorded_at", recordedAt)
-        w.string("hash", hash)
+        w.string("hash", hash.description)
         return w.finished()
     }
 
@@ -126,7 +126,7 @@ extension AccountState {
         w.string("available", account.available)
         w.int("live_calls", Int64(account.calls.live.count))
         if let expiry = account.grants.nextExpiry { w.object("next_expiry", expiry.jsonObject) }
-        if account.lastEntryID > 0 { w.string("head_hash", account.headHash) }
+        if account.lastEntryID > 0 { w.string("head_hash", account.headHash.description) }
         w.string("updated_at", updatedAt)
         return w.finished()
     }

@@ -11,7 +11,7 @@ extension LedgerTransition {
                 entryID: entry.entryID, amount: entry.amount,
                 remaining: CreditAmount(micros: max(0, entry.amount.micros - debt)), expiresAt: entry.expiresAt,
                 note: entry.note, addedAt: entry.recordedAt)
-            account.grants.add(grant)
+            if let displaced = account.grants.add(grant) { grantChanges.append(displaced) }
             grantChanges.append(grant)
         case .used, .deducted:
             guard entry.amount.micros < 0 else { return }

@@ -23,7 +23,7 @@ public struct CustomerAccount: Sendable, Equatable {
     /// Grants with credits left, in draw-down order.
     public var grants: GrantBook
     /// The newest entry's chain hash (`EntryHash.genesis` before the first entry).
-    public var headHash: String
+    public var headHash: ChainHash
     /// True once an automatic top-up was requested for the current fall below
     /// `auto_top_up_below`; re-armed when an added entry leaves the balance above it.
     public var topUpRequested: Bool
@@ -33,7 +33,7 @@ public struct CustomerAccount: Sendable, Equatable {
         lastEntryID: Int64 = 0, balanceUpdatedAt: Timestamp? = nil, blockState: BlockState = .active,
         lowCreditAlerted: Bool = false, settings: CustomerSettings = CustomerSettings(), version: Int64 = 0,
         versionedAt: Timestamp? = nil, usage: UsageWindow = UsageWindow(), calls: CallBook = CallBook(),
-        grants: GrantBook = GrantBook(), headHash: String = EntryHash.genesis, topUpRequested: Bool = false
+        grants: GrantBook = GrantBook(), headHash: ChainHash = .genesis, topUpRequested: Bool = false
     ) {
         self.grants = grants
         self.headHash = headHash

@@ -1,5 +1,92 @@
 import Crypto
 
+/// A SHA-256 value of the verifiable history, held inline (no allocation, nothing to count
+/// references of); its text is lowercase hex.
+public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
+    private var words: (UInt64, UInt64, UInt64, UInt64)
+
+    /// The "previous hash" of a customer's first entry: 64 zeros as text.
+    public static let genesis = ChainHash(words: (0, 0, 0, 0))
+
+    private init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
+
+    /// The 32 bytes of a digest (or of a stored value); nil for another length.
+    public init?(bytes: some Sequence<UInt8>) {
+        var values: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        var count = 0
+        for byte in bytes {
+            switch count / 8 {
+            case 0: values.0 = values.0 << 8 | UInt64(byte)
+            case 1: values.1 = values.1 << 8 | UInt64(byte)
+            case 2: values.2 = values.2 << 8 | UInt64(byte)
+            case 3: values.3 = values.3 << 8 | UInt64(byte)
+            default: return nil
+            }
+            count += 1
+        }
+        guard count == 32 else { return nil }
+        words = values
+    }
+
+    /// From its 64 lowercase hex digits; nil for anything else.
+    public init?(hex: String) {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for index in stride(from: 0, to: 64, by: 2) {
+            guard let high = Self.value(of: digits[index]), let low = Self.value(of: digits[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self.init(bytes: bytes)
+    }
+
+    /// The 32 bytes, most significant first.
+    public var bytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(32)
+        for word in [words.0, words.1, words.2, words.3] {
+            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
+        }
+        return bytes
+    }
+
+    /// Appends the 64 hex digits.
+    public func appendHex(to text: inout [UInt8]) {
+        for word in [words.0, words.1, words.2, words.3] {
+            for shift in stride(from: 60, through: 0, by: -4) { text.append(Self.digits[Int(word >> UInt64(shift) & 0xF)]) }
+        }
+    }
+
+    public var description: String {
+        var text: [UInt8] = []
+        text.reserveCapacity(64)
+        appendHex(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    public static func == (a: ChainHash, b: ChainHash) -> Bool {
+        a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
+
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    private static func value(of digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
 /// The verifiable history: every entry's `hash` is the SHA-256 of its customer's previous
 /// entry's hash (64 zeros before entry 1, as lowercase hex text) followed by the entry's fields,
 /// each written as its UTF-8 byte length in decimal, a colon, then its bytes: customer_id,
@@ -7,13 +94,13 @@ import Crypto
 /// appear in `credits.balance-changed`. docs/contract.md has a worked example.
 public enum EntryHash {
     /// The "previous hash" of a customer's first entry.
-    public static let genesis = String(repeating: "0", count: 64)
+    public static let genesis = ChainHash.genesis
 
     /// The bytes the hash is taken of (for documentation and independent checks).
-    public static func preimage(of entry: LedgerEntry, previous: String) -> [UInt8] {
+    public static func preimage(of entry: LedgerEntry, previous: ChainHash) -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(200 + entry.customerID.utf8.count + entry.note.utf8.count + entry.source.id.utf8.count)
-        bytes.append(contentsOf: previous.utf8)
+        previous.appendHex(to: &bytes)
         // Written straight into the buffer (the hash is taken for every entry made).
         var scratch: [UInt8] = []
         scratch.reserveCapacity(32)
@@ -41,20 +128,8 @@ public enum EntryHash {
         return bytes
     }
 
-    /// The entry's hash after `previous` (lowercase hex).
-    public static func of(_ entry: LedgerEntry, previous: String) -> String {
-        hex(SHA256.hash(data: preimage(of: entry, previous: previous)))
-    }
-
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    static func hex(_ digest: SHA256.Digest) -> String {
-        var text: [UInt8] = []
-        text.reserveCapacity(64)
-        for byte in digest {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0xF)])
-        }
-        return String(decoding: text, as: UTF8.self)
+    /// The entry's hash after `previous`.
+    public static func of(_ entry: LedgerEntry, previous: ChainHash) -> ChainHash {
+        ChainHash(bytes: SHA256.hash(data: preimage(of: entry, previous: previous)))!
     }
 }

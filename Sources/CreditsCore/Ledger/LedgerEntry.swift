@@ -65,13 +65,13 @@ public struct LedgerEntry: Sendable, Equatable {
     /// For added entries: when the grant's credits expire (nil: never).
     public var expiresAt: Timestamp?
     /// The chain hash (`EntryHash`) after the customer's previous entry; lowercase hex.
-    public var hash: String
+    public var hash: ChainHash
 
     public init(
         customerID: String, entryID: Int64, kind: Kind, amount: CreditAmount, balance: CreditAmount,
         note: String, source: Source, actor: String? = nil, breakdown: Pricing.Charge? = nil,
         deductReason: AdminCommand.DeductReason? = nil, occurredAt: Timestamp, recordedAt: Timestamp,
-        expiresAt: Timestamp? = nil, hash: String = ""
+        expiresAt: Timestamp? = nil, hash: ChainHash = .genesis
     ) {
         self.expiresAt = expiresAt
         self.hash = hash

@@ -290,7 +290,7 @@ enum CustomerJSON {
         body.string("available", account.available)
         body.int("live_calls", Int64(account.calls.live.count))
         if let expiry = account.grants.nextExpiry { body.object("next_expiry", expiry.jsonObject) }
-        if account.lastEntryID > 0 { body.string("head_hash", account.headHash) }
+        if account.lastEntryID > 0 { body.string("head_hash", account.headHash.description) }
         AccountProjection(account, at: WallClock.now()).write(into: &body)
         let settings = account.settings
         var fields = JSONObjectWriter()
@@ -351,7 +351,7 @@ enum CustomerJSON {
         row.string("date", entry.occurredAt)
         row.string("recorded_at", entry.recordedAt)
         entry.writeProvenance(into: &row)
-        row.string("hash", entry.hash)
+        row.string("hash", entry.hash.description)
         return row
     }
 

@@ -140,12 +140,16 @@ public final class LedgerReader {
     private func verifySnapshot() throws(StoreError) -> VerificationReport {
         var verifier = LedgerVerifier()
         var names: [Int64: String] = [:]
-        var stored: [(num: Int64, balance: Int64, lastEntryID: Int64, head: String?)] = []
+        var stored: [(num: Int64, balance: Int64, lastEntryID: Int64, head: ChainHash?)] = []
         let customers = try connection.statement(
             "SELECT customer_num, customer_id, balance, last_entry_id, head_hash FROM customers")
         while try customers.step() {
             names[customers.int64(0)] = customers.string(1)
-            stored.append((customers.int64(0), customers.int64(2), customers.int64(3), customers.optionalString(4)))
+            stored.append(
+                (
+                    customers.int64(0), customers.int64(2), customers.int64(3),
+                    customers.optionalBlob(4).flatMap { ChainHash(bytes: $0) }
+                ))
         }
         let entries = try connection.statement(
             "SELECT \(EntryRecords.columns), e.customer_num FROM entries e ORDER BY e.seq")

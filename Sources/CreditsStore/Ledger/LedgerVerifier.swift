@@ -27,7 +27,7 @@ public struct LedgerVerifier {
         if entry.hash != expected {
             state.hashMismatches += 1
             report.problems.append(
-                "\(customer): entry \(entry.entryID) does not match its hash (stored \(entry.hash.isEmpty ? "none" : entry.hash), "
+                "\(customer): entry \(entry.entryID) does not match its hash (stored \(entry.hash == .genesis ? "none" : entry.hash.description), "
                     + "recomputed \(expected)): the entry or its hash was changed after it was made")
         }
         state.hash = entry.hash
@@ -35,10 +35,11 @@ public struct LedgerVerifier {
     }
 
     /// The stored head hash of a customer (after all its entries were given).
-    public mutating func head(_ customer: String, hash: String?, lastEntryID: Int64) {
+    public mutating func head(_ customer: String, hash: ChainHash?, lastEntryID: Int64) {
         let newest = running[customer]?.hash ?? EntryHash.genesis
         guard lastEntryID > 0, (hash ?? EntryHash.genesis) != newest else { return }
-        report.problems.append("\(customer): head_hash \(hash ?? "none") is not the hash of entry \(lastEntryID) (\(newest))")
+        report.problems.append(
+            "\(customer): head_hash \(hash?.description ?? "none") is not the hash of entry \(lastEntryID) (\(newest))")
     }
 
     /// A customer's grant rows: together they hold the balance when it is not negative, else

@@ -78,7 +78,7 @@ struct CustomerRecords {
             .integer(account.version), .text(account.usage.encoded), .integer(account.versionedAt?.millisecondsSinceEpoch),
             .integer(settings.callHoldSeconds), .integer(settings.callHoldRate?.micros), .text(account.calls.encoded),
             .integer(account.held.micros), .integer(Int64(account.calls.live.count)),
-            .integer(account.nextDeadline?.millisecondsSinceEpoch), .text(account.headHash),
+            .integer(account.nextDeadline?.millisecondsSinceEpoch), .blob(account.lastEntryID > 0 ? account.headHash.bytes : nil),
             .integer(settings.autoTopUpBelow?.micros), .text(settings.autoTopUpPackage),
             .integer(account.topUpRequested ? 1 : 0), .integer(Int64(account.grants.active.count)),
         ]
@@ -142,6 +142,6 @@ struct CustomerRecords {
             versionedAt: row.optionalInt64(20).map(Timestamp.init(millisecondsSinceEpoch:)),
             usage: UsageWindow(encoded: row.optionalString(19)),
             calls: CallBook(encoded: row.optionalString(23), customerID: row.string(1)),
-            headHash: row.optionalString(27) ?? EntryHash.genesis, topUpRequested: row.int64(30) != 0)
+            headHash: row.optionalBlob(27).flatMap { ChainHash(bytes: $0) } ?? .genesis, topUpRequested: row.int64(30) != 0)
     }
 }

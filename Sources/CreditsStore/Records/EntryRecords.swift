@@ -24,7 +24,7 @@ struct EntryRecords {
             .text(entry.actor), .integer(entry.breakdown?.call.micros), .integer(entry.breakdown?.ai.micros),
             .integer(entry.breakdown?.toolCalls.micros), .text(warnings), .text(entry.deductReason?.rawValue),
             .integer(entry.occurredAt.millisecondsSinceEpoch), .integer(entry.recordedAt.millisecondsSinceEpoch),
-            .integer(entry.expiresAt?.millisecondsSinceEpoch), .text(entry.hash),
+            .integer(entry.expiresAt?.millisecondsSinceEpoch), .blob(entry.hash.bytes),
         ]
     }
 
@@ -73,6 +73,7 @@ struct EntryRecords {
             deductReason: row.optionalString(12).flatMap(AdminCommand.DeductReason.init(rawValue:)),
             occurredAt: Timestamp(millisecondsSinceEpoch: row.int64(13)),
             recordedAt: Timestamp(millisecondsSinceEpoch: row.int64(14)),
-            expiresAt: row.optionalInt64(15).map(Timestamp.init(millisecondsSinceEpoch:)), hash: row.optionalString(16) ?? "")
+            expiresAt: row.optionalInt64(15).map(Timestamp.init(millisecondsSinceEpoch:)),
+            hash: row.optionalBlob(16).flatMap { ChainHash(bytes: $0) } ?? .genesis)
     }
 }

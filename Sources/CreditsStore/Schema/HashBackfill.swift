@@ -10,8 +10,8 @@ enum HashBackfill {
             JOIN customers c ON c.customer_num = e.customer_num WHERE e.hash IS NULL ORDER BY e.customer_num, e.entry_id
             """)
         let columnCount = EntryRecords.columnCount
-        var updates: [(seq: Int64, hash: String)] = []
-        var heads: [(num: Int64, hash: String)] = []
+        var updates: [(seq: Int64, hash: ChainHash)] = []
+        var heads: [(num: Int64, hash: ChainHash)] = []
         var customer: Int64?
         var previous = EntryHash.genesis
         while try read.step() {
@@ -28,12 +28,12 @@ enum HashBackfill {
         if let customer { heads.append((customer, previous)) }
         let setHash = try connection.statement("UPDATE entries SET hash = ? WHERE seq = ?")
         for update in updates {
-            setHash.bind(.text(update.hash), .integer(update.seq))
+            setHash.bind(.blob(update.hash.bytes), .integer(update.seq))
             try setHash.run()
         }
         let setHead = try connection.statement("UPDATE customers SET head_hash = ? WHERE customer_num = ?")
         for head in heads {
-            setHead.bind(.text(head.hash), .integer(head.num))
+            setHead.bind(.blob(head.hash.bytes), .integer(head.num))
             try setHead.run()
         }
     }

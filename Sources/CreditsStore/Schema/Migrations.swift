@@ -227,8 +227,8 @@ enum Migrations {
             ) WHERE balance - newer > 0;
             UPDATE customers SET active_grants = (SELECT count(*) FROM grants g WHERE g.customer_num = customers.customer_num);
             ALTER TABLE entries ADD COLUMN expires_at INTEGER;        -- added entries: when the grant expires
-            ALTER TABLE entries ADD COLUMN hash TEXT;                 -- EntryHash: the chain over the customer's entries
-            ALTER TABLE customers ADD COLUMN head_hash TEXT;          -- the newest entry's hash
+            ALTER TABLE entries ADD COLUMN hash BLOB;                 -- EntryHash: the chain over the customer's entries (32 bytes)
+            ALTER TABLE customers ADD COLUMN head_hash BLOB;          -- the newest entry's hash (32 bytes)
             ALTER TABLE customers ADD COLUMN auto_top_up_below INTEGER;
             ALTER TABLE customers ADD COLUMN auto_top_up_package TEXT;
             ALTER TABLE customers ADD COLUMN top_up_requested INTEGER NOT NULL DEFAULT 0;
