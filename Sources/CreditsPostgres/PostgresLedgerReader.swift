@@ -148,20 +148,10 @@ public final class PostgresLedgerReader: LedgerReading {
                     SELECT customer_id, balance, last_entry_id, head_hash FROM customers ORDER BY customer_id
                     """,
                     "reading every customer"),
-                try session.query(
-                    "SELECT customer_id, entry_id, amount, remaining, expires_at FROM grants", "reading every grant")
+                try session.query("SELECT \(unescaped: PostgresRecords.grantSelect) FROM grants", "reading every grant")
             )
         }
-        var grants: [String: [Grant]] = [:]
-        for row in grantRows {
-            let columns = PostgresColumns(row)
-            grants[try columns.string(0), default: []].append(
-                Grant(
-                    entryID: try columns.int(1), amount: CreditAmount(micros: try columns.int(2)),
-                    remaining: CreditAmount(micros: try columns.int(3)),
-                    expiresAt: try columns.optionalInt(4).map(Timestamp.init(millisecondsSinceEpoch:)), note: "",
-                    addedAt: Timestamp(millisecondsSinceEpoch: 0)))
-        }
+        let grants = try PostgresRecords.grantsByCustomer(grantRows)
         var verifier = LedgerVerifier()
         for row in entries { verifier.entry(try PostgresRecords.entry(from: PostgresColumns(row))) }
         do {

@@ -82,21 +82,11 @@ enum PostgresRecords {
             accounts.append(account)
         }
         guard !withGrants.isEmpty else { return accounts }
-        var grants: [String: [Grant]] = [:]
-        for row in try session.query(
-            """
-            SELECT customer_id, entry_id, amount, remaining, expires_at, note, added_at FROM grants
-            WHERE customer_id = ANY(\(withGrants)::text[])
-            """, "reading grants")
-        {
-            let columns = PostgresColumns(row)
-            grants[try columns.string(0), default: []].append(
-                Grant(
-                    entryID: try columns.int(1), amount: CreditAmount(micros: try columns.int(2)),
-                    remaining: CreditAmount(micros: try columns.int(3)),
-                    expiresAt: try columns.optionalInt(4).map(Timestamp.init(millisecondsSinceEpoch:)),
-                    note: try columns.string(5), addedAt: Timestamp(millisecondsSinceEpoch: try columns.int(6))))
-        }
+        let grants = try grantsByCustomer(
+            session.query(
+                """
+                SELECT \(unescaped: grantSelect) FROM grants WHERE customer_id = ANY(\(withGrants)::text[])
+                """, "reading grants"))
         for index in accounts.indices {
             if let list = grants[accounts[index].customerID] {
                 accounts[index].grants = GrantBook(stored: list, balance: accounts[index].balance)
@@ -107,40 +97,48 @@ enum PostgresRecords {
 
     // MARK: Grants
 
+    /// The columns `grantsByCustomer` reads.
+    static let grantSelect = "customer_id, entry_id, amount, remaining, expires_at, note, added_at"
+
+    /// Grant rows selected with `grantSelect`, by customer, as stored.
+    static func grantsByCustomer(_ rows: PostgresQueryResult) throws(StoreError) -> [String: [Grant]] {
+        var grants: [String: [Grant]] = [:]
+        for row in rows {
+            let columns = PostgresColumns(row)
+            grants[try columns.string(0), default: []].append(
+                Grant(
+                    entryID: try columns.int(1), amount: CreditAmount(micros: try columns.int(2)),
+                    remaining: CreditAmount(micros: try columns.int(3)),
+                    expiresAt: try columns.optionalInt(4).map(Timestamp.init(millisecondsSinceEpoch:)),
+                    note: try columns.string(5), addedAt: Timestamp(millisecondsSinceEpoch: try columns.int(6))))
+        }
+        return grants
+    }
+
     /// Writes the newest state of each changed grant: a delete of those with nothing left, an
     /// upsert of the others but each customer's first grant (`first`), whose remaining the
     /// balance gives unless the batch made it (`GrantBook.init(stored:balance:)`).
     static func write(
-        grants changes: [(customerID: String, grant: Grant, isNew: Bool)], first: (String) -> Int64?,
-        session: PostgresSession
+        grants changes: [(customer: String, change: GrantChange)], first: (String) -> Int64?, session: PostgresSession
     ) throws(StoreError) {
         guard !changes.isEmpty else { return }
-        var newest: [String: (customerID: String, grant: Grant, isNew: Bool)] = [:]
-        var order: [String] = []
-        for change in changes {
-            let key = "\(change.grant.entryID)/\(change.customerID)"
-            let wasNew = newest[key]?.isNew ?? false
-            if newest.updateValue(change, forKey: key) == nil { order.append(key) }
-            newest[key]?.isNew = change.isNew || wasNew
-        }
-        let rows = order.compactMap { newest[$0] }
+        let writes = GrantWrites(changes, first: first)
         try session.insert(
-            rows.filter { $0.grant.remaining.micros > 0 && ($0.isNew || first($0.customerID) != $0.grant.entryID) },
-            into: "grants",
+            writes.upserts, into: "grants",
             columns: ["customer_id", "entry_id", "amount", "remaining", "expires_at", "note", "added_at"],
             suffix: " ON CONFLICT (customer_id, entry_id) DO UPDATE SET remaining = EXCLUDED.remaining"
         ) {
             [
-                .text($0.customerID), .int($0.grant.entryID), .int($0.grant.amount.micros),
+                .text($0.customer), .int($0.grant.entryID), .int($0.grant.amount.micros),
                 .int($0.grant.remaining.micros), .int($0.grant.expiresAt?.millisecondsSinceEpoch), .text($0.grant.note),
                 .int($0.grant.addedAt.millisecondsSinceEpoch),
             ]
         }
-        let gone = rows.filter { $0.grant.remaining.micros == 0 }
+        let gone = writes.deletes
         guard !gone.isEmpty else { return }
         try session.query(
             """
-            DELETE FROM grants g USING unnest(\(gone.map(\.customerID))::text[], \(gone.map(\.grant.entryID))::bigint[]) AS d(c, e)
+            DELETE FROM grants g USING unnest(\(gone.map(\.customer))::text[], \(gone.map(\.grant.entryID))::bigint[]) AS d(c, e)
             WHERE g.customer_id = d.c AND g.entry_id = d.e
             """, "deleting spent grants")
     }

@@ -38,6 +38,18 @@ public struct Grant: Sendable, Equatable {
     }
 }
 
+/// A grant a transition made or drew from, as it is afterwards.
+public struct GrantChange: Sendable, Equatable {
+    public var grant: Grant
+    /// The transition made the grant (its `added` entry is among the transition's entries).
+    public var isNew: Bool
+
+    public init(grant: Grant, isNew: Bool) {
+        self.grant = grant
+        self.isNew = isNew
+    }
+}
+
 /// The credits of the first grant that will expire (`next_expiry` of an account).
 public struct NextExpiry: Sendable, Equatable {
     public var at: Timestamp

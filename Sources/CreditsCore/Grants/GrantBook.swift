@@ -14,19 +14,12 @@ public struct GrantBook: Sendable, Equatable {
     /// The grants as the stores keep them: every row's remaining is exact but the first's (in
     /// draw-down order), which draws change batch after batch; it is whatever the balance leaves,
     /// max(balance, 0) - the others' remaining, so a usage event that draws on it writes no row.
+    /// (Stored rows that do not add up leave the first outside 1...amount: `verify` reports it.)
     public init(stored: [Grant], balance: CreditAmount) {
-        self.init(active: stored)
+        active = stored.sorted(by: Grant.drawsBefore)  // as stored: a bad row stays visible to `verify`
         guard !active.isEmpty else { return }
         let rest = active.dropFirst().reduce(Int64(0)) { $0 + $1.remaining.micros }
         active[0].remaining = CreditAmount(micros: max(balance.micros, 0) - rest)
-    }
-
-    /// The first grant's remaining as `init(stored:balance:)` derives it, for `verify`: nil without
-    /// grants.
-    public static func derivedFirst(of stored: [Grant], balance: CreditAmount) -> (grant: Grant, remaining: Int64)? {
-        let sorted = stored.sorted(by: Grant.drawsBefore)
-        guard let first = sorted.first else { return nil }
-        return (first, max(balance.micros, 0) - sorted.dropFirst().reduce(Int64(0)) { $0 + $1.remaining.micros })
     }
 
     /// The sum of the remaining credits.

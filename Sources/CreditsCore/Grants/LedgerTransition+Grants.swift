@@ -11,11 +11,11 @@ extension LedgerTransition {
                 entryID: entry.entryID, amount: entry.amount,
                 remaining: CreditAmount(micros: max(0, entry.amount.micros - debt)), expiresAt: entry.expiresAt,
                 note: entry.note, addedAt: entry.recordedAt)
-            if let displaced = account.grants.add(grant) { grantChanges.append(displaced) }
-            grantChanges.append(grant)
+            if let displaced = account.grants.add(grant) { grantChanges.append(GrantChange(grant: displaced, isNew: false)) }
+            grantChanges.append(GrantChange(grant: grant, isNew: true))
         case .used, .deducted:
             guard entry.amount.micros < 0 else { return }
-            grantChanges += account.grants.draw(-entry.amount.micros).changed
+            grantChanges += account.grants.draw(-entry.amount.micros).changed.map { GrantChange(grant: $0, isNew: false) }
         case .expired:
             break
         }
@@ -29,7 +29,7 @@ extension LedgerTransition {
         for var grant in account.grants.removeExpired(at: now) {
             let left = grant.remaining
             grant.remaining = .zero
-            grantChanges.append(grant)
+            grantChanges.append(GrantChange(grant: grant, isNew: false))
             let note =
                 "Expired: the remaining \(left) credits of entry \(grant.entryID) (\(grant.note))"
             // Cannot overflow: the balance is at least the grant's remaining.

@@ -13,8 +13,8 @@ public struct LedgerTransition: Sendable, Equatable {
     /// For applied commands that changed the account: what changed, for the audit trail.
     public var audit: AuditRecord?
     /// Every grant this transition made or drew from, as it is afterwards (a grant may appear
-    /// more than once; the last is its state). The stores write these rows only.
-    public var grantChanges: [Grant] = []
+    /// more than once; the last is its state). The stores write these rows only (`GrantWrites`).
+    public var grantChanges: [GrantChange] = []
     let now: Timestamp
     let configuration: LedgerConfiguration
 

@@ -82,8 +82,8 @@ public struct BatchPlan {
     /// What the batch's applied commands changed, for the audit trail.
     public private(set) var audits: [AuditRecord] = []
     /// The grants the batch's entries made or drew from, as they are afterwards, in order (a
-    /// grant may appear more than once; its last state counts), and whether the batch made it.
-    public private(set) var grantChanges: [(customerID: String, grant: Grant, isNew: Bool)] = []
+    /// grant may appear more than once; its last state counts: `GrantWrites`).
+    public private(set) var grantChanges: [(customer: String, change: GrantChange)] = []
     public private(set) var newKeys: [NewKey] = []
     public private(set) var outputs: [Output] = []
     public private(set) var report = BatchReport()
@@ -275,12 +275,7 @@ public struct BatchPlan {
     private mutating func record(_ transition: LedgerTransition, partition: Int32) {
         entries += transition.entries
         if let audit = transition.audit { audits.append(audit) }
-        if !transition.grantChanges.isEmpty {
-            let added = Set(transition.entries.lazy.filter { $0.kind == .added }.map(\.entryID))
-            for grant in transition.grantChanges {
-                grantChanges.append((transition.account.customerID, grant, added.contains(grant.entryID)))
-            }
-        }
+        for change in transition.grantChanges { grantChanges.append((transition.account.customerID, change)) }
         for event in transition.events { emit(event, partition: partition) }
         report.entries += transition.entries.count
         let id = transition.account.customerID

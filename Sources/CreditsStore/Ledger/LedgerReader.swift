@@ -157,16 +157,7 @@ public final class LedgerReader {
             let num = entries.int64(Int32(EntryRecords.columnCount))
             verifier.entry(EntryRecords.entry(from: entries, customerID: names[num] ?? "customer #\(num)"))
         }
-        var grantRows: [Int64: [Grant]] = [:]
-        let grants = try connection.statement("SELECT customer_num, entry_id, amount, remaining, expires_at FROM grants")
-        while try grants.step() {
-            grantRows[grants.int64(0), default: []].append(
-                Grant(
-                    entryID: grants.int64(1), amount: CreditAmount(micros: grants.int64(2)),
-                    remaining: CreditAmount(micros: grants.int64(3)),
-                    expiresAt: grants.optionalInt64(4).map(Timestamp.init(millisecondsSinceEpoch:)), note: "",
-                    addedAt: Timestamp(millisecondsSinceEpoch: 0)))
-        }
+        let grantRows = try GrantRecords(connection: connection).allRows()
         for customer in stored.sorted(by: { $0.num < $1.num }) {
             let name = names[customer.num] ?? ""
             verifier.customer(name, balance: customer.balance, lastEntryID: customer.lastEntryID)

@@ -159,13 +159,7 @@ extension LedgerStore {
         }
         work.report.entries += transition.entries.count
         if let audit = transition.audit { work.pending.audits.append((customer.num, audit)) }
-        if !transition.grantChanges.isEmpty {
-            let added = Set(transition.entries.lazy.filter { $0.kind == .added }.map(\.entryID))
-            for grant in transition.grantChanges {
-                work.pending.grants.append(
-                    GrantRecords.Change(customerNum: customer.num, grant: grant, isNew: added.contains(grant.entryID)))
-            }
-        }
+        for change in transition.grantChanges { work.pending.grants.append((customer.num, change)) }
         if transition.account != customer.account || !transition.entries.isEmpty {
             customer.account = transition.account
             customers[customer.account.customerID] = customer

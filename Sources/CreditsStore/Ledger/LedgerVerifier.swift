@@ -46,12 +46,13 @@ public struct LedgerVerifier {
     /// nothing (the debt is paid out of the next grant). The first grant's remaining is what the
     /// balance leaves of the others (`GrantBook.init(stored:balance:)`): it must lie in 1...amount.
     public mutating func grants(_ customer: String, rows: [Grant], balance: Int64) {
-        guard let (first, remaining) = GrantBook.derivedFirst(of: rows, balance: CreditAmount(micros: balance)) else {
+        guard let first = GrantBook(stored: rows, balance: CreditAmount(micros: balance)).active.first else {
             if balance > 0 {
                 report.problems.append("\(customer): balance \(CreditAmount(micros: balance)) but no grant holds credits")
             }
             return
         }
+        let remaining = first.remaining.micros
         guard remaining < 1 || remaining > first.amount.micros else { return }
         report.problems.append(
             "\(customer): its grants do not add up to the balance \(CreditAmount(micros: balance)): the first, entry "

@@ -37,7 +37,7 @@ struct PendingWrites {
     var keys: [Key] = []
     var outbox: [OutboxRow] = []
     var audits: [(customerNum: Int64, record: AuditRecord)] = []
-    var grants: [GrantRecords.Change] = []
+    var grants: [(customer: Int64, change: GrantChange)] = []
 
     init(firstKeySeq: Int64) { self.firstKeySeq = firstKeySeq }
 
