@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // System libraries (installed from Debian: libsqlite3-dev, librdkafka-dev).
@@ -54,7 +55,7 @@ let package = Package(
                 "Crdkafka", "CreditsCore",
                 .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
-        // The service: pipeline loop, grace timer, configuration, HTTP.
+        // The service: pipeline loop, grace timer, configuration, HTTP API and operator console.
         .target(
             name: "CreditsService",
             dependencies: [
@@ -68,7 +69,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
-            ], swiftSettings: strict),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
+            // The console's templates and style sheet, compiled into the binary (no bundle to ship).
+            resources: [.embedInCode("Console/Templates")], swiftSettings: strict),
         .executableTarget(
             name: "credits-ledger",
             dependencies: [

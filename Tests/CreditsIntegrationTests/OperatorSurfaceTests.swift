@@ -266,7 +266,9 @@ struct StoreUnavailableTests {
         let status = ServiceStatus()
         var logger = Logger(label: "test")
         logger.logLevel = .warning
-        let app = HTTPServer.make(configuration: configuration, status: status, metrics: ServiceMetrics(), logger: logger)
+        let app = HTTPServer.make(
+            configuration: configuration, bootstrapServers: "127.0.0.1:9", status: status, metrics: ServiceMetrics(),
+            logger: logger)
         let task = Task { try await app.runService() }
         try await waitUntil(timeout: 30, "HTTP to listen") { status.snapshot.httpPort != nil }
         let (code, body) = try await httpGet(status.snapshot.httpPort!, "/v1/customers/cus_1")

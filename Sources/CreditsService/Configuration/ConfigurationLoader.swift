@@ -136,6 +136,7 @@ public enum ConfigurationLoader {
                 key: "commands.signing_keys",
                 problem: "commands.require_signature is on but no signing key is configured")
         }
+        result.console = try console(config, environment: environment, signingKeys: result.signingKeys)
         result.shutdownTimeoutMilliseconds = try integer(
             config, "shutdown.timeout_ms",
             default: result.shutdownTimeoutMilliseconds, in: 1_000...600_000)
@@ -244,6 +245,54 @@ public enum ConfigurationLoader {
                 throw ConfigurationError(key: key, problem: "\(parts[0]): \(error)")
             }
         }
+    }
+
+    /// `console.*`: who may sign in, how long a session lasts, which key signs.
+    private static func console(
+        _ config: ConfigReader, environment: [String: String], signingKeys: [String: Secret]
+    ) throws -> ServiceConfiguration.Console {
+        var console = ServiceConfiguration.Console()
+        console.enabled = config.bool(forKey: "console.enabled", default: true)
+        for (name, token) in try secrets(
+            config, "console.tokens", environment: environment, form: "OPERATOR_NAME=env:VARIABLE or OPERATOR_NAME=file:PATH")
+        {
+            guard name.count <= 64, name.allSatisfy({ $0.isLetter || $0.isNumber || "._@-".contains($0) }) else {
+                throw ConfigurationError(
+                    key: "console.tokens", problem: "\"\(name)\" is not an operator name (1-64 letters, digits, . _ @ -)")
+            }
+            guard token.bytes.count >= 16 else {
+                throw ConfigurationError(key: "console.tokens", problem: "\(name): the token must have at least 16 characters")
+            }
+            guard !console.operators.contains(where: { $0.name == name }) else {
+                throw ConfigurationError(key: "console.tokens", problem: "\(name) is listed twice")
+            }
+            console.operators.append(.init(name: name, token: token))
+        }
+        if let text = config.string(forKey: "console.session_timeout") {
+            guard let seconds = duration(text), (60...604_800).contains(seconds) else {
+                throw ConfigurationError(
+                    key: "console.session_timeout",
+                    problem: "\"\(text)\" is not a duration from 60s to 7d (e.g. 30m, 8h, 3600)")
+            }
+            console.sessionTimeoutSeconds = seconds
+        }
+        if let keyID = config.string(forKey: "console.signing_key"), !keyID.isEmpty {
+            guard signingKeys[keyID] != nil else {
+                throw ConfigurationError(key: "console.signing_key", problem: "\"\(keyID)\" is not a key of commands.signing_keys")
+            }
+            console.signingKeyID = keyID
+        }
+        return console
+    }
+
+    /// Seconds of a duration written `90`, `90s`, `30m`, `8h` or `2d`.
+    static func duration(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [Character: Int] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        guard let last = trimmed.last else { return nil }
+        let (digits, unit) = units[last].map { (trimmed.dropLast(), $0) } ?? (Substring(trimmed), 1)
+        guard !digits.isEmpty, digits.count <= 7, digits.allSatisfy(\.isASCII), let value = Int(digits) else { return nil }
+        return value * unit
     }
 
     /// A text setting that must not be empty when given.

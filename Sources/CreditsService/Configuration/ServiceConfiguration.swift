@@ -89,6 +89,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Key id -> secret, for command signatures.
     public var signingKeys: [String: Secret] = [:]
     public var ledger = LedgerConfiguration()
+    /// The operator console at `/console` (`console.*`).
+    public var console = Console()
 
     /// The ledger's rules as the pipeline applies them: `ledger` with commands bounded in age
     /// when idempotency keys are forgotten (`idempotencyRetentionDays`).
@@ -120,6 +122,31 @@ public struct ServiceConfiguration: Sendable, Equatable {
         }
     }
 
+    /// The operator console's settings.
+    public struct Console: Sendable, Equatable {
+        /// Serve `/console` (`console.enabled`).
+        public var enabled = true
+        /// Sign-in tokens, one per operator (`console.tokens`, `operator_name=env:VAR`).
+        public var operators: [Operator] = []
+        /// Seconds a session lasts without a request (`console.session_timeout`).
+        public var sessionTimeoutSeconds = 28_800
+        /// The key of `commands.signing_keys` the console signs with (default: the first by id).
+        public var signingKeyID: String?
+
+        /// An operator who may sign in: the name becomes the commands' `actor`.
+        public struct Operator: Sendable, Equatable {
+            public var name: String
+            public var token: Secret
+
+            public init(name: String, token: Secret) {
+                self.name = name
+                self.token = token
+            }
+        }
+
+        public init() {}
+    }
+
     /// The values of `store.synchronous`.
     public enum StoreSynchronous: String, Sendable, Equatable, CaseIterable {
         case full, normal
@@ -148,7 +175,8 @@ extension ServiceConfiguration: CustomStringConvertible, CustomDebugStringConver
         "ServiceConfiguration(brokers: \(brokers), group_id: \(groupID), store: \(storeURL.map(String.init(describing:)) ?? storePath), "
             + "http: \(httpHost):\(httpPort), kafka.properties: \(kafkaProperties.keys.sorted()), "
             + "http tokens: \(httpTokens.count), signing keys: \(signingKeys.keys.sorted()), "
-            + "signatures required: \(requireCommandSignature))"
+            + "signatures required: \(requireCommandSignature), console: \(console.enabled ? "on" : "off"), "
+            + "console operators: \(console.operators.map(\.name).sorted()))"
     }
 
     public var debugDescription: String { description }

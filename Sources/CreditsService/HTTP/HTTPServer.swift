@@ -3,10 +3,12 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// Builds the HTTP application: health, readiness, metrics and the `/v1` read API.
+/// Builds the HTTP application: health, readiness, metrics, the `/v1` read API and the operator
+/// console at `/console`.
 public enum HTTPServer {
+    /// - Parameter bootstrapServers: the brokers the console sends its admin commands to.
     public static func make(
-        configuration: ServiceConfiguration, status: ServiceStatus, metrics: ServiceMetrics,
+        configuration: ServiceConfiguration, bootstrapServers: String, status: ServiceStatus, metrics: ServiceMetrics,
         logger: Logger
     ) -> some ApplicationProtocol {
         let router = Router()
@@ -35,8 +37,30 @@ public enum HTTPServer {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition(status: status))))
         }
+        let model = ReadModel(configuration: configuration)
+        // With the embedded broker and no console token, a one-time token makes the console usable
+        // out of the box; its sign-in URL is logged once the port is known.
+        let oneTimeToken =
+            configuration.console.enabled && configuration.usesEmbeddedBroker && configuration.console.operators.isEmpty
+            ? ConsoleSessions.randomToken() : nil
+        if configuration.console.enabled {
+            if configuration.console.operators.isEmpty && oneTimeToken == nil {
+                logger.warning("console: no console.tokens configured, so nobody can sign in to /console")
+            }
+            ConsoleRoutes(
+                model: model,
+                sessions: ConsoleSessions(
+                    operators: configuration.console.operators,
+                    timeoutSeconds: configuration.console.sessionTimeoutSeconds, oneTimeToken: oneTimeToken),
+                commands: ConsoleCommands(
+                    configuration: configuration, bootstrapServers: bootstrapServers,
+                    logger: Logger(label: "credits.console")),
+                configuration: configuration, offersOneTimeToken: oneTimeToken != nil
+            )
+            .register(on: router)
+        }
         CustomerRoutes(
-            model: ReadModel(configuration: configuration), authorizer: authorizer,
+            model: model, authorizer: authorizer,
             defaultCreditsPerUSD: configuration.ledger.creditsPerUSD, usageScanLimit: configuration.httpUsageScanLimit
         )
         .register(on: router)
@@ -49,6 +73,11 @@ public enum HTTPServer {
                 let port = channel.localAddress?.port
                 status.update { $0.httpPort = port }
                 logger.info("HTTP listening", metadata: ["port": "\(port.map(String.init) ?? "?")"])
+                if let oneTimeToken, let port {
+                    logger.notice(
+                        "Operator console: open this loopback address to sign in (works once; set console.tokens for more)",
+                        metadata: ["url": "http://127.0.0.1:\(port)\(ConsolePaths.signIn)?token=\(oneTimeToken)"])
+                }
             },
             logger: logger)
     }

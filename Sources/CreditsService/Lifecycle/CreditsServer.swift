@@ -27,7 +27,8 @@ public final class CreditsServer: Sendable {
         let pipeline = LedgerService(
             configuration: configuration, bootstrapServers: bootstrapServers, status: status,
             metrics: metrics, logger: logger, wallClockAheadSeconds: wallClockAheadSeconds)
-        let http = HTTPServer.make(configuration: configuration, status: status, metrics: metrics, logger: logger)
+        let http = HTTPServer.make(
+            configuration: configuration, bootstrapServers: bootstrapServers, status: status, metrics: metrics, logger: logger)
         group = ServiceGroup(
             configuration: .init(
                 services: [.init(service: pipeline), .init(service: http)],
