@@ -111,6 +111,7 @@ let package = Package(
             dependencies: [
                 "CreditsService", "CreditsKafka", "CreditsStore", "CreditsPostgres", "CreditsCore",
                 "CreditsTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 "credits-ledger",  // the CLI tests run the built executable
             ], swiftSettings: strict),
         .testTarget(

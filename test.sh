@@ -3,7 +3,7 @@
 # against the embedded Kafka broker).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/install-deps.sh
+scripts/install-deps.sh tests
 # Formatting (.swift-format): the toolchain's swift-format; `swift format format -i -r Sources Tests` fixes it.
 swift format lint --strict --recursive Sources Tests Package.swift
 swift build --build-tests

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs the system packages the build and the tests need, when they are missing (Debian):
-# the C libraries the build links against, and PostgreSQL's server programs, which the tests start
-# themselves in a temporary directory (no system-wide cluster is created or started); and the
-# Python packages of the schema check.
+# Installs what is missing (Debian). `install-deps.sh` (run.sh): the C libraries the build links
+# against. `install-deps.sh tests` (test.sh) adds what the tests use: PostgreSQL's server programs, which the tests start
+# themselves in a temporary directory (no system-wide cluster is created or started); Debian's
+# chromium and chromium-driver for the console's browser test; and the Python packages of the
+# schema check and of that test (selenium, given the driver's path, so it downloads nothing).
 set -euo pipefail
+packages=(librdkafka-dev libsqlite3-dev pkg-config)
+[ "${1:-}" = tests ] && packages+=(postgresql chromium chromium-driver)
 missing=()
-for package in librdkafka-dev libsqlite3-dev pkg-config postgresql; do
+for package in "${packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -20,6 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq -o Dpkg::Options::=--force-confold "${missing[@]}"
 fi
+[ "${1:-}" = tests ] || exit 0
 # The JSON Schema validator the tests run on output messages and the docs' examples
 # (scripts/validate-json.py): PyPI's jsonschema (>= 4.18, for `referencing`) and PyYAML.
 if ! python3 -c "import jsonschema, referencing, yaml" >/dev/null 2>&1; then
@@ -32,4 +36,10 @@ if ! python3 -c "import schemathesis" >/dev/null 2>&1; then
     echo "installing: schemathesis (PyPI)"
     python3 -m pip install --quiet "schemathesis>=4,<5" 2>/dev/null \
         || python3 -m pip install --quiet --break-system-packages "schemathesis>=4,<5"
+fi
+# selenium (PyPI): drives Debian's chromium through /usr/bin/chromedriver in the console's browser test.
+if ! python3 -c "import selenium" >/dev/null 2>&1; then
+    echo "installing: selenium (PyPI)"
+    python3 -m pip install --quiet "selenium>=4.10" 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages "selenium>=4.10"
 fi

@@ -245,12 +245,15 @@ struct DeploymentFilesTests {
         #expect(!configuration.requireCommandSignature && configuration.signingKeys.isEmpty)
         let secrets = [
             "CREDITS_DASHBOARD_TOKEN": "d", "CREDITS_PROMETHEUS_TOKEN": "p", "CREDITS_SIGNING_KEY": "k",
-            "CREDITS_DATABASE_PASSWORD": "pw",
+            "CREDITS_DATABASE_PASSWORD": "pw", "CREDITS_CONSOLE_TOKEN_OPS": "console-token-of-ops",
         ]
         let production = try await ConfigurationLoader.load(
             file: root.appendingPathComponent("config/credits-ledger.production.yaml").path, environment: secrets)
         #expect(production.requireCommandSignature && production.signingKeys.keys.sorted() == ["primary"])
         #expect(production.httpTokens.map(\.scope) == [.read, .metrics])
+        #expect(production.console.operators.map(\.name) == ["ops"] && production.console.signingKeyID == "primary")
+        #expect(configuration.console.enabled && configuration.console.operators.isEmpty)
+        #expect(configuration.console.sessionTimeoutSeconds == 8 * 3_600)
         let url = try #require(production.storeURL, "production shares a PostgreSQL store")
         #expect(url.host == "postgres-primary" && url.requiresTLS)
         #expect(url.description.contains(":***@") && !"\(production)".contains("pw@"), "the password is never shown")

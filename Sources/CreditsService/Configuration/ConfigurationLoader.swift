@@ -278,7 +278,8 @@ public enum ConfigurationLoader {
         }
         if let keyID = config.string(forKey: "console.signing_key"), !keyID.isEmpty {
             guard signingKeys[keyID] != nil else {
-                throw ConfigurationError(key: "console.signing_key", problem: "\"\(keyID)\" is not a key of commands.signing_keys")
+                throw ConfigurationError(
+                    key: "console.signing_key", problem: "\"\(keyID)\" is not a key of commands.signing_keys")
             }
             console.signingKeyID = keyID
         }

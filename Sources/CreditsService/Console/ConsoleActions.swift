@@ -66,7 +66,11 @@ extension ConsoleRoutes {
                 }
                 optional("price_per_minute")
                 if let grace = form["grace_period_seconds"]?.trimmingCharacters(in: .whitespaces), !grace.isEmpty {
-                    if let seconds = Int64(grace) { object.int("grace_period_seconds", seconds) } else { object.string("grace_period_seconds", grace) }
+                    if let seconds = Int64(grace) {
+                        object.int("grace_period_seconds", seconds)
+                    } else {
+                        object.string("grace_period_seconds", grace)
+                    }
                 }
                 required("tool_call_price")
                 required("credits_per_usd")
@@ -76,11 +80,14 @@ extension ConsoleRoutes {
                 optional("auto_top_up_package")
             }
             if enable && !enabledNow {
-                return ("enable_credits", { object in
-                    var fields = JSONObjectWriter()
-                    settings(&fields)
-                    object.object("settings", fields)
-                })
+                return (
+                    "enable_credits",
+                    { object in
+                        var fields = JSONObjectWriter()
+                        settings(&fields)
+                        object.object("settings", fields)
+                    }
+                )
             }
             return ("configure", settings)
         }
@@ -94,8 +101,9 @@ extension ConsoleRoutes {
     ) async throws -> Response {
         let (visit, form) = try await checkedPost(request, context)
         let id = try customerID(context)
-        let backTo = Response.redirect(to: back.path(id), type: .found)
-        let commandID = form["command_id"].flatMap { Self.isFormCommandID($0) ? $0 : nil }
+        let backTo = Response.redirect(to: back.path(id), type: .normal)  // 303: the browser GETs the tab
+        let commandID =
+            form["command_id"].flatMap { Self.isFormCommandID($0) ? $0 : nil }
             ?? "console-" + UUID().uuidString.lowercased()
         let made: (type: String, fields: (inout JSONObjectWriter) -> Void)
         do {

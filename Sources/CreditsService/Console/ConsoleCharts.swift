@@ -23,10 +23,9 @@ enum ConsoleCharts {
             return empty("No entries yet: the balance line starts with the first one.")
         }
         let values = points.map(\.balance.micros)
-        var low = min(values.min() ?? 0, 0)
+        let low = min(values.min() ?? 0, 0)
         var high = max(values.max() ?? 0, 0)
         if low == high { high = low + CreditAmount.microsPerCredit }
-        if high - low < 0 { (low, high) = (high, low) }
         let start = first.at.millisecondsSinceEpoch
         let end = max(last.at.millisecondsSinceEpoch, start + 1)
         func x(_ milliseconds: Int64) -> Int64 { scale(milliseconds - start, of: end - start, onto: width - left - right) + left }

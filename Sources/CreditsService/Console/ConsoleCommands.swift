@@ -71,13 +71,17 @@ struct ConsoleCommands: Sendable {
 extension ConsoleCommands.Result {
     /// The sentence the page shows: what happened and, when refused, why.
     func sentence(action: String) -> String {
-        let balance = balance.flatMap { try? CreditAmount(parsing: $0) }.map { " Current Balance: \(ConsoleFormat.credits($0))." } ?? ""
+        let balance =
+            balance.flatMap { try? CreditAmount(parsing: $0) }.map { " Current Balance: \(ConsoleFormat.credits($0))." } ?? ""
         switch status {
         case "applied": return "\(action): done.\(balance)"
         case "duplicate": return "\(action): this form was already sent once; it was not applied again.\(balance)"
         default:
-            let why = message ?? reason ?? "no reason given"
-            return "\(action): not done. \(Self.explanation(reason)) \(why)".replacingOccurrences(of: "  ", with: " ")
+            var why = message ?? reason ?? "no reason given"
+            if let first = why.first { why = first.uppercased() + why.dropFirst() }
+            if !why.hasSuffix(".") { why += "." }
+            let explanation = Self.explanation(reason)
+            return "\(action): not done. " + (explanation.isEmpty ? "" : explanation + " ") + why
         }
     }
 
@@ -85,7 +89,8 @@ extension ConsoleCommands.Result {
     static func explanation(_ reason: String?) -> String {
         switch reason {
         case "credits_not_enabled": "AI Credits are not enabled for this customer (Features & Add-ons)."
-        case "insufficient_balance": "The balance is too low for this deduction."
+        case "insufficient_balance":
+            "The balance is too low for this deduction (tick \u{201C}Allow the balance to go below 0\u{201D} to deduct anyway)."
         case "unknown_package": "There is no such Quick Buy package."
         case "unauthorized": "The ledger refused the console's signature."
         case "invalid_command": "The ledger refused a value."

@@ -106,12 +106,14 @@ extension ConsoleRoutes {
         }
         guard let (account, page, chart, usage) = read else { throw ConsoleError.unknownCustomer(id) }
         var values = customerValues(visit, account, tab: .credits)
-        let points = chart.entries.reversed().map { ConsoleCharts.Point(at: $0.occurredAt, balance: $0.balance) }
+        // Drawn at each entry's recording time: balances follow one another in that order, while
+        // `occurred_at` (the usage's own clock) may go back and forth.
+        let points = chart.entries.reversed().map { ConsoleCharts.Point(at: $0.recordedAt, balance: $0.balance) }
         values["charts"] = [
             "balance": ConsoleCharts.balance(points),
             "balanceCaption": chart.next == nil
-                ? "The balance after each entry, all \(points.count) entries."
-                : "The balance after each of the last \(points.count) entries.",
+                ? "The balance after each entry, when the ledger recorded it: all \(points.count) entries."
+                : "The balance after each of the last \(points.count) entries, when the ledger recorded it.",
             "usage": usage.map { ConsoleCharts.usage($0, from: weekAgo, hours: 168) }
                 ?? ConsoleCharts.usage([], from: weekAgo, hours: 168),
         ]
@@ -125,7 +127,9 @@ extension ConsoleRoutes {
         history["filtered"] = kind != nil
         history["action"] = base
         history["csv"] = base + "/history.csv" + (kind.map { "?type=\($0.rawValue)" } ?? "")
-        history["types"] = types.map { ["value": $0.value, "label": $0.label, "selected": $0.value == typeText] as [String: Any] }
+        history["types"] = types.map {
+            ["value": $0.value, "label": $0.label, "selected": $0.value == typeText] as [String: Any]
+        }
         if let next = page.next { history["older"] = base + "?" + typeQuery + "cursor=\(next.text)#history" }
         if cursor != nil { history["newest"] = base + (kind.map { "?type=\($0.rawValue)" } ?? "") + "#history" }
         values["history"] = history
@@ -167,10 +171,10 @@ extension ConsoleRoutes {
         }
         guard let (account, page) = read else { throw ConsoleError.unknownCustomer(id) }
         var values = customerValues(visit, account, tab: .audit)
-        values["audit"] = [
-            "rows": page.records.map(ConsoleViews.auditRow),
-            "older": page.next.map { ConsoleViews.Tab.audit.path(id) + "?cursor=\($0)" } as Any,
-        ]
+        // Mustache takes an absent key for "none"; an Optional in an `Any` would count as present.
+        var audit: [String: Any] = ["rows": page.records.map(ConsoleViews.auditRow)]
+        if let next = page.next { audit["older"] = ConsoleViews.Tab.audit.path(id) + "?cursor=\(next)" }
+        values["audit"] = audit
         return ConsoleTemplates.page("audit", values)
     }
 

@@ -60,7 +60,7 @@ struct ConsoleRoutes: Sendable {
         var values = common(nil, title: "Sign in")
         values["signInCSRF"] = sessions.signInCSRFToken(for: nonce)
         values["oneTime"] = offersOneTimeToken
-        values["error"] = error as Any
+        if let error { values["error"] = error }
         var response = ConsoleTemplates.page("sign-in", values, status: status)
         response.setCookie(cookie(Self.signInCookie, nonce, maxAge: 3_600))
         return response
@@ -157,8 +157,10 @@ struct ConsoleError: Error, HTTPResponseError {
     let status: HTTPResponse.Status
     let heading: String
     let text: String
+    /// Where to send the visitor instead of showing a page.
+    var redirect: String?
 
-    static let signInRequired = ConsoleError(status: .seeOther, heading: "", text: "")
+    static let signInRequired = ConsoleError(status: .found, heading: "", text: "", redirect: ConsolePaths.signIn)
     static let forbidden = ConsoleError(
         status: .forbidden, heading: "Refused",
         text: "This form has expired or did not come from this console, so nothing was changed. "
@@ -169,7 +171,7 @@ struct ConsoleError: Error, HTTPResponseError {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        if status == .seeOther { return .redirect(to: ConsolePaths.signIn, type: .found) }
+        if let redirect { return .redirect(to: redirect, type: .found) }
         var response = ConsoleTemplates.page(
             "message",
             ["title": heading, "heading": heading, "text": text, "back": ConsolePaths.root, "backLabel": "Customer List"],

@@ -36,7 +36,7 @@ enum ConsoleViews {
             "stateClass": stateClass(state),
             "available": ConsoleFormat.credits(account.available),
             "held": ConsoleFormat.credits(account.held),
-            "minutesLeft": projection.minutesLeft.map { "\($0)" } ?? "No price set",
+            "minutesLeft": projection.minutesLeft.map { ConsoleFormat.credits(CreditAmount(credits: $0)) } ?? "No price set",
             "burnRate": ConsoleFormat.credits(projection.burnRatePerHour),
             "depletion": projection.projectedDepletionAt.map(ConsoleFormat.date) ?? "Not projected",
             "nextExpiry": account.grants.nextExpiry.map {
@@ -74,7 +74,7 @@ enum ConsoleViews {
 
     /// A row of the transaction history table (Type, Amount, Balance, Note, Date).
     static func historyRow(_ entry: LedgerEntry) -> [String: Any] {
-        [
+        var row: [String: Any] = [
             "type": entry.kind.rawValue.capitalized,
             "typeClass": entry.kind == .added ? "good" : entry.kind == .used ? "plain" : "warn",
             "amount": ConsoleFormat.signed(entry.amount),
@@ -82,9 +82,10 @@ enum ConsoleViews {
             "balance": ConsoleFormat.credits(entry.balance),
             "negative": entry.balance.micros < 0,
             "note": entry.note,
-            "actor": entry.actor as Any,
             "date": ConsoleFormat.date(entry.occurredAt),
         ]
+        if let actor = entry.actor { row["actor"] = actor }
+        return row
     }
 
     static func grantRow(_ grant: Grant) -> [String: Any] {
@@ -140,7 +141,8 @@ enum ConsoleViews {
             "price": settings.pricePerMinute?.description ?? "",
             "grace": "\(settings.gracePeriodSeconds)",
             "toolCallPrice": settings.toolCallPrice.description,
-            "creditsPerUSD": (settings.creditsPerUSD ?? defaultCreditsPerUSD).description,
+            "creditsPerUSD": settings.creditsPerUSD?.description ?? "",
+            "defaultCreditsPerUSD": defaultCreditsPerUSD.description,
             "alerts": settings.lowCreditAlerts,
             "threshold": settings.lowCreditThreshold?.description ?? "",
             "topUpBelow": settings.autoTopUpBelow?.description ?? "",

@@ -215,6 +215,18 @@ public struct UsageBucket: Sendable, Equatable {
     public var toolCalls: CreditAmount
     public var total: CreditAmount
 
+    public init(
+        start: Timestamp, events: Int = 0, call: CreditAmount = .zero, ai: CreditAmount = .zero,
+        toolCalls: CreditAmount = .zero, total: CreditAmount = .zero
+    ) {
+        self.start = start
+        self.events = events
+        self.call = call
+        self.ai = ai
+        self.toolCalls = toolCalls
+        self.total = total
+    }
+
     /// Adds one used entry (micro-credits); false, changing nothing, when a sum would overflow.
     mutating func add(charge: Int64, call: Int64, ai: Int64, toolCalls: Int64) -> Bool {
         let sums = [(total.micros, charge), (self.call.micros, call), (self.ai.micros, ai), (self.toolCalls.micros, toolCalls)]
