@@ -94,6 +94,27 @@ struct ExecutableTests {
         #expect(shown.contains(#""status":"duplicate""#), "the top-up request paid twice is applied once")
         #expect(shown.contains(#""type":"expired""#) && shown.contains(#""kind":"expiry""#), "the trial credits expired")
 
+        // No console token is configured: the logged loopback address signs in once, into a list
+        // that shows the demo's customers.
+        let signInURL = try #require(
+            serve.output.split(separator: "\n").first { $0.contains("Operator console") }
+                .flatMap { $0.components(separatedBy: "url=").last?.split(separator: " ").first.map(String.init) })
+        #expect(signInURL.hasPrefix("http://127.0.0.1:") && signInURL.contains("/console/sign-in?token="))
+        let browse = """
+            import http.cookiejar, sys, urllib.error, urllib.request
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+            page = opener.open(sys.argv[1]).read().decode()
+            print("list:", "Customer List" in page, "local-operator" in page, "demo-wonka" in page)
+            try:
+                urllib.request.urlopen(sys.argv[1])
+                print("again: opened")
+            except urllib.error.HTTPError as error:
+                print("again:", error.code)
+            """
+        let console = try await runOffThePool(["python3", "-c", browse, signInURL], directory: directory)
+        #expect(console.status == 0 && console.report.contains("list: True True True"), "\(console.report)")
+        #expect(console.report.contains("again: 401"), "the one-time address works once: \(console.report)")
+
         serve.process.terminate()  // SIGTERM
         #expect(try await serve.waitForExit(timeout: 30) == 0)
         #expect(serve.output.contains("Shutdown requested"))
