@@ -4,8 +4,8 @@ import Foundation
 //
 //   swift run -c release credits-bench [store] [events] [customers] [batch]   store vs naive baseline
 //   swift run -c release credits-bench pipeline [events] [customers]          end to end on the embedded broker
-//   credits-bench e2e [events] [customers] [partitions]                        broker and service as processes (see README)
-//   credits-bench calls [customers] [partitions]                               call decision latency (see README)
+//   credits-bench e2e [events] [customers] [partitions]                        broker and service as processes (docs/performance.md)
+//   credits-bench calls [customers] [partitions]                               call decision latency (docs/performance.md)
 //   credits-bench keys [keys] [customers]                                     start-up and memory with many idempotency keys
 //   credits-bench load <brokers> [events] [customers] [commands|usage|both]    input for scripts/bench-scaling.sh
 //   credits-bench sim [seeds] [first seed] [steps] [postgres URL]             the deterministic simulator as a soak

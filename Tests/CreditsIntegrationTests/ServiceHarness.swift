@@ -77,7 +77,10 @@ final class ServiceHarness {
             wallClockAheadSeconds: wallClockAheadSeconds)
         self.server = server
         runTask = Task { try await server.run() }
-        try await waitUntil(timeout: timeout, "the service to become ready") { server.status.snapshot.isReady }
+        // Ready is the pipeline's word; the HTTP server reports its port on its own, a moment apart.
+        try await waitUntil(timeout: timeout, "the service to become ready and listen") {
+            server.status.snapshot.isReady && server.status.snapshot.httpPort != nil
+        }
     }
 
     /// Stops the service gracefully and waits for it to finish; then holds every output message

@@ -2,6 +2,7 @@ import Configuration
 import CreditsCore
 import CreditsPostgres
 import Foundation
+import Synchronization
 import SystemPackage
 
 /// A configuration value that cannot be used, named by its key.
@@ -24,6 +25,27 @@ public enum ConfigurationLoader {
             providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(file)))
         }
         return try read(ConfigReader(providers: providers), environment: environment)
+    }
+
+    /// The keys `load` reads with this environment (and no file), e.g. to check that the
+    /// documentation lists every key and no other. Keys read only in some configurations (the
+    /// PostgreSQL password with `store.url`) are read when the environment sets them up.
+    public static func keysRead(environment: [String: String]) throws -> Set<String> {
+        let reporter = KeyRecorder()
+        let provider = EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "credits")
+        _ = try read(ConfigReader(providers: [provider], accessReporter: reporter), environment: environment)
+        return reporter.keys.withLock { $0 }
+    }
+
+    /// Collects the keys of every configuration access.
+    private final class KeyRecorder: AccessReporter {
+        let keys = Mutex<Set<String>>([])
+
+        func report(_ event: AccessEvent) {
+            // The key as the loader asked for it (the environment provider adds its prefix itself).
+            let components = event.metadata.key.components
+            keys.withLock { _ = $0.insert(components.joined(separator: ".")) }
+        }
     }
 
     static func read(_ config: ConfigReader, environment: [String: String]) throws -> ServiceConfiguration {
