@@ -59,6 +59,8 @@ struct DeploymentFilesTests {
 
     @Test("compose has Kafka in KRaft mode, a topic job, the service and Prometheus, wired together")
     func composeServices() throws {
+        #expect(ledgerEnvironment["CREDITS_CONSOLE_TOKENS"] == "ops=env:CONSOLE_TOKEN_OPS")
+        #expect(ledgerEnvironment["CONSOLE_TOKEN_OPS"]?.hasPrefix("${CONSOLE_TOKEN_OPS:?") == true, "no default token")
         #expect(
             Set(self.services.keys) == [
                 "kafka", "kafka-init", "credits-ledger", "prometheus", "grafana", "postgres",
