@@ -1,6 +1,7 @@
 import CreditsCore
 import CreditsKafka
 import CreditsService
+import CreditsStore
 import Foundation
 import Logging
 
@@ -87,6 +88,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
             + produced.map { "\($0.0.replacingOccurrences(of: "credits.", with: "")) \($0.1)" }.joined(separator: ", "))
 
     // 3. Latency at fixed offered rates.
+    var latencyRows: [JSONObjectWriter] = []
     for rate in [1_000, 10_000] {
         let latencies = try await latency(
             rate: rate, seconds: 5, customers: customerCount, settings: settings,
@@ -94,11 +96,37 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         print(
             "latency at \(format(Double(rate))) events/s offered: p50 \(latencies.p50) ms, p99 \(latencies.p99) ms, "
                 + "max \(latencies.max) ms (\(latencies.count) events)")
+        var row = JSONObjectWriter()
+        row.int("offered_per_second", Int64(rate))
+        row.int("p50_ms", Int64(latencies.p50))
+        row.int("p99_ms", Int64(latencies.p99))
+        row.int("max_ms", Int64(latencies.max))
+        row.int("events", Int64(latencies.count))
+        latencyRows.append(row)
     }
     published.close()
+    let peak = serve.peakResidentMiB()
     print(
-        "service peak RSS (VmHWM)                        \(serve.peakResidentMiB().map { String(format: "%.0f MiB", $0) } ?? "unknown")"
+        "service peak RSS (VmHWM)                        \(peak.map { String(format: "%.0f MiB", $0) } ?? "unknown")"
     )
+    // The figures as JSON for scripts/render-benchmarks.py (CREDITS_BENCH_JSON=file).
+    if let path = ProcessInfo.processInfo.environment["CREDITS_BENCH_JSON"] {
+        var figures = JSONObjectWriter()
+        figures.string("benchmark", "e2e")
+        figures.string("measured_at", WallClock.now().description)
+        figures.string("command", "credits-bench e2e \(eventCount) \(customerCount) \(partitions)")
+        figures.int("events", Int64(eventCount))
+        figures.int("customers", Int64(customerCount))
+        figures.int("partitions", Int64(partitions))
+        figures.int("cores", Int64(ProcessInfo.processInfo.activeProcessorCount))
+        figures.int("raw_consume_per_second", Int64(rawRate.rounded()))
+        figures.int("end_to_end_per_second", Int64(endToEnd.rounded()))
+        figures.int("cpu_microseconds_per_event", Int64((1e6 * (cpu.service + cpu.broker) / Double(eventCount)).rounded()))
+        figures.objectArray("latency", latencyRows)
+        if let peak { figures.int("service_peak_rss_mib", Int64(peak.rounded())) }
+        try (figures.finished() + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        print("figures written to \(path)")
+    }
 }
 
 /// Produces usage at `rate` per second for `seconds` and measures, per event, the time until its

@@ -121,6 +121,17 @@ func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch 
         }
     }
     guard try LedgerReader(path: storePath).verify().isClean else { fatalError("verify failed after the benchmark") }
+    // The figure as JSON for scripts/render-benchmarks.py (CREDITS_BENCH_JSON=file).
+    if let path = ProcessInfo.processInfo.environment["CREDITS_BENCH_JSON"] {
+        var figures = JSONObjectWriter()
+        figures.string("benchmark", "store")
+        figures.string("measured_at", WallClock.now().description)
+        figures.string("command", "credits-bench store \(eventCount) \(customerCount) \(batchSize)")
+        figures.bool("synchronous_full", options.synchronousFull)
+        figures.int("store_per_second", Int64(batched.rounded()))
+        try (figures.finished() + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        print("figures written to \(path)")
+    }
     store.close()
     try reopenFigures(storePath)
     if storeOnly { return }

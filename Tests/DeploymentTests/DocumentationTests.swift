@@ -83,6 +83,22 @@ struct DocumentationTests {
         #expect(documented.subtracting(read).isEmpty, "documented but never read: \(documented.subtracting(read).sorted())")
     }
 
+    @Test("the benchmark tables in README.md and docs/performance.md are the ones docs/benchmarks/*.json give")
+    func benchmarkTables() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "scripts/render-benchmarks.py", "--check"]
+        process.currentDirectoryURL = Self.root
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let report = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(report)")
+        #expect(report.contains("checked e2e, store"), "\(report)")
+    }
+
     @Test("config/credits-ledger.yaml sets only keys the loader reads")
     func defaultFileKeys() throws {
         let read = try ConfigurationLoader.keysRead(environment: [:])
