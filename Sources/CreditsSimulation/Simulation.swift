@@ -196,7 +196,12 @@ public final class Simulation {
         let ledger = Ledger(configuration: configuration.ledgerRules)
         switch store {
         case .sqlite(let directory):
-            return try LedgerStore(path: directory + "/simulation.sqlite", ledger: ledger)
+            // Tiny key runs written a few rows a batch, so that crashes, rebalances and zombies
+            // fall in the middle of runs (the service's default is 262 144 keys, 8 192 rows a batch).
+            var storeOptions = LedgerStore.Options()
+            storeOptions.keyRunSize = 24
+            storeOptions.keyRunSliceRows = 7
+            return try LedgerStore(path: directory + "/simulation.sqlite", ledger: ledger, options: storeOptions)
         case .postgres(let url):
             return try PostgresLedgerStore(url: PostgresStoreURL(url), ledger: ledger, logger: logger)
         }

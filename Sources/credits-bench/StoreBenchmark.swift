@@ -114,10 +114,22 @@ func storeBenchmark(events eventCount: Int, customers customerCount: Int, batch 
             + "synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
     let batched = try measure("store (batched, cached statements)", events: eventCount) {
         var start = 0
+        var times: [(Double, Int)] = []  // (milliseconds, first event of the batch)
         while start < events.count {
             let end = min(start + batchSize, events.count)
+            let t0 = DispatchTime.now().uptimeNanoseconds
             try store.apply(Array(events[start..<end]), at: now)
+            times.append((Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6, start))
             start = end
+        }
+        // The pauses: a batch that takes much longer than the others holds every event behind it.
+        let sorted = times.sorted { $0.0 > $1.0 }
+        if let slowest = sorted.first {
+            print(
+                "batch apply time: median \(String(format: "%.1f", sorted[sorted.count / 2].0)) ms, p99 "
+                    + "\(String(format: "%.1f", sorted[sorted.count / 100].0)) ms, max \(String(format: "%.1f", slowest.0)) ms "
+                    + "(the batch from event \(slowest.1)); slowest: "
+                    + sorted.prefix(5).map { "\(Int($0.0)) ms" }.joined(separator: ", "))
         }
     }
     guard try LedgerReader(path: storePath).verify().isClean else { fatalError("verify failed after the benchmark") }

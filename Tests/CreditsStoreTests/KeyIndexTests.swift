@@ -135,6 +135,100 @@ struct KeyIndexTests {
         #expect(again.duplicates == 3)
     }
 
+    @Test(
+        "a run written a slice per batch: every key is found while it is half-written, after it, and after a crash in the middle")
+    func slicedRuns() throws {
+        var options = LedgerStore.Options()
+        options.keyRunSize = 12
+        options.keyRunSliceRows = 5  // a run of 12 keys: 3 batches reading, 3 writing
+        let fixture = try StoreFixture(options: options)
+        try fixture.apply([
+            fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#)),
+            fixture.message(.command, J.command("add", "add_credits", #""amount":"1000","note":"n""#)),
+        ])
+        var sent: [String] = []
+        func send(_ count: Int) throws {
+            let ids = (0..<count).map { "u\(sent.count + $0)" }
+            sent += ids
+            let report = try fixture.apply(ids.map { fixture.message(.usage, J.usage($0, #""call_seconds":1"#)) })
+            #expect(report.entries == count)
+        }
+        func expectAllRepeats(_ label: String) throws {
+            let again = try fixture.apply(sent.map { fixture.message(.usage, J.usage($0, #""call_seconds":1"#)) })
+            #expect(again.duplicates == sent.count && again.entries == 0, "\(label)")
+            let command = try fixture.apply([
+                fixture.message(.command, J.command("add", "add_credits", #""amount":"1000","note":"n""#))
+            ])
+            #expect(command.duplicates == 1, "\(label)")
+            #expect(try fixture.store.account("cus_1")?.balance.micros == 1_000_000_000 - Int64(sent.count) * 1_000_000)
+        }
+        try send(12)  // 14 keys in memory: the next batch starts a run of them
+        #expect(fixture.store.keyIndexFigures.runs == 0)
+        for step in 0..<3 {
+            try send(1)  // reads 5, 5, then 4 (and sorts) and writes 1
+            #expect(fixture.store.keyIndexFigures.runs == 0, "step \(step): still half-written")
+        }
+        try expectAllRepeats("while the run is half-written")  // two more batches: 11 of 14 written
+        #expect(fixture.store.keyIndexFigures.runs == 0)
+        let sql = try SQLiteConnection(path: fixture.path)
+        #expect(try Self.incompleteRunRows(sql) == 11, "part of the run is on disk")
+        // A crash now: the half-written run has no range row; the next open deletes it (and, as
+        // for any store with more keys than a run outside runs, writes a run at once).
+        try fixture.reopen(options: options)
+        #expect(try Self.incompleteRunRows(sql) == 0)
+        try Self.expectRunsMatchRanges(sql)
+        try expectAllRepeats("after a crash in the middle of a run")
+        for _ in 0..<20 { try send(1) }
+        #expect(fixture.store.keyIndexFigures.runs >= 2, "runs complete")
+        try expectAllRepeats("after the runs")
+        try fixture.reopen(options: options)
+        try expectAllRepeats("after a reopen")
+        try Self.expectRunsMatchRanges(sql)
+    }
+
+    /// Rows of `key_runs` that belong to no complete run.
+    static func incompleteRunRows(_ sql: SQLiteConnection) throws -> Int64 {
+        try sql.statement("SELECT count(*) FROM key_runs WHERE run NOT IN (SELECT run FROM key_run_ranges)")
+            .firstRow { $0.int64(0) } ?? -1
+    }
+
+    /// Every complete run holds exactly the keys of its range.
+    static func expectRunsMatchRanges(_ sql: SQLiteConnection, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let mismatches = try sql.statement(
+            """
+            SELECT count(*) FROM key_run_ranges r
+            WHERE (SELECT count(*) FROM key_runs k WHERE k.run = r.run)
+               != (SELECT count(*) FROM idempotency_keys i WHERE i.seq BETWEEN r.first_seq AND r.last_seq)
+            """
+        ).firstRow { $0.int64(0) }
+        #expect(mismatches == 0, sourceLocation: sourceLocation)
+    }
+
+    @Test("a batch rolled back in the middle of a sliced run leaves the run where it was")
+    func slicedRunRollback() throws {
+        var options = LedgerStore.Options()
+        options.keyRunSize = 6
+        options.keyRunSliceRows = 2
+        let fixture = try StoreFixture(options: options)
+        try fixture.apply([fixture.message(.command, J.command("on", "enable_credits", #""settings":{"price_per_minute":"60"}"#))]
+        )
+        try fixture.apply((0..<6).map { fixture.message(.usage, J.usage("a\($0)", #""call_seconds":1"#)) })
+        try fixture.apply([fixture.message(.usage, J.usage("b0", #""call_seconds":1"#))])
+        let sql = try SQLiteConnection(path: fixture.path)
+        try sql.execute("CREATE TRIGGER refuse BEFORE INSERT ON entries BEGIN SELECT RAISE(ABORT, 'refused'); END")
+        for _ in 0..<3 {
+            #expect(throws: StoreError.self) { try fixture.apply([fixture.message(.usage, J.usage("b1", #""call_seconds":1"#))]) }
+        }
+        try sql.execute("DROP TRIGGER refuse")
+        for index in 1..<10 { try fixture.apply([fixture.message(.usage, J.usage("b\(index)", #""call_seconds":1"#))]) }
+        #expect(fixture.store.keyIndexFigures.runs >= 1)
+        let again = try fixture.apply(
+            (0..<6).map { fixture.message(.usage, J.usage("a\($0)", #""call_seconds":1"#)) }
+                + (0..<10).map { fixture.message(.usage, J.usage("b\($0)", #""call_seconds":1"#)) })
+        #expect(again.duplicates == 16 && again.entries == 0)
+        try Self.expectRunsMatchRanges(sql)  // no row of a rolled-back slice left, none missing
+    }
+
     @Test("pruning drops runs whose keys are all gone; a pruned key is applied again, a kept one dedupes")
     func pruneRuns() throws {
         let fixture = try smallRunsFixture(2)

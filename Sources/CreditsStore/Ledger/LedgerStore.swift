@@ -21,6 +21,9 @@ public final class LedgerStore {
         /// Idempotency keys kept in memory (about 35 bytes each) before they are written as a
         /// sorted run on disk; see `KeyIndex`.
         public var keyRunSize = 262_144
+        /// Rows of a run's reading and writing done per batch (`PendingKeyRun`): a run is spread
+        /// over about 2 × keyRunSize / keyRunSliceRows batches instead of holding one up.
+        public var keyRunSliceRows = 8_192
 
         public init() {}
     }
@@ -31,6 +34,8 @@ public final class LedgerStore {
     private let options: Options
     var customers: [String: CustomerRecords.Stored] = [:]
     var keyIndex: KeyIndex
+    /// The run being written a slice per batch, if any.
+    private var pendingRun: PendingKeyRun?
     /// The next row numbers of the append-only tables (assigned by the store, written per batch).
     var sequences: Sequences
 
@@ -80,7 +85,7 @@ public final class LedgerStore {
     @discardableResult
     public func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport {
         try inTransaction { () throws(StoreError) in
-            try writeKeyRunIfDue()
+            try advanceKeyRun()
             var work = BatchWork(now: now, firstKeySeq: sequences.key)
             var offsets: [TopicPartition: Int64] = [:]
             for message in batch {
@@ -130,6 +135,8 @@ public final class LedgerStore {
     /// repeat of such a key is applied again, so the retention must outlast any redelivery.
     @discardableResult
     public func pruneIdempotencyKeys(recordedBefore cutoff: Timestamp) throws(StoreError) -> Int {
+        // Not while a run is half-written: it would index keys that are gone. The next prune does it.
+        guard pendingRun == nil else { return 0 }
         let pruned = try inTransaction { () throws(StoreError) in
             try IdempotencyKeys(connection: connection).prune(recordedBefore: cutoff)
         }
@@ -224,6 +231,7 @@ public final class LedgerStore {
     private func inTransaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
         if customers.count > options.customerCacheLimit { customers.removeAll(keepingCapacity: true) }
         let first = sequences
+        let firstPendingRun = pendingRun
         do {
             let value = try connection.transaction(body)
             keyIndex.commit()
@@ -233,17 +241,25 @@ public final class LedgerStore {
             customers.removeAll()
             keyIndex.rollBack()
             sequences = first
+            pendingRun = firstPendingRun
             throw error
         }
     }
 
-    /// Moves the keys in memory to a run on disk once there are `keyRunSize` of them (in the
-    /// batch's transaction; the index takes the run over at the commit).
-    private func writeKeyRunIfDue() throws(StoreError) {
-        guard keyIndex.recent.count >= options.keyRunSize else { return }
-        let run = keyIndex.nextRun(through: sequences.key - 1)
-        try IdempotencyKeys(connection: connection).write(run)
-        keyIndex.wrote(run)
+    /// Moves the keys in memory to a run on disk once there are `keyRunSize` of them, a slice per
+    /// batch (in the batch's transaction; the index takes the run over at the commit of its last
+    /// slice).
+    private func advanceKeyRun() throws(StoreError) {
+        if pendingRun == nil, keyIndex.recent.count >= options.keyRunSize {
+            pendingRun = PendingKeyRun(keyIndex.nextRun(through: sequences.key - 1))
+        }
+        guard var pending = pendingRun else { return }
+        pendingRun = nil
+        if try pending.advance(budget: options.keyRunSliceRows, keys: IdempotencyKeys(connection: connection)) {
+            keyIndex.wrote(pending.run)
+        } else {
+            pendingRun = pending
+        }
     }
 
     private func finish(_ work: inout BatchWork) throws(StoreError) {

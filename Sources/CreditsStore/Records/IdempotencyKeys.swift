@@ -34,6 +34,7 @@ struct IdempotencyKeys {
     /// transactions of `runSize` keys (a store from before runs, or one that stopped between
     /// runs), then fills the filter from the runs and reads the newest keys into memory.
     func loadIndex(runSize: Int) throws(StoreError) -> KeyIndex {
+        try deleteIncompleteRun()
         var runs = try storedRuns()
         let newest = try maxSeq()
         while newest - (runs.last?.lastSeq ?? 0) > Int64(runSize) {
@@ -75,9 +76,39 @@ struct IdempotencyKeys {
             """)
         rows.bind(.integer(run.id), .integer(run.firstSeq), .integer(run.lastSeq))
         try rows.run()
+        try recordRange(of: run)
+    }
+
+    /// Up to `limit` (hash, seq) of the keys with seq in `first...last`, by seq (`PendingKeyRun`).
+    func runRows(from first: Int64, through last: Int64, limit: Int) throws(StoreError) -> [(hash: Int64, seq: Int64)] {
+        let statement = try connection.hot(
+            "SELECT key_hash, seq FROM idempotency_keys WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?")
+        statement.bind(.integer(first), .integer(last), .integer(Int64(limit)))
+        var rows: [(hash: Int64, seq: Int64)] = []
+        rows.reserveCapacity(min(limit, 65_536))
+        while try statement.step() { rows.append((statement.int64(0), statement.int64(1))) }
+        return rows
+    }
+
+    /// Appends rows, in (hash, seq) order, to run `id` of `key_runs`.
+    func appendToRun(_ id: Int64, _ rows: ArraySlice<(hash: Int64, seq: Int64)>) throws(StoreError) {
+        try connection.insert(Array(rows), into: "key_runs", columns: ["run", "key_hash", "seq"]) { row in
+            [.integer(id), .integer(row.hash), .integer(row.seq)]
+        }
+    }
+
+    /// Marks `run` complete: its range row makes it part of the index.
+    func recordRange(of run: KeyIndex.Run) throws(StoreError) {
         let range = try connection.statement("INSERT INTO key_run_ranges(run, first_seq, last_seq) VALUES (?, ?, ?)")
         range.bind(.integer(run.id), .integer(run.firstSeq), .integer(run.lastSeq))
         try range.run()
+    }
+
+    /// Deletes the rows of a run that a crash left half-written (a run without its range row).
+    func deleteIncompleteRun() throws(StoreError) {
+        try connection.statement(
+            "DELETE FROM key_runs WHERE run > (SELECT coalesce(max(run), 0) FROM key_run_ranges)"
+        ).run()
     }
 
     /// The seqs a run holds under `hash`.
