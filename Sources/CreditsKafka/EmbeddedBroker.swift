@@ -10,6 +10,17 @@ public final class EmbeddedBroker: @unchecked Sendable {
     /// `host:port` of the brokers, for `bootstrap.servers`.
     public let bootstrapServers: String
 
+    /// Client properties every client of this broker needs: `socket.max.fails=0`.
+    ///
+    /// librdkafka 2.0.2's mock coordinator stops reading a connection while that member's
+    /// JoinGroup or SyncGroup waits for the rest of the group, so it does not see the client
+    /// close it. A client that drops the connection after a timed-out request (librdkafka's
+    /// default, `socket.max.fails=1`: a SyncGroup waits at most `session.timeout.ms` + 3 s, which
+    /// a starved machine can exceed) and resends the request on a new one makes the mock abort
+    /// the whole process on `rd_assert(!member->resp)`. With 0 the client keeps its connection,
+    /// the retried request waits behind the pending one, and the mock answers both.
+    public static let clientProperties = ["socket.max.fails": "0"]
+
     public init(brokers: Int32 = 1) throws(KafkaError) {
         let conf = try RDKafkaConfig.make(["log_level": "3"])
         handle = try RDKafkaConfig.client(RD_KAFKA_PRODUCER, conf: conf)

@@ -149,7 +149,8 @@ struct CrashRecoveryTests {
         let h = try ServiceHarness(partitions: 3)
         let directory = h.directory
         let environment = h.executableEnvironment([
-            "CREDITS_KAFKA_PROPERTIES": "session.timeout.ms=6000,heartbeat.interval.ms=500",
+            "CREDITS_KAFKA_PROPERTIES": "session.timeout.ms=6000,heartbeat.interval.ms=500,"
+                + ServiceHarness.embeddedClientProperties,
             "CREDITS_PIPELINE_BATCH_MAX_MESSAGES": "50",
         ])
         let customers = (0..<4).map { "cus_k\($0)" }

@@ -81,7 +81,8 @@ struct ManyInstancesTests {
         [
             "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
             "CREDITS_STORE_URL": storeURL, "CREDITS_HTTP_PORT": "0", "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000",
-            "CREDITS_KAFKA_PROPERTIES": "heartbeat.interval.ms=500", "CREDITS_LOG_LEVEL": "info",
+            "CREDITS_KAFKA_PROPERTIES": "heartbeat.interval.ms=500," + ServiceHarness.embeddedClientProperties,
+            "CREDITS_LOG_LEVEL": "info",
         ]
     }
 

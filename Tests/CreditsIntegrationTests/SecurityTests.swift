@@ -95,7 +95,8 @@ struct SecretFreeLogTests {
             "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
             "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_HOST": "127.0.0.1", "CREDITS_HTTP_PORT": "0",
             "CREDITS_LOG_LEVEL": "debug",
-            "CREDITS_KAFKA_PROPERTIES": "sasl.username=ledger,sasl.password=\(secrets[0]),debug=conf",
+            "CREDITS_KAFKA_PROPERTIES": "sasl.username=ledger,sasl.password=\(secrets[0]),debug=conf,"
+                + ServiceHarness.embeddedClientProperties,
             "CREDITS_HTTP_TOKENS": "read=env:TEST_READ_TOKEN,metrics=file:\(metricsTokenFile)",
             "TEST_READ_TOKEN": secrets[1],
             "CREDITS_COMMANDS_REQUIRE_SIGNATURE": "true",

@@ -41,6 +41,7 @@ final class ServiceHarness {
         configuration.pollTimeoutMilliseconds = 50
         configuration.batchMaxMessages = 500
         configuration.kafkaProperties = ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+            .merging(EmbeddedBroker.clientProperties) { _, embedded in embedded }
         configure(&configuration)
         self.configuration = configuration
         let topics = [configuration.topics.usage, configuration.topics.commands] + configuration.topics.outputs
@@ -63,10 +64,16 @@ final class ServiceHarness {
 
     /// The environment for a `serve` process of its own on this harness's broker, group and store
     /// (HTTP on a free port), with `extra` on top.
+    /// `EmbeddedBroker.clientProperties` as `CREDITS_KAFKA_PROPERTIES` text, for the processes
+    /// that talk to this (in-process) broker.
+    static let embeddedClientProperties = EmbeddedBroker.clientProperties.map { "\($0.key)=\($0.value)" }
+        .joined(separator: ",")
+
     func executableEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
         [
             "CREDITS_KAFKA_BROKERS": broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": configuration.groupID,
             "CREDITS_STORE_PATH": configuration.storePath, "CREDITS_HTTP_PORT": "0",
+            "CREDITS_KAFKA_PROPERTIES": Self.embeddedClientProperties,
         ].merging(extra) { _, given in given }
     }
 

@@ -11,6 +11,7 @@ struct ShutdownTests {
             "CREDITS_KAFKA_BROKERS": h.broker.bootstrapServers, "CREDITS_KAFKA_GROUP_ID": h.configuration.groupID,
             "CREDITS_STORE_PATH": h.configuration.storePath, "CREDITS_HTTP_HOST": "127.0.0.1", "CREDITS_HTTP_PORT": "0",
             "CREDITS_KAFKA_SESSION_TIMEOUT_MS": "6000", "CREDITS_SHUTDOWN_TIMEOUT_MS": "5000",
+            "CREDITS_KAFKA_PROPERTIES": ServiceHarness.embeddedClientProperties,
         ]
     }
 

@@ -152,13 +152,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
         case full, normal
     }
 
-    /// The group-membership properties of the service's consumer (`kafka.properties` override them).
+    /// The group-membership properties of the service's consumer (`kafka.properties` override them),
+    /// with what the embedded broker needs of its clients when the service runs one.
     public var consumerProperties: [String: String] {
         var properties = [
             "session.timeout.ms": String(sessionTimeoutMilliseconds),
             "heartbeat.interval.ms": String(min(3_000, sessionTimeoutMilliseconds / 3)),
         ]
         if let instanceID { properties["group.instance.id"] = instanceID }
+        if usesEmbeddedBroker { properties.merge(EmbeddedBroker.clientProperties) { _, embedded in embedded } }
         return properties
     }
 
