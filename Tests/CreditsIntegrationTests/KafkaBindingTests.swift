@@ -25,7 +25,8 @@ struct KafkaBindingTests {
         let broker = try EmbeddedBroker()
         try broker.createTopic("t.in", partitions: 2)
         let settings = KafkaClientSettings(
-            bootstrapServers: broker.bootstrapServers, properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+            bootstrapServers: broker.bootstrapServers,
+            properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
                 .merging(EmbeddedBroker.clientProperties) { _, embedded in embedded })
         let logger = Logger(label: "test")
         let producer = try KafkaProducer(settings: settings, logger: logger)
