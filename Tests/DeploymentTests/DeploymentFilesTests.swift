@@ -303,12 +303,19 @@ struct DeploymentFilesTests {
         #expect(loaded.sessionTimeoutMilliseconds == 7_000)
         #expect(loaded.instanceID == "ledger-0")
         #expect(loaded.storeSynchronous == .normal)
+        // The file runs the embedded broker, whose clients keep their connection (EmbeddedBroker.clientProperties).
         #expect(
             loaded.consumerProperties == [
                 "session.timeout.ms": "7000", "heartbeat.interval.ms": "2333",
-                "group.instance.id": "ledger-0",
+                "group.instance.id": "ledger-0", "socket.max.fails": "0",
             ])
-        #expect(configuration.consumerProperties == ["session.timeout.ms": "10000", "heartbeat.interval.ms": "3000"])
+        #expect(
+            configuration.consumerProperties == [
+                "session.timeout.ms": "10000", "heartbeat.interval.ms": "3000", "socket.max.fails": "0",
+            ])
+        var external = configuration
+        external.brokers = "kafka-1:9092"
+        #expect(external.consumerProperties == ["session.timeout.ms": "10000", "heartbeat.interval.ms": "3000"])
     }
 
     @Test(

@@ -10,22 +10,21 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
     private init(words: (UInt64, UInt64, UInt64, UInt64)) { self.words = words }
 
-    /// The 32 bytes of a digest (or of a stored value); nil for another length.
-    public init?(bytes: some Sequence<UInt8>) {
-        var values: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        var count = 0
-        for byte in bytes {
-            switch count / 8 {
-            case 0: values.0 = values.0 << 8 | UInt64(byte)
-            case 1: values.1 = values.1 << 8 | UInt64(byte)
-            case 2: values.2 = values.2 << 8 | UInt64(byte)
-            case 3: values.3 = values.3 << 8 | UInt64(byte)
-            default: return nil
-            }
-            count += 1
-        }
-        guard count == 32 else { return nil }
-        words = values
+    /// The 32 bytes of a stored value; nil for another length.
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 32 else { return nil }
+        words = bytes.withUnsafeBytes(Self.words(bigEndian:))
+    }
+
+    /// A SHA-256 digest's 32 bytes.
+    public init(digest: SHA256.Digest) {
+        words = digest.withUnsafeBytes(Self.words(bigEndian:))
+    }
+
+    /// Four words from 32 bytes, most significant first.
+    private static func words(bigEndian raw: UnsafeRawBufferPointer) -> (UInt64, UInt64, UInt64, UInt64) {
+        func word(_ index: Int) -> UInt64 { UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self)) }
+        return (word(0), word(1), word(2), word(3))
     }
 
     /// From its 64 lowercase hex digits; nil for anything else.
@@ -43,18 +42,21 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
     /// The 32 bytes, most significant first.
     public var bytes: [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(32)
-        for word in [words.0, words.1, words.2, words.3] {
-            for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: word >> UInt64(shift))) }
-        }
-        return bytes
+        withUnsafeBytes(of: (words.0.bigEndian, words.1.bigEndian, words.2.bigEndian, words.3.bigEndian)) { Array($0) }
     }
 
     /// Appends the 64 hex digits.
     public func appendHex(to text: inout [UInt8]) {
-        for word in [words.0, words.1, words.2, words.3] {
-            for shift in stride(from: 60, through: 0, by: -4) { text.append(Self.digits[Int(word >> UInt64(shift) & 0xF)]) }
+        Self.appendHex(words.0, to: &text)
+        Self.appendHex(words.1, to: &text)
+        Self.appendHex(words.2, to: &text)
+        Self.appendHex(words.3, to: &text)
+    }
+
+    private static func appendHex(_ word: UInt64, to text: inout [UInt8]) {
+        for shift in stride(from: 60, through: 0, by: -4) {
+            let nibble = UInt8(truncatingIfNeeded: word >> UInt64(shift) & 0xF)
+            text.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
         }
     }
 
@@ -75,8 +77,6 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
         hasher.combine(words.2)
         hasher.combine(words.3)
     }
-
-    private static let digits = Array("0123456789abcdef".utf8)
 
     private static func value(of digit: UInt8) -> UInt8? {
         switch digit {
@@ -130,6 +130,6 @@ public enum EntryHash {
 
     /// The entry's hash after `previous`.
     public static func of(_ entry: LedgerEntry, previous: ChainHash) -> ChainHash {
-        ChainHash(bytes: SHA256.hash(data: preimage(of: entry, previous: previous)))!
+        ChainHash(digest: SHA256.hash(data: preimage(of: entry, previous: previous)))
     }
 }
