@@ -47,17 +47,26 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
     /// Appends the 64 hex digits.
     public func appendHex(to text: inout [UInt8]) {
-        Self.appendHex(words.0, to: &text)
-        Self.appendHex(words.1, to: &text)
-        Self.appendHex(words.2, to: &text)
-        Self.appendHex(words.3, to: &text)
+        let start = text.count
+        text.append(contentsOf: repeatElement(0, count: 64))
+        text.withUnsafeMutableBufferPointer { buffer in
+            var cursor = ByteCursor(buffer.baseAddress! + start)
+            writeHex(to: &cursor)
+        }
     }
 
-    private static func appendHex(_ word: UInt64, to text: inout [UInt8]) {
-        for shift in stride(from: 60, through: 0, by: -4) {
-            let nibble = UInt8(truncatingIfNeeded: word >> UInt64(shift) & 0xF)
-            text.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+    /// Writes the 64 hex digits.
+    func writeHex(to cursor: inout ByteCursor) {
+        func hex(_ word: UInt64) {
+            for shift in stride(from: 60, through: 0, by: -4) {
+                let nibble = UInt8(truncatingIfNeeded: word >> UInt64(shift) & 0xF)
+                cursor.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
+            }
         }
+        hex(words.0)
+        hex(words.1)
+        hex(words.2)
+        hex(words.3)
     }
 
     public var description: String {
@@ -98,34 +107,38 @@ public enum EntryHash {
 
     /// The bytes the hash is taken of (for documentation and independent checks).
     public static func preimage(of entry: LedgerEntry, previous: ChainHash) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(200 + entry.customerID.utf8.count + entry.note.utf8.count + entry.source.id.utf8.count)
-        previous.appendHex(to: &bytes)
-        // Written straight into the buffer (the hash is taken for every entry made).
-        var scratch: [UInt8] = []
-        scratch.reserveCapacity(32)
-        func field(_ text: String) {
-            JSONObjectWriter.appendDecimal(Int64(text.utf8.count), to: &bytes)
-            bytes.append(UInt8(ascii: ":"))
-            bytes.append(contentsOf: text.utf8)
+        let sourceKind = entry.source.kind
+        let sourceID = entry.source.id
+        // 64 hex digits; nine fields of at most 20 length digits and a colon; entry_id, the two
+        // amounts and recorded_at at most 32 bytes each; the texts.
+        let capacity =
+            64 + 9 * 21 + 4 * 32 + entry.customerID.utf8.count + entry.kind.rawValue.utf8.count
+            + sourceKind.utf8.count + sourceID.utf8.count + entry.note.utf8.count
+        // Written straight into memory of its final size: the hash is taken for every entry made.
+        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            var cursor = ByteCursor(buffer.baseAddress!)
+            func field(_ bytes: UnsafeRawBufferPointer) {
+                cursor.appendDecimal(UInt64(bytes.count))
+                cursor.append(UInt8(ascii: ":"))
+                cursor.append(bytes)
+            }
+            func field(_ text: String) {
+                var text = text
+                text.withUTF8 { field(UnsafeRawBufferPointer($0)) }
+            }
+            func field(_ write: (inout ByteCursor) -> Void) { ByteCursor.onStack(write) { field($0) } }
+            previous.writeHex(to: &cursor)
+            field(entry.customerID)
+            field { $0.appendDecimal(entry.entryID) }
+            field(entry.kind.rawValue)
+            field { entry.amount.write(to: &$0) }
+            field { entry.balance.write(to: &$0) }
+            field(sourceKind)
+            field(sourceID)
+            field(entry.note)
+            field { entry.recordedAt.write(to: &$0) }
+            count = cursor.count
         }
-        func field(_ write: (inout [UInt8]) -> Void) {
-            scratch.removeAll(keepingCapacity: true)
-            write(&scratch)
-            JSONObjectWriter.appendDecimal(Int64(scratch.count), to: &bytes)
-            bytes.append(UInt8(ascii: ":"))
-            bytes.append(contentsOf: scratch)
-        }
-        field(entry.customerID)
-        field { JSONObjectWriter.appendDecimal(entry.entryID, to: &$0) }
-        field(entry.kind.rawValue)
-        field { entry.amount.appendText(to: &$0) }
-        field { entry.balance.appendText(to: &$0) }
-        field(entry.source.kind)
-        field(entry.source.id)
-        field(entry.note)
-        field { entry.recordedAt.appendText(to: &$0) }
-        return bytes
     }
 
     /// The entry's hash after `previous`.

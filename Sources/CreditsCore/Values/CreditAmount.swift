@@ -43,11 +43,16 @@ public struct CreditAmount: Hashable, Comparable, Sendable, CustomStringConverti
 
     /// Appends `description` as UTF-8 (how output JSON writes amounts, with no string between).
     public func appendText(to bytes: inout [UInt8]) {
+        ByteCursor.onStack({ write(to: &$0) }) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Writes `description` (at most 21 bytes).
+    func write(to cursor: inout ByteCursor) {
         // Int64.min has no Int64 magnitude: the general formatter (never seen in practice).
-        guard micros != .min else { return bytes.append(contentsOf: FixedPointDecimal.format(Int128(micros), scale: 6).utf8) }
-        if micros < 0 { bytes.append(UInt8(ascii: "-")) }
+        guard micros != .min else { return cursor.append(utf8: FixedPointDecimal.format(Int128(micros), scale: 6)) }
+        if micros < 0 { cursor.append(UInt8(ascii: "-")) }
         let magnitude = micros.magnitude
-        JSONObjectWriter.appendDecimal(Int64(magnitude / 1_000_000), to: &bytes)
+        cursor.appendDecimal(magnitude / 1_000_000)
         var fraction = magnitude % 1_000_000
         guard fraction != 0 else { return }
         var digits = 6
@@ -55,11 +60,11 @@ public struct CreditAmount: Hashable, Comparable, Sendable, CustomStringConverti
             fraction /= 10
             digits -= 1
         }
-        bytes.append(UInt8(ascii: "."))
+        cursor.append(UInt8(ascii: "."))
         var divisor: UInt64 = 1
         for _ in 1..<digits { divisor *= 10 }
         while divisor > 0 {
-            bytes.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+            cursor.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
             divisor /= 10
         }
     }

@@ -80,34 +80,36 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Appends `description` as UTF-8 (how output JSON writes times, with no string between).
     public func appendText(to bytes: inout [UInt8]) {
+        ByteCursor.onStack({ write(to: &$0) }) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Writes `description` (24 bytes).
+    func write(to cursor: inout ByteCursor) {
         let (days, msOfDay) = millisecondsSinceEpoch.quotientAndRemainderFloored(dividingBy: 86_400_000)
         let (year, month, day) = Self.civilFromDays(Int(days))
         let secondsOfDay = Int(msOfDay / 1000)
-        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)  // the 24 bytes, filled in place
-        withUnsafeMutableBytes(of: &text) { buffer in
-            func put(_ value: Int, at offset: Int, width: Int) {
-                var remaining = value
-                for index in stride(from: offset + width - 1, through: offset, by: -1) {
-                    buffer[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
-                    remaining /= 10
-                }
+        func put(_ value: Int, width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                cursor.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
+                divisor /= 10
             }
-            put(min(max(year, 0), 9999), at: 0, width: 4)
-            buffer[4] = UInt8(ascii: "-")
-            put(month, at: 5, width: 2)
-            buffer[7] = UInt8(ascii: "-")
-            put(day, at: 8, width: 2)
-            buffer[10] = UInt8(ascii: "T")
-            put(secondsOfDay / 3600, at: 11, width: 2)
-            buffer[13] = UInt8(ascii: ":")
-            put(secondsOfDay / 60 % 60, at: 14, width: 2)
-            buffer[16] = UInt8(ascii: ":")
-            put(secondsOfDay % 60, at: 17, width: 2)
-            buffer[19] = UInt8(ascii: ".")
-            put(Int(msOfDay % 1000), at: 20, width: 3)
-            buffer[23] = UInt8(ascii: "Z")
-            bytes.append(contentsOf: buffer)
         }
+        put(min(max(year, 0), 9999), width: 4)
+        cursor.append(UInt8(ascii: "-"))
+        put(month, width: 2)
+        cursor.append(UInt8(ascii: "-"))
+        put(day, width: 2)
+        cursor.append(UInt8(ascii: "T"))
+        put(secondsOfDay / 3600, width: 2)
+        cursor.append(UInt8(ascii: ":"))
+        put(secondsOfDay / 60 % 60, width: 2)
+        cursor.append(UInt8(ascii: ":"))
+        put(secondsOfDay % 60, width: 2)
+        cursor.append(UInt8(ascii: "."))
+        put(Int(msOfDay % 1000), width: 3)
+        cursor.append(UInt8(ascii: "Z"))
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
