@@ -126,7 +126,7 @@ public enum EntryHash {
                 var text = text
                 text.withUTF8 { field(UnsafeRawBufferPointer($0)) }
             }
-            func field(_ write: (inout ByteCursor) -> Void) { ByteCursor.onStack(write) { field($0) } }
+            func field(_ write: (inout ByteCursor) -> Void) { ByteCursor.onStack(writing: write, then: { field($0) }) }
             previous.writeHex(to: &cursor)
             field(entry.customerID)
             field { $0.appendDecimal(entry.entryID) }

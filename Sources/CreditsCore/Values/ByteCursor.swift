@@ -51,7 +51,7 @@ struct ByteCursor {
 
     /// Runs `write` on a cursor over 32 bytes of stack memory (the longest amount, time or
     /// integer text fits) and gives `use` what it wrote.
-    static func onStack<R>(_ write: (inout ByteCursor) -> Void, _ use: (UnsafeRawBufferPointer) -> R) -> R {
+    static func onStack<R>(writing write: (inout ByteCursor) -> Void, then use: (UnsafeRawBufferPointer) -> R) -> R {
         var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         return withUnsafeMutableBytes(of: &scratch) { raw in
             var cursor = ByteCursor(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))

@@ -43,7 +43,7 @@ public struct CreditAmount: Hashable, Comparable, Sendable, CustomStringConverti
 
     /// Appends `description` as UTF-8 (how output JSON writes amounts, with no string between).
     public func appendText(to bytes: inout [UInt8]) {
-        ByteCursor.onStack({ write(to: &$0) }) { bytes.append(contentsOf: $0) }
+        ByteCursor.onStack(writing: { write(to: &$0) }, then: { bytes.append(contentsOf: $0) })
     }
 
     /// Writes `description` (at most 21 bytes).

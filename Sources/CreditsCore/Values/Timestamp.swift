@@ -80,7 +80,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Appends `description` as UTF-8 (how output JSON writes times, with no string between).
     public func appendText(to bytes: inout [UInt8]) {
-        ByteCursor.onStack({ write(to: &$0) }) { bytes.append(contentsOf: $0) }
+        ByteCursor.onStack(writing: { write(to: &$0) }, then: { bytes.append(contentsOf: $0) })
     }
 
     /// Writes `description` (24 bytes).
