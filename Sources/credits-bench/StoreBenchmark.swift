@@ -62,13 +62,23 @@ func fundingCommands(_ customerCount: Int) -> [InboundMessage] {
 
 func measure(_ label: String, events eventCount: Int, _ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
+    let cpuStart = processCPUSeconds()
     try body()
     let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let cpuMicrosPerEvent = (processCPUSeconds() - cpuStart) * 1e6 / Double(eventCount)
     let rate = Double(eventCount) / seconds
+    // CPU time leaves out the waits for fsync, the noisiest part of this machine's timings.
     print(
-        "\(label.padding(toLength: 38, withPad: " ", startingAt: 0)) \(String(format: "%9.0f", rate)) events/s  (\(String(format: "%.2f", seconds)) s)"
+        "\(label.padding(toLength: 38, withPad: " ", startingAt: 0)) \(String(format: "%9.0f", rate)) events/s  (\(String(format: "%.2f", seconds)) s, \(String(format: "%.2f", cpuMicrosPerEvent)) µs CPU per event)"
     )
     return rate
+}
+
+/// User and system CPU time of this process so far.
+func processCPUSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 
 /// Start-up cost of a store: opening it reads the runs' hashes into the filter and the newest

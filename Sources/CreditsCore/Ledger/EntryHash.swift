@@ -12,8 +12,14 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
     /// The 32 bytes of a stored value; nil for another length.
     public init?(bytes: [UInt8]) {
+        guard let words = bytes.withUnsafeBytes({ ChainHash(bytes: $0)?.words }) else { return nil }
+        self.words = words
+    }
+
+    /// The 32 bytes of a stored value; nil for another length.
+    public init?(bytes: UnsafeRawBufferPointer) {
         guard bytes.count == 32 else { return nil }
-        words = bytes.withUnsafeBytes(Self.words(bigEndian:))
+        words = Self.words(bigEndian: bytes)
     }
 
     /// A SHA-256 digest's 32 bytes.
@@ -41,8 +47,11 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The 32 bytes, most significant first.
-    public var bytes: [UInt8] {
-        withUnsafeBytes(of: (words.0.bigEndian, words.1.bigEndian, words.2.bigEndian, words.3.bigEndian)) { Array($0) }
+    public var bytes: [UInt8] { withUnsafeBytes { Array($0) } }
+
+    /// Calls `body` with the 32 bytes, most significant first (no allocation).
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try Swift.withUnsafeBytes(of: (words.0.bigEndian, words.1.bigEndian, words.2.bigEndian, words.3.bigEndian), body)
     }
 
     /// Appends the 64 hex digits.
@@ -57,16 +66,10 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
     /// Writes the 64 hex digits.
     func writeHex(to cursor: inout ByteCursor) {
-        func hex(_ word: UInt64) {
-            for shift in stride(from: 60, through: 0, by: -4) {
-                let nibble = UInt8(truncatingIfNeeded: word >> UInt64(shift) & 0xF)
-                cursor.append(nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10)
-            }
-        }
-        hex(words.0)
-        hex(words.1)
-        hex(words.2)
-        hex(words.3)
+        cursor.appendHex(words.0)
+        cursor.appendHex(words.1)
+        cursor.appendHex(words.2)
+        cursor.appendHex(words.3)
     }
 
     public var description: String {
@@ -107,6 +110,23 @@ public enum EntryHash {
 
     /// The bytes the hash is taken of (for documentation and independent checks).
     public static func preimage(of entry: LedgerEntry, previous: ChainHash) -> [UInt8] {
+        withPreimage(of: entry, previous: previous) { Array($0) }
+    }
+
+    /// The entry's hash after `previous`.
+    public static func of(_ entry: LedgerEntry, previous: ChainHash) -> ChainHash {
+        withPreimage(of: entry, previous: previous) { preimage in
+            var hasher = SHA256()
+            hasher.update(bufferPointer: preimage)
+            return ChainHash(digest: hasher.finalize())
+        }
+    }
+
+    /// Writes the preimage into temporary memory (on the stack when it fits: the hash is taken
+    /// for every entry made) and gives it to `body`.
+    private static func withPreimage<R>(
+        of entry: LedgerEntry, previous: ChainHash, _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
         let sourceKind = entry.source.kind
         let sourceID = entry.source.id
         // 64 hex digits; nine fields of at most 20 length digits and a colon; entry_id, the two
@@ -114,35 +134,19 @@ public enum EntryHash {
         let capacity =
             64 + 9 * 21 + 4 * 32 + entry.customerID.utf8.count + entry.kind.rawValue.utf8.count
             + sourceKind.utf8.count + sourceID.utf8.count + entry.note.utf8.count
-        // Written straight into memory of its final size: the hash is taken for every entry made.
-        return [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { buffer in
             var cursor = ByteCursor(buffer.baseAddress!)
-            func field(_ bytes: UnsafeRawBufferPointer) {
-                cursor.appendDecimal(UInt64(bytes.count))
-                cursor.append(UInt8(ascii: ":"))
-                cursor.append(bytes)
-            }
-            func field(_ text: String) {
-                var text = text
-                text.withUTF8 { field(UnsafeRawBufferPointer($0)) }
-            }
-            func field(_ write: (inout ByteCursor) -> Void) { ByteCursor.onStack(writing: write, then: { field($0) }) }
             previous.writeHex(to: &cursor)
-            field(entry.customerID)
-            field { $0.appendDecimal(entry.entryID) }
-            field(entry.kind.rawValue)
-            field { entry.amount.write(to: &$0) }
-            field { entry.balance.write(to: &$0) }
-            field(sourceKind)
-            field(sourceID)
-            field(entry.note)
-            field { entry.recordedAt.write(to: &$0) }
-            count = cursor.count
+            cursor.appendField(entry.customerID)
+            cursor.appendField { $0.appendDecimal(entry.entryID) }
+            cursor.appendField(entry.kind.rawValue)
+            cursor.appendField { entry.amount.write(to: &$0) }
+            cursor.appendField { entry.balance.write(to: &$0) }
+            cursor.appendField(sourceKind)
+            cursor.appendField(sourceID)
+            cursor.appendField(entry.note)
+            cursor.appendField { entry.recordedAt.write(to: &$0) }
+            return body(cursor.written)
         }
-    }
-
-    /// The entry's hash after `previous`.
-    public static func of(_ entry: LedgerEntry, previous: ChainHash) -> ChainHash {
-        ChainHash(digest: SHA256.hash(data: preimage(of: entry, previous: previous)))
     }
 }

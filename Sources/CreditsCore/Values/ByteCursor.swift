@@ -35,18 +35,61 @@ struct ByteCursor {
             digits += 1
             rest /= 10
         }
+        appendDigits(value, width: digits)
+    }
+
+    /// The last `width` decimal digits of `value`, with leading zeros.
+    mutating func appendDigits(_ value: UInt64, width: Int) {
         var remaining = value
-        for index in stride(from: count + digits - 1, through: count, by: -1) {
-            base[index] = UInt8(ascii: "0") + UInt8(remaining % 10)
+        var index = count + width - 1
+        while index >= count {
+            base[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remaining % 10)
             remaining /= 10
+            index -= 1
         }
-        count += digits
+        count += width
     }
 
     /// `-` when negative, then the decimal digits.
     mutating func appendDecimal(_ value: Int64) {
         if value < 0 { append(UInt8(ascii: "-")) }
         appendDecimal(value.magnitude)
+    }
+
+    /// The 16 lowercase hex digits of `word`, most significant first.
+    mutating func appendHex(_ word: UInt64) {
+        var index = count + 15
+        var rest = word
+        while index >= count {
+            let nibble = UInt8(truncatingIfNeeded: rest & 0xF)
+            base[index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
+            rest >>= 4
+            index -= 1
+        }
+        count += 16
+    }
+
+    /// A length-prefixed field: the byte length in decimal, a colon, the bytes.
+    mutating func appendField(_ bytes: UnsafeRawBufferPointer) {
+        appendDecimal(UInt64(bytes.count))
+        append(UInt8(ascii: ":"))
+        append(bytes)
+    }
+
+    /// A length-prefixed field of a text's UTF-8.
+    mutating func appendField(_ text: String) {
+        var text = text
+        text.withUTF8 { appendField(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// A length-prefixed field of what `write` writes (at most 32 bytes).
+    mutating func appendField(_ write: (inout ByteCursor) -> Void) {
+        var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &scratch) { raw in
+            var field = ByteCursor(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            write(&field)
+            appendField(field.written)
+        }
     }
 
     /// Runs `write` on a cursor over 32 bytes of stack memory (the longest amount, time or

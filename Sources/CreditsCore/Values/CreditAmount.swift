@@ -61,12 +61,7 @@ public struct CreditAmount: Hashable, Comparable, Sendable, CustomStringConverti
             digits -= 1
         }
         cursor.append(UInt8(ascii: "."))
-        var divisor: UInt64 = 1
-        for _ in 1..<digits { divisor *= 10 }
-        while divisor > 0 {
-            cursor.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
-            divisor /= 10
-        }
+        cursor.appendDigits(fraction, width: digits)
     }
 
     public static func < (lhs: CreditAmount, rhs: CreditAmount) -> Bool { lhs.micros < rhs.micros }

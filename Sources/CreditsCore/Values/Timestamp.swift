@@ -88,27 +88,19 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let (days, msOfDay) = millisecondsSinceEpoch.quotientAndRemainderFloored(dividingBy: 86_400_000)
         let (year, month, day) = Self.civilFromDays(Int(days))
         let secondsOfDay = Int(msOfDay / 1000)
-        func put(_ value: Int, width: Int) {
-            var divisor = 1
-            for _ in 1..<width { divisor *= 10 }
-            while divisor > 0 {
-                cursor.append(UInt8(ascii: "0") + UInt8(value / divisor % 10))
-                divisor /= 10
-            }
-        }
-        put(min(max(year, 0), 9999), width: 4)
+        cursor.appendDigits(UInt64(min(max(year, 0), 9999)), width: 4)
         cursor.append(UInt8(ascii: "-"))
-        put(month, width: 2)
+        cursor.appendDigits(UInt64(month), width: 2)
         cursor.append(UInt8(ascii: "-"))
-        put(day, width: 2)
+        cursor.appendDigits(UInt64(day), width: 2)
         cursor.append(UInt8(ascii: "T"))
-        put(secondsOfDay / 3600, width: 2)
+        cursor.appendDigits(UInt64(secondsOfDay / 3600), width: 2)
         cursor.append(UInt8(ascii: ":"))
-        put(secondsOfDay / 60 % 60, width: 2)
+        cursor.appendDigits(UInt64(secondsOfDay / 60 % 60), width: 2)
         cursor.append(UInt8(ascii: ":"))
-        put(secondsOfDay % 60, width: 2)
+        cursor.appendDigits(UInt64(secondsOfDay % 60), width: 2)
         cursor.append(UInt8(ascii: "."))
-        put(Int(msOfDay % 1000), width: 3)
+        cursor.appendDigits(UInt64(msOfDay % 1000), width: 3)
         cursor.append(UInt8(ascii: "Z"))
     }
 

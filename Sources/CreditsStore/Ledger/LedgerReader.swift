@@ -148,7 +148,7 @@ public final class LedgerReader {
             stored.append(
                 (
                     customers.int64(0), customers.int64(2), customers.int64(3),
-                    customers.optionalBlob(4).flatMap { ChainHash(bytes: $0) }
+                    customers.optionalHash(4)
                 ))
         }
         let entries = try connection.statement(

@@ -142,6 +142,6 @@ struct CustomerRecords {
             versionedAt: row.optionalInt64(20).map(Timestamp.init(millisecondsSinceEpoch:)),
             usage: UsageWindow(encoded: row.optionalString(19)),
             calls: CallBook(encoded: row.optionalString(23), customerID: row.string(1)),
-            headHash: row.optionalBlob(27).flatMap { ChainHash(bytes: $0) } ?? .genesis, topUpRequested: row.int64(30) != 0)
+            headHash: row.optionalHash(27) ?? .genesis, topUpRequested: row.int64(30) != 0)
     }
 }

@@ -74,6 +74,6 @@ struct EntryRecords {
             occurredAt: Timestamp(millisecondsSinceEpoch: row.int64(13)),
             recordedAt: Timestamp(millisecondsSinceEpoch: row.int64(14)),
             expiresAt: row.optionalInt64(15).map(Timestamp.init(millisecondsSinceEpoch:)),
-            hash: row.optionalBlob(16).flatMap { ChainHash(bytes: $0) } ?? .genesis)
+            hash: row.optionalHash(16) ?? .genesis)
     }
 }

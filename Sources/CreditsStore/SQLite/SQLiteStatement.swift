@@ -1,4 +1,5 @@
 import CSQLite
+import CreditsCore
 
 /// A prepared statement. Parameters are bound by 1-based index; columns read by 0-based index.
 final class SQLiteStatement {
@@ -110,6 +111,14 @@ final class SQLiteStatement {
         let count = Int(sqlite3_column_bytes(handle, column))
         guard let bytes = sqlite3_column_blob(handle, column) else { return [] }
         return Array(UnsafeRawBufferPointer(start: bytes, count: count))
+    }
+
+    /// A chain hash stored as its 32 bytes; nil for NULL or another length.
+    func optionalHash(_ column: Int32) -> ChainHash? {
+        guard !isNull(column), sqlite3_column_bytes(handle, column) == 32,
+            let bytes = sqlite3_column_blob(handle, column)
+        else { return nil }
+        return ChainHash(bytes: UnsafeRawBufferPointer(start: bytes, count: 32))
     }
 }
 
