@@ -60,28 +60,46 @@ struct CustomerRecords {
         let assignments = Self.writeColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
         try connection.insert(
             customers, into: "customers", columns: Self.writeColumns,
-            suffix: " ON CONFLICT(customer_num) DO UPDATE SET " + assignments, values: Self.values)
+            suffix: " ON CONFLICT(customer_num) DO UPDATE SET " + assignments, bind: Self.bind)
     }
 
-    static func values(_ stored: Stored) -> [SQLiteValue] {
+    /// Binds a customer's values in `writeColumns` order.
+    static func bind(_ binder: inout SQLiteRowBinder, _ stored: Stored) {
         let account = stored.account
         let settings = account.settings
         let block = StoredBlockState(account.blockState)
-        return [
-            .integer(stored.num), .text(account.customerID), .integer(account.creditsEnabled ? 1 : 0),
-            .integer(account.balance.micros), .integer(account.lastEntryID),
-            .integer(account.balanceUpdatedAt?.millisecondsSinceEpoch), .integer(block.code), .integer(block.blockAt),
-            .integer(block.depletedBy), .integer(account.lowCreditAlerted ? 1 : 0), .integer(settings.pricePerMinute?.micros),
-            .integer(settings.gracePeriodSeconds), .integer(settings.lowCreditThreshold?.micros),
-            .integer(settings.lowCreditAlerts ? 1 : 0), .integer(settings.toolCallPrice.micros),
-            .integer(settings.creditsPerUSD?.micros), .integer(stored.lastEntrySeq), .text(block.depletedByCommand),
-            .integer(account.version), .text(account.usage.encoded), .integer(account.versionedAt?.millisecondsSinceEpoch),
-            .integer(settings.callHoldSeconds), .integer(settings.callHoldRate?.micros), .text(account.calls.encoded),
-            .integer(account.held.micros), .integer(Int64(account.calls.live.count)),
-            .integer(account.nextDeadline?.millisecondsSinceEpoch), .blob(account.lastEntryID > 0 ? account.headHash.bytes : nil),
-            .integer(settings.autoTopUpBelow?.micros), .text(settings.autoTopUpPackage),
-            .integer(account.topUpRequested ? 1 : 0), .integer(Int64(account.grants.active.count)),
-        ]
+        binder.integer(stored.num)
+        binder.text(account.customerID)
+        binder.integer(account.creditsEnabled ? 1 : 0)
+        binder.integer(account.balance.micros)
+        binder.integer(account.lastEntryID)
+        binder.integer(account.balanceUpdatedAt?.millisecondsSinceEpoch)
+        binder.integer(block.code)
+        binder.integer(block.blockAt)
+        binder.integer(block.depletedBy)
+        binder.integer(account.lowCreditAlerted ? 1 : 0)
+        binder.integer(settings.pricePerMinute?.micros)
+        binder.integer(settings.gracePeriodSeconds)
+        binder.integer(settings.lowCreditThreshold?.micros)
+        binder.integer(settings.lowCreditAlerts ? 1 : 0)
+        binder.integer(settings.toolCallPrice.micros)
+        binder.integer(settings.creditsPerUSD?.micros)
+        binder.integer(stored.lastEntrySeq)
+        binder.text(block.depletedByCommand)
+        binder.integer(account.version)
+        binder.text(account.usage.encoded)
+        binder.integer(account.versionedAt?.millisecondsSinceEpoch)
+        binder.integer(settings.callHoldSeconds)
+        binder.integer(settings.callHoldRate?.micros)
+        binder.text(account.calls.encoded)
+        binder.integer(account.held.micros)
+        binder.integer(Int64(account.calls.live.count))
+        binder.integer(account.nextDeadline?.millisecondsSinceEpoch)
+        binder.hash(account.lastEntryID > 0 ? account.headHash : nil)
+        binder.integer(settings.autoTopUpBelow?.micros)
+        binder.text(settings.autoTopUpPackage)
+        binder.integer(account.topUpRequested ? 1 : 0)
+        binder.integer(Int64(account.grants.active.count))
     }
 
     /// Customers with a deadline (`CustomerAccount.nextDeadline`) at or before `now`.

@@ -12,20 +12,29 @@ struct EntryRecords {
         "expires_at", "hash",
     ]
 
-    /// A pending entry's values in `insertColumns` order.
-    static func values(_ row: PendingWrites.Entry) -> [SQLiteValue] {
+    /// Binds a pending entry's values in `insertColumns` order.
+    static func bind(_ binder: inout SQLiteRowBinder, _ row: PendingWrites.Entry) {
         let entry = row.entry
-        let sourceKind = entry.source.code
-        let warnings = entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") }
-        return [
-            .integer(row.seq), .integer(row.customerNum), .integer(entry.entryID), .integer(row.previousSeq),
-            .integer(Int64(kinds.firstIndex(of: entry.kind)!)), .integer(entry.amount.micros),
-            .integer(entry.balance.micros), .text(entry.note), .integer(sourceKind), .text(entry.source.id),
-            .text(entry.actor), .integer(entry.breakdown?.call.micros), .integer(entry.breakdown?.ai.micros),
-            .integer(entry.breakdown?.toolCalls.micros), .text(warnings), .text(entry.deductReason?.rawValue),
-            .integer(entry.occurredAt.millisecondsSinceEpoch), .integer(entry.recordedAt.millisecondsSinceEpoch),
-            .integer(entry.expiresAt?.millisecondsSinceEpoch), .blob(entry.hash.bytes),
-        ]
+        binder.integer(row.seq)
+        binder.integer(row.customerNum)
+        binder.integer(entry.entryID)
+        binder.integer(row.previousSeq)
+        binder.integer(Int64(kinds.firstIndex(of: entry.kind)!))
+        binder.integer(entry.amount.micros)
+        binder.integer(entry.balance.micros)
+        binder.text(entry.note)
+        binder.integer(entry.source.code)
+        binder.text(entry.source.id)
+        binder.text(entry.actor)
+        binder.integer(entry.breakdown?.call.micros)
+        binder.integer(entry.breakdown?.ai.micros)
+        binder.integer(entry.breakdown?.toolCalls.micros)
+        binder.text(entry.breakdown.flatMap { $0.warnings.isEmpty ? nil : $0.warnings.joined(separator: ",") })
+        binder.text(entry.deductReason?.rawValue)
+        binder.integer(entry.occurredAt.millisecondsSinceEpoch)
+        binder.integer(entry.recordedAt.millisecondsSinceEpoch)
+        binder.integer(entry.expiresAt?.millisecondsSinceEpoch)
+        binder.hash(entry.hash)
     }
 
     func maxSeq() throws(StoreError) -> Int64 {

@@ -197,12 +197,19 @@ struct IdempotencyKeys {
         "entry_id", "recorded_at", "digest",
     ]
 
-    static func values(_ row: PendingWrites.Key) -> [SQLiteValue] {
-        [
-            .integer(row.seq), .integer(row.customerNum), .integer(row.kind.rawValue), .integer(row.hash), .text(row.key),
-            .integer(0), .integer(row.status == .applied ? 0 : 1), .text(row.reason), .integer(row.entryID),
-            .integer(row.recordedAt.millisecondsSinceEpoch), .blob(row.digest),
-        ]
+    /// Binds a pending key's values in `insertColumns` order.
+    static func bind(_ binder: inout SQLiteRowBinder, _ row: PendingWrites.Key) {
+        binder.integer(row.seq)
+        binder.integer(row.customerNum)
+        binder.integer(row.kind.rawValue)
+        binder.integer(row.hash)
+        binder.text(row.key)
+        binder.integer(0)
+        binder.integer(row.status == .applied ? 0 : 1)
+        binder.text(row.reason)
+        binder.integer(row.entryID)
+        binder.integer(row.recordedAt.millisecondsSinceEpoch)
+        binder.blob(row.digest)
     }
 
     func maxSeq() throws(StoreError) -> Int64 {

@@ -55,28 +55,32 @@ struct Outbox {
 
     static let insertColumns = ["seq", "topic", "key", "value", "entry_seq", "at"]
 
-    /// A pending row's values; a balance-changed event is stored as a reference to its entry, an
-    /// account state as a reference to its customer.
-    static func values(_ row: PendingWrites.OutboxRow) -> [SQLiteValue] {
+    /// Binds a pending row's values in `insertColumns` order; a balance-changed event is stored
+    /// as a reference to its entry, an account state as a reference to its customer.
+    static func bind(_ binder: inout SQLiteRowBinder, _ row: PendingWrites.OutboxRow) {
+        binder.integer(row.seq)
         if case .balanceChanged(let entry) = row.event, let entrySeq = row.entrySeq {
-            return [
-                .integer(row.seq), .integer(Int64(OutputTopic.balanceChanged.rawValue)), .text(entry.customerID),
-                .text(nil), .integer(entrySeq), .integer(nil),
-            ]
-        }
-        if case .account(let state) = row.event {
+            binder.integer(Int64(OutputTopic.balanceChanged.rawValue))
+            binder.text(entry.customerID)
+            binder.text(nil)
+            binder.integer(entrySeq)
+            binder.integer(nil)
+        } else if case .account(let state) = row.event {
             // A reference to the customer and the state's time: encoded when produced (after a
             // restart, from the customer's newest state).
-            return [
-                .integer(row.seq), .integer(Int64(OutputTopic.accounts.rawValue)), .text(state.account.customerID),
-                .text(nil), .integer(nil), .integer(state.updatedAt.millisecondsSinceEpoch),
-            ]
+            binder.integer(Int64(OutputTopic.accounts.rawValue))
+            binder.text(state.account.customerID)
+            binder.text(nil)
+            binder.integer(nil)
+            binder.integer(state.updatedAt.millisecondsSinceEpoch)
+        } else {
+            let message = row.event.message
+            binder.integer(Int64(message.topic.rawValue))
+            binder.text(message.key)
+            binder.text(message.value)
+            binder.integer(nil)
+            binder.integer(nil)
         }
-        let message = row.event.message
-        return [
-            .integer(row.seq), .integer(Int64(message.topic.rawValue)), .text(message.key), .text(message.value),
-            .integer(nil), .integer(nil),
-        ]
     }
 
     /// The stored rows after `seq`, up to `limit`, oldest first (the store adds the account states

@@ -50,11 +50,11 @@ struct PendingWrites {
     /// Writes everything, in table order; `firstGrant` names each customer's first grant after
     /// the batch (by customer number).
     func flush(to connection: SQLiteConnection, firstGrant: (Int64) -> Int64?) throws(StoreError) {
-        try connection.insert(entries, into: "entries", columns: EntryRecords.insertColumns, values: EntryRecords.values)
+        try connection.insert(entries, into: "entries", columns: EntryRecords.insertColumns, bind: EntryRecords.bind)
         try connection.insert(
             keys.filter { !$0.released }, into: "idempotency_keys",
-            columns: IdempotencyKeys.insertColumns, values: IdempotencyKeys.values)
-        try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, values: Outbox.values)
+            columns: IdempotencyKeys.insertColumns, bind: IdempotencyKeys.bind)
+        try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, bind: Outbox.bind)
         try connection.insert(audits, into: "audit", columns: AuditRecords.insertColumns, values: AuditRecords.values)
         try GrantRecords(connection: connection).write(grants, first: firstGrant)
     }

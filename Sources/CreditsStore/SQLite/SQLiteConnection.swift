@@ -69,6 +69,15 @@ final class SQLiteConnection {
         _ rows: [Row], into table: String, columns: [String], suffix: String = "",
         values: (Row) -> [SQLiteValue]
     ) throws(StoreError) {
+        try insert(rows, into: table, columns: columns, suffix: suffix) { binder, row in binder.values(values(row)) }
+    }
+
+    /// `insert(_:into:columns:suffix:values:)` with each row bound in place by `bind`, which
+    /// binds exactly `columns.count` values.
+    func insert<Row>(
+        _ rows: [Row], into table: String, columns: [String], suffix: String = "",
+        bind: (inout SQLiteRowBinder, Row) -> Void
+    ) throws(StoreError) {
         let chunkSize = 64
         var start = 0
         // The text of a full chunk is built once per call (batches write many full chunks).
@@ -85,8 +94,11 @@ final class SQLiteConnection {
         while start < rows.count {
             let count = min(chunkSize, rows.count - start)
             let statement = try statement(sql(rows: count))
+            var binder = SQLiteRowBinder(statement, from: 1)
             for index in 0..<count {
-                statement.bind(from: Int32(index * columns.count + 1), values(rows[start + index]))
+                bind(&binder, rows[start + index])
+                precondition(
+                    binder.index == Int32((index + 1) * columns.count + 1), "a row of \(table) bound a wrong number of values")
             }
             try statement.run()
             start += count

@@ -46,6 +46,14 @@ final class SQLiteStatement {
         _ = bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), csqlite_transient()) }
     }
 
+    func bind(_ index: Int32, _ hash: ChainHash?) {
+        guard let hash else {
+            sqlite3_bind_null(handle, index)
+            return
+        }
+        _ = hash.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), csqlite_transient()) }
+    }
+
     /// Binds parameters 1, 2, … in order.
     func bind(_ values: SQLiteValue...) { bind(from: 1, values) }
 
@@ -127,4 +135,43 @@ enum SQLiteValue {
     case integer(Int64?)
     case text(String?)
     case blob([UInt8]?)
+}
+
+/// Binds one row's values in column order straight into a statement: the hot tables' writes
+/// make no array of `SQLiteValue`s per row.
+struct SQLiteRowBinder {
+    let statement: SQLiteStatement
+    /// The next parameter's index.
+    private(set) var index: Int32
+
+    init(_ statement: SQLiteStatement, from index: Int32) {
+        self.statement = statement
+        self.index = index
+    }
+
+    mutating func integer(_ value: Int64?) {
+        statement.bind(index, value)
+        index += 1
+    }
+
+    mutating func text(_ value: String?) {
+        statement.bind(index, value)
+        index += 1
+    }
+
+    mutating func blob(_ value: [UInt8]?) {
+        statement.bind(index, value)
+        index += 1
+    }
+
+    /// A chain hash as its 32 bytes (NULL for nil).
+    mutating func hash(_ value: ChainHash?) {
+        statement.bind(index, value)
+        index += 1
+    }
+
+    mutating func values(_ values: [SQLiteValue]) {
+        statement.bind(from: index, values)
+        index += Int32(values.count)
+    }
 }
