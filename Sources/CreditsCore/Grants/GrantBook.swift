@@ -47,22 +47,22 @@ public struct GrantBook: Sendable, Equatable {
         return low == 0 && active.count > 1 ? active[1] : nil
     }
 
-    /// Draws `micros` (> 0) from the grants in order; returns each grant drawn from, as it is
-    /// afterwards, and what no grant covered (the new debt).
-    mutating func draw(_ micros: Int64) -> (changed: [Grant], uncovered: Int64) {
+    /// Draws `micros` (> 0) from the grants in order, appends each grant drawn from, as it is
+    /// afterwards, to `changes`, and returns what no grant covered (the new debt).
+    @discardableResult
+    mutating func draw(_ micros: Int64, recordingIn changes: inout [GrantChange]) -> Int64 {
         var left = micros
-        var changed: [Grant] = []
         var exhausted = 0
         for index in active.indices {
             guard left > 0 else { break }
             let take = min(left, active[index].remaining.micros)
             active[index].remaining = CreditAmount(micros: active[index].remaining.micros - take)
             left -= take
-            changed.append(active[index])
+            changes.append(GrantChange(grant: active[index], isNew: false))
             if active[index].remaining.micros == 0 { exhausted += 1 }
         }
         active.removeFirst(exhausted)
-        return (changed, left)
+        return left
     }
 
     /// Removes and returns the grants whose `expires_at` is at or before `now`, in draw-down

@@ -15,7 +15,7 @@ extension LedgerTransition {
             grantChanges.append(GrantChange(grant: grant, isNew: true))
         case .used, .deducted:
             guard entry.amount.micros < 0 else { return }
-            grantChanges += account.grants.draw(-entry.amount.micros).changed.map { GrantChange(grant: $0, isNew: false) }
+            account.grants.draw(-entry.amount.micros, recordingIn: &grantChanges)
         case .expired:
             break
         }

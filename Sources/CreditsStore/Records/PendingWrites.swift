@@ -52,7 +52,7 @@ struct PendingWrites {
     func flush(to connection: SQLiteConnection, firstGrant: (Int64) -> Int64?) throws(StoreError) {
         try connection.insert(entries, into: "entries", columns: EntryRecords.insertColumns, bind: EntryRecords.bind)
         try connection.insert(
-            keys.filter { !$0.released }, into: "idempotency_keys",
+            keys.contains { $0.released } ? keys.filter { !$0.released } : keys, into: "idempotency_keys",
             columns: IdempotencyKeys.insertColumns, bind: IdempotencyKeys.bind)
         try connection.insert(outbox, into: "outbox", columns: Outbox.insertColumns, bind: Outbox.bind)
         try connection.insert(audits, into: "audit", columns: AuditRecords.insertColumns, values: AuditRecords.values)
