@@ -17,7 +17,8 @@ import time
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 DRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 BROWSER = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -25,6 +26,22 @@ BROWSER = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 
 class StepFailed(Exception):
     pass
+
+
+def navigate(driver, by, value):
+    """Clicks what loads a new page (a form's button, a link) and waits until the old page is
+    gone, so that nothing read next comes from it."""
+    old = driver.find_element(By.TAG_NAME, "html")
+    driver.find_element(by, value).click()
+
+    def old_page_gone(_):
+        try:
+            old.is_enabled()
+            return False
+        except WebDriverException:  # stale, or "node does not belong to the document" (chromium)
+            return True
+
+    WebDriverWait(driver, 15).until(old_page_gone)
 
 
 def check(condition, what):
@@ -86,22 +103,22 @@ def walk(driver, url, token, customer, shots, downloads):
     check("/console/sign-in" in driver.current_url, "an operator who is not signed in is sent to the sign-in page")
     screenshot(driver, shots, "01-sign-in")
     fill(driver, "token", "not-the-token")
-    driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    navigate(driver, By.CSS_SELECTOR, "form button[type=submit]")
     check("not valid" in driver.page_source, "a wrong token is refused with a message")
     fill(driver, "token", token)
-    driver.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
+    navigate(driver, By.CSS_SELECTOR, "main form button[type=submit]")
     check(driver.find_element(By.TAG_NAME, "h1").text == "Customer List", "signing in opens the Customer List")
     screenshot(driver, shots, "02-customer-list")
 
     fill(driver, "q", customer)
-    driver.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    navigate(driver, By.CSS_SELECTOR, "form.filters button")
     check(driver.find_element(By.CSS_SELECTOR, "h1.customer").text == customer, "searching the id opens the customer")
     before = balance(driver)
     screenshot(driver, shots, "03-credits-tab")
 
     fill(driver, "add-amount", "250")
     fill(driver, "add-note", "Browser top-up <b>bold?</b>")
-    driver.find_element(By.CSS_SELECTOR, "form[action$='/add'] button").click()
+    navigate(driver, By.CSS_SELECTOR, "form[action$='/add'] button")
     check("Add Credits: done" in notice(driver), f"adding credits shows it was done (notice: {notice(driver)!r})")
     after = balance(driver)
     check(to_number(after) == to_number(before) + 250, f"the balance rose by 250 ({before} -> {after})")
@@ -113,34 +130,34 @@ def walk(driver, url, token, customer, shots, downloads):
     fill(driver, "deduct-amount", "999999")
     fill(driver, "deduct-note", "Refund for failed calls")
     Select(driver.find_element(By.ID, "deduct-reason")).select_by_value("refund")
-    driver.find_element(By.CSS_SELECTOR, "form[action$='/deduct'] button").click()
+    navigate(driver, By.CSS_SELECTOR, "form[action$='/deduct'] button")
     refused = notice(driver)
     check("Deduct Credits: not done" in refused and "too low" in refused,
           f"an over-deduction is refused with the reason shown (notice: {refused!r})")
     check(balance(driver) == after, "the refused deduction changed nothing")
     screenshot(driver, shots, "05-deduction-refused")
 
-    driver.find_element(By.LINK_TEXT, "Features & Add-ons").click()
+    navigate(driver, By.LINK_TEXT, "Features & Add-ons")
     alerts = driver.find_element(By.ID, "alerts")
     was = alerts.is_selected()
     driver.find_element(By.CSS_SELECTOR, "label[for=alerts]").click()
-    driver.find_element(By.CSS_SELECTOR, "form.settings > button").click()
+    navigate(driver, By.CSS_SELECTOR, "form.settings > button")
     check("Save: done" in notice(driver), f"saving the settings is done (notice: {notice(driver)!r})")
     check(driver.find_element(By.ID, "alerts").is_selected() != was, "Enable Low Credit Alerts changed")
     screenshot(driver, shots, "06-features")
 
-    driver.find_element(By.LINK_TEXT, "Billing").click()
+    navigate(driver, By.LINK_TEXT, "Billing")
     driver.find_element(By.CSS_SELECTOR, "label[for=package-0]").click()
     fill(driver, "payment-ref", "pay_browser_1")
-    driver.find_element(By.CSS_SELECTOR, "form[action$='/quick-buy'] button").click()
+    navigate(driver, By.CSS_SELECTOR, "form[action$='/quick-buy'] button")
     check("Quick Buy: done" in notice(driver), f"the Quick Buy is done (notice: {notice(driver)!r})")
     screenshot(driver, shots, "07-billing")
 
-    driver.find_element(By.LINK_TEXT, "Audit").click()
+    navigate(driver, By.LINK_TEXT, "Audit")
     check("operator-ann" in driver.page_source or "Audit" in driver.page_source, "the audit tab opens")
     screenshot(driver, shots, "08-audit")
 
-    driver.find_element(By.LINK_TEXT, "Credits").click()
+    navigate(driver, By.LINK_TEXT, "Credits")
     screenshot(driver, shots, "09-credits-tab-after")
     driver.find_element(By.LINK_TEXT, "Download CSV").click()
     deadline = time.time() + 20
@@ -155,7 +172,7 @@ def walk(driver, url, token, customer, shots, downloads):
     check(csv.startswith("entry_id,type,amount,balance,note,") and "Browser top-up <b>bold?</b>" in csv,
           "the CSV has the header and the new row")
 
-    driver.find_element(By.CSS_SELECTOR, ".sign-out button").click()
+    navigate(driver, By.CSS_SELECTOR, ".sign-out button")
     check("/console/sign-in" in driver.current_url, "signing out returns to the sign-in page")
     driver.get(url + "/console")
     check("/console/sign-in" in driver.current_url, "after signing out the console asks to sign in again")

@@ -230,8 +230,8 @@ struct ConsoleTests {
             let posted = try await browser.post("/console/customers/acme/add", add)
             #expect(posted.status == .seeOther && posted.headers[.location] == "/console/customers/acme")
             page = try await browser.get("/console/customers/acme").text
-            #expect(page.contains("Add Credits: done. Current Balance: 1,250.5."), "\(Self.notice(page))")
-            #expect(page.contains(#"<span class="value">1,250.5</span>"#))
+            #expect(page.contains("Add Credits: done. Current Balance: 1,250.50."), "\(Self.notice(page))")
+            #expect(page.contains(#"<span class="value">1,250.50</span>"#))
             #expect(page.contains("Monthly package"))
             let again = try await browser.post("/console/customers/acme/add", add)
             #expect(again.status == .seeOther)
@@ -272,7 +272,7 @@ struct ConsoleTests {
                 "/console/customers/acme/quick-buy",
                 [("csrf", csrf), ("command_id", buyID), ("package", "5000"), ("payment_ref", "pay_42")])
             page = try await browser.get("/console/customers/acme/billing").text
-            #expect(page.contains("Quick Buy: done. Current Balance: 6,250.5."), "\(Self.notice(page))")
+            #expect(page.contains("Quick Buy: done. Current Balance: 6,250.50."), "\(Self.notice(page))")
 
             let audit = try await browser.get("/console/customers/acme/audit").text
             #expect(audit.contains("<td>ann</td><td>quick buy</td>") && audit.contains("<td>ann</td><td>add credits</td>"))
@@ -329,9 +329,10 @@ struct ConsoleUnitTests {
         #expect(!sessions.isValid(csrf: nil, expected: sessions.csrfToken(for: other.id)))
     }
 
-    @Test("credits and dates for people: thousands separators, every micro-credit, UTC")
+    @Test("credits and dates for people: thousands separators, two decimals at least, every micro-credit, UTC")
     func formatting() throws {
-        #expect(ConsoleFormat.credits(CreditAmount(micros: 1_234_567_500_000)) == "1,234,567.5")
+        #expect(ConsoleFormat.credits(CreditAmount(micros: 1_234_567_500_000)) == "1,234,567.50")
+        #expect(ConsoleFormat.signed(CreditAmount(micros: -833_100_000)) == "-833.10")
         #expect(ConsoleFormat.credits(CreditAmount(micros: -30_000)) == "-0.03")
         #expect(ConsoleFormat.credits(CreditAmount(micros: -1_000_000_000_001)) == "-1,000,000.000001")
         #expect(ConsoleFormat.signed(CreditAmount(credits: 1000)) == "+1,000")

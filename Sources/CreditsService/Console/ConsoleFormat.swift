@@ -1,9 +1,10 @@
 import CreditsCore
 
 /// How the console writes numbers and dates for people: credits with thousands separators and
-/// every micro-credit kept, dates as `2026-12-03 17:47:02 UTC`.
+/// every micro-credit kept (a fraction with at least two digits, so a column of balances reads as
+/// money), dates as `2026-12-03 17:47:02 UTC`.
 enum ConsoleFormat {
-    /// `1234567.5` -> `1,234,567.5`; `-0.03` stays `-0.03`.
+    /// `1234567.5` -> `1,234,567.50`; `-0.03` stays `-0.03`; `1000` stays `1,000`.
     static func credits(_ amount: CreditAmount) -> String {
         let text = amount.description
         let negative = text.hasPrefix("-")
@@ -14,11 +15,12 @@ enum ConsoleFormat {
             if index > 0 && index % 3 == 0 { integer.append(",") }
             integer.append(digit)
         }
-        let grouped = String(integer.reversed()) + (parts.count > 1 ? "." + parts[1] : "")
+        let fraction = parts.count > 1 ? "." + parts[1] + (parts[1].count == 1 ? "0" : "") : ""
+        let grouped = String(integer.reversed()) + fraction
         return (negative ? "-" : "") + grouped
     }
 
-    /// An entry's amount with its sign: `+1,000`, `-12.5`.
+    /// An entry's amount with its sign: `+1,000`, `-12.50`.
     static func signed(_ amount: CreditAmount) -> String {
         amount.micros > 0 ? "+" + credits(amount) : credits(amount)
     }
