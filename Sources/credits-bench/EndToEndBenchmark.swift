@@ -89,9 +89,12 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
 
     // 3. Latency at fixed offered rates.
     var latencyRows: [JSONObjectWriter] = []
+    // CREDITS_BENCH_PROBE_SECONDS sets how long each rate is offered (5 s by default; 100 s at
+    // 10 000/s is the 1 000 000-event tail).
+    let probeSeconds = ProcessInfo.processInfo.environment["CREDITS_BENCH_PROBE_SECONDS"].flatMap(Int.init) ?? 5
     for rate in [1_000, 10_000] {
         let latencies = try await latency(
-            rate: rate, seconds: 5, customers: customerCount, settings: settings,
+            rate: rate, seconds: probeSeconds, customers: customerCount, settings: settings,
             tail: published, logger: logger)
         print(
             "latency at \(format(Double(rate))) events/s offered: p50 \(latencies.p50) ms, p99 \(latencies.p99) ms, "
