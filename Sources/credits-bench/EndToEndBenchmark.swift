@@ -139,7 +139,9 @@ private func latency(
     tail: OutputTail, logger: Logger
 ) async throws -> (p50: Int, p99: Int, max: Int, count: Int) {
     var producerSettings = settings
-    producerSettings.properties["linger.ms"] = "0"
+    // Each event its own request by default (CREDITS_BENCH_PROBE_LINGER_MS batches them: on the
+    // mock broker every request is a message set that later fetches walk past).
+    producerSettings.properties["linger.ms"] = ProcessInfo.processInfo.environment["CREDITS_BENCH_PROBE_LINGER_MS"] ?? "0"
     let producer = try KafkaProducer(settings: producerSettings, logger: logger)
     let run = UUID().uuidString.prefix(6)
     var sentAt: [String: UInt64] = [:]
