@@ -84,12 +84,7 @@ struct ByteCursor {
 
     /// A length-prefixed field of what `write` writes (at most 32 bytes).
     mutating func appendField(_ write: (inout ByteCursor) -> Void) {
-        var scratch: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &scratch) { raw in
-            var field = ByteCursor(raw.baseAddress!.assumingMemoryBound(to: UInt8.self))
-            write(&field)
-            appendField(field.written)
-        }
+        Self.onStack(writing: write, then: { appendField($0) })
     }
 
     /// Runs `write` on a cursor over 32 bytes of stack memory (the longest amount, time or

@@ -275,9 +275,7 @@ public struct BatchPlan {
     private mutating func record(_ transition: LedgerTransition, partition: Int32) {
         entries += transition.entries
         if let audit = transition.audit { audits.append(audit) }
-        for change in GrantWrites<String>.kept(transition.grantChanges, first: transition.account.grants.active.first?.entryID) {
-            grantChanges.append((transition.account.customerID, change))
-        }
+        for change in GrantWrites<String>.kept(of: transition) { grantChanges.append((transition.account.customerID, change)) }
         for event in transition.events { emit(event, partition: partition) }
         report.entries += transition.entries.count
         let id = transition.account.customerID

@@ -159,9 +159,7 @@ extension LedgerStore {
         }
         work.report.entries += transition.entries.count
         if let audit = transition.audit { work.pending.audits.append((customer.num, audit)) }
-        for change in GrantWrites<Int64>.kept(transition.grantChanges, first: transition.account.grants.active.first?.entryID) {
-            work.pending.grants.append((customer.num, change))
-        }
+        for change in GrantWrites<Int64>.kept(of: transition) { work.pending.grants.append((customer.num, change)) }
         if transition.account != customer.account || !transition.entries.isEmpty {
             customer.account = transition.account
             customers[customer.account.customerID] = customer

@@ -38,13 +38,15 @@ public struct GrantWrites<Customer: Hashable> {
         }
     }
 
-    /// The changes of one transition a batch must keep: all but a draw that leaves the grant
-    /// first in draw-down order after the transition with credits left (`first`), whose row the
-    /// batch would skip anyway unless a later change moves the grant out of first place — and
-    /// such a change (a grant added before it, its exhaustion or expiry, a draw while it is not
-    /// first) records the grant again as it then is.
-    public static func kept(_ changes: [GrantChange], first: Int64?) -> [GrantChange] {
-        guard let first, changes.contains(where: { !$0.isNew && $0.grant.entryID == first && $0.grant.remaining.micros > 0 })
+    /// The grant changes of `transition` a batch must keep: all but a draw that leaves the grant
+    /// first in draw-down order after the transition with credits left, whose row the batch
+    /// would skip anyway unless a later change moves the grant out of first place — and such a
+    /// change (a grant added before it, its exhaustion or expiry, a draw while it is not first)
+    /// records the grant again as it then is.
+    public static func kept(of transition: LedgerTransition) -> [GrantChange] {
+        let changes = transition.grantChanges
+        guard let first = transition.account.grants.active.first?.entryID,
+            changes.contains(where: { !$0.isNew && $0.grant.entryID == first && $0.grant.remaining.micros > 0 })
         else { return changes }
         return changes.filter { $0.isNew || $0.grant.entryID != first || $0.grant.remaining.micros == 0 }
     }

@@ -43,15 +43,20 @@ final class SQLiteStatement {
             sqlite3_bind_null(handle, index)
             return
         }
-        _ = bytes.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), csqlite_transient()) }
+        bytes.withUnsafeBytes { bindBlob(index, $0) }
     }
 
+    /// A chain hash as its 32 bytes, without an array.
     func bind(_ index: Int32, _ hash: ChainHash?) {
         guard let hash else {
             sqlite3_bind_null(handle, index)
             return
         }
-        _ = hash.withUnsafeBytes { sqlite3_bind_blob(handle, index, $0.baseAddress, Int32($0.count), csqlite_transient()) }
+        hash.withUnsafeBytes { bindBlob(index, $0) }
+    }
+
+    private func bindBlob(_ index: Int32, _ bytes: UnsafeRawBufferPointer) {
+        sqlite3_bind_blob(handle, index, bytes.baseAddress, Int32(bytes.count), csqlite_transient())
     }
 
     /// Binds parameters 1, 2, … in order.
