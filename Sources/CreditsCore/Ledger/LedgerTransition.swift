@@ -50,7 +50,9 @@ public struct LedgerTransition: Sendable, Equatable {
         entries.append(entry)
         events.append(.balanceChanged(entry))
         updateBlockState(after: entry)
-        evaluateLowCredit(entryID: entry.entryID, eventID: EventID.forEntry(account.customerID, entry.entryID, "low-credit"))
+        let customerID = account.customerID
+        let entryID = entry.entryID
+        evaluateLowCredit(entryID: entryID, eventID: EventID.forEntry(customerID, entryID, "low-credit"))
         evaluateTopUp(after: entry)
         return true
     }
@@ -109,8 +111,9 @@ public struct LedgerTransition: Sendable, Equatable {
                     reason: reason, occurredAt: now)))
     }
 
-    /// Sends a low-credit alert once per crossing of the threshold; re-arms above it.
-    mutating func evaluateLowCredit(entryID: Int64?, eventID: String) {
+    /// Sends a low-credit alert once per crossing of the threshold; re-arms above it. `eventID` is
+    /// made only when an alert goes out (this runs for every entry).
+    mutating func evaluateLowCredit(entryID: Int64?, eventID: @autoclosure () -> String) {
         guard account.creditsEnabled, let threshold = account.settings.lowCreditThreshold else { return }
         if account.balance > threshold {
             account.lowCreditAlerted = false
@@ -121,7 +124,7 @@ public struct LedgerTransition: Sendable, Equatable {
         events.append(
             .lowCredit(
                 LowCreditAlert(
-                    eventID: eventID, customerID: account.customerID,
+                    eventID: eventID(), customerID: account.customerID,
                     balance: account.balance, threshold: threshold, entryID: entryID,
                     occurredAt: now, projection: AccountProjection(account, at: now))))
     }

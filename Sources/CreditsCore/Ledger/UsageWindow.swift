@@ -115,24 +115,27 @@ public struct UsageWindow: Sendable, Equatable {
     /// account; the first part alone is the older form).
     /// (Written with every batch that changes the customer: bytes directly, no string per bucket.)
     public var encoded: String {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(24 * (hours.count + days.count) + 16)
-        func append(_ buckets: [Hour]) {
-            for (index, bucket) in buckets.enumerated() {
-                if index > 0 { bytes.append(UInt8(ascii: ",")) }
-                JSONObjectWriter.appendDecimal(bucket.hour, to: &bytes)
-                bytes.append(UInt8(ascii: ":"))
-                JSONObjectWriter.appendDecimal(bucket.micros, to: &bytes)
+        // A bucket is at most two 20-character integers, a colon and a comma.
+        let capacity = 42 * (hours.count + days.count) + 24
+        return String(unsafeUninitializedCapacity: capacity) { buffer in
+            var cursor = ByteCursor(buffer.baseAddress!)
+            func append(_ buckets: [Hour]) {
+                for (index, bucket) in buckets.enumerated() {
+                    if index > 0 { cursor.append(UInt8(ascii: ",")) }
+                    cursor.appendDecimal(bucket.hour)
+                    cursor.append(UInt8(ascii: ":"))
+                    cursor.appendDecimal(bucket.micros)
+                }
             }
+            append(hours)
+            if !days.isEmpty || lastSpikeHour != nil {
+                cursor.append(UInt8(ascii: "|"))
+                append(days)
+                cursor.append(UInt8(ascii: "|"))
+                if let lastSpikeHour { cursor.appendDecimal(lastSpikeHour) }
+            }
+            return cursor.count
         }
-        append(hours)
-        if !days.isEmpty || lastSpikeHour != nil {
-            bytes.append(UInt8(ascii: "|"))
-            append(days)
-            bytes.append(UInt8(ascii: "|"))
-            if let lastSpikeHour { JSONObjectWriter.appendDecimal(lastSpikeHour, to: &bytes) }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The window from its stored form; an unreadable pair is skipped (the window only feeds

@@ -28,7 +28,7 @@ extension LedgerStore {
         _ usage: UsageEvent, origin: MessageOrigin, digest: [UInt8],
         work: inout BatchWork
     ) throws(StoreError) {
-        var customer = try customer(usage.customerID, work: &work)
+        let customer = try customer(usage.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         switch try keys.claim(
             customerNum: customer.num, kind: .usage, key: usage.eventID, digest: digest,
@@ -49,7 +49,7 @@ extension LedgerStore {
                 let transition = try ledger.apply(usage, to: customer.account, at: work.now)
                 if transition.entries.isEmpty { work.report.usageNotCharged += 1 }
                 work.report.countApplied(origin.topic)
-                try record(transition, for: &customer, work: &work)
+                try record(transition, for: customer, work: &work)
             } catch let error as InputError {
                 if let position = work.pending.pendingKeyIndex(seq) { work.pending.keys[position].released = true }
                 keyIndex.recent.remove(
@@ -66,7 +66,7 @@ extension LedgerStore {
     /// A call event, in the usage events' idempotency space; a repeat publishes the call's newest
     /// decision again.
     private func apply(_ call: CallEvent, origin: MessageOrigin, digest: [UInt8], work: inout BatchWork) throws(StoreError) {
-        var customer = try customer(call.customerID, work: &work)
+        let customer = try customer(call.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         switch try keys.claim(
             customerNum: customer.num, kind: .usage, key: call.eventID, digest: digest,
@@ -84,7 +84,7 @@ extension LedgerStore {
         case .new:
             sequences.key += 1
             work.report.countApplied(origin.topic)
-            try record(ledger.apply(call, to: customer.account, at: work.now), for: &customer, work: &work)
+            try record(ledger.apply(call, to: customer.account, at: work.now), for: customer, work: &work)
         }
     }
 
@@ -92,7 +92,7 @@ extension LedgerStore {
         _ command: AdminCommand, origin: MessageOrigin, digest: [UInt8],
         work: inout BatchWork
     ) throws(StoreError) {
-        var customer = try customer(command.customerID, work: &work)
+        let customer = try customer(command.customerID, work: &work)
         let keys = IdempotencyKeys(connection: connection)
         let claim = try keys.claim(
             customerNum: customer.num, kind: .command, key: command.commandID,
@@ -128,12 +128,12 @@ extension LedgerStore {
             let result = transition.commandResult
             work.report.countApplied(origin.topic)
             if let reason = result?.reason { work.report.rejectedCommands[reason, default: 0] += 1 }
-            try record(transition, for: &customer, work: &work)
+            try record(transition, for: customer, work: &work)
         }
     }
 
     func record(
-        _ transition: LedgerTransition, for customer: inout CustomerRecords.Stored,
+        _ transition: LedgerTransition, for customer: CachedCustomer,
         work: inout BatchWork
     ) throws(StoreError) {
         // A transition's entries have consecutive ids and get consecutive seqs.
@@ -145,8 +145,8 @@ extension LedgerStore {
             work.pending.entries.append(
                 PendingWrites.Entry(
                     seq: seq, customerNum: customer.num,
-                    previousSeq: customer.lastEntrySeq, entry: entry))
-            customer.lastEntrySeq = seq
+                    previousSeq: customer.stored.lastEntrySeq, entry: entry))
+            customer.stored.lastEntrySeq = seq
         }
         for event in transition.events {
             if case .balanceChanged(let entry) = event {
@@ -161,15 +161,14 @@ extension LedgerStore {
         if let audit = transition.audit { work.pending.audits.append((customer.num, audit)) }
         for change in GrantWrites<Int64>.kept(of: transition) { work.pending.grants.append((customer.num, change)) }
         if transition.account != customer.account || !transition.entries.isEmpty {
-            customer.account = transition.account
-            customers[customer.account.customerID] = customer
+            customer.stored.account = transition.account
             let index: Int
             if let known = work.dirtyIndex[customer.num] {
                 index = known
             } else {
                 index = work.dirty.count
                 work.dirtyIndex[customer.num] = index
-                work.dirty.append(ChangedCustomer(customerID: customer.account.customerID))
+                work.dirty.append(ChangedCustomer(customerID: transition.account.customerID))
             }
             // The account state is coalesced per batch (see ChangedCustomer); every event of a
             // transition is about its customer.

@@ -32,7 +32,8 @@ public final class LedgerStore {
     let connection: SQLiteConnection
     let ledger: Ledger
     private let options: Options
-    var customers: [String: CustomerRecords.Stored] = [:]
+    /// Customers read or changed since the cache was last cleared, changed in place.
+    var customers: [String: CachedCustomer] = [:]
     var keyIndex: KeyIndex
     /// The run being written a slice per batch, if any.
     private var pendingRun: PendingKeyRun?
@@ -110,9 +111,9 @@ public final class LedgerStore {
             var work = BatchWork(now: now, firstKeySeq: sequences.key)
             let due = try CustomerRecords(connection: connection).dueDeadlines(at: now)
             for customerID in due {
-                var customer = try customer(customerID, work: &work)
-                let transition = ledger.fireDeadlines(for: customer.account, at: now)
-                try record(transition, for: &customer, work: &work)
+                let customer = try customer(customerID, work: &work)
+                let transition = ledger.fireDeadlines(for: customer.stored.account, at: now)
+                try record(transition, for: customer, work: &work)
             }
             try finish(&work)
             work.report.deadlinesFired = due.count
@@ -181,7 +182,7 @@ public final class LedgerStore {
 
     /// The state of one customer, or nil if the store has never seen it.
     public func account(_ customerID: String) throws(StoreError) -> CustomerAccount? {
-        if let cached = customers[customerID] { return cached.account }
+        if let cached = customers[customerID] { return cached.stored.account }
         return try CustomerRecords(connection: connection).load(customerID)?.account
     }
 
@@ -267,7 +268,7 @@ public final class LedgerStore {
         changed.reserveCapacity(work.dirty.count)
         var withoutRows: [String] = []
         for item in work.dirty {
-            guard let stored = customers[item.customerID] else { continue }
+            guard let stored = customers[item.customerID]?.stored else { continue }
             changed.append(stored)
             guard item.accountChanged else { continue }
             if item.hasRows {
@@ -286,7 +287,7 @@ public final class LedgerStore {
         try CustomerRecords(connection: connection).updateAll(changed)
     }
 
-    func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CustomerRecords.Stored {
+    func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CachedCustomer {
         if let cached = customers[customerID] { return cached }
         let records = CustomerRecords(connection: connection)
         let loaded: CustomerRecords.Stored
@@ -296,8 +297,21 @@ public final class LedgerStore {
             let account = CustomerAccount.new(customerID)
             loaded = CustomerRecords.Stored(num: try records.insert(account), account: account, lastEntrySeq: nil)
         }
-        customers[customerID] = loaded
-        return loaded
+        let cached = CachedCustomer(loaded)
+        customers[customerID] = cached
+        return cached
     }
 
+}
+
+/// A customer in the store's cache. A reference, so that applying an input changes it in place
+/// rather than copying the whole account out of the cache and back; a failed batch clears the
+/// cache (`inTransaction`), so no change of a rolled-back batch stays.
+final class CachedCustomer {
+    var stored: CustomerRecords.Stored
+
+    init(_ stored: CustomerRecords.Stored) { self.stored = stored }
+
+    var num: Int64 { stored.num }
+    var account: CustomerAccount { stored.account }
 }
