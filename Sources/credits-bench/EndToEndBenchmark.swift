@@ -57,7 +57,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     // 2. End to end, from readiness until every balance-changed event is on the broker. The
     // measuring consumer does not wait for fuller fetches (it would add its own delay).
     var tailSettings = settings
-    tailSettings.properties["fetch.wait.max.ms"] = "1"
+    tailSettings.properties["fetch.wait.max.ms"] = ProcessInfo.processInfo.environment["CREDITS_BENCH_TAIL_FETCH_WAIT_MS"] ?? "1"
     let published = try OutputTail(settings: tailSettings, topics: [topics.balanceChanged], fromStart: false, logger: logger)
     let outputsBefore = try endOffsets(topics.outputs, settings: settings, logger: logger)
     serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
@@ -93,18 +93,22 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     // 10 000/s is the 1 000 000-event tail).
     let probeSeconds = ProcessInfo.processInfo.environment["CREDITS_BENCH_PROBE_SECONDS"].flatMap(Int.init) ?? 5
     for rate in [1_000, 10_000] {
+        let before = await PhaseUsage.now(service: serve, broker: bed.broker, port: port)
         let latencies = try await latency(
             rate: rate, seconds: probeSeconds, customers: customerCount, settings: settings,
             tail: published, logger: logger)
+        let phase = await PhaseUsage.now(service: serve, broker: bed.broker, port: port).since(before)
         print(
             "latency at \(format(Double(rate))) events/s offered: p50 \(latencies.p50) ms, p99 \(latencies.p99) ms, "
                 + "max \(latencies.max) ms (\(latencies.count) events)")
+        print("  in that phase: \(phase.summary)")
         var row = JSONObjectWriter()
         row.int("offered_per_second", Int64(rate))
         row.int("p50_ms", Int64(latencies.p50))
         row.int("p99_ms", Int64(latencies.p99))
         row.int("max_ms", Int64(latencies.max))
         row.int("events", Int64(latencies.count))
+        phase.write(to: &row)
         latencyRows.append(row)
     }
     published.close()

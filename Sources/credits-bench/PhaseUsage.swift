@@ -1,0 +1,75 @@
+import CreditsCore
+import Foundation
+
+/// Where the time of a latency probe went, so that a tail can be told apart: the CPU each
+/// process used (a process near 100 % of a core is the bottleneck) and the service's own apply
+/// batches by duration (from its `credits_apply_batch_duration` histogram). A tail with no slow
+/// batch was spent outside the service's apply path.
+struct PhaseUsage {
+    var seconds: Double
+    var serviceCPU: Double
+    var brokerCPU: Double
+    var benchCPU: Double
+    /// Apply batches at or under each bound in seconds, cumulative as Prometheus keeps them.
+    var batchesAtOrUnder: [(bound: Double, count: Double)]
+
+    static func now(service: Child, broker: Child, port: Int) async -> PhaseUsage {
+        PhaseUsage(
+            seconds: Double(DispatchTime.now().uptimeNanoseconds) / 1e9, serviceCPU: service.cpuSeconds(),
+            brokerCPU: broker.cpuSeconds(), benchCPU: processCPUSeconds(),
+            batchesAtOrUnder: await batchDurationBuckets(port))
+    }
+
+    /// The usage between `earlier` and this one.
+    func since(_ earlier: PhaseUsage) -> PhaseUsage {
+        let before = Dictionary(earlier.batchesAtOrUnder.map { ($0.bound, $0.count) }, uniquingKeysWith: { $1 })
+        return PhaseUsage(
+            seconds: seconds - earlier.seconds, serviceCPU: serviceCPU - earlier.serviceCPU,
+            brokerCPU: brokerCPU - earlier.brokerCPU, benchCPU: benchCPU - earlier.benchCPU,
+            batchesAtOrUnder: batchesAtOrUnder.map { ($0.bound, $0.count - before[$0.bound, default: 0]) })
+    }
+
+    /// All apply batches of the phase.
+    var batches: Int { Int(batchesAtOrUnder.last { $0.bound.isInfinite }?.count ?? 0) }
+
+    /// Apply batches of the phase that took longer than `bound` seconds (a histogram bound).
+    func batches(over bound: Double) -> Int? {
+        guard let atOrUnder = batchesAtOrUnder.first(where: { $0.bound == bound }) else { return nil }
+        return batches - Int(atOrUnder.count)
+    }
+
+    private func percentOfCore(_ cpu: Double) -> Int { seconds > 0 ? Int((100 * cpu / seconds).rounded()) : 0 }
+
+    var summary: String {
+        let slow = [0.05, 0.1, 0.25].compactMap { bound in
+            batches(over: bound).map { "\($0) over \(Int(bound * 1000)) ms" }
+        }
+        return "CPU, % of one core: service \(percentOfCore(serviceCPU)), broker \(percentOfCore(brokerCPU)), "
+            + "load and probe \(percentOfCore(benchCPU)); service apply batches \(batches)"
+            + (slow.isEmpty ? "" : " (" + slow.joined(separator: ", ") + ")")
+    }
+
+    func write(to row: inout JSONObjectWriter) {
+        row.int("service_cpu_percent", Int64(percentOfCore(serviceCPU)))
+        row.int("broker_cpu_percent", Int64(percentOfCore(brokerCPU)))
+        row.int("bench_cpu_percent", Int64(percentOfCore(benchCPU)))
+        row.int("apply_batches", Int64(batches))
+        if let over = batches(over: 0.1) { row.int("apply_batches_over_100_ms", Int64(over)) }
+    }
+}
+
+/// The cumulative buckets of the service's `credits_apply_batch_duration` histogram (seconds).
+private func batchDurationBuckets(_ port: Int) async -> [(bound: Double, count: Double)] {
+    let prefix = #"credits_apply_batch_duration_bucket{le=""#
+    guard let text = await httpBody(port, "/metrics") else { return [] }
+    return text.split(separator: "\n").compactMap { line in
+        guard line.hasPrefix(prefix) else { return nil }
+        let rest = line.dropFirst(prefix.count)
+        guard let quote = rest.firstIndex(of: "\""), let count = Double(rest.split(separator: " ").last ?? "") else {
+            return nil
+        }
+        let label = rest[..<quote]
+        let bound = label == "+Inf" ? Double.infinity : Double(label)
+        return bound.map { ($0, count) }
+    }
+}
