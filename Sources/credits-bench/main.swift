@@ -12,7 +12,8 @@ import Foundation
 //
 // CREDITS_BENCH_STORE_ONLY=1 skips the naive baseline (for profiling); CREDITS_BENCH_PROBE_SECONDS
 // sets how long e2e offers each latency rate (5 s by default), CREDITS_BENCH_PROBE_LINGER_MS the
-// probe producer's linger.ms (0 by default).
+// probe producer's linger.ms (0 by default), CREDITS_BENCH_TAIL_FETCH_WAIT_MS the measuring
+// consumer's fetch.wait.max.ms (1 by default).
 
 var words = Array(CommandLine.arguments.dropFirst())
 let mode = words.first.flatMap { Int($0) == nil ? $0 : nil } ?? "store"
