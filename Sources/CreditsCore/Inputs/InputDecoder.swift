@@ -33,6 +33,12 @@ public enum InputDecoder {
                 InputError(.tooLarge, "payload is \(payload.count) bytes; the limit is \(maximumPayloadBytes)"),
                 commandIdentity: nil)
         }
+        if kind == .usage, let usage = UsageFastDecoder.decode(payload) {
+            if let mismatch = keyMismatch(key: key, customerID: usage.customerID) {
+                return .invalid(mismatch, commandIdentity: nil)
+            }
+            return .usage(usage)
+        }
         let fields: [String: JSONValue]
         do {
             guard case .object(let object) = try JSONParser.parse(payload) else {

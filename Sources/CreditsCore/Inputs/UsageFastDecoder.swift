@@ -1,0 +1,213 @@
+/// Reads the common shape of a usage event straight from its bytes, without building a JSON
+/// value or a dictionary: every usage event passes here, so this is the decoder's hot path.
+///
+/// It only ever answers with a usage event that the full path (`JSONParser` then
+/// `UsageEvent(json:)`) would make the same from the same bytes. Whatever it is not sure of — a
+/// key it does not know (a call event's `type` among them), a repeated key, `null`, an escape or
+/// any byte above ASCII in a string, a number with a sign or an exponent, a value out of range —
+/// makes it answer nil, and the full path decides (and words any error). A test checks the two
+/// agree over many generated payloads.
+enum UsageFastDecoder {
+    static func decode(_ payload: [UInt8]) -> UsageEvent? {
+        var scanner = Scanner(bytes: payload)
+        return scanner.usage()
+    }
+
+    private struct Scanner {
+        let bytes: [UInt8]
+        var index = 0
+
+        init(bytes: [UInt8]) { self.bytes = bytes }
+
+        mutating func usage() -> UsageEvent? {
+            var eventID: String?
+            var customerID: String?
+            var occurredAt: String?
+            var callID: String?
+            var callSeconds: Int64?
+            var toolCalls: Int64?
+            var aiCosts: UsageEvent.AICosts?
+            var seen = 0
+            guard
+                members({ scanner, key in
+                    let bit: Int
+                    switch key {
+                    case "event_id": bit = 1
+                    case "customer_id": bit = 2
+                    case "occurred_at": bit = 4
+                    case "call_id": bit = 8
+                    case "call_seconds": bit = 16
+                    case "tool_calls": bit = 32
+                    case "ai_costs_usd": bit = 64
+                    default: return false
+                    }
+                    guard seen & bit == 0 else { return false }
+                    seen |= bit
+                    switch bit {
+                    case 1:
+                        eventID = scanner.string()
+                        return eventID != nil
+                    case 2:
+                        customerID = scanner.string()
+                        return customerID != nil
+                    case 4:
+                        occurredAt = scanner.string()
+                        return occurredAt != nil
+                    case 8:
+                        callID = scanner.string()
+                        return callID != nil
+                    case 16:
+                        callSeconds = scanner.integer()
+                        return callSeconds != nil
+                    case 32:
+                        toolCalls = scanner.integer()
+                        return toolCalls != nil
+                    default:
+                        aiCosts = scanner.costs()
+                        return aiCosts != nil
+                    }
+                }), index == bytes.count
+            else { return nil }
+            guard let eventID, (1...200).contains(eventID.utf8.count),
+                let customerID, Identifier.isValidCustomerID(customerID),
+                let occurredText = occurredAt, (1...64).contains(occurredText.utf8.count),
+                let occurred = Timestamp(rfc3339: occurredText)
+            else { return nil }
+            if let callID, !(1...200).contains(callID.utf8.count) { return nil }
+            if let callSeconds, !(0...86_400).contains(callSeconds) { return nil }
+            if let toolCalls, !(0...100_000).contains(toolCalls) { return nil }
+            guard callSeconds != nil || aiCosts != nil || toolCalls != nil else { return nil }
+            return UsageEvent(
+                eventID: eventID, customerID: customerID, occurredAt: occurred, callID: callID,
+                callSeconds: callSeconds, aiCosts: aiCosts, toolCalls: toolCalls)
+        }
+
+        /// `ai_costs_usd`: an object of at least one of llm, stt, tts, each a decimal string or number.
+        mutating func costs() -> UsageEvent.AICosts? {
+            var costs = UsageEvent.AICosts()
+            var seen = 0
+            guard
+                members({ scanner, key in
+                    let bit: Int
+                    switch key {
+                    case "llm": bit = 1
+                    case "stt": bit = 2
+                    case "tts": bit = 4
+                    default: return false
+                    }
+                    guard seen & bit == 0, let amount = scanner.usd() else { return false }
+                    seen |= bit
+                    switch bit {
+                    case 1: costs.llm = amount
+                    case 2: costs.stt = amount
+                    default: costs.tts = amount
+                    }
+                    return true
+                }), seen != 0
+            else { return nil }
+            return costs
+        }
+
+        /// `{ "key": value, ... }` with whitespace around the tokens; `member` reads each value
+        /// and returns false to give up.
+        mutating func members(_ member: (inout Scanner, String) -> Bool) -> Bool {
+            skipWhitespace()
+            guard take(UInt8(ascii: "{")) else { return false }
+            skipWhitespace()
+            if take(UInt8(ascii: "}")) {
+                skipWhitespace()
+                return true
+            }
+            while true {
+                skipWhitespace()
+                guard let key = string() else { return false }
+                skipWhitespace()
+                guard take(UInt8(ascii: ":")) else { return false }
+                skipWhitespace()
+                guard member(&self, key) else { return false }
+                skipWhitespace()
+                if take(UInt8(ascii: ",")) { continue }
+                guard take(UInt8(ascii: "}")) else { return false }
+                skipWhitespace()
+                return true
+            }
+        }
+
+        /// A string of printable ASCII without escapes.
+        mutating func string() -> String? {
+            guard take(UInt8(ascii: "\"")) else { return nil }
+            let start = index
+            while index < bytes.count {
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "\"") {
+                    let text = String(decoding: bytes[start..<index], as: UTF8.self)
+                    index += 1
+                    return text
+                }
+                guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
+                index += 1
+            }
+            return nil
+        }
+
+        /// A non-negative integer without sign, fraction or exponent (and no leading zero), up to 18 digits.
+        mutating func integer() -> Int64? {
+            let start = index
+            var value: Int64 = 0
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                guard index - start < 18 else { return nil }
+                value = value * 10 + Int64(bytes[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            let digits = index - start
+            guard digits > 0, digits == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+            guard index == bytes.count || !Self.continuesNumber(bytes[index]) else { return nil }
+            return value
+        }
+
+        /// A dollar amount: a string without escapes, or a number `digits[.digits]` (as JSON
+        /// writes it: no leading zero before another digit), parsed as the full path does.
+        mutating func usd() -> USDAmount? {
+            if index < bytes.count, bytes[index] == UInt8(ascii: "\"") {
+                guard let text = string() else { return nil }
+                return try? USDAmount(parsing: text, allowExponent: false)
+            }
+            let start = index
+            func digits() -> Int {
+                let first = index
+                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+                return index - first
+            }
+            let whole = digits()
+            guard whole > 0, whole == 1 || bytes[start] != UInt8(ascii: "0") else { return nil }
+            if take(UInt8(ascii: ".")) { guard digits() > 0 else { return nil } }
+            guard index == bytes.count || !Self.continuesNumber(bytes[index]) else { return nil }
+            return try? USDAmount(parsing: String(decoding: bytes[start..<index], as: UTF8.self), allowExponent: true)
+        }
+
+        /// A byte that would make the number before it longer or not JSON (left to the full path).
+        static func continuesNumber(_ byte: UInt8) -> Bool {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"),
+                UInt8(ascii: "-"), UInt8(ascii: "+"):
+                true
+            default: false
+            }
+        }
+
+        mutating func take(_ byte: UInt8) -> Bool {
+            guard index < bytes.count, bytes[index] == byte else { return false }
+            index += 1
+            return true
+        }
+
+        mutating func skipWhitespace() {
+            while index < bytes.count {
+                switch bytes[index] {
+                case 0x20, 0x09, 0x0A, 0x0D: index += 1
+                default: return
+                }
+            }
+        }
+    }
+}
