@@ -60,7 +60,8 @@ def table(name, items):
         first = items[0]
         rows = [
             f"End to end, {day}, {len(items)} runs (`.build/release/{first['command']}`: broker and service as processes, "
-            f"{number(first['events'])} usage events, {number(first['customers'])} customers, {first['partitions']} partitions, "
+            f"{number(first['events'])} usage events{' (' + first['event_mix'] + ')' if 'event_mix' in first else ''}, "
+            f"{number(first['customers'])} customers, {first['partitions']} partitions, "
             f"{first['cores']} cores; median and range):",
             "",
             "| what | figure |",

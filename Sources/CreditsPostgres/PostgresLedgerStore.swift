@@ -240,17 +240,19 @@ public final class PostgresLedgerStore: LedgerWriter {
 
     /// Writes a plan's rows; returns its report with the outbox records and their seqs.
     private func write(_ plan: BatchPlan) throws(StoreError) -> BatchReport {
+        // Every write is sent without waiting for the one before (the connection runs them in
+        // order); the outbox's insert, whose sequence numbers are needed, waits for them all.
         let changed = plan.changed.compactMap { id in plan.customers[id].map { ($0, plan.partitions[id] ?? 0) } }
-        try session.insert(
+        try session.send(
             changed, into: "customers", columns: PostgresRecords.customerColumns,
             suffix: PostgresRecords.customerUpsert
         ) { PostgresRecords.values($0.0, partition: $0.1) }
-        try session.insert(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
-        try session.insert(plan.audits, into: "audit", columns: PostgresRecords.auditColumns, values: PostgresRecords.values)
+        try session.send(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
+        try session.send(plan.audits, into: "audit", columns: PostgresRecords.auditColumns, values: PostgresRecords.values)
         try PostgresRecords.write(
             grants: plan.grantChanges, first: { plan.customers[$0]?.grants.active.first?.entryID }, session: session)
         let recordedAt = plan.now.millisecondsSinceEpoch
-        try session.insert(
+        try session.send(
             plan.newKeys, into: "idempotency_keys",
             columns: ["customer_id", "kind", "key", "digest", "status", "reason", "entry_id", "recorded_at"]
         ) {

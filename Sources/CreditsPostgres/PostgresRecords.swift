@@ -123,7 +123,7 @@ enum PostgresRecords {
     ) throws(StoreError) {
         guard !changes.isEmpty else { return }
         let writes = GrantWrites(changes, first: first)
-        try session.insert(
+        try session.send(
             writes.upserts, into: "grants",
             columns: ["customer_id", "entry_id", "amount", "remaining", "expires_at", "note", "added_at"],
             suffix: " ON CONFLICT (customer_id, entry_id) DO UPDATE SET remaining = EXCLUDED.remaining"
@@ -136,7 +136,7 @@ enum PostgresRecords {
         }
         let gone = writes.deletes
         guard !gone.isEmpty else { return }
-        try session.query(
+        try session.send(
             """
             DELETE FROM grants g USING unnest(\(gone.map(\.customer))::text[], \(gone.map(\.grant.entryID))::bigint[]) AS d(c, e)
             WHERE g.customer_id = d.c AND g.entry_id = d.e

@@ -56,14 +56,22 @@ extension PostgresSession {
     /// Inserts `rows` with multi-row INSERTs (as many rows per statement as the protocol's
     /// 65 535 parameters allow), each followed by `suffix` (ON CONFLICT …, RETURNING …); returns
     /// the rows the statements returned.
-    @discardableResult
     func insert<Row>(
         _ rows: [Row], into table: String, columns: [String], suffix: String = "",
         values: (Row) -> [PostgresValue]
     ) throws(StoreError) -> [PostgresRow] {
         guard !rows.isEmpty else { return [] }
+        try settle()  // what was sent before: its results are not this insert's
+        try send(rows, into: table, columns: columns, suffix: suffix, values: values)
+        return try settle().flatMap(\.rows)
+    }
+
+    /// `insert` without waiting for the statements (`settle` or the next `query` waits).
+    func send<Row>(
+        _ rows: [Row], into table: String, columns: [String], suffix: String = "",
+        values: (Row) -> [PostgresValue]
+    ) throws(StoreError) {
         let perStatement = max(1, min(1_000, 65_535 / columns.count))
-        var returned: [PostgresRow] = []
         var start = 0
         while start < rows.count {
             let chunk = rows[start..<min(rows.count, start + perStatement)]
@@ -78,9 +86,8 @@ extension PostgresSession {
                 for value in values { value.append(to: &bindings) }
             }
             let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ","))\(suffix)"
-            returned += try query(PostgresQuery(unsafeSQL: sql, binds: bindings), "inserting into \(table)").rows
+            try send(PostgresQuery(unsafeSQL: sql, binds: bindings), "inserting into \(table)")
             start += chunk.count
         }
-        return returned
     }
 }

@@ -18,6 +18,9 @@ final class PostgresSession {
     /// (a new connection would run the rest outside it, committing piece by piece).
     private var transactionConnection: PostgresConnection?
     private static let connectionIDs = Atomic<Int>(0)
+    /// Statements sent and not waited for yet (`send`), in order: the connection runs them one
+    /// after another without a round trip to this thread between them.
+    private var inFlight: [(result: EventLoopFuture<PostgresQueryResult>, context: String)] = []
 
     init(url: PostgresStoreURL, role: String, logger: Logger) {
         configuration = url.configuration(role: role)
@@ -25,16 +28,39 @@ final class PostgresSession {
         self.logger = logger
     }
 
-    /// Runs one statement and returns its rows (all of them).
+    /// Runs one statement and returns its rows (all of them), after the statements sent before it.
     @discardableResult
     func query(_ query: PostgresQuery, _ context: @autoclosure () -> String) throws(StoreError) -> PostgresQueryResult {
-        let connection = try connected(context())
-        do {
-            return try connection.query(query, logger: logger).wait()
-        } catch {
-            if connection.isClosed { self.connection = nil }
-            throw Self.storeError(error, context: context())
+        try send(query, context())
+        return try settle().last!
+    }
+
+    /// Sends a statement without waiting for it; `settle` (or the next `query`) waits.
+    func send(_ query: PostgresQuery, _ context: String) throws(StoreError) {
+        let connection = try connected(context)
+        inFlight.append((connection.query(query, logger: logger), context))
+    }
+
+    /// Waits for every statement sent, and returns their results in order; throws the first
+    /// failure once all have ended (a statement after a failed one fails too, inside a
+    /// transaction: the first is the one to report).
+    @discardableResult
+    func settle() throws(StoreError) -> [PostgresQueryResult] {
+        let sent = inFlight
+        inFlight = []
+        var results: [PostgresQueryResult] = []
+        results.reserveCapacity(sent.count)
+        var failure: StoreError?
+        for (result, context) in sent {
+            do {
+                results.append(try result.wait())
+            } catch {
+                failure = failure ?? Self.storeError(error, context: context)
+            }
         }
+        if let connection, connection.isClosed { self.connection = nil }
+        if let failure { throw failure }
+        return results
     }
 
     /// Runs `body` in one transaction at `isolation`, committing when it returns and rolling back
@@ -43,7 +69,8 @@ final class PostgresSession {
         _ isolation: String = "READ COMMITTED", readOnly: Bool = false,
         _ body: () throws(StoreError) -> T
     ) throws(StoreError) -> T {
-        try query(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)\(readOnly ? " READ ONLY" : "")"), "BEGIN")
+        // Not waited for: the transaction's first query waits for it.
+        try send(PostgresQuery(unsafeSQL: "BEGIN ISOLATION LEVEL \(isolation)\(readOnly ? " READ ONLY" : "")"), "BEGIN")
         transactionConnection = connection
         defer { transactionConnection = nil }
         do {
@@ -51,6 +78,7 @@ final class PostgresSession {
             try query("COMMIT", "COMMIT")
             return value
         } catch {
+            _ = try? settle()
             if let open = transactionConnection, !open.isClosed { _ = try? query("ROLLBACK", "ROLLBACK") }
             throw error
         }

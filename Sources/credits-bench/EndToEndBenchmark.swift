@@ -31,8 +31,8 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         (bed.binary, bed.work, bed.address, bed.settings, bed.port, bed.environment)
     let topics = ServiceConfiguration.Topics()
     print(
-        "credits-bench e2e: \(eventCount) usage events, \(customerCount) customers, \(partitions) partitions, "
-            + "broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        "credits-bench e2e: \(eventCount) usage events (\(usageEventMix)), \(customerCount) customers, \(partitions) "
+            + "partitions, broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
     // Customers enabled through commands, by the service itself.
     try loadInput(brokers: address, events: 0, customers: customerCount, part: .commands)
@@ -123,6 +123,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         figures.string("measured_at", WallClock.now().description)
         figures.string("command", "credits-bench e2e \(eventCount) \(customerCount) \(partitions)")
         figures.int("events", Int64(eventCount))
+        figures.string("event_mix", usageEventMix)
         figures.int("customers", Int64(customerCount))
         figures.int("partitions", Int64(partitions))
         figures.int("cores", Int64(ProcessInfo.processInfo.activeProcessorCount))

@@ -8,6 +8,9 @@ enum LoadPart: String {
     case commands, usage, both
 }
 
+/// What every usage event of `loadInput` carries (the benchmarks print it with their figures).
+let usageEventMix = "each with call_seconds, ai_costs_usd (llm, stt) and tool_calls"
+
 /// Produces the benchmark's input to a running broker: an `enable_credits` command per customer,
 /// and `events` usage events spread over them (the same messages as the pipeline benchmark).
 /// For benchmarks that run the broker and the service as processes of their own.
