@@ -98,10 +98,17 @@ public final class PostgresLedgerStore: LedgerWriter {
             next[partition] = max(next[partition] ?? 0, message.origin.offset + 1)
         }
         var report = try session.transaction { () throws(StoreError) -> BatchReport in
-            try fence(next)
-            var plan = BatchPlan(
-                ledger: ledger, now: now, customers: try lockCustomers(BatchPlan.customerIDs(of: batch)),
-                storedKeys: try storedKeys(BatchPlan.keys(of: batch)))
+            // The fence, the customers' lock and the key lookup go out together, one wait for all.
+            let fence = try sendFence(next)
+            let lock = try sendLock(BatchPlan.customerIDs(of: batch))
+            let keys = try sendKeyLookup(BatchPlan.keys(of: batch))
+            let results = try session.settle()
+            if let fence { try checkFence(results[fence.position], partitions: fence.partitions) }
+            var customers: [String: CustomerAccount] = [:]
+            if let lock { customers = try lockedCustomers(results[lock]) }
+            var stored: [BatchPlan.KeyID: BatchPlan.StoredKey] = [:]
+            if let keys { stored = try storedKeys(results[keys]) }
+            var plan = BatchPlan(ledger: ledger, now: now, customers: customers, storedKeys: stored)
             plan.apply(batch)
             return try write(plan)
         }
@@ -175,10 +182,16 @@ public final class PostgresLedgerStore: LedgerWriter {
     /// Advances each partition's stored position from the expected one to `next`; throws
     /// `fenced` naming the partitions another instance has moved.
     private func fence(_ next: [TopicPartition: Int64]) throws(StoreError) {
-        guard !next.isEmpty else { return }
+        guard let sent = try sendFence(next) else { return }
+        try checkFence(session.settle()[sent.position], partitions: sent.partitions)
+    }
+
+    /// Sends the fence's statement (nil when there is nothing to fence); `checkFence` reads it.
+    private func sendFence(_ next: [TopicPartition: Int64]) throws(StoreError) -> (position: Int, partitions: [TopicPartition])? {
+        guard !next.isEmpty else { return nil }
         let partitions = next.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         let expected = partitions.map { positions[$0] ?? 0 }
-        let rows = try session.query(
+        let position = try session.send(
             """
             INSERT INTO partition_positions AS p (topic, partition, next_offset)
             SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[],
@@ -189,6 +202,11 @@ public final class PostgresLedgerStore: LedgerWriter {
                                    WHERE x.t = p.topic AND x.n = p.partition)
             RETURNING topic, partition
             """, "advancing partition positions")
+        return (position, partitions)
+    }
+
+    /// Throws `fenced` unless the fence advanced every one of `partitions`.
+    private func checkFence(_ rows: PostgresQueryResult, partitions: [TopicPartition]) throws(StoreError) {
         guard rows.count < partitions.count else { return }
         var advanced = Set<TopicPartition>()
         for row in rows { advanced.insert(try PostgresColumns(row).topicPartition()) }
@@ -200,24 +218,28 @@ public final class PostgresLedgerStore: LedgerWriter {
             context: "fencing", backend: "PostgreSQL")
     }
 
-    /// The batch's customers as stored, locked until the transaction ends (absent: new).
-    private func lockCustomers(_ ids: [String]) throws(StoreError) -> [String: CustomerAccount] {
-        guard !ids.isEmpty else { return [:] }
-        var customers: [String: CustomerAccount] = [:]
-        let rows = try session.query(
+    /// Sends the read of the batch's customers, locked until the transaction ends (nil when the
+    /// batch names none); `lockedCustomers` reads it.
+    private func sendLock(_ ids: [String]) throws(StoreError) -> Int? {
+        guard !ids.isEmpty else { return nil }
+        return try session.send(
             """
             SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
             WHERE customer_id = ANY(\(ids)::text[]) ORDER BY customer_id FOR UPDATE
             """, "reading the batch's customers")
+    }
+
+    /// The batch's customers as stored (absent: new).
+    private func lockedCustomers(_ rows: PostgresQueryResult) throws(StoreError) -> [String: CustomerAccount] {
+        var customers: [String: CustomerAccount] = [:]
         for account in try PostgresRecords.accounts(from: rows, session: session) { customers[account.customerID] = account }
         return customers
     }
 
-    /// The batch's idempotency keys that are stored already, in one query.
-    private func storedKeys(_ keys: [BatchPlan.KeyID]) throws(StoreError) -> [BatchPlan.KeyID: BatchPlan.StoredKey] {
-        guard !keys.isEmpty else { return [:] }
-        var found: [BatchPlan.KeyID: BatchPlan.StoredKey] = [:]
-        let rows = try session.query(
+    /// Sends the lookup of the batch's idempotency keys (nil when it has none); `storedKeys` reads it.
+    private func sendKeyLookup(_ keys: [BatchPlan.KeyID]) throws(StoreError) -> Int? {
+        guard !keys.isEmpty else { return nil }
+        return try session.send(
             """
             SELECT k.customer_id, k.kind, k.key, k.digest, k.status, k.reason, k.entry_id
             FROM idempotency_keys k
@@ -225,6 +247,11 @@ public final class PostgresLedgerStore: LedgerWriter {
                  AS b(customer_id, kind, key)
               ON k.customer_id = b.customer_id AND k.kind = b.kind AND k.key = b.key
             """, "looking up idempotency keys")
+    }
+
+    /// The batch's idempotency keys that are stored already.
+    private func storedKeys(_ rows: PostgresQueryResult) throws(StoreError) -> [BatchPlan.KeyID: BatchPlan.StoredKey] {
+        var found: [BatchPlan.KeyID: BatchPlan.StoredKey] = [:]
         for row in rows {
             let columns = PostgresColumns(row)
             let id = BatchPlan.KeyID(

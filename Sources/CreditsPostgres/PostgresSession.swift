@@ -35,10 +35,13 @@ final class PostgresSession {
         return try settle().last!
     }
 
-    /// Sends a statement without waiting for it; `settle` (or the next `query`) waits.
-    func send(_ query: PostgresQuery, _ context: String) throws(StoreError) {
+    /// Sends a statement without waiting for it; `settle` (or the next `query`) waits. Returns
+    /// the statement's place among the results the next `settle` returns.
+    @discardableResult
+    func send(_ query: PostgresQuery, _ context: String) throws(StoreError) -> Int {
         let connection = try connected(context)
         inFlight.append((connection.query(query, logger: logger), context))
+        return inFlight.count - 1
     }
 
     /// Waits for every statement sent, and returns their results in order; throws the first
