@@ -27,44 +27,33 @@ enum UsageFastDecoder {
             var callSeconds: Int64?
             var toolCalls: Int64?
             var aiCosts: UsageEvent.AICosts?
-            var seen = 0
+            // A key seen before (its field is set) goes to the full path, as an unknown one does.
             guard
                 members({ scanner, key in
-                    let bit: Int
                     switch key {
-                    case "event_id": bit = 1
-                    case "customer_id": bit = 2
-                    case "occurred_at": bit = 4
-                    case "call_id": bit = 8
-                    case "call_seconds": bit = 16
-                    case "tool_calls": bit = 32
-                    case "ai_costs_usd": bit = 64
-                    default: return false
-                    }
-                    guard seen & bit == 0 else { return false }
-                    seen |= bit
-                    switch bit {
-                    case 1:
+                    case "event_id" where eventID == nil:
                         eventID = scanner.string()
                         return eventID != nil
-                    case 2:
+                    case "customer_id" where customerID == nil:
                         customerID = scanner.string()
                         return customerID != nil
-                    case 4:
+                    case "occurred_at" where occurredAt == nil:
                         occurredAt = scanner.string()
                         return occurredAt != nil
-                    case 8:
+                    case "call_id" where callID == nil:
                         callID = scanner.string()
                         return callID != nil
-                    case 16:
+                    case "call_seconds" where callSeconds == nil:
                         callSeconds = scanner.integer()
                         return callSeconds != nil
-                    case 32:
+                    case "tool_calls" where toolCalls == nil:
                         toolCalls = scanner.integer()
                         return toolCalls != nil
-                    default:
+                    case "ai_costs_usd" where aiCosts == nil:
                         aiCosts = scanner.costs()
                         return aiCosts != nil
+                    default:
+                        return false
                     }
                 }), index == bytes.count
             else { return nil }
@@ -85,25 +74,23 @@ enum UsageFastDecoder {
         /// `ai_costs_usd`: an object of at least one of llm, stt, tts, each a decimal string or number.
         mutating func costs() -> UsageEvent.AICosts? {
             var costs = UsageEvent.AICosts()
-            var seen = 0
+            // A key seen before (its field is set) goes to the full path, as an unknown one does.
             guard
                 members({ scanner, key in
-                    let bit: Int
                     switch key {
-                    case "llm": bit = 1
-                    case "stt": bit = 2
-                    case "tts": bit = 4
-                    default: return false
+                    case "llm" where costs.llm == nil:
+                        costs.llm = scanner.usd()
+                        return costs.llm != nil
+                    case "stt" where costs.stt == nil:
+                        costs.stt = scanner.usd()
+                        return costs.stt != nil
+                    case "tts" where costs.tts == nil:
+                        costs.tts = scanner.usd()
+                        return costs.tts != nil
+                    default:
+                        return false
                     }
-                    guard seen & bit == 0, let amount = scanner.usd() else { return false }
-                    seen |= bit
-                    switch bit {
-                    case 1: costs.llm = amount
-                    case 2: costs.stt = amount
-                    default: costs.tts = amount
-                    }
-                    return true
-                }), seen != 0
+                }), costs.llm != nil || costs.stt != nil || costs.tts != nil
             else { return nil }
             return costs
         }
