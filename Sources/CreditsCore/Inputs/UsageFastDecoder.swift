@@ -31,27 +31,13 @@ enum UsageFastDecoder {
             guard
                 members({ scanner, key in
                     switch key {
-                    case "event_id" where eventID == nil:
-                        eventID = scanner.string()
-                        return eventID != nil
-                    case "customer_id" where customerID == nil:
-                        customerID = scanner.string()
-                        return customerID != nil
-                    case "occurred_at" where occurredAt == nil:
-                        occurredAt = scanner.string()
-                        return occurredAt != nil
-                    case "call_id" where callID == nil:
-                        callID = scanner.string()
-                        return callID != nil
-                    case "call_seconds" where callSeconds == nil:
-                        callSeconds = scanner.integer()
-                        return callSeconds != nil
-                    case "tool_calls" where toolCalls == nil:
-                        toolCalls = scanner.integer()
-                        return toolCalls != nil
-                    case "ai_costs_usd" where aiCosts == nil:
-                        aiCosts = scanner.costs()
-                        return aiCosts != nil
+                    case "event_id" where eventID == nil: return Self.fill(&eventID, scanner.string())
+                    case "customer_id" where customerID == nil: return Self.fill(&customerID, scanner.string())
+                    case "occurred_at" where occurredAt == nil: return Self.fill(&occurredAt, scanner.string())
+                    case "call_id" where callID == nil: return Self.fill(&callID, scanner.string())
+                    case "call_seconds" where callSeconds == nil: return Self.fill(&callSeconds, scanner.integer())
+                    case "tool_calls" where toolCalls == nil: return Self.fill(&toolCalls, scanner.integer())
+                    case "ai_costs_usd" where aiCosts == nil: return Self.fill(&aiCosts, scanner.costs())
                     default:
                         return false
                     }
@@ -78,21 +64,21 @@ enum UsageFastDecoder {
             guard
                 members({ scanner, key in
                     switch key {
-                    case "llm" where costs.llm == nil:
-                        costs.llm = scanner.usd()
-                        return costs.llm != nil
-                    case "stt" where costs.stt == nil:
-                        costs.stt = scanner.usd()
-                        return costs.stt != nil
-                    case "tts" where costs.tts == nil:
-                        costs.tts = scanner.usd()
-                        return costs.tts != nil
+                    case "llm" where costs.llm == nil: return Self.fill(&costs.llm, scanner.usd())
+                    case "stt" where costs.stt == nil: return Self.fill(&costs.stt, scanner.usd())
+                    case "tts" where costs.tts == nil: return Self.fill(&costs.tts, scanner.usd())
                     default:
                         return false
                     }
                 }), costs.llm != nil || costs.stt != nil || costs.tts != nil
             else { return nil }
             return costs
+        }
+
+        /// Sets a field to what was read; false (give up) when nothing could be.
+        static func fill<Value>(_ field: inout Value?, _ value: Value?) -> Bool {
+            field = value
+            return value != nil
         }
 
         /// `{ "key": value, ... }` with whitespace around the tokens; `member` reads each value
