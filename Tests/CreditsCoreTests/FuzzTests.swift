@@ -32,19 +32,7 @@ struct FuzzTests {
         var invalid = 0
         for _ in 0..<2_500 {
             var bytes = Array(Self.seeds.randomElement(using: &rng)!.utf8)
-            for _ in 0..<Int.random(in: 1...6, using: &rng) {
-                let position = Int.random(in: 0..<bytes.count, using: &rng)
-                switch Int.random(in: 0..<4, using: &rng) {
-                case 0: bytes[position] = UInt8.random(in: 0...255, using: &rng)
-                case 1: bytes.remove(at: position)
-                case 2: bytes.insert(contentsOf: Self.interesting.randomElement(using: &rng)!, at: position)
-                default:
-                    bytes.replaceSubrange(
-                        position..<min(bytes.count, position + 4),
-                        with: Self.interesting.randomElement(using: &rng)!)
-                }
-                if bytes.isEmpty { bytes = [0x7B] }
-            }
+            for _ in 0..<Int.random(in: 1...6, using: &rng) { rng.mutate(&bytes, pieces: Self.interesting) }
             let kind: InputKind = bytes.starts(with: Array(#"{"event_id""#.utf8)) ? .usage : .command
             switch InputDecoder.decode(kind, key: nil, payload: bytes) {
             case .usage(let usage):

@@ -67,14 +67,7 @@ struct UsageFastDecoderTests {
         var fastAnswers = 0
         for _ in 0..<4_000 {
             var bytes = Array(Self.typical.randomElement(using: &rng)!.utf8)
-            for _ in 0..<Int.random(in: 0...3, using: &rng) {
-                let position = Int.random(in: 0..<bytes.count, using: &rng)
-                switch Int.random(in: 0..<3, using: &rng) {
-                case 0: bytes[position] = UInt8.random(in: 0...127, using: &rng)
-                case 1: bytes.remove(at: position)
-                default: bytes.insert(contentsOf: Self.pieces.randomElement(using: &rng)!, at: position)
-                }
-            }
+            for _ in 0..<Int.random(in: 0...3, using: &rng) { rng.mutate(&bytes, pieces: Self.pieces, values: 0...127) }
             guard let fast = UsageFastDecoder.decode(bytes) else { continue }
             fastAnswers += 1
             let full = Self.fullPath(bytes)
