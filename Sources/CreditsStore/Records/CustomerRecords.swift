@@ -57,11 +57,14 @@ struct CustomerRecords {
 
     /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
     func updateAll(_ customers: [Stored]) throws(StoreError) {
-        let assignments = Self.writeColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-        try connection.insert(
-            customers, into: "customers", columns: Self.writeColumns,
-            suffix: " ON CONFLICT(customer_num) DO UPDATE SET " + assignments, bind: Self.bind)
+        try connection.insert(customers, into: "customers", columns: Self.writeColumns, suffix: Self.upsert, bind: Self.bind)
     }
+
+    /// What makes `updateAll`'s insert an update of every column but the row number and the id
+    /// (built once: the customers of every batch are written with it).
+    private static let upsert =
+        " ON CONFLICT(customer_num) DO UPDATE SET "
+        + writeColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
 
     /// Binds a customer's values in `writeColumns` order.
     static func bind(_ binder: inout SQLiteRowBinder, _ stored: Stored) {
