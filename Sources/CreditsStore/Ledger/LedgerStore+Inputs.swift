@@ -46,10 +46,10 @@ extension LedgerStore {
         case .new(let seq):
             sequences.key += 1
             do {
-                let transition = try ledger.apply(usage, to: customer.account, at: work.now)
+                var transition = try ledger.apply(usage, to: customer.stored.account, at: work.now)
                 if transition.entries.isEmpty { work.report.usageNotCharged += 1 }
                 work.report.countApplied(origin.topic)
-                try record(transition, for: customer, work: &work)
+                try record(&transition, for: customer, work: &work)
             } catch let error as InputError {
                 if let position = work.pending.pendingKeyIndex(seq) { work.pending.keys[position].released = true }
                 keyIndex.recent.remove(
@@ -84,7 +84,8 @@ extension LedgerStore {
         case .new:
             sequences.key += 1
             work.report.countApplied(origin.topic)
-            try record(ledger.apply(call, to: customer.account, at: work.now), for: customer, work: &work)
+            var transition = ledger.apply(call, to: customer.stored.account, at: work.now)
+            try record(&transition, for: customer, work: &work)
         }
     }
 
@@ -119,7 +120,7 @@ extension LedgerStore {
                         message: error.message, balance: customer.account.balance, processedAt: work.now)), work: &work)
         case .new(let seq):
             sequences.key += 1
-            let transition = ledger.apply(command, to: customer.account, at: work.now)
+            var transition = ledger.apply(command, to: customer.stored.account, at: work.now)
             if let result = transition.commandResult, let position = work.pending.pendingKeyIndex(seq) {
                 work.pending.keys[position].status = result.status
                 work.pending.keys[position].reason = result.reason?.rawValue
@@ -128,12 +129,14 @@ extension LedgerStore {
             let result = transition.commandResult
             work.report.countApplied(origin.topic)
             if let reason = result?.reason { work.report.rejectedCommands[reason, default: 0] += 1 }
-            try record(transition, for: customer, work: &work)
+            try record(&transition, for: customer, work: &work)
         }
     }
 
+    /// Queues what `transition` writes and moves its account into the cache (`transition.account`
+    /// is left holding the account before it).
     func record(
-        _ transition: LedgerTransition, for customer: CachedCustomer,
+        _ transition: inout LedgerTransition, for customer: CachedCustomer,
         work: inout BatchWork
     ) throws(StoreError) {
         // A transition's entries have consecutive ids and get consecutive seqs.
@@ -160,15 +163,16 @@ extension LedgerStore {
         work.report.entries += transition.entries.count
         if let audit = transition.audit { work.pending.audits.append((customer.num, audit)) }
         for change in GrantWrites<Int64>.kept(of: transition) { work.pending.grants.append((customer.num, change)) }
-        if transition.account != customer.account || !transition.entries.isEmpty {
-            customer.stored.account = transition.account
+        if !transition.entries.isEmpty || transition.account != customer.stored.account {
+            // Swapped, not copied: no reference of the account's is counted up and down again.
+            swap(&customer.stored.account, &transition.account)
             let index: Int
             if let known = work.dirtyIndex[customer.num] {
                 index = known
             } else {
                 index = work.dirty.count
                 work.dirtyIndex[customer.num] = index
-                work.dirty.append(ChangedCustomer(customerID: transition.account.customerID))
+                work.dirty.append(ChangedCustomer(customer: customer))
             }
             // The account state is coalesced per batch (see ChangedCustomer); every event of a
             // transition is about its customer.

@@ -112,8 +112,8 @@ public final class LedgerStore {
             let due = try CustomerRecords(connection: connection).dueDeadlines(at: now)
             for customerID in due {
                 let customer = try customer(customerID, work: &work)
-                let transition = ledger.fireDeadlines(for: customer.stored.account, at: now)
-                try record(transition, for: customer, work: &work)
+                var transition = ledger.fireDeadlines(for: customer.stored.account, at: now)
+                try record(&transition, for: customer, work: &work)
             }
             try finish(&work)
             work.report.deadlinesFired = due.count
@@ -220,7 +220,7 @@ public final class LedgerStore {
 
     /// A customer a batch changed, and whether its account state is to be published.
     struct ChangedCustomer {
-        let customerID: String
+        let customer: CachedCustomer
         /// Its account changed (its version grew): one `credits.accounts` message, with the state
         /// after the batch, once the batch's other events are out (coalesced per batch).
         var accountChanged = false
@@ -264,27 +264,22 @@ public final class LedgerStore {
     }
 
     private func finish(_ work: inout BatchWork) throws(StoreError) {
-        var changed: [CustomerRecords.Stored] = []
-        changed.reserveCapacity(work.dirty.count)
         var withoutRows: [String] = []
-        for item in work.dirty {
-            guard let stored = customers[item.customerID]?.stored else { continue }
-            changed.append(stored)
-            guard item.accountChanged else { continue }
+        for item in work.dirty where item.accountChanged {
             if item.hasRows {
-                withoutRows.append(item.customerID)
+                withoutRows.append(item.customer.stored.account.customerID)
             } else {
-                let state = AccountState(newestOf: stored.account, otherwise: work.now)
+                let state = AccountState(newestOf: item.customer.stored.account, otherwise: work.now)
                 try emit(.account(state), work: &work)
             }
         }
         work.report.changedAccounts = withoutRows
         var firstGrants: [Int64: Int64] = [:]
         if !work.pending.grants.isEmpty {
-            for stored in changed { firstGrants[stored.num] = stored.account.grants.active.first?.entryID }
+            for item in work.dirty { firstGrants[item.customer.num] = item.customer.stored.account.grants.active.first?.entryID }
         }
         try work.pending.flush(to: connection) { firstGrants[$0] }
-        try CustomerRecords(connection: connection).updateAll(changed)
+        try CustomerRecords(connection: connection).updateAll(work.dirty.map(\.customer))
     }
 
     func customer(_ customerID: String, work: inout BatchWork) throws(StoreError) -> CachedCustomer {

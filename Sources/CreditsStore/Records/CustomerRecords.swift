@@ -42,7 +42,7 @@ struct CustomerRecords {
         statement.bind(1, account.customerID)
         try statement.run()
         let num = connection.lastInsertRowID
-        try updateAll([Stored(num: num, account: account, lastEntrySeq: nil)])
+        try updateAll([CachedCustomer(Stored(num: num, account: account, lastEntrySeq: nil))])
         return num
     }
 
@@ -56,8 +56,10 @@ struct CustomerRecords {
     ]
 
     /// Writes the state of existing customers, 64 rows per statement (an upsert on the row number).
-    func updateAll(_ customers: [Stored]) throws(StoreError) {
-        try connection.insert(customers, into: "customers", columns: Self.writeColumns, suffix: Self.upsert, bind: Self.bind)
+    func updateAll(_ customers: [CachedCustomer]) throws(StoreError) {
+        try connection.insert(customers, into: "customers", columns: Self.writeColumns, suffix: Self.upsert) {
+            $1.stored.bind(to: &$0)
+        }
     }
 
     /// What makes `updateAll`'s insert an update of every column but the row number and the id
@@ -65,45 +67,6 @@ struct CustomerRecords {
     private static let upsert =
         " ON CONFLICT(customer_num) DO UPDATE SET "
         + writeColumns.dropFirst(2).map { "\($0) = excluded.\($0)" }.joined(separator: ", ")
-
-    /// Binds a customer's values in `writeColumns` order.
-    static func bind(_ binder: inout SQLiteRowBinder, _ stored: Stored) {
-        let account = stored.account
-        let settings = account.settings
-        let block = StoredBlockState(account.blockState)
-        binder.integer(stored.num)
-        binder.text(account.customerID)
-        binder.integer(account.creditsEnabled ? 1 : 0)
-        binder.integer(account.balance.micros)
-        binder.integer(account.lastEntryID)
-        binder.integer(account.balanceUpdatedAt?.millisecondsSinceEpoch)
-        binder.integer(block.code)
-        binder.integer(block.blockAt)
-        binder.integer(block.depletedBy)
-        binder.integer(account.lowCreditAlerted ? 1 : 0)
-        binder.integer(settings.pricePerMinute?.micros)
-        binder.integer(settings.gracePeriodSeconds)
-        binder.integer(settings.lowCreditThreshold?.micros)
-        binder.integer(settings.lowCreditAlerts ? 1 : 0)
-        binder.integer(settings.toolCallPrice.micros)
-        binder.integer(settings.creditsPerUSD?.micros)
-        binder.integer(stored.lastEntrySeq)
-        binder.text(block.depletedByCommand)
-        binder.integer(account.version)
-        binder.text(account.usage.encoded)
-        binder.integer(account.versionedAt?.millisecondsSinceEpoch)
-        binder.integer(settings.callHoldSeconds)
-        binder.integer(settings.callHoldRate?.micros)
-        binder.text(account.calls.encoded)
-        binder.integer(account.held.micros)
-        binder.integer(Int64(account.calls.live.count))
-        binder.integer(account.nextDeadline?.millisecondsSinceEpoch)
-        binder.hash(account.lastEntryID > 0 ? account.headHash : nil)
-        binder.integer(settings.autoTopUpBelow?.micros)
-        binder.text(settings.autoTopUpPackage)
-        binder.integer(account.topUpRequested ? 1 : 0)
-        binder.integer(Int64(account.grants.active.count))
-    }
 
     /// Customers with a deadline (`CustomerAccount.nextDeadline`) at or before `now`.
     func dueDeadlines(at now: Timestamp) throws(StoreError) -> [String] {
@@ -164,5 +127,44 @@ struct CustomerRecords {
             usage: UsageWindow(encoded: row.optionalString(19)),
             calls: CallBook(encoded: row.optionalString(23), customerID: row.string(1)),
             headHash: row.optionalHash(27) ?? .genesis, topUpRequested: row.int64(30) != 0)
+    }
+}
+
+extension CustomerRecords.Stored {
+    /// Binds the customer's values in `CustomerRecords.writeColumns` order.
+    func bind(to binder: inout SQLiteRowBinder) {
+        let block = StoredBlockState(account.blockState)
+        binder.integer(num)
+        binder.text(account.customerID)
+        binder.integer(account.creditsEnabled ? 1 : 0)
+        binder.integer(account.balance.micros)
+        binder.integer(account.lastEntryID)
+        binder.integer(account.balanceUpdatedAt?.millisecondsSinceEpoch)
+        binder.integer(block.code)
+        binder.integer(block.blockAt)
+        binder.integer(block.depletedBy)
+        binder.integer(account.lowCreditAlerted ? 1 : 0)
+        binder.integer(account.settings.pricePerMinute?.micros)
+        binder.integer(account.settings.gracePeriodSeconds)
+        binder.integer(account.settings.lowCreditThreshold?.micros)
+        binder.integer(account.settings.lowCreditAlerts ? 1 : 0)
+        binder.integer(account.settings.toolCallPrice.micros)
+        binder.integer(account.settings.creditsPerUSD?.micros)
+        binder.integer(lastEntrySeq)
+        binder.text(block.depletedByCommand)
+        binder.integer(account.version)
+        binder.text(account.usage.encoded)
+        binder.integer(account.versionedAt?.millisecondsSinceEpoch)
+        binder.integer(account.settings.callHoldSeconds)
+        binder.integer(account.settings.callHoldRate?.micros)
+        binder.text(account.calls.encoded)
+        binder.integer(account.held.micros)
+        binder.integer(Int64(account.calls.live.count))
+        binder.integer(account.nextDeadline?.millisecondsSinceEpoch)
+        binder.hash(account.lastEntryID > 0 ? account.headHash : nil)
+        binder.integer(account.settings.autoTopUpBelow?.micros)
+        binder.text(account.settings.autoTopUpPackage)
+        binder.integer(account.topUpRequested ? 1 : 0)
+        binder.integer(Int64(account.grants.active.count))
     }
 }
