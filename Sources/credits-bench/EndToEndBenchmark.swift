@@ -64,6 +64,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     defer { serve.stop() }
     try await waitFor(seconds: 120, "readiness") { await ready(port) }
     let cpuBefore = (service: serve.cpuSeconds(), broker: bed.broker.cpuSeconds())
+    let usageBefore = await PhaseUsage.now(service: serve, broker: bed.broker, port: port)
     let start = DispatchTime.now().uptimeNanoseconds
     var seen = Set<String>()
     while seen.count < eventCount {
@@ -72,6 +73,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     }
     let endToEnd = Double(eventCount) / seconds(since: start)
     let cpu = (service: serve.cpuSeconds() - cpuBefore.service, broker: bed.broker.cpuSeconds() - cpuBefore.broker)
+    let throughputPhase = await PhaseUsage.now(service: serve, broker: bed.broker, port: port).since(usageBefore)
     let outputsAfter = try endOffsets(topics.outputs, settings: settings, logger: logger)
     print("raw consume (own binding, no JSON, no store)   \(format(rawRate)) msg/s")
     print(
@@ -82,6 +84,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         "CPU in that phase                              service \(String(format: "%.2f", cpu.service)) s, broker "
             + "\(String(format: "%.2f", cpu.broker)) s (\(String(format: "%.1f", 1e6 * (cpu.service + cpu.broker) / Double(eventCount))) µs per event)"
     )
+    print("  in that phase: \(throughputPhase.summary)")
     let produced = topics.outputs.map { ($0, outputsAfter[$0, default: 0] - outputsBefore[$0, default: 0]) }.filter { $0.1 > 0 }
     print(
         "output messages in that phase                  "
@@ -130,6 +133,9 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         figures.int("raw_consume_per_second", Int64(rawRate.rounded()))
         figures.int("end_to_end_per_second", Int64(endToEnd.rounded()))
         figures.int("cpu_microseconds_per_event", Int64((1e6 * (cpu.service + cpu.broker) / Double(eventCount)).rounded()))
+        var throughputRow = JSONObjectWriter()
+        throughputPhase.write(to: &throughputRow)
+        figures.object("end_to_end_phase", throughputRow)
         figures.objectArray("latency", latencyRows)
         if let peak { figures.int("service_peak_rss_mib", Int64(peak.rounded())) }
         try (figures.finished() + "\n").write(toFile: path, atomically: true, encoding: .utf8)

@@ -12,12 +12,16 @@ struct PhaseUsage {
     var benchCPU: Double
     /// Apply batches at or under each bound in seconds, cumulative as Prometheus keeps them.
     var batchesAtOrUnder: [(bound: Double, count: Double)]
+    /// Seconds the service spent applying batches (the histogram's sum): near `seconds`, its
+    /// pipeline thread had no time to spare.
+    var applySeconds: Double
 
     static func now(service: Child, broker: Child, port: Int) async -> PhaseUsage {
-        PhaseUsage(
+        let histogram = await batchDurations(port)
+        return PhaseUsage(
             seconds: Double(DispatchTime.now().uptimeNanoseconds) / 1e9, serviceCPU: service.cpuSeconds(),
             brokerCPU: broker.cpuSeconds(), benchCPU: processCPUSeconds(),
-            batchesAtOrUnder: await batchDurationBuckets(port))
+            batchesAtOrUnder: histogram.buckets, applySeconds: histogram.sum)
     }
 
     /// The usage between `earlier` and this one.
@@ -26,7 +30,8 @@ struct PhaseUsage {
         return PhaseUsage(
             seconds: seconds - earlier.seconds, serviceCPU: serviceCPU - earlier.serviceCPU,
             brokerCPU: brokerCPU - earlier.brokerCPU, benchCPU: benchCPU - earlier.benchCPU,
-            batchesAtOrUnder: batchesAtOrUnder.map { ($0.bound, $0.count - before[$0.bound, default: 0]) })
+            batchesAtOrUnder: batchesAtOrUnder.map { ($0.bound, $0.count - before[$0.bound, default: 0]) },
+            applySeconds: applySeconds - earlier.applySeconds)
     }
 
     /// All apply batches of the phase.
@@ -47,6 +52,7 @@ struct PhaseUsage {
         return "CPU, % of one core: service \(percentOfCore(serviceCPU)), broker \(percentOfCore(brokerCPU)), "
             + "load and probe \(percentOfCore(benchCPU)); service apply batches \(batches)"
             + (slow.isEmpty ? "" : " (" + slow.joined(separator: ", ") + ")")
+            + ", in apply \(percentOfCore(applySeconds)) % of the time"
     }
 
     func write(to row: inout JSONObjectWriter) {
@@ -55,14 +61,19 @@ struct PhaseUsage {
         row.int("bench_cpu_percent", Int64(percentOfCore(benchCPU)))
         row.int("apply_batches", Int64(batches))
         if let over = batches(over: 0.1) { row.int("apply_batches_over_100_ms", Int64(over)) }
+        row.int("apply_percent_of_time", Int64(percentOfCore(applySeconds)))
     }
 }
 
-/// The cumulative buckets of the service's `credits_apply_batch_duration` histogram (seconds).
-private func batchDurationBuckets(_ port: Int) async -> [(bound: Double, count: Double)] {
+/// The service's `credits_apply_batch_duration` histogram: its cumulative buckets and its sum
+/// (seconds).
+private func batchDurations(_ port: Int) async -> (buckets: [(bound: Double, count: Double)], sum: Double) {
     let prefix = #"credits_apply_batch_duration_bucket{le=""#
-    guard let text = await httpBody(port, "/metrics") else { return [] }
-    return text.split(separator: "\n").compactMap { line in
+    let sumPrefix = "credits_apply_batch_duration_sum "
+    guard let text = await httpBody(port, "/metrics") else { return ([], 0) }
+    var sum = 0.0
+    let buckets: [(bound: Double, count: Double)] = text.split(separator: "\n").compactMap { line in
+        if line.hasPrefix(sumPrefix) { sum = Double(line.dropFirst(sumPrefix.count)) ?? 0 }
         guard line.hasPrefix(prefix) else { return nil }
         let rest = line.dropFirst(prefix.count)
         guard let quote = rest.firstIndex(of: "\""), let count = Double(rest.split(separator: " ").last ?? "") else {
@@ -72,4 +83,5 @@ private func batchDurationBuckets(_ port: Int) async -> [(bound: Double, count: 
         let bound = label == "+Inf" ? Double.infinity : Double(label)
         return bound.map { ($0, count) }
     }
+    return (buckets, sum)
 }
