@@ -34,6 +34,9 @@ final class SimulatedInstance {
             return consumer
         }
         consumer = made
+        // Half the instances decode every batch of 4 or more messages on another thread while
+        // the store applies it, as the service does with large batches.
+        if seed % 2 == 0 { pipeline.decodeOverlapFrom = 4 }
     }
 
     var fencedBatches: Int { pipeline.fencedBatches }

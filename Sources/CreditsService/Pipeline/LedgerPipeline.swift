@@ -37,6 +37,10 @@ public final class LedgerPipeline: KafkaRebalanceListener {
     private var lastPrune: UInt64 = 0
     /// Batches refused because another instance had applied one of their partitions.
     public private(set) var fencedBatches = 0
+    /// Batches of at least this many messages are decoded on another thread while the store
+    /// applies their first messages (`DecodingBatch`); the simulator lowers it so that its small
+    /// batches take that path too.
+    public var decodeOverlapFrom = DecodingBatch<CommandSignatures.Outcome?>.defaultOverlapFrom
 
     /// Output messages handed to the producer and not yet delivered.
     public var undeliveredOutput: Int { publisher.undeliveredCount }
@@ -296,9 +300,13 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         let started = DispatchTime.now().uptimeNanoseconds
         // Already applied (redelivery after a rebalance or a lagging group commit), or paused.
         let fresh = messages.filter { state.isFresh($0) }
+        guard !fresh.isEmpty else { return }
         let usageTopic = configuration.topics.usage
         let signatures = signatures
-        let decoded = Parallel.map(fresh) { message -> (InboundMessage, CommandSignatures.Outcome?) in
+        // Decoded on another thread while the store applies the first messages.
+        let batch = DecodingBatch(count: fresh.count, overlapFrom: decodeOverlapFrom) {
+            index -> (InboundMessage, CommandSignatures.Outcome?) in
+            let message = fresh[index]
             let kind: InputKind = message.topic == usageTopic ? .usage : .command
             // An empty key counts as no key.
             let key = message.key.flatMap { $0.isEmpty ? nil : String(decoding: $0, as: UTF8.self) }
@@ -314,10 +322,8 @@ public final class LedgerPipeline: KafkaRebalanceListener {
                 key: key, payload: message.value)
             return (InboundMessage(origin: origin, input: input), outcome)
         }
-        for (_, outcome) in decoded { if let outcome { metrics.signature(outcome) } }
-        let batch = decoded.map(\.0)
-        guard !batch.isEmpty else { return }
-        let report = try store.apply(batch, at: clock.wall())
+        let report = try store.apply(decoding: batch, at: clock.wall())
+        for index in 0..<batch.count { if let outcome = batch.note(at: index) { metrics.signature(outcome) } }
         state.applied(nextOffsets: report.nextOffsets)
         try hand(report)
         do {
@@ -326,7 +332,8 @@ public final class LedgerPipeline: KafkaRebalanceListener {
             // The store holds the offsets; the group's copy is for lag and hand-over only.
             logger.warning("Committing offsets to the group failed", metadata: ["error": "\(error)"])
         }
-        metrics.batchApplied(report, messages: batch, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        metrics.batchApplied(
+            report, consumedFrom: fresh.map(\.topic), seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         for (code, count) in report.deadLettered {
             logger.debug("Dead-lettered inputs", metadata: ["reason": "\(code.rawValue)", "count": "\(count)"])
         }

@@ -69,9 +69,10 @@ public final class PipelineMetrics {
         gauges[key]!.record(value)
     }
 
-    func batchApplied(_ report: BatchReport, messages: [InboundMessage], seconds: Double) {
+    /// A batch applied: `consumedFrom` holds the topic of each of its messages.
+    func batchApplied(_ report: BatchReport, consumedFrom topics: [String], seconds: Double) {
         var consumed: [String: Int] = [:]
-        for message in messages { consumed[message.origin.topic, default: 0] += 1 }
+        for topic in topics { consumed[topic, default: 0] += 1 }
         for (topic, total) in consumed { count("credits_messages_consumed_total", [("topic", topic)], by: total) }
         for (topic, counts) in report.byTopic {
             count("credits_messages_applied_total", [("topic", topic)], by: counts.applied)
@@ -87,7 +88,7 @@ public final class PipelineMetrics {
         count("credits_entries_total", [], by: report.entries)
         count("credits_anomalies_total", [("kind", "usage_spike")], by: report.anomalies)
         ledgerEvents(report)
-        batchSize.record(messages.count)
+        batchSize.record(topics.count)
         batchLatency.recordNanoseconds(Int64(seconds * 1e9))
     }
 

@@ -23,6 +23,10 @@ public protocol LedgerWriter: AnyObject {
     /// a partition another writer has applied since `own` throws `StoreError` with `isFenced`.
     func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport
 
+    /// `apply(_:at:)` of a batch still being decoded: a store that applies message by message
+    /// starts before the last is decoded; the default waits for all of them.
+    func apply<Note>(decoding batch: DecodingBatch<Note>, at now: Timestamp) throws(StoreError) -> BatchReport
+
     /// The earliest pending grace deadline (of the owned partitions, when shared).
     func nextDeadline() throws(StoreError) -> Timestamp?
 
@@ -56,6 +60,12 @@ public protocol LedgerWriter: AnyObject {
 
     /// Lets go of the store (its lock, its connection).
     func close()
+}
+
+extension LedgerWriter {
+    public func apply<Note>(decoding batch: DecodingBatch<Note>, at now: Timestamp) throws(StoreError) -> BatchReport {
+        try apply(batch.messages(), at: now)
+    }
 }
 
 /// Read-only queries for the HTTP API and the CLI, each run inside `snapshot` so it sees one

@@ -85,11 +85,24 @@ public final class LedgerStore {
     /// the offset after its last message. Either all of it is stored or none.
     @discardableResult
     public func apply(_ batch: [InboundMessage], at now: Timestamp) throws(StoreError) -> BatchReport {
+        try apply(count: batch.count, at: now) { batch[$0] }
+    }
+
+    /// Applies each message as soon as it is decoded (the rest are decoded meanwhile).
+    public func apply<Note>(decoding batch: DecodingBatch<Note>, at now: Timestamp) throws(StoreError) -> BatchReport {
+        try apply(count: batch.count, at: now) { batch.message(at: $0) }
+    }
+
+    /// The batch of `count` messages that `message` gives, in order, in one transaction.
+    private func apply(
+        count: Int, at now: Timestamp, _ message: (Int) -> InboundMessage
+    ) throws(StoreError) -> BatchReport {
         try inTransaction { () throws(StoreError) in
             try advanceKeyRun()
             var work = BatchWork(now: now, firstKeySeq: sequences.key)
             var offsets: [TopicPartition: Int64] = [:]
-            for message in batch {
+            for index in 0..<count {
+                let message = message(index)
                 let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
                 offsets[partition] = max(offsets[partition] ?? 0, message.origin.offset + 1)
                 try apply(message, work: &work)
