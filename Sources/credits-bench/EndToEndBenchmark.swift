@@ -67,11 +67,21 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     let usageBefore = await PhaseUsage.now(service: serve, broker: bed.broker, port: port)
     let start = DispatchTime.now().uptimeNanoseconds
     var seen = Set<String>()
+    // When a tenth and nine tenths of the events were read back: the rate between the two is
+    // the steady one, without the start (group join, first fetches) and the last stragglers.
+    var tenth: (at: UInt64, count: Int)?
+    var nineTenths: (at: UInt64, count: Int)?
     while seen.count < eventCount {
         for message in published.poll(timeoutMilliseconds: 100) { seen.insert(eventID(message.value)) }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if tenth == nil && seen.count >= eventCount / 10 { tenth = (now, seen.count) }
+        if nineTenths == nil && seen.count >= eventCount / 10 * 9 { nineTenths = (now, seen.count) }
         guard seconds(since: start) < 600 else { throw BenchError("only \(seen.count) events published in 600 s") }
     }
     let endToEnd = Double(eventCount) / seconds(since: start)
+    let steady = tenth.flatMap { tenth in
+        nineTenths.map { Double($0.count - tenth.count) / max(1e-9, Double($0.at - tenth.at) / 1e9) }
+    }
     let cpu = (service: serve.cpuSeconds() - cpuBefore.service, broker: bed.broker.cpuSeconds() - cpuBefore.broker)
     let throughputPhase = await PhaseUsage.now(service: serve, broker: bed.broker, port: port).since(usageBefore)
     let outputsAfter = try endOffsets(topics.outputs, settings: settings, logger: logger)
@@ -80,6 +90,9 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         "end to end (applied, committed, published)     \(format(endToEnd)) events/s   ratio \(String(format: "%.3f", endToEnd / rawRate))"
     )
 
+    if let steady {
+        print("  steady (a tenth to nine tenths read back)     \(format(steady)) events/s")
+    }
     print(
         "CPU in that phase                              service \(String(format: "%.2f", cpu.service)) s, broker "
             + "\(String(format: "%.2f", cpu.broker)) s (\(String(format: "%.1f", 1e6 * (cpu.service + cpu.broker) / Double(eventCount))) µs per event)"
@@ -132,6 +145,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
         figures.int("cores", Int64(ProcessInfo.processInfo.activeProcessorCount))
         figures.int("raw_consume_per_second", Int64(rawRate.rounded()))
         figures.int("end_to_end_per_second", Int64(endToEnd.rounded()))
+        if let steady { figures.int("steady_per_second", Int64(steady.rounded())) }
         figures.int("cpu_microseconds_per_event", Int64((1e6 * (cpu.service + cpu.broker) / Double(eventCount)).rounded()))
         var throughputRow = JSONObjectWriter()
         throughputPhase.write(to: &throughputRow)
