@@ -80,13 +80,17 @@ struct DecodingBatchTests {
         #expect((0..<count).map { batch.note(at: $0) } == Array(0..<count), "each message's note, in order")
     }
 
-    @Test("a small batch is decoded at once, a large one on another thread, both in order")
+    @Test("a small batch is decoded at once, a large one on another thread or on every core, all in order")
     func smallAndLarge() {
         for count in [0, 1, DecodingBatch<Int>.defaultOverlapFrom - 1, DecodingBatch<Int>.defaultOverlapFrom, 1_000] {
             let inputs = Array(Self.inputs(count: max(count, 10)).prefix(count))
-            let batch = DecodingBatch(count: count) { (Self.decode(inputs[$0], offset: $0), $0) }
-            #expect(batch.messages().map(\.origin.offset) == (0..<count).map(Int64.init))
-            #expect(batch.messages() == inputs.enumerated().map { Self.decode($1, offset: $0) })
+            let expected = inputs.enumerated().map { Self.decode($1, offset: $0) }
+            // Overlapped from the default size, or never (a store that needs the whole batch).
+            for overlapFrom in [DecodingBatch<Int>.defaultOverlapFrom, Int.max] {
+                let batch = DecodingBatch(count: count, overlapFrom: overlapFrom) { (Self.decode(inputs[$0], offset: $0), $0) }
+                #expect(batch.messages() == expected)
+                #expect((0..<count).map { batch.note(at: $0) } == Array(0..<count))
+            }
         }
     }
 }

@@ -303,8 +303,10 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         guard !fresh.isEmpty else { return }
         let usageTopic = configuration.topics.usage
         let signatures = signatures
-        // Decoded on another thread while the store applies the first messages.
-        let batch = DecodingBatch(count: fresh.count, overlapFrom: decodeOverlapFrom) {
+        // Decoded on another thread while the store applies the first messages (a store that
+        // needs the whole batch first gets it decoded at once, on every core).
+        let overlapFrom = store.appliesWhileDecoding ? decodeOverlapFrom : .max
+        let batch = DecodingBatch(count: fresh.count, overlapFrom: overlapFrom) {
             index -> (InboundMessage, CommandSignatures.Outcome?) in
             let message = fresh[index]
             let kind: InputKind = message.topic == usageTopic ? .usage : .command

@@ -8,7 +8,9 @@ import Foundation
 /// seen had the whole batch been decoded first.
 ///
 /// A small batch (fewer than `overlapFrom` messages, e.g. under a light load, where a thread hop
-/// would only add latency) is decoded at once, on the calling thread.
+/// would only add latency) is decoded at once, on the calling thread; so is any batch for a store
+/// that needs all of a batch before it starts (`LedgerWriter.appliesWhileDecoding`), on every
+/// core when it is large.
 public final class DecodingBatch<Note: Sendable>: @unchecked Sendable {
     /// Messages in the batch.
     public let count: Int
@@ -25,6 +27,8 @@ public final class DecodingBatch<Note: Sendable>: @unchecked Sendable {
     public static var defaultOverlapFrom: Int { 256 }
     /// Messages handed over at a time.
     private static var run: Int { 32 }
+    /// The fewest messages per core worth decoding on several cores at once.
+    private static var parallelChunk: Int { 256 }
 
     /// Starts decoding `count` messages with `decode` (pure: it runs on another thread when
     /// `count` is at least `overlapFrom`).
@@ -34,7 +38,19 @@ public final class DecodingBatch<Note: Sendable>: @unchecked Sendable {
         self.count = count
         slots = .allocate(capacity: count)
         guard count >= overlapFrom else {
-            for index in 0..<count { (slots.baseAddress! + index).initialize(to: decode(index)) }
+            // At once: on every core for a large batch (a store that needs all of it first). Each
+            // core initializes its own range of slots.
+            nonisolated(unsafe) let slots = slots
+            let chunks = min(ProcessInfo.processInfo.activeProcessorCount, count / Self.parallelChunk)
+            if chunks > 1 {
+                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                    for index in count * chunk / chunks..<count * (chunk + 1) / chunks {
+                        (slots.baseAddress! + index).initialize(to: decode(index))
+                    }
+                }
+            } else {
+                for index in 0..<count { (slots.baseAddress! + index).initialize(to: decode(index)) }
+            }
             decoded = count
             seen = count
             return

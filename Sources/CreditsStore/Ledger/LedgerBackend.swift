@@ -27,6 +27,10 @@ public protocol LedgerWriter: AnyObject {
     /// starts before the last is decoded; the default waits for all of them.
     func apply<Note>(decoding batch: DecodingBatch<Note>, at now: Timestamp) throws(StoreError) -> BatchReport
 
+    /// Whether `apply(decoding:at:)` starts before the batch is decoded (false: a batch for this
+    /// store is better decoded at once, on every core).
+    var appliesWhileDecoding: Bool { get }
+
     /// The earliest pending grace deadline (of the owned partitions, when shared).
     func nextDeadline() throws(StoreError) -> Timestamp?
 
@@ -63,6 +67,8 @@ public protocol LedgerWriter: AnyObject {
 }
 
 extension LedgerWriter {
+    public var appliesWhileDecoding: Bool { false }
+
     public func apply<Note>(decoding batch: DecodingBatch<Note>, at now: Timestamp) throws(StoreError) -> BatchReport {
         try apply(batch.messages(), at: now)
     }

@@ -89,6 +89,8 @@ public final class LedgerStore {
     }
 
     /// Applies each message as soon as it is decoded (the rest are decoded meanwhile).
+    public var appliesWhileDecoding: Bool { true }
+
     public func apply<Note>(decoding batch: DecodingBatch<Note>, at now: Timestamp) throws(StoreError) -> BatchReport {
         try apply(count: batch.count, at: now) { batch.message(at: $0) }
     }
