@@ -250,7 +250,9 @@ struct BenchmarkBed {
         var environment = [
             "CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-\(name)",
             "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
-            "CREDITS_LOG_LEVEL": "warning",
+            // CREDITS_BENCH_SERVICE_LOG_LEVEL=debug (with CREDITS_KAFKA_PROPERTIES=debug=fetch, say)
+            // to see in the service's log what its consumer did.
+            "CREDITS_LOG_LEVEL": ProcessInfo.processInfo.environment["CREDITS_BENCH_SERVICE_LOG_LEVEL"] ?? "warning",
         ]
         for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("CREDITS_") && environment[key] == nil {
             environment[key] = value
