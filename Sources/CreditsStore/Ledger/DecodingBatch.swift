@@ -55,7 +55,9 @@ public final class DecodingBatch<Note: Sendable>: @unchecked Sendable {
             seen = count
             return
         }
-        DispatchQueue.global(qos: .userInitiated).async { [self] in
+        // A thread of its own, not a shared pool's: the applying thread waits for it, and a pool
+        // whose threads are all busy or blocked would make it wait for a pool thread to free up.
+        Thread.detachNewThread { [self] in
             // `self` is held until the last message is decoded: the slots outlive the thread.
             var index = 0
             while index < count {
