@@ -295,7 +295,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         ) {
             [.int32($0.partition), .int(Int64($0.message.topic.rawValue)), .text($0.message.key), .text($0.message.value)]
         }
-        // Sequence values are drawn in VALUES order; sorting restores it whatever order RETURNING uses.
+        // Sequence values are drawn in the rows' order (unnest's, the arrays'); sorting restores it
+        // whatever order RETURNING uses.
         var seqs: [Int64] = []
         for row in returned { seqs.append(try PostgresColumns(row).int(0)) }
         seqs.sort()

@@ -33,7 +33,7 @@ struct PostgresColumns {
     }
 }
 
-/// A value for a multi-row INSERT.
+/// A value of a row for `PostgresSession.insert` and `send` (one column of one row).
 enum PostgresValue {
     case int(Int64?)
     case int32(Int32)
@@ -53,9 +53,8 @@ enum PostgresValue {
 }
 
 extension PostgresSession {
-    /// Inserts `rows` with multi-row INSERTs (as many rows per statement as the protocol's
-    /// 65 535 parameters allow), each followed by `suffix` (ON CONFLICT …, RETURNING …); returns
-    /// the rows the statements returned.
+    /// Inserts `rows` in one statement (see `send`) followed by `suffix` (ON CONFLICT …,
+    /// RETURNING …); returns the rows it returned.
     func insert<Row>(
         _ rows: [Row], into table: String, columns: [String], suffix: String = "",
         values: (Row) -> [PostgresValue]
@@ -66,28 +65,89 @@ extension PostgresSession {
         return try settle().flatMap(\.rows)
     }
 
-    /// `insert` without waiting for the statements (`settle` or the next `query` waits).
+    /// `insert` without waiting for the statement (`settle` or the next `query` waits): one
+    /// statement whatever the number of rows, `INSERT … SELECT * FROM unnest($1, $2, …)` with
+    /// one array parameter per column, so that PostgreSQL parses and plans the same short text
+    /// every time instead of a VALUES list as long as the batch.
     func send<Row>(
         _ rows: [Row], into table: String, columns: [String], suffix: String = "",
         values: (Row) -> [PostgresValue]
     ) throws(StoreError) {
-        let perStatement = max(1, min(1_000, 65_535 / columns.count))
-        var start = 0
-        while start < rows.count {
-            let chunk = rows[start..<min(rows.count, start + perStatement)]
-            var bindings = PostgresBindings(capacity: chunk.count * columns.count)
-            var tuples: [String] = []
-            tuples.reserveCapacity(chunk.count)
-            var parameter = 1
-            for row in chunk {
-                let values = values(row)
-                tuples.append("(" + (parameter..<parameter + values.count).map { "$\($0)" }.joined(separator: ",") + ")")
-                parameter += values.count
-                for value in values { value.append(to: &bindings) }
-            }
-            let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) VALUES \(tuples.joined(separator: ","))\(suffix)"
-            try send(PostgresQuery(unsafeSQL: sql, binds: bindings), "inserting into \(table)")
-            start += chunk.count
+        guard let first = rows.first else { return }
+        var arrays = values(first).map(PostgresColumnArray.init(like:))
+        precondition(arrays.count == columns.count, "a row of \(table) has \(arrays.count) values for \(columns.count) columns")
+        for row in rows {
+            let rowValues = values(row)
+            precondition(rowValues.count == columns.count, "a row of \(table) has a wrong number of values")
+            for (index, value) in rowValues.enumerated() { arrays[index].append(value) }
         }
+        var bindings = PostgresBindings(capacity: arrays.count)
+        for array in arrays { bindings.append(array, context: .default) }
+        let parameters = (1...arrays.count).map { "$\($0)" }.joined(separator: ", ")
+        let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) SELECT * FROM unnest(\(parameters))\(suffix)"
+        try send(PostgresQuery(unsafeSQL: sql, binds: bindings), "inserting into \(table)")
+    }
+}
+
+/// One column of a batch's rows as a PostgreSQL array in the binary format (NULL elements
+/// allowed, which PostgresNIO's own arrays do not encode).
+struct PostgresColumnArray: PostgresDynamicTypeEncodable {
+    /// The array's type.
+    let psqlType: PostgresDataType
+    var psqlFormat: PostgresFormat { .binary }
+    private let elementType: PostgresDataType
+    private var count: Int32 = 0
+    private var hasNull = false
+    /// The elements as the binary array format has them: each its length (-1: NULL), its bytes.
+    private var elements = ByteBuffer()
+
+    /// An empty column for values of `value`'s kind.
+    init(like value: PostgresValue) {
+        switch value {
+        case .int: (psqlType, elementType) = (.int8Array, .int8)
+        case .int32: (psqlType, elementType) = (.int4Array, .int4)
+        case .text: (psqlType, elementType) = (.textArray, .text)
+        case .bool: (psqlType, elementType) = (.boolArray, .bool)
+        case .bytes: (psqlType, elementType) = (.byteaArray, .bytea)
+        }
+    }
+
+    /// Appends a value, of the kind the column was made for.
+    mutating func append(_ value: PostgresValue) {
+        count += 1
+        switch (value, elementType) {
+        case (.int(let value?), .int8):
+            elements.writeInteger(Int32(8))
+            elements.writeInteger(value)
+        case (.int32(let value), .int4):
+            elements.writeInteger(Int32(4))
+            elements.writeInteger(value)
+        case (.text(let value?), .text):
+            elements.writeInteger(Int32(value.utf8.count))
+            elements.writeString(value)
+        case (.bool(let value), .bool):
+            elements.writeInteger(Int32(1))
+            elements.writeInteger(UInt8(value ? 1 : 0))
+        case (.bytes(let value), .bytea):
+            elements.writeInteger(Int32(value.count))
+            elements.writeBytes(value)
+        case (.int(nil), .int8), (.text(nil), .text):
+            hasNull = true
+            elements.writeInteger(Int32(-1))
+        default:
+            preconditionFailure("a \(value) in a column of \(elementType)")
+        }
+    }
+
+    func encode<JSONEncoder: PostgresJSONEncoder>(
+        into buffer: inout ByteBuffer, context: PostgresEncodingContext<JSONEncoder>
+    ) {
+        buffer.writeInteger(Int32(1))  // dimensions
+        buffer.writeInteger(Int32(hasNull ? 1 : 0))
+        buffer.writeInteger(elementType.rawValue)
+        buffer.writeInteger(count)  // the dimension's length
+        buffer.writeInteger(Int32(1))  // its lower bound
+        var elements = elements
+        buffer.writeBuffer(&elements)
     }
 }
