@@ -40,16 +40,6 @@ enum PostgresValue {
     case text(String?)
     case bool(Bool)
     case bytes([UInt8])
-
-    func append(to bindings: inout PostgresBindings) {
-        switch self {
-        case .int(let value): bindings.append(value)
-        case .int32(let value): bindings.append(value)
-        case .text(let value): bindings.append(value)
-        case .bool(let value): bindings.append(value)
-        case .bytes(let value): bindings.append(ByteBuffer(bytes: value))
-        }
-    }
 }
 
 extension PostgresSession {
