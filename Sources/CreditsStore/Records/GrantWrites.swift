@@ -45,7 +45,7 @@ public struct GrantWrites<Customer: Hashable> {
     /// records the grant again as it then is.
     public static func kept(of transition: LedgerTransition) -> [GrantChange] {
         let changes = transition.grantChanges
-        guard !changes.isEmpty, let first = transition.account.grants.active.first?.entryID,
+        guard let first = transition.account.grants.active.first?.entryID,
             changes.contains(where: { !$0.isNew && $0.grant.entryID == first && $0.grant.remaining.micros > 0 })
         else { return changes }
         return changes.filter { $0.isNew || $0.grant.entryID != first || $0.grant.remaining.micros == 0 }
