@@ -38,8 +38,11 @@ struct FieldReader {
         return text
     }
 
+    /// The length of a timestamp's text.
+    static let timestampLength: ClosedRange<Int> = 1...64
+
     func timestamp(_ name: String) throws(InputError) -> Timestamp {
-        let text = try string(name, length: 1...64)
+        let text = try string(name, length: Self.timestampLength)
         guard let timestamp = Timestamp(rfc3339: text) else {
             throw fail(name, "must be an RFC 3339 timestamp such as 2026-11-24T10:15:00Z")
         }

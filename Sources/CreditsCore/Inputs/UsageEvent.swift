@@ -16,6 +16,11 @@ public struct UsageEvent: Sendable, Equatable {
         public var totalNanos: Int128 { (llm?.nanos ?? 0) + (stt?.nanos ?? 0) + (tts?.nanos ?? 0) }
     }
 
+    /// The contract's bounds, read by `init(json:)` and by the fast decoder alike.
+    static let idLength: ClosedRange<Int> = 1...200
+    static let callSecondsRange: ClosedRange<Int64> = 0...86_400
+    static let toolCallsRange: ClosedRange<Int64> = 0...100_000
+
     public var eventID: String
     public var customerID: String
     public var occurredAt: Timestamp
@@ -40,15 +45,15 @@ public struct UsageEvent: Sendable, Equatable {
     /// Validates a decoded JSON object against the contract.
     public init(json fields: [String: JSONValue]) throws(InputError) {
         let reader = FieldReader(fields, code: .invalidUsage)
-        eventID = try reader.string("event_id", length: 1...200)
+        eventID = try reader.string("event_id", length: Self.idLength)
         customerID = try reader.string("customer_id", length: 1...128)
         guard Identifier.isValidCustomerID(customerID) else {
             throw reader.fail("customer_id", "must be 1-128 characters of [A-Za-z0-9._:@-]")
         }
         occurredAt = try reader.timestamp("occurred_at")
-        callID = try reader.optionalString("call_id", length: 1...200)
-        callSeconds = try reader.optionalInteger("call_seconds", range: 0...86_400)
-        toolCalls = try reader.optionalInteger("tool_calls", range: 0...100_000)
+        callID = try reader.optionalString("call_id", length: Self.idLength)
+        callSeconds = try reader.optionalInteger("call_seconds", range: Self.callSecondsRange)
+        toolCalls = try reader.optionalInteger("tool_calls", range: Self.toolCallsRange)
         if let costs = try reader.optionalObject("ai_costs_usd") {
             let parsed = AICosts(
                 llm: try costs.optionalUSD("llm"), stt: try costs.optionalUSD("stt"),

@@ -43,14 +43,15 @@ enum UsageFastDecoder {
                     }
                 }), index == bytes.count
             else { return nil }
-            guard let eventID, (1...200).contains(eventID.utf8.count),
+            // The full path's bounds (its strings' lengths count characters: here all ASCII).
+            guard let eventID, UsageEvent.idLength.contains(eventID.utf8.count),
                 let customerID, Identifier.isValidCustomerID(customerID),
-                let occurredText = occurredAt, (1...64).contains(occurredText.utf8.count),
+                let occurredText = occurredAt, FieldReader.timestampLength.contains(occurredText.utf8.count),
                 let occurred = Timestamp(rfc3339: occurredText)
             else { return nil }
-            if let callID, !(1...200).contains(callID.utf8.count) { return nil }
-            if let callSeconds, !(0...86_400).contains(callSeconds) { return nil }
-            if let toolCalls, !(0...100_000).contains(toolCalls) { return nil }
+            if let callID, !UsageEvent.idLength.contains(callID.utf8.count) { return nil }
+            if let callSeconds, !UsageEvent.callSecondsRange.contains(callSeconds) { return nil }
+            if let toolCalls, !UsageEvent.toolCallsRange.contains(toolCalls) { return nil }
             guard callSeconds != nil || aiCosts != nil || toolCalls != nil else { return nil }
             return UsageEvent(
                 eventID: eventID, customerID: customerID, occurredAt: occurred, callID: callID,
