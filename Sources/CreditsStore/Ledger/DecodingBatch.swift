@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// A batch of input messages decoded on another thread while the store applies the first ones:
@@ -27,8 +26,6 @@ public final class DecodingBatch<Note: Sendable>: @unchecked Sendable {
     public static var defaultOverlapFrom: Int { 256 }
     /// Messages handed over at a time.
     private static var run: Int { 32 }
-    /// The fewest messages per core worth decoding on several cores at once.
-    private static var parallelChunk: Int { 256 }
 
     /// Starts decoding `count` messages with `decode` (pure: it runs on another thread when
     /// `count` is at least `overlapFrom`).
@@ -38,19 +35,9 @@ public final class DecodingBatch<Note: Sendable>: @unchecked Sendable {
         self.count = count
         slots = .allocate(capacity: count)
         guard count >= overlapFrom else {
-            // At once: on every core for a large batch (a store that needs all of it first). Each
-            // core initializes its own range of slots.
-            nonisolated(unsafe) let slots = slots
-            let chunks = min(ProcessInfo.processInfo.activeProcessorCount, count / Self.parallelChunk)
-            if chunks > 1 {
-                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                    for index in count * chunk / chunks..<count * (chunk + 1) / chunks {
-                        (slots.baseAddress! + index).initialize(to: decode(index))
-                    }
-                }
-            } else {
-                for index in 0..<count { (slots.baseAddress! + index).initialize(to: decode(index)) }
-            }
+            // At once: on every core for a large batch (a store that needs all of it first).
+            let messages = Parallel.map(Array(0..<count), decode)
+            _ = slots.initialize(from: messages)
             decoded = count
             seen = count
             return

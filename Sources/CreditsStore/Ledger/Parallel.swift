@@ -2,10 +2,10 @@ import Dispatch
 import Foundation
 
 /// Maps pure work (decoding inputs, encoding outputs) over the machine's cores.
-enum Parallel {
+public enum Parallel {
     /// `items.map(transform)`, split into one chunk per core when there is enough work.
     /// `transform` must be pure: it runs on several threads at once.
-    static func map<Item: Sendable, Result: Sendable>(
+    public static func map<Item: Sendable, Result: Sendable>(
         _ items: [Item], minimumChunk: Int = 256,
         _ transform: @Sendable (Item) -> Result
     ) -> [Result] {
