@@ -63,7 +63,6 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
     defer { serve.stop() }
     try await waitFor(seconds: 120, "readiness") { await ready(port) }
-    let cpuBefore = (service: serve.cpuSeconds(), broker: bed.broker.cpuSeconds())
     let usageBefore = await PhaseUsage.now(service: serve, broker: bed.broker, port: port)
     let start = DispatchTime.now().uptimeNanoseconds
     var seen = Set<String>()
@@ -82,8 +81,8 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     let steady = tenth.flatMap { tenth in
         nineTenths.map { Double($0.count - tenth.count) / max(1e-9, Double($0.at - tenth.at) / 1e9) }
     }
-    let cpu = (service: serve.cpuSeconds() - cpuBefore.service, broker: bed.broker.cpuSeconds() - cpuBefore.broker)
     let throughputPhase = await PhaseUsage.now(service: serve, broker: bed.broker, port: port).since(usageBefore)
+    let cpu = (service: throughputPhase.serviceCPU, broker: throughputPhase.brokerCPU)
     let outputsAfter = try endOffsets(topics.outputs, settings: settings, logger: logger)
     print("raw consume (own binding, no JSON, no store)   \(format(rawRate)) msg/s")
     print(
@@ -250,13 +249,13 @@ struct BenchmarkBed {
         var environment = [
             "CREDITS_KAFKA_BROKERS": address, "CREDITS_KAFKA_GROUP_ID": "bench-\(name)",
             "CREDITS_STORE_PATH": work + "/ledger.sqlite", "CREDITS_HTTP_PORT": "\(port)",
-            // CREDITS_BENCH_SERVICE_LOG_LEVEL=debug (with CREDITS_KAFKA_PROPERTIES=debug=fetch, say)
-            // to see in the service's log what its consumer did.
-            "CREDITS_LOG_LEVEL": ProcessInfo.processInfo.environment["CREDITS_BENCH_SERVICE_LOG_LEVEL"] ?? "warning",
         ]
+        // The caller's CREDITS_ settings go to the service too (CREDITS_LOG_LEVEL=debug with
+        // CREDITS_KAFKA_PROPERTIES=debug=fetch shows what its consumer did); the log is quiet otherwise.
         for (key, value) in ProcessInfo.processInfo.environment where key.hasPrefix("CREDITS_") && environment[key] == nil {
             environment[key] = value
         }
+        if environment["CREDITS_LOG_LEVEL"] == nil { environment["CREDITS_LOG_LEVEL"] = "warning" }
         return BenchmarkBed(
             binary: binary, work: work, broker: broker, address: address,
             settings: KafkaClientSettings(bootstrapServers: address, properties: [:]), port: port, environment: environment)
