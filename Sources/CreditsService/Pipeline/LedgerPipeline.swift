@@ -514,6 +514,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
                     metadata: ["partition": "\(partition)", "reason": "\(state.pauseReasons[partition] ?? "")"])
             }
             consumer.resume(outcome.resume)
+            startLookUp(outcome.resume)
         } catch {
             nextVerification = clock.monotonicNanoseconds() + 1_000_000_000
             state.verificationFailed(reason: "\(error)")
@@ -522,6 +523,23 @@ public final class LedgerPipeline: KafkaRebalanceListener {
                 metadata: ["partitions": "\(partitions.map(\.description))", "error": "\(error)"])
         }
         publishPauseReasons(assigned: nil)
+    }
+
+    /// Seeks partitions just resumed to the beginning they were assigned at, so that their first
+    /// fetch starts now. librdkafka looked that offset up when they were assigned; its answer came
+    /// back after the pause and was dropped as outdated, and the look-up is only retried half a
+    /// second later. Seeking after the resume looks it up again at once (the seek drops nothing:
+    /// a partition new to the store has fetched nothing yet). Should the seek fail, the retry
+    /// still starts the partition.
+    private func startLookUp(_ resumed: [TopicPartition]) {
+        guard let consumer, !resumed.isEmpty else { return }
+        do {
+            try consumer.seek(Dictionary(uniqueKeysWithValues: resumed.map { ($0, KafkaOffset.beginning) }))
+        } catch {
+            logger.notice(
+                "Seeking resumed partitions to their beginning failed; they start after librdkafka's retry",
+                metadata: ["error": "\(error)"])
+        }
     }
 
     private func publishPauseReasons(assigned: [TopicPartition]?) {
