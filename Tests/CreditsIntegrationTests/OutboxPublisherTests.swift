@@ -31,8 +31,10 @@ struct OutboxPublisherTests {
             properties: ["message.timeout.ms": "1000", "retry.backoff.ms": "50"])
     }
 
-    func publisher(window: Int) throws -> OutboxPublisher {
-        OutboxPublisher(
+    func publisher(window: Int, properties: [String: String] = [:]) throws -> OutboxPublisher {
+        var settings = settings
+        settings.properties.merge(properties) { _, given in given }
+        return OutboxPublisher(
             output: try KafkaProducer(settings: settings, logger: logger),
             topics: ServiceConfiguration.Topics(), window: window, logger: logger)
     }
@@ -177,5 +179,28 @@ struct OutboxPublisherTests {
         #expect(waited >= 1.4 && waited < 4, "\(waited)")
         #expect(publisher.undeliveredCount == 10)
         #expect(publisher.oldestUndeliveredAge >= 1.4)
+    }
+
+    @Test("a message the producer refuses as too large goes as a bounded stand-in in its place; the rest follow in order")
+    func tooLargeForTheProducer() async throws {
+        let publisher = try publisher(window: 1_000, properties: ["message.max.bytes": "100000"])
+        let huge = OutboxRecord(
+            seq: 3, event: .encoded(OutboundMessage(topic: .blocks, key: "cus_1", value: String(repeating: "x", count: 200_000))))
+        try publisher.publish(records(1...2) + [huge] + records(4...300))
+        try await serveUntilDelivered(publisher)
+        #expect(publisher.undeliveredCount == 0)
+        #expect(publisher.deliveredThrough == 300)
+        let tail = try OutputTail(settings: settings, topics: ["credits.blocks"], fromStart: true, logger: logger)
+        defer { tail.close() }
+        var values: [String] = []
+        let deadline = Date().addingTimeInterval(30)
+        while values.count < 300 && Date() < deadline {
+            values += tail.poll(timeoutMilliseconds: 100).map { String(decoding: $0.value, as: UTF8.self) }
+        }
+        try #require(values.count == 300, "\(values.count) messages")
+        #expect(values[0...1] == ["1", "2"])
+        #expect(values[2].hasPrefix(#"{"output_too_large":true"#) && values[2].contains(#""value_bytes":200000"#))
+        #expect(values[2].utf8.count < 100_000)
+        #expect(Array(values[3...]) == (4...300).map(String.init))
     }
 }
