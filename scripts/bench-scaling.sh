@@ -60,6 +60,25 @@ applied() {   # topic, then ports: messages applied, summed over the instances' 
     echo "$total"
 }
 
+ticks() {   # pids: their CPU time so far (user + system, clock ticks), children reaped included
+    local total=0 pid
+    for pid in "$@"; do
+        [ -r "/proc/$pid/stat" ] || continue
+        total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat")))
+    done
+    echo "$total"
+}
+
+machine_ticks() {   # busy and total CPU ticks of the machine, all cores
+    awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat
+}
+
+cpu_snapshot() {   # service pids, then: a line of tick counts per process group and the machine
+    local postmaster
+    postmaster=$(head -1 "$WORK/pg/data/postmaster.pid")
+    echo "$(ticks "$@") $(ticks "$postmaster" $(pgrep -P "$postmaster")) $(ticks "$broker") $(ticks "$loader") $(machine_ticks)"
+}
+
 run() {   # store instances run
     local store=$1 instances=$2 number=$3
     "$BIN/credits-ledger" broker --partitions "$PARTITIONS" >"$WORK/broker.out" 2>"$WORK/broker.log" &
@@ -115,8 +134,8 @@ run() {   # store instances run
     while [ -z "$t_high" ] && [ $SECONDS -lt $deadline ]; do
         count=$(applied credits.usage "${ports[@]}")
         now=$(date +%s.%N)
-        [ -z "$t_low" ] && [ "$count" -ge "$low" ] && t_low=$now && c_low=$count
-        [ -n "$t_low" ] && [ "$count" -ge "$high" ] && t_high=$now && c_high=$count
+        [ -z "$t_low" ] && [ "$count" -ge "$low" ] && t_low=$now && c_low=$count && cpu_low=$(cpu_snapshot "${pids[@]}")
+        [ -n "$t_low" ] && [ "$count" -ge "$high" ] && t_high=$now && c_high=$count && cpu_high=$(cpu_snapshot "${pids[@]}")
         sleep 0.2
     done
     [ -z "$t_high" ] && { echo "timed out at $count applied"; tail -20 "$WORK"/serve-*.log; exit 1; }
@@ -132,7 +151,19 @@ run() {   # store instances run
         rows=$(psql_ -d "$db" -c "SELECT sum(n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables")
         extra=$(python3 -c "print(f'; WAL {($wal_after - $wal_before) / $EVENTS:.0f} bytes/event, row writes {($rows - $rows_before) / $EVENTS:.1f}/event')")
     fi
-    echo "$store x$instances run $number: $rate events/s$extra"
+    # Where the cores went between the two marks, in % of one core (the machine: of all of them).
+    local cpu
+    cpu=$(python3 - "$cpu_low" "$cpu_high" "$t_low" "$t_high" "$(getconf CLK_TCK)" "$(nproc)" <<'PY'
+import sys
+low, high = [list(map(int, a.split())) for a in sys.argv[1:3]]
+seconds, hz, cores = float(sys.argv[4]) - float(sys.argv[3]), int(sys.argv[5]), int(sys.argv[6])
+d = [h - l for h, l in zip(high, low)]
+pct = lambda ticks: round(100 * ticks / hz / seconds)
+print(f"CPU % of one core: service {pct(d[0])}, postgres {pct(d[1])}, broker {pct(d[2])}, loader {pct(d[3])}; "
+      f"machine busy {round(100 * d[4] / max(1, d[5]))} % of {cores} cores")
+PY
+)
+    echo "$store x$instances run $number: $rate events/s$extra; $cpu"
     stop_instances
     kill -TERM "$broker"; wait "$broker" 2>/dev/null || true
     rm -f "$WORK"/ledger-*.sqlite* "$WORK/broker.out" "$WORK"/serve-*.log

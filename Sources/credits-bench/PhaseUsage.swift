@@ -15,13 +15,16 @@ struct PhaseUsage {
     /// Seconds the service spent applying batches (the histogram's sum): near `seconds`, its
     /// pipeline thread had no time to spare.
     var applySeconds: Double
+    /// The machine's busy and total CPU ticks over all its cores (`/proc/stat`): whether the cores
+    /// had time to spare, whoever used them.
+    var machineTicks: (busy: Double, total: Double)
 
     static func now(service: Child, broker: Child, port: Int) async -> PhaseUsage {
         let histogram = await batchDurations(port)
         return PhaseUsage(
             seconds: Double(DispatchTime.now().uptimeNanoseconds) / 1e9, serviceCPU: service.cpuSeconds(),
             brokerCPU: broker.cpuSeconds(), benchCPU: processCPUSeconds(),
-            batchesAtOrUnder: histogram.buckets, applySeconds: histogram.sum)
+            batchesAtOrUnder: histogram.buckets, applySeconds: histogram.sum, machineTicks: machineCPUTicks())
     }
 
     /// The usage between `earlier` and this one.
@@ -31,8 +34,12 @@ struct PhaseUsage {
             seconds: seconds - earlier.seconds, serviceCPU: serviceCPU - earlier.serviceCPU,
             brokerCPU: brokerCPU - earlier.brokerCPU, benchCPU: benchCPU - earlier.benchCPU,
             batchesAtOrUnder: batchesAtOrUnder.map { ($0.bound, $0.count - before[$0.bound, default: 0]) },
-            applySeconds: applySeconds - earlier.applySeconds)
+            applySeconds: applySeconds - earlier.applySeconds,
+            machineTicks: (machineTicks.busy - earlier.machineTicks.busy, machineTicks.total - earlier.machineTicks.total))
     }
+
+    /// The share of all the machine's cores that was busy, in percent.
+    var machineBusyPercent: Int { machineTicks.total > 0 ? Int((100 * machineTicks.busy / machineTicks.total).rounded()) : 0 }
 
     /// All apply batches of the phase.
     var batches: Int { Int(batchesAtOrUnder.last { $0.bound.isInfinite }?.count ?? 0) }
@@ -52,7 +59,8 @@ struct PhaseUsage {
         return "CPU, % of one core: service \(percentOfCore(serviceCPU)), broker \(percentOfCore(brokerCPU)), "
             + "load and probe \(percentOfCore(benchCPU)); service apply batches \(batches)"
             + (slow.isEmpty ? "" : " (" + slow.joined(separator: ", ") + ")")
-            + ", in apply \(percentOfCore(applySeconds)) % of the time"
+            + ", in apply \(percentOfCore(applySeconds)) % of the time; machine busy \(machineBusyPercent) % of "
+            + "\(ProcessInfo.processInfo.activeProcessorCount) cores"
     }
 
     func write(to row: inout JSONObjectWriter) {
@@ -62,6 +70,7 @@ struct PhaseUsage {
         row.int("apply_batches", Int64(batches))
         if let over = batches(over: 0.1) { row.int("apply_batches_over_100_ms", Int64(over)) }
         row.int("apply_percent_of_time", Int64(percentOfCore(applySeconds)))
+        row.int("machine_busy_percent", Int64(machineBusyPercent))
     }
 }
 
@@ -84,4 +93,17 @@ private func batchDurations(_ port: Int) async -> (buckets: [(bound: Double, cou
         return bound.map { ($0, count) }
     }
     return (buckets, sum)
+}
+
+/// Busy and total CPU ticks of the machine, all cores (`/proc/stat`'s first line: user, nice,
+/// system, idle, iowait, irq, softirq, steal); zeros when unreadable.
+private func machineCPUTicks() -> (busy: Double, total: Double) {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+        let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
+    else { return (0, 0) }
+    let fields = line.split(separator: " ").dropFirst().prefix(8).compactMap { Double($0) }
+    guard fields.count == 8 else { return (0, 0) }
+    let idle = fields[3] + fields[4]
+    let total = fields.reduce(0, +)
+    return (total - idle, total)
 }
