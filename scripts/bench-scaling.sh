@@ -10,7 +10,9 @@
 # instances start and enable every customer; once every instance is ready with its partitions,
 # the usage events are produced (by another process, while the instances consume them) and the
 # rate is measured from 10 % to 90 % of the usage events applied, from the instances' /metrics. Every event makes an entry and a balance-changed
-# event. PostgreSQL runs also print the WAL bytes and row writes per event.
+# event. PostgreSQL runs also print the WAL bytes and row writes per event; every run prints where
+# the cores went between the two marks (the instances, the PostgreSQL cluster, the broker, the
+# loader, in % of one core) and how busy the machine's cores were.
 #
 # SETUPS="postgres:1" runs only some setups (default "sqlite:1 postgres:1 postgres:3"), and
 # SERVICE=path serves with another build of credits-ledger (e.g. the previous commit's).
@@ -50,12 +52,13 @@ until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; do sleep 0.2; done
 psql_() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -At "$@"; }
 
 applied() {   # topic, then ports: messages applied, summed over the instances' /metrics
+    # One curl and one awk per instance: the poll runs five times a second on the cores it measures.
     local topic=$1 total=0 port value
     shift
     for port in "$@"; do
         value=$(curl -s "http://127.0.0.1:$port/metrics" 2>/dev/null \
-            | awk -v series="credits_messages_applied_total{topic=\"$topic\"}" '$1 == series {print $2}')
-        total=$(python3 -c "print(int($total + float('${value:-0}')))")
+            | awk -v series="credits_messages_applied_total{topic=\"$topic\"}" '$1 == series {printf "%d", $2}')
+        total=$((total + ${value:-0}))
     done
     echo "$total"
 }
@@ -133,7 +136,7 @@ run() {   # store instances run
     local low=$((EVENTS / 10)) high=$((EVENTS * 9 / 10)) t_low="" t_high="" count=0 deadline=$((SECONDS + 600))
     while [ -z "$t_high" ] && [ $SECONDS -lt $deadline ]; do
         count=$(applied credits.usage "${ports[@]}")
-        now=$(date +%s.%N)
+        now=$EPOCHREALTIME
         [ -z "$t_low" ] && [ "$count" -ge "$low" ] && t_low=$now && c_low=$count && cpu_low=$(cpu_snapshot "${pids[@]}")
         [ -n "$t_low" ] && [ "$count" -ge "$high" ] && t_high=$now && c_high=$count && cpu_high=$(cpu_snapshot "${pids[@]}")
         sleep 0.2
