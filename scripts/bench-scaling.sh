@@ -63,7 +63,7 @@ applied() {   # topic, then ports: messages applied, summed over the instances' 
     echo "$total"
 }
 
-ticks() {   # pids: their CPU time so far (user + system, clock ticks), children reaped included
+ticks() {   # pids: their own CPU time so far (user + system, clock ticks; not their children's)
     local total=0 pid
     for pid in "$@"; do
         [ -r "/proc/$pid/stat" ] || continue
@@ -76,8 +76,9 @@ machine_ticks() {   # busy and total CPU ticks of the machine, all cores
     awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; print busy, busy + $5 + $6 }' /proc/stat
 }
 
-cpu_snapshot() {   # service pids, then: a line of tick counts per process group and the machine
-    local postmaster
+cpu_snapshot() {   # broker pid, loader pid, service pids: one line of ticks (services, PostgreSQL, broker, loader, machine)
+    local broker=$1 loader=$2 postmaster
+    shift 2
     postmaster=$(head -1 "$WORK/pg/data/postmaster.pid")
     echo "$(ticks "$@") $(ticks "$postmaster" $(pgrep -P "$postmaster")) $(ticks "$broker") $(ticks "$loader") $(machine_ticks)"
 }
@@ -137,8 +138,8 @@ run() {   # store instances run
     while [ -z "$t_high" ] && [ $SECONDS -lt $deadline ]; do
         count=$(applied credits.usage "${ports[@]}")
         now=$EPOCHREALTIME
-        [ -z "$t_low" ] && [ "$count" -ge "$low" ] && t_low=$now && c_low=$count && cpu_low=$(cpu_snapshot "${pids[@]}")
-        [ -n "$t_low" ] && [ "$count" -ge "$high" ] && t_high=$now && c_high=$count && cpu_high=$(cpu_snapshot "${pids[@]}")
+        [ -z "$t_low" ] && [ "$count" -ge "$low" ] && t_low=$now && c_low=$count && cpu_low=$(cpu_snapshot "$broker" "$loader" "${pids[@]}")
+        [ -n "$t_low" ] && [ "$count" -ge "$high" ] && t_high=$now && c_high=$count && cpu_high=$(cpu_snapshot "$broker" "$loader" "${pids[@]}")
         sleep 0.2
     done
     [ -z "$t_high" ] && { echo "timed out at $count applied"; tail -20 "$WORK"/serve-*.log; exit 1; }

@@ -282,7 +282,7 @@ private func sourceKey(_ value: [UInt8]) -> String? {
 
 /// The `event_id` of an output event (the ledger writes it first).
 private func eventID(_ value: [UInt8]) -> String {
-    if value.starts(with: eventIDPrefix), let id = plainString(after: eventIDPrefix, in: value) { return id }  // found at 0
+    if value.starts(with: eventIDPrefix), let id = plainString(after: eventIDPrefix, in: value) { return id }
     guard case .object(let fields)? = try? JSONParser.parse(value), case .string(let id)? = fields["event_id"] else { return "" }
     return id
 }
