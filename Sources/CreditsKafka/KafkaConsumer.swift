@@ -162,10 +162,11 @@ public final class KafkaConsumer {
             let topic = fields.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
             let key = fields.key.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.key_len)) }
             let value = fields.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: fields.len)) } ?? []
+            let timestamp = rd_kafka_message_timestamp(message, nil)
             messages.append(
                 KafkaMessage(
                     topic: topic, partition: fields.partition, offset: fields.offset, key: key,
-                    value: value, headers: headers(of: message)))
+                    value: value, headers: headers(of: message), timestampMilliseconds: timestamp >= 0 ? timestamp : nil))
         }
         return messages
     }

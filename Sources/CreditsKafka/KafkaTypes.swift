@@ -9,10 +9,13 @@ public struct KafkaMessage: Sendable, Equatable {
     public var value: [UInt8]
     /// The headers the consumer was asked to read (the last value of each name present).
     public var headers: [String: [UInt8]] = [:]
+    /// The message's Kafka timestamp in milliseconds since the epoch (its producer's time of
+    /// `produce`, or the broker's append time on a topic that uses that); nil when it has none.
+    public var timestampMilliseconds: Int64?
 
     public init(
         topic: String, partition: Int32, offset: Int64, key: [UInt8]?, value: [UInt8],
-        headers: [String: [UInt8]] = [:]
+        headers: [String: [UInt8]] = [:], timestampMilliseconds: Int64? = nil
     ) {
         self.topic = topic
         self.partition = partition
@@ -20,6 +23,7 @@ public struct KafkaMessage: Sendable, Equatable {
         self.key = key
         self.value = value
         self.headers = headers
+        self.timestampMilliseconds = timestampMilliseconds
     }
 }
 

@@ -30,18 +30,25 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     let (binary, work, address, settings, port, environment) =
         (bed.binary, bed.work, bed.address, bed.settings, bed.port, bed.environment)
     let topics = ServiceConfiguration.Topics()
+    // CREDITS_BENCH_SERVICE=relay puts the control in the service's place (see `relay`).
+    let relayed = ProcessInfo.processInfo.environment["CREDITS_BENCH_SERVICE"] == "relay"
     print(
         "credits-bench e2e: \(eventCount) usage events (\(usageEventMix)), \(customerCount) customers, \(partitions) "
             + "partitions, broker and service as separate processes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    if relayed {
+        print("service: the relay (no ledger: each usage message becomes a balance-changed-sized message; nothing stored)")
+    }
 
     // Customers enabled through commands, by the service itself.
-    try loadInput(brokers: address, events: 0, customers: customerCount, part: .commands)
-    var serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
-    try await waitFor(seconds: 120, "the customers to be enabled") {
-        await metric(port, #"credits_messages_applied_total{topic="credits.commands"}"#) >= Double(customerCount)
+    if !relayed {
+        try loadInput(brokers: address, events: 0, customers: customerCount, part: .commands)
+        let enabling = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
+        try await waitFor(seconds: 120, "the customers to be enabled") {
+            await metric(port, #"credits_messages_applied_total{topic="credits.commands"}"#) >= Double(customerCount)
+        }
+        enabling.terminate()
+        await enabling.waitForExit()
     }
-    serve.terminate()
-    await serve.waitForExit()
     try loadInput(brokers: address, events: eventCount, customers: customerCount, part: .usage)
 
     // 1. The ceiling: the same messages, consumed raw.
@@ -60,9 +67,17 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     tailSettings.properties["fetch.wait.max.ms"] = ProcessInfo.processInfo.environment["CREDITS_BENCH_TAIL_FETCH_WAIT_MS"] ?? "1"
     let published = try OutputTail(settings: tailSettings, topics: [topics.balanceChanged], fromStart: false, logger: logger)
     let outputsBefore = try endOffsets(topics.outputs, settings: settings, logger: logger)
-    serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
+    let serve: Child
+    if relayed {
+        serve = try Child(CommandLine.arguments[0], ["relay", address], environment: [:], log: work + "/relay.log")
+        try await waitFor(seconds: 120, "the relay") {
+            ((try? String(contentsOfFile: work + "/relay.log", encoding: .utf8)) ?? "").contains("relay ready")
+        }
+    } else {
+        serve = try Child(binary, ["serve"], environment: environment, log: work + "/serve.log")
+        try await waitFor(seconds: 120, "readiness") { await ready(port) }
+    }
     defer { serve.stop() }
-    try await waitFor(seconds: 120, "readiness") { await ready(port) }
     let usageBefore = await PhaseUsage.now(service: serve, broker: bed.broker, port: port)
     let start = DispatchTime.now().uptimeNanoseconds
     var seen = Set<String>()
@@ -114,15 +129,23 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
             tail: published, logger: logger)
         let phase = await PhaseUsage.now(service: serve, broker: bed.broker, port: port).since(before)
         print(
-            "latency at \(format(Double(rate))) events/s offered: p50 \(latencies.p50) ms, p99 \(latencies.p99) ms, "
-                + "max \(latencies.max) ms (\(latencies.count) events)")
+            "latency at \(format(Double(rate))) events/s offered: p50 \(latencies.total.p50) ms, p99 \(latencies.total.p99) ms, "
+                + "max \(latencies.total.max) ms (\(latencies.count) events)")
+        print(
+            "  split at the service's produce call: before p50 \(latencies.toProduce.p50), p99 \(latencies.toProduce.p99), "
+                + "max \(latencies.toProduce.max) ms; after p50 \(latencies.afterProduce.p50), p99 \(latencies.afterProduce.p99), "
+                + "max \(latencies.afterProduce.max) ms")
         print("  in that phase: \(phase.summary)")
         var row = JSONObjectWriter()
         row.int("offered_per_second", Int64(rate))
-        row.int("p50_ms", Int64(latencies.p50))
-        row.int("p99_ms", Int64(latencies.p99))
-        row.int("max_ms", Int64(latencies.max))
+        row.int("p50_ms", Int64(latencies.total.p50))
+        row.int("p99_ms", Int64(latencies.total.p99))
+        row.int("max_ms", Int64(latencies.total.max))
         row.int("events", Int64(latencies.count))
+        row.int("before_produce_p99_ms", Int64(latencies.toProduce.p99))
+        row.int("before_produce_max_ms", Int64(latencies.toProduce.max))
+        row.int("after_produce_p99_ms", Int64(latencies.afterProduce.p99))
+        row.int("after_produce_max_ms", Int64(latencies.afterProduce.max))
         phase.write(to: &row)
         latencyRows.append(row)
     }
@@ -134,7 +157,7 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     // The figures as JSON for scripts/render-benchmarks.py (CREDITS_BENCH_JSON=file).
     if let path = ProcessInfo.processInfo.environment["CREDITS_BENCH_JSON"] {
         var figures = JSONObjectWriter()
-        figures.string("benchmark", "e2e")
+        figures.string("benchmark", relayed ? "e2e-relay" : "e2e")
         figures.string("measured_at", WallClock.now().description)
         figures.string("command", "credits-bench e2e \(eventCount) \(customerCount) \(partitions)")
         figures.int("events", Int64(eventCount))
@@ -156,20 +179,33 @@ func endToEndBenchmark(events eventCount: Int, customers customerCount: Int, par
     }
 }
 
+/// Latencies of one probe: from produce to the balance-changed event's arrival, and that time
+/// split at the service's produce call (the output message's Kafka timestamp, wall clock, whole
+/// milliseconds): before it (the input's way through the broker and the service) and after it
+/// (the output's way through the broker to the reader).
+struct ProbeLatencies {
+    var total: Percentiles
+    var toProduce: Percentiles
+    var afterProduce: Percentiles
+    var count: Int
+}
+
 /// Produces usage at `rate` per second for `seconds` and measures, per event, the time until its
 /// balance-changed event arrives on `tail`.
 private func latency(
     rate: Int, seconds duration: Int, customers: Int, settings: KafkaClientSettings,
     tail: OutputTail, logger: Logger
-) async throws -> (p50: Int, p99: Int, max: Int, count: Int) {
+) async throws -> ProbeLatencies {
     var producerSettings = settings
     // Each event its own request by default (CREDITS_BENCH_PROBE_LINGER_MS batches them: on the
     // mock broker every request is a message set that later fetches walk past).
     producerSettings.properties["linger.ms"] = ProcessInfo.processInfo.environment["CREDITS_BENCH_PROBE_LINGER_MS"] ?? "0"
     let producer = try KafkaProducer(settings: producerSettings, logger: logger)
     let run = UUID().uuidString.prefix(6)
-    var sentAt: [String: UInt64] = [:]
+    var sentAt: [String: (uptime: UInt64, wallMilliseconds: Double)] = [:]
     var latencies: [Double] = []
+    var toProduce: [Double] = []
+    var afterProduce: [Double] = []
     var reports: [KafkaDelivery] = []
     let total = rate * duration
     let start = DispatchTime.now().uptimeNanoseconds
@@ -185,21 +221,29 @@ private func latency(
                 value:
                     #"{"event_id":"\#(id)","customer_id":"\#(customer)","occurred_at":"2026-11-24T10:15:00Z","call_seconds":30,"tool_calls":1}"#,
                 token: Int64(sent), reports: &reports)
-            sentAt["\(customer)/\(id)"] = DispatchTime.now().uptimeNanoseconds
+            sentAt["\(customer)/\(id)"] = (DispatchTime.now().uptimeNanoseconds, wallMilliseconds())
             sent += 1
         }
         reports += producer.pollDeliveries(timeoutMilliseconds: 0)
         for message in tail.poll(timeoutMilliseconds: 1) {
             guard let source = sourceKey(message.value), let sentTime = sentAt.removeValue(forKey: source) else { continue }
-            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - sentTime) / 1e6)
+            latencies.append(Double(DispatchTime.now().uptimeNanoseconds - sentTime.uptime) / 1e6)
+            if let produced = message.timestampMilliseconds.map(Double.init) {
+                toProduce.append(produced - sentTime.wallMilliseconds)
+                afterProduce.append(wallMilliseconds() - produced)
+            }
         }
         if seconds(since: start) > Double(duration) + 60 { break }
         if sent == due { try await Task.sleep(for: .microseconds(200)) }
     }
     _ = producer.flush(timeoutMilliseconds: 10_000)
-    let figures = Percentiles(latencies)
-    return (figures.p50, figures.p99, figures.max, latencies.count)
+    return ProbeLatencies(
+        total: Percentiles(latencies), toProduce: Percentiles(toProduce), afterProduce: Percentiles(afterProduce),
+        count: latencies.count)
 }
+
+/// Now on the wall clock (the one Kafka timestamps use), in milliseconds since the epoch.
+private func wallMilliseconds() -> Double { Date().timeIntervalSince1970 * 1000 }
 
 /// p50, p99 and max of latencies in milliseconds, rounded to whole ones (-1 when there are none).
 struct Percentiles {

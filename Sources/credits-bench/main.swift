@@ -7,13 +7,15 @@ import Foundation
 //   credits-bench e2e [events] [customers] [partitions]                        broker and service as processes (docs/performance.md)
 //   credits-bench calls [customers] [partitions]                               call decision latency (docs/performance.md)
 //   credits-bench keys [keys] [customers]                                     start-up and memory with many idempotency keys
+//   credits-bench relay <brokers>                                              the e2e control: no ledger (CREDITS_BENCH_SERVICE=relay)
 //   credits-bench load <brokers> [events] [customers] [commands|usage|both]    input for scripts/bench-scaling.sh
 //   credits-bench sim [seeds] [first seed] [steps] [postgres URL]             the deterministic simulator as a soak
 //
 // CREDITS_BENCH_STORE_ONLY=1 skips the naive baseline (for profiling); CREDITS_BENCH_PROBE_SECONDS
 // sets how long e2e offers each latency rate (5 s by default), CREDITS_BENCH_PROBE_LINGER_MS the
 // probe producer's linger.ms (0 by default), CREDITS_BENCH_TAIL_FETCH_WAIT_MS the measuring
-// consumer's fetch.wait.max.ms (1 by default).
+// consumer's fetch.wait.max.ms (1 by default), CREDITS_BENCH_SERVICE=relay runs e2e against the relay
+// instead of the ledger (the bed's own figures).
 
 var words = Array(CommandLine.arguments.dropFirst())
 let mode = words.first.flatMap { Int($0) == nil ? $0 : nil } ?? "store"
@@ -37,6 +39,12 @@ case "e2e":
         events: numbers.count > 0 ? numbers[0] : 150_000,
         customers: numbers.count > 1 ? numbers[1] : 10_000,
         partitions: numbers.count > 2 ? numbers[2] : 32)
+case "relay":
+    guard let brokers = words.first else {
+        print("usage: credits-bench relay <brokers>  (run by CREDITS_BENCH_SERVICE=relay credits-bench e2e)")
+        exit(2)
+    }
+    try relay(brokers: brokers)
 case "calls":
     try await callLatencyBenchmark(
         customers: numbers.count > 0 ? numbers[0] : 1_000, partitions: numbers.count > 1 ? numbers[1] : 32,

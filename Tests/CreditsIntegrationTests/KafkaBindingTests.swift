@@ -31,12 +31,14 @@ struct KafkaBindingTests {
         let logger = Logger(label: "test")
         let producer = try KafkaProducer(settings: settings, logger: logger)
         var reports: [KafkaDelivery] = []
+        let producedFrom = Int64(Date().timeIntervalSince1970 * 1000)
         for index in 0..<20 {
             try producer.send(
                 topic: "t.in", key: "k\(index % 5)", value: "v\(index)", token: Int64(index + 1),
                 reports: &reports)
         }
         reports += producer.flush(timeoutMilliseconds: 10_000)
+        let producedUntil = Int64(Date().timeIntervalSince1970 * 1000)
         #expect(Set(reports.map(\.token)) == Set(1...20))
         #expect(reports.allSatisfy { $0.error == nil })
 
@@ -50,6 +52,11 @@ struct KafkaBindingTests {
             while received.count < 20 && Date() < deadline {
                 received += consumer.poll(maxMessages: 100, timeoutMilliseconds: 200)
             }
+            // Each message carries its producer's time of produce (CreateTime, wall clock in ms).
+            #expect(
+                received.allSatisfy {
+                    ($0.timestampMilliseconds ?? 0) >= producedFrom && ($0.timestampMilliseconds ?? 0) <= producedUntil
+                })
             #expect(
                 Set(listener.assigned) == [
                     TopicPartition(topic: "t.in", partition: 0),
