@@ -33,6 +33,19 @@ struct LedgerStoreTests {
         #expect(stored.map(\.message) == sent, "read back from the outbox, byte for byte")
     }
 
+    @Test("a large batch's messages, encoded while it commits, are the ones its rows give, in order")
+    func largeBatchOutbox() throws {
+        let fixture = try enabledFixture()
+        let count = EarlyEncoding.minimumCount + 44
+        let report = try fixture.apply(
+            (0..<count).map { fixture.message(.usage, J.usage("u\($0)", #""call_seconds":\#($0 % 7 + 1)"#)) })
+        #expect(report.outbox.count >= count)
+        let seqs = Set(report.outbox.map(\.seq))
+        let stored = try fixture.store.pendingOutbox(limit: 100_000).filter { $0.isStored && seqs.contains($0.seq) }
+        #expect(stored.map(\.seq) == report.outbox.map(\.seq))
+        #expect(stored.map(\.message) == report.outbox.map(\.message), "read back from the outbox, byte for byte")
+    }
+
     @Test("a batch records entries, balance, outbox and offsets together")
     func batch() throws {
         let fixture = try enabledFixture()

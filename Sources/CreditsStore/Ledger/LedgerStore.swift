@@ -1,4 +1,5 @@
 import CreditsCore
+import Dispatch
 
 /// The durable ledger: applies batches of decoded inputs through the ledger rules in one SQLite
 /// transaction each (entries, balances, idempotency keys, outbox and consumed offsets together),
@@ -99,7 +100,8 @@ public final class LedgerStore {
     private func apply(
         count: Int, at now: Timestamp, _ message: (Int) -> InboundMessage
     ) throws(StoreError) -> BatchReport {
-        try inTransaction { () throws(StoreError) in
+        var encoding: EarlyEncoding?
+        var report = try inTransaction { () throws(StoreError) in
             try advanceKeyRun()
             var work = BatchWork(now: now, firstKeySeq: sequences.key)
             var offsets: [TopicPartition: Int64] = [:]
@@ -109,6 +111,9 @@ public final class LedgerStore {
                 offsets[partition] = max(offsets[partition] ?? 0, message.origin.offset + 1)
                 try apply(message, work: &work)
             }
+            // The messages so far are final: encoded on another core while the batch is written
+            // and committed on this one.
+            if work.outbox.count >= EarlyEncoding.minimumCount { encoding = EarlyEncoding(work.outbox) }
             for (partition, next) in offsets {
                 try ConsumerOffsets(connection: connection).save(partition, nextOffset: next)
             }
@@ -117,6 +122,8 @@ public final class LedgerStore {
             work.report.nextOffsets = offsets
             return work.report
         }
+        encoding?.replace(in: &report.outbox)
+        return report
     }
 
     /// Does what is due by `now` for every customer with a deadline then (`Ledger.fireDeadlines`).
@@ -324,4 +331,25 @@ final class CachedCustomer {
 
     var num: Int64 { stored.num }
     var account: CustomerAccount { stored.account }
+}
+
+/// Output messages encoded on another thread while the batch that made them is written and
+/// committed (encoding is pure; the messages are produced only after the commit, as before).
+final class EarlyEncoding: @unchecked Sendable {
+    /// Smaller batches are encoded when they are produced: the hand-over would cost more.
+    static let minimumCount = 256
+
+    private let group = DispatchGroup()
+    // Written once by the encoding thread, read after `group.wait()`.
+    private var messages: [OutboundMessage] = []
+
+    init(_ records: [OutboxRecord]) {
+        DispatchQueue.global().async(group: group) { self.messages = records.map(\.message) }
+    }
+
+    /// Waits for the encoding and puts its messages in place of the first records' events.
+    func replace(in records: inout [OutboxRecord]) {
+        group.wait()
+        for (index, message) in messages.enumerated() { records[index].event = .encoded(message) }
+    }
 }
