@@ -301,7 +301,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         for row in returned { seqs.append(try PostgresColumns(row).int(0)) }
         seqs.sort()
         var report = plan.report
-        report.outbox = zip(seqs, plan.outputs).map { OutboxRecord(seq: $0, event: $1.event) }
+        // Handed over as the text just stored: the publisher does not encode them a second time.
+        report.outbox = zip(seqs, messages).map { OutboxRecord(seq: $0, event: .encoded($1.message)) }
         for (seq, output) in zip(seqs, plan.outputs) { handed(output.partition, seq) }
         return report
     }
