@@ -201,6 +201,9 @@ public final class Simulation {
             var storeOptions = LedgerStore.Options()
             storeOptions.keyRunSize = 24
             storeOptions.keyRunSliceRows = 7
+            // Batches of a few messages already encode while they commit (the service waits for
+            // 256), so that failed commits, crashes and rebalances meet that path too.
+            storeOptions.earlyEncodingMinimum = 4
             return try LedgerStore(path: directory + "/simulation.sqlite", ledger: ledger, options: storeOptions)
         case .postgres(let url):
             return try PostgresLedgerStore(url: PostgresStoreURL(url), ledger: ledger, logger: logger)

@@ -36,7 +36,7 @@ struct LedgerStoreTests {
     @Test("a large batch's messages, encoded while it commits, are the ones its rows give, in order")
     func largeBatchOutbox() throws {
         let fixture = try enabledFixture()
-        let count = EarlyEncoding.minimumCount + 44
+        let count = LedgerStore.Options().earlyEncodingMinimum + 44
         let report = try fixture.apply(
             (0..<count).map { fixture.message(.usage, J.usage("u\($0)", #""call_seconds":\#($0 % 7 + 1)"#)) })
         #expect(report.outbox.count >= count)

@@ -25,6 +25,10 @@ public final class LedgerStore {
         /// Rows of a run's reading and writing done per batch (`PendingKeyRun`): a run is spread
         /// over about 2 × keyRunSize / keyRunSliceRows batches instead of holding one up.
         public var keyRunSliceRows = 8_192
+        /// Batches with at least this many output messages have them encoded on another thread
+        /// while the batch is written and committed (`EarlyEncoding`); smaller ones, the latency
+        /// path, are encoded when they are produced.
+        public var earlyEncodingMinimum = 256
 
         public init() {}
     }
@@ -113,7 +117,7 @@ public final class LedgerStore {
             }
             // The messages so far are final: encoded on another core while the batch is written
             // and committed on this one.
-            if work.outbox.count >= EarlyEncoding.minimumCount { encoding = EarlyEncoding(work.outbox) }
+            if work.outbox.count >= options.earlyEncodingMinimum { encoding = EarlyEncoding(work.outbox) }
             for (partition, next) in offsets {
                 try ConsumerOffsets(connection: connection).save(partition, nextOffset: next)
             }
@@ -336,9 +340,6 @@ final class CachedCustomer {
 /// Output messages encoded on another thread while the batch that made them is written and
 /// committed (encoding is pure; the messages are produced only after the commit, as before).
 final class EarlyEncoding: @unchecked Sendable {
-    /// Smaller batches are encoded when they are produced: the hand-over would cost more.
-    static let minimumCount = 256
-
     private let group = DispatchGroup()
     // Written once by the encoding thread, read after `group.wait()`.
     private var messages: [OutboundMessage] = []
