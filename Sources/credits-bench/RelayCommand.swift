@@ -24,8 +24,7 @@ func relay(brokers: String) throws -> Never {
         embedded
     }
     consumerSettings.properties.merge(settings.properties) { _, given in given }
-    var producerSettings = settings
-    producerSettings.properties["message.timeout.ms"] = producerSettings.properties["message.timeout.ms"] ?? "0"
+    var producerSettings = LedgerPipeline.outboxProducerSettings(settings)
     producerSettings.properties.merge(EmbeddedBroker.clientProperties) { given, _ in given }
 
     let consumer = try KafkaConsumer(settings: consumerSettings, logger: logger)

@@ -83,7 +83,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
     /// consumer would then see a later entry first. Without a timeout the idempotent producer
     /// retries in order until the broker takes the messages; the publisher's window bounds what
     /// waits, and readiness reports the stall (`pipeline.output_stall_ms`).
-    static func outboxProducerSettings(_ settings: KafkaClientSettings) -> KafkaClientSettings {
+    public static func outboxProducerSettings(_ settings: KafkaClientSettings) -> KafkaClientSettings {
         var settings = settings
         if settings.properties["message.timeout.ms"] == nil && settings.properties["delivery.timeout.ms"] == nil {
             settings.properties["message.timeout.ms"] = "0"

@@ -1,5 +1,4 @@
 import CreditsCore
-import Dispatch
 
 /// The durable ledger: applies batches of decoded inputs through the ledger rules in one SQLite
 /// transaction each (entries, balances, idempotency keys, outbox and consumed offsets together),
@@ -335,22 +334,4 @@ final class CachedCustomer {
 
     var num: Int64 { stored.num }
     var account: CustomerAccount { stored.account }
-}
-
-/// Output messages encoded on another thread while the batch that made them is written and
-/// committed (encoding is pure; the messages are produced only after the commit, as before).
-final class EarlyEncoding: @unchecked Sendable {
-    private let group = DispatchGroup()
-    // Written once by the encoding thread, read after `group.wait()`.
-    private var messages: [OutboundMessage] = []
-
-    init(_ records: [OutboxRecord]) {
-        DispatchQueue.global().async(group: group) { self.messages = records.map(\.message) }
-    }
-
-    /// Waits for the encoding and puts its messages in place of the first records' events.
-    func replace(in records: inout [OutboxRecord]) {
-        group.wait()
-        for (index, message) in messages.enumerated() { records[index].event = .encoded(message) }
-    }
 }
