@@ -35,10 +35,26 @@ public final class PostgresLedgerStore: LedgerWriter {
     /// read (left by a crashed owner, or written by a zombie after the outbox was read).
     private var handedThrough: [Int32: Int64] = [:]
 
+    private let options: Options
+
+    /// How the store writes a batch.
+    public struct Options: Sendable {
+        /// A batch of at least this many messages is planned and written in parts (up to
+        /// `maximumParts`, each a set of whole customers): while the database writes one part,
+        /// this instance plans the next, instead of each waiting for the other. One transaction
+        /// all the same. Smaller batches (the latency path) are planned whole.
+        public var partedBatchMinimum = 1_000
+        /// The most parts a batch is written in.
+        public var maximumParts = 4
+
+        public init() {}
+    }
+
     /// Connects, and brings the schema up to date (once, whichever instance comes first).
-    public init(url: PostgresStoreURL, ledger: Ledger, logger: Logger) throws(StoreError) {
+    public init(url: PostgresStoreURL, ledger: Ledger, logger: Logger, options: Options = Options()) throws(StoreError) {
         self.url = url
         self.ledger = ledger
+        self.options = options
         session = PostgresSession(url: url, role: "writer", logger: logger)
         try PostgresMigrations.migrate(session)
     }
@@ -109,8 +125,13 @@ public final class PostgresLedgerStore: LedgerWriter {
             var stored: [BatchPlan.KeyID: BatchPlan.StoredKey] = [:]
             if let keys { stored = try storedKeys(results[keys]) }
             var plan = BatchPlan(ledger: ledger, now: now, customers: customers, storedKeys: stored)
-            plan.apply(batch)
-            return try write(plan)
+            let parts = batch.count >= options.partedBatchMinimum ? options.maximumParts : 1
+            var written = Written()
+            for part in Self.parts(of: batch, count: parts) {
+                plan.apply(part)
+                try send(plan, after: &written)
+            }
+            return try finish(plan, written)
         }
         positions.merge(next) { _, new in new }
         unapplied.subtract(next.keys)
@@ -152,7 +173,9 @@ public final class PostgresLedgerStore: LedgerWriter {
             }
             var plan = BatchPlan(ledger: ledger, now: now, customers: customers, storedKeys: [:])
             plan.fireDeadlines(due, partitions: partitions)
-            return try write(plan)
+            var written = Written()
+            try send(plan, after: &written)
+            return try finish(plan, written)
         }
     }
 
@@ -275,22 +298,56 @@ public final class PostgresLedgerStore: LedgerWriter {
         return found
     }
 
-    /// Writes a plan's rows; returns its report with the outbox records and their seqs.
-    private func write(_ plan: BatchPlan) throws(StoreError) -> BatchReport {
-        // Every write is sent without waiting for the one before (the connection runs them in
-        // order); the outbox's insert, whose sequence numbers are needed, waits for them all.
-        let changed = plan.changed.compactMap { id in plan.customers[id].map { ($0, plan.partitions[id] ?? 0) } }
+    /// `batch` in up to `count` parts, each with the inputs of a set of whole customers in the
+    /// batch's order (inputs naming no customer together, as if of one): what a part's plan changes
+    /// no later part reads.
+    static func parts(of batch: [InboundMessage], count: Int) -> [[InboundMessage]] {
+        guard count > 1 else { return [batch] }
+        var parts = Array(repeating: [InboundMessage](), count: count)
+        for message in batch {
+            var hash: UInt32 = 2_166_136_261  // FNV-1a: the same part in every process
+            for byte in (BatchPlan.customerID(of: message) ?? "").utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+            parts[Int(hash % UInt32(count))].append(message)
+        }
+        return parts.filter { !$0.isEmpty }
+    }
+
+    /// How much of a plan has been sent to the database, and the outbox inserts to read back.
+    private struct Written {
+        var changed = 0
+        var entries = 0
+        var audits = 0
+        var grantChanges = 0
+        var newKeys = 0
+        var outputs = 0
+        /// Per outbox insert: its place among the results of the next `settle`, and its outputs.
+        var outboxInserts: [(position: Int, outputs: Range<Int>)] = []
+        var messages: [OutboundMessage] = []
+    }
+
+    /// Sends the rows `plan` has made since `written` (what the previous parts made is sent
+    /// already; they were about other customers), without waiting for them: the connection runs
+    /// them in order while the caller plans on.
+    private func send(_ plan: BatchPlan, after written: inout Written) throws(StoreError) {
+        let changed = plan.changed[written.changed...].compactMap { id in
+            plan.customers[id].map { ($0, plan.partitions[id] ?? 0) }
+        }
         try session.send(
             changed, into: "customers", columns: PostgresRecords.customerColumns,
             suffix: PostgresRecords.customerUpsert
         ) { PostgresRecords.values($0.0, partition: $0.1) }
-        try session.send(plan.entries, into: "entries", columns: PostgresRecords.entryColumns, values: PostgresRecords.values)
-        try session.send(plan.audits, into: "audit", columns: PostgresRecords.auditColumns, values: PostgresRecords.values)
+        try session.send(
+            Array(plan.entries[written.entries...]), into: "entries", columns: PostgresRecords.entryColumns,
+            values: PostgresRecords.values)
+        try session.send(
+            Array(plan.audits[written.audits...]), into: "audit", columns: PostgresRecords.auditColumns,
+            values: PostgresRecords.values)
         try PostgresRecords.write(
-            grants: plan.grantChanges, first: { plan.customers[$0]?.grants.active.first?.entryID }, session: session)
+            grants: Array(plan.grantChanges[written.grantChanges...]),
+            first: { plan.customers[$0]?.grants.active.first?.entryID }, session: session)
         let recordedAt = plan.now.millisecondsSinceEpoch
         try session.send(
-            plan.newKeys, into: "idempotency_keys",
+            Array(plan.newKeys[written.newKeys...]), into: "idempotency_keys",
             columns: ["customer_id", "kind", "key", "digest", "status", "reason", "entry_id", "recorded_at"]
         ) {
             [
@@ -298,22 +355,46 @@ public final class PostgresLedgerStore: LedgerWriter {
                 .int($0.stored.status == .applied ? 0 : 1), .text($0.stored.reason), .int($0.stored.entryID), .int(recordedAt),
             ]
         }
-        let messages = plan.outputs.map { (partition: $0.partition, message: $0.event.message) }
-        let returned = try session.insert(
-            messages, into: "outbox", columns: ["partition", "topic", "key", "value"],
-            suffix: " RETURNING seq"
+        let outputs = written.outputs..<plan.outputs.count
+        let rows = plan.outputs[outputs].map { (partition: $0.partition, message: $0.event.message) }
+        let position = try session.send(
+            rows, into: "outbox", columns: ["partition", "topic", "key", "value"], suffix: " RETURNING seq"
         ) {
             [.int32($0.partition), .int(Int64($0.message.topic.rawValue)), .text($0.message.key), .text($0.message.value)]
         }
-        // Sequence values are drawn in the rows' order (unnest's, the arrays'); sorting restores it
-        // whatever order RETURNING uses.
-        var seqs: [Int64] = []
-        for row in returned { seqs.append(try PostgresColumns(row).int(0)) }
-        seqs.sort()
+        if let position { written.outboxInserts.append((position, outputs)) }
+        written.messages += rows.map(\.message)
+        written.changed = plan.changed.count
+        written.entries = plan.entries.count
+        written.audits = plan.audits.count
+        written.grantChanges = plan.grantChanges.count
+        written.newKeys = plan.newKeys.count
+        written.outputs = plan.outputs.count
+    }
+
+    /// Waits for everything sent; returns the plan's report with its outbox records and their seqs.
+    private func finish(_ plan: BatchPlan, _ written: Written) throws(StoreError) -> BatchReport {
+        let results = try session.settle()
         var report = plan.report
-        // Handed over as the text just stored: the publisher does not encode them a second time.
-        report.outbox = zip(seqs, messages).map { OutboxRecord(seq: $0, event: .encoded($1.message)) }
-        for (seq, output) in zip(seqs, plan.outputs) { handed(output.partition, seq) }
+        report.outbox.reserveCapacity(written.messages.count)
+        for insert in written.outboxInserts {
+            // Sequence values are drawn in the rows' order (unnest's, the arrays'); sorting
+            // restores it whatever order RETURNING uses. Parts are inserted one after another.
+            var seqs: [Int64] = []
+            for row in results[insert.position] { seqs.append(try PostgresColumns(row).int(0)) }
+            seqs.sort()
+            guard seqs.count == insert.outputs.count else {
+                throw StoreError(
+                    code: StoreError.postgresCode,
+                    message: "the outbox insert returned \(seqs.count) seqs for \(insert.outputs.count) rows",
+                    context: "writing the outbox", backend: "PostgreSQL")
+            }
+            for (seq, index) in zip(seqs, insert.outputs) {
+                // Handed over as the text just stored: the publisher does not encode it a second time.
+                report.outbox.append(OutboxRecord(seq: seq, event: .encoded(written.messages[index])))
+                handed(plan.outputs[index].partition, seq)
+            }
+        }
         return report
     }
 

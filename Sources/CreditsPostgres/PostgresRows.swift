@@ -55,15 +55,17 @@ extension PostgresSession {
         return try settle().flatMap(\.rows)
     }
 
-    /// `insert` without waiting for the statement (`settle` or the next `query` waits): one
+    /// `insert` without waiting for the statement (`settle` or the next `query` waits; nil: no
+    /// rows, nothing sent; otherwise the statement's place in what `settle` returns): one
     /// statement whatever the number of rows, `INSERT … SELECT * FROM unnest($1, $2, …)` with
     /// one array parameter per column, so that PostgreSQL parses and plans the same short text
     /// every time instead of a VALUES list as long as the batch.
+    @discardableResult
     func send<Row>(
         _ rows: [Row], into table: String, columns: [String], suffix: String = "",
         values: (Row) -> [PostgresValue]
-    ) throws(StoreError) {
-        guard let first = rows.first else { return }
+    ) throws(StoreError) -> Int? {
+        guard let first = rows.first else { return nil }
         var arrays = values(first).map(PostgresColumnArray.init(like:))
         precondition(arrays.count == columns.count, "a row of \(table) has \(arrays.count) values for \(columns.count) columns")
         for row in rows {
@@ -75,7 +77,7 @@ extension PostgresSession {
         for array in arrays { bindings.append(array, context: .default) }
         let parameters = (1...arrays.count).map { "$\($0)" }.joined(separator: ", ")
         let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) SELECT * FROM unnest(\(parameters))\(suffix)"
-        try send(PostgresQuery(unsafeSQL: sql, binds: bindings), "inserting into \(table)")
+        return try send(PostgresQuery(unsafeSQL: sql, binds: bindings), "inserting into \(table)")
     }
 }
 

@@ -206,7 +206,11 @@ public final class Simulation {
             storeOptions.earlyEncodingMinimum = 4
             return try LedgerStore(path: directory + "/simulation.sqlite", ledger: ledger, options: storeOptions)
         case .postgres(let url):
-            return try PostgresLedgerStore(url: PostgresStoreURL(url), ledger: ledger, logger: logger)
+            // Batches of a few messages already go in parts (the service waits for 1 000), so
+            // that failed statements, crashes and zombies meet a batch half sent.
+            var storeOptions = PostgresLedgerStore.Options()
+            storeOptions.partedBatchMinimum = 4
+            return try PostgresLedgerStore(url: PostgresStoreURL(url), ledger: ledger, logger: logger, options: storeOptions)
         }
     }
 

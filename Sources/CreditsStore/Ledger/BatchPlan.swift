@@ -115,15 +115,19 @@ public struct BatchPlan {
     public static func customerIDs(of batch: [InboundMessage]) -> [String] {
         var seen = Set<String>()
         return batch.compactMap { message -> String? in
-            let id: String? =
-                switch message.input {
-                case .usage(let usage): usage.customerID
-                case .call(let call): call.customerID
-                case .command(let command): command.customerID
-                case .invalid(_, let identity): identity?.customerID
-                }
-            guard let id, seen.insert(id).inserted else { return nil }
+            guard let id = customerID(of: message), seen.insert(id).inserted else { return nil }
             return id
+        }
+    }
+
+    /// The customer an input is about (an invalid one's too, when it can be read from it): every
+    /// row and event the plan makes of the input is about that customer alone.
+    public static func customerID(of message: InboundMessage) -> String? {
+        switch message.input {
+        case .usage(let usage): usage.customerID
+        case .call(let call): call.customerID
+        case .command(let command): command.customerID
+        case .invalid(_, let identity): identity?.customerID
         }
     }
 
