@@ -14,8 +14,10 @@
 # the cores went between the two marks (the instances, the PostgreSQL cluster, the broker, the
 # loader, in % of one core) and how busy the machine's cores were.
 #
-# SETUPS="postgres:1" runs only some setups (default "sqlite:1 postgres:1 postgres:3"), and
-# SERVICE=path serves with another build of credits-ledger (e.g. the previous commit's).
+# SETUPS="postgres:1" runs only some setups (default "sqlite:1 postgres:1 postgres:3"),
+# SERVICE=path serves with another build of credits-ledger (e.g. the previous commit's), and
+# STATEMENTS=1 loads pg_stat_statements and prints, after each PostgreSQL run, the statements'
+# execution time per usage event (it costs the database a little).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-100000}
@@ -47,7 +49,7 @@ mkdir -p "$WORK/pg" && [ -n "$AS" ] && chown postgres:postgres "$WORK/pg"
 PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 $AS "$PGBIN/initdb" -D "$WORK/pg/data" -U postgres -A trust >/dev/null
 $AS "$PGBIN/postgres" -D "$WORK/pg/data" -p "$PGPORT" -k "$WORK/pg" -c listen_addresses=127.0.0.1 \
-    -c max_connections=100 >"$WORK/pg/log" 2>&1 &
+    -c max_connections=100 ${STATEMENTS:+-c shared_preload_libraries=pg_stat_statements} >"$WORK/pg/log" 2>&1 &
 until "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT"; do sleep 0.2; done
 psql_() { "$PGBIN/psql" -h 127.0.0.1 -p "$PGPORT" -U postgres -At "$@"; }
 
@@ -96,6 +98,7 @@ run() {   # store instances run
     if [ "$store" = postgres ]; then
         local db="bench_${instances}_$number"
         psql_ -c "CREATE DATABASE $db" >/dev/null
+        [ -n "${STATEMENTS:-}" ] && psql_ -d "$db" -c "CREATE EXTENSION pg_stat_statements" >/dev/null
         env+=(CREDITS_STORE_URL="postgres://postgres@127.0.0.1:$PGPORT/$db")
     else
         env+=(CREDITS_STORE_PATH="$WORK/ledger-$number.sqlite")
@@ -168,6 +171,13 @@ print(f"CPU % of one core: service {pct(d[0])}, postgres {pct(d[1])}, broker {pc
 PY
 )
     echo "$store x$instances run $number: $rate events/s$extra; $cpu"
+    if [ "$store" = postgres ] && [ -n "${STATEMENTS:-}" ]; then
+        echo "  µs per usage event | calls | rows | statement"
+        psql_ -d "$db" -F ' | ' -c "SELECT round((total_exec_time * 1000 / $EVENTS)::numeric, 2), calls, rows,
+            left(regexp_replace(query, '\s+', ' ', 'g'), 100) FROM pg_stat_statements
+            WHERE query NOT LIKE 'CREATE%' AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 12" \
+            | sed 's/^/  /'
+    fi
     stop_instances
     kill -TERM "$broker"; wait "$broker" 2>/dev/null || true
     rm -f "$WORK"/ledger-*.sqlite* "$WORK/broker.out" "$WORK"/serve-*.log
