@@ -43,23 +43,12 @@ enum PostgresValue {
 }
 
 extension PostgresSession {
-    /// Inserts `rows` in one statement (see `send`) followed by `suffix` (ON CONFLICT …,
-    /// RETURNING …); returns the rows it returned.
-    func insert<Row>(
-        _ rows: [Row], into table: String, columns: [String], suffix: String = "",
-        values: (Row) -> [PostgresValue]
-    ) throws(StoreError) -> [PostgresRow] {
-        guard !rows.isEmpty else { return [] }
-        try settle()  // what was sent before: its results are not this insert's
-        try send(rows, into: table, columns: columns, suffix: suffix, values: values)
-        return try settle().flatMap(\.rows)
-    }
-
-    /// `insert` without waiting for the statement (`settle` or the next `query` waits; nil: no
-    /// rows, nothing sent; otherwise the statement's place in what `settle` returns): one
-    /// statement whatever the number of rows, `INSERT … SELECT * FROM unnest($1, $2, …)` with
-    /// one array parameter per column, so that PostgreSQL parses and plans the same short text
-    /// every time instead of a VALUES list as long as the batch.
+    /// Sends the insert of `rows` followed by `suffix` (ON CONFLICT …, RETURNING …) without
+    /// waiting for it (`settle` or the next `query` waits); returns the statement's place in what
+    /// `settle` returns, nil when there are no rows (nothing is sent). One statement whatever the
+    /// number of rows, `INSERT … SELECT * FROM unnest($1, $2, …)` with one array parameter per
+    /// column, so that PostgreSQL parses and plans the same short text every time instead of a
+    /// VALUES list as long as the batch.
     @discardableResult
     func send<Row>(
         _ rows: [Row], into table: String, columns: [String], suffix: String = "",
