@@ -17,7 +17,9 @@
 # SETUPS="postgres:1" runs only some setups (default "sqlite:1 postgres:1 postgres:3"),
 # SERVICE=path serves with another build of credits-ledger (e.g. the previous commit's), and
 # STATEMENTS=1 loads pg_stat_statements and prints, after each PostgreSQL run, the statements'
-# execution time per usage event (it costs the database a little).
+# execution time per usage event (it costs the database a little), and PREFILL_KEYS=n stores n
+# idempotency keys of other events before the usage is loaded (a key table as a long-running
+# ledger has it; PostgreSQL runs only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EVENTS=${1:-100000}
@@ -131,6 +133,12 @@ run() {   # store instances run
                 && ready=$((ready + 1))
         done
     done
+    if [ "$store" = postgres ] && [ -n "${PREFILL_KEYS:-}" ]; then
+        psql_ -d "$db" -c "INSERT INTO idempotency_keys (customer_id, kind, key, digest, status, reason, entry_id, recorded_at)
+            SELECT 'cus_' || (i % $CUSTOMERS), 0, 'earlier-' || i, '\\x00', 0, NULL, NULL,
+                   (extract(epoch FROM now()) * 1000)::bigint
+            FROM generate_series(1, $PREFILL_KEYS) i" -c "ANALYZE idempotency_keys" >/dev/null
+    fi
     sleep 2
     local wal_before
     [ "$store" = postgres ] && wal_before=$(psql_ -c "SELECT pg_current_wal_lsn() - '0/0'") \
