@@ -300,14 +300,16 @@ public final class PostgresLedgerStore: LedgerWriter {
     }
 
     /// `batch` in up to `count` parts, each with the inputs of a set of whole customers in the
-    /// batch's order (inputs naming no customer together, as if of one): what a part's plan changes
-    /// no later part reads.
+    /// batch's order (an input naming no customer goes by its Kafka key, so that the outputs of
+    /// one key keep their order): what a part's plan changes no later part reads.
     static func parts(of batch: [InboundMessage], count: Int) -> [[InboundMessage]] {
         guard count > 1 else { return [batch] }
         var parts = Array(repeating: [InboundMessage](), count: count)
         for message in batch {
             var hash: UInt32 = 2_166_136_261  // FNV-1a: the same part in every process
-            for byte in (BatchPlan.customerID(of: message) ?? "").utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+            for byte in (BatchPlan.customerID(of: message) ?? message.origin.key ?? "").utf8 {
+                hash = (hash ^ UInt32(byte)) &* 16_777_619
+            }
             parts[Int(hash % UInt32(count))].append(message)
         }
         return parts.filter { !$0.isEmpty }

@@ -43,35 +43,3 @@ struct PostgresQueryPlanTests {
         #expect(found.count == keys.count / 10 - 1)
     }
 }
-
-/// How a large batch is split for planning and writing in parts.
-@Suite("PostgreSQL store: a batch in parts")
-struct PostgresBatchPartsTests {
-    @Test("every part holds whole customers, in the batch's order, and together the parts are the batch")
-    func partsHoldWholeCustomers() throws {
-        var generator = SeededGenerator(state: 24)
-        let batch: [InboundMessage] = (0..<2_000).map { offset in
-            let customer = "customer-\(Int.random(in: 0..<300, using: &generator))"
-            return offset % 50 == 0
-                ? inboundMessage(.usage, "{not json", key: nil, partition: 0, offset: Int64(offset))
-                : inboundMessage(
-                    .usage, JSONInputs.usage("e-\(offset)", #""call_seconds":60"#, customer: customer), key: customer,
-                    partition: Int32(offset % 12), offset: Int64(offset))
-        }
-        let parts = PostgresLedgerStore.parts(of: batch, count: 4)
-        #expect(parts.count == 4)
-        #expect(parts.map(\.count).reduce(0, +) == batch.count)
-        var partOf: [String: Int] = [:]
-        for (index, part) in parts.enumerated() {
-            #expect(part.count > 200, "part \(index) holds \(part.count) of 2 000")
-            // The batch's order within a part.
-            #expect(zip(part, part.dropFirst()).allSatisfy { $0.origin.offset < $1.origin.offset })
-            for message in part {
-                // Inputs naming no customer go together.
-                let customer = BatchPlan.customerID(of: message) ?? "(none)"
-                #expect(partOf.updateValue(index, forKey: customer) ?? index == index, "\(customer) is in two parts")
-            }
-        }
-        #expect(PostgresLedgerStore.parts(of: batch, count: 1).first?.count == batch.count)
-    }
-}
