@@ -306,11 +306,9 @@ public final class PostgresLedgerStore: LedgerWriter {
         guard count > 1 else { return [batch] }
         var parts = Array(repeating: [InboundMessage](), count: count)
         for message in batch {
-            var hash: UInt32 = 2_166_136_261  // FNV-1a: the same part in every process
-            for byte in (BatchPlan.customerID(of: message) ?? message.origin.key ?? "").utf8 {
-                hash = (hash ^ UInt32(byte)) &* 16_777_619
-            }
-            parts[Int(hash % UInt32(count))].append(message)
+            // The same part in every process.
+            let hash = Fingerprint.of(BatchPlan.customerID(of: message) ?? message.origin.key ?? "")
+            parts[Int(Fingerprint.spread(UInt64(bitPattern: hash)) % UInt64(count))].append(message)
         }
         return parts.filter { !$0.isEmpty }
     }

@@ -43,6 +43,15 @@ public struct Fingerprint: Sendable {
     /// The hash as a signed integer (SQLite stores signed 64-bit integers).
     public var signed: Int64 { Int64(bitPattern: value) }
 
+    /// SplitMix64's finaliser: spreads FNV's weaker low bits over the whole word, for a hash
+    /// whose bits pick a place (a filter's bit, a part of a batch).
+    public static func spread(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
     /// Hash of one string.
     public static func of(_ text: String) -> Int64 {
         var fingerprint = Fingerprint()

@@ -1,3 +1,5 @@
+import CreditsCore
+
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -77,9 +79,9 @@ struct KeyFilter {
         of hash: Int64, probes: Int, bitCount: UInt64,
         _ body: (Int, UInt64) -> Bool
     ) -> Bool {
-        let mixed = mix(UInt64(bitPattern: hash))
+        let mixed = Fingerprint.spread(UInt64(bitPattern: hash))
         let first = mixed
-        let step = mix(mixed) | 1
+        let step = Fingerprint.spread(mixed) | 1
         for probe in 0..<UInt64(probes) {
             let bit = (first &+ probe &* step) % bitCount
             if !body(Int(bit >> 6), 1 << (bit & 63)) { return false }
@@ -87,11 +89,4 @@ struct KeyFilter {
         return true
     }
 
-    /// SplitMix64's finaliser: spreads FNV's weaker low bits over the whole word.
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
