@@ -11,26 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 batch=${1:-5000}
 scripts/install-deps.sh tests >/dev/null
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-dir=$(mktemp -d /tmp/credits-plans.XXXXXX)
-run_as=()
-if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; run_as=(runuser -u postgres --); fi
-"${run_as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-stop() {
-    pid=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null || true)
-    [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null && while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    rm -rf "$dir"
-}
-trap stop EXIT
-psql_() { "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -At -v ON_ERROR_STOP=1 "$@"; }
+source scripts/temporary-postgres.sh
+start_temporary_postgres -c fsync=off
 psql_ -c "CREATE TABLE idempotency_keys (
     customer_id TEXT NOT NULL, kind SMALLINT NOT NULL, key TEXT NOT NULL, digest BYTEA NOT NULL,
     status SMALLINT NOT NULL, reason TEXT, entry_id BIGINT, recorded_at BIGINT NOT NULL,
     PRIMARY KEY (customer_id, kind, key))" >/dev/null
-python3 - "$batch" "$dir" <<'PY'
+python3 - "$batch" "$pg_dir" <<'PY'
 import sys
 n, directory = int(sys.argv[1]), sys.argv[2]
 arrays = (f"ARRAY[{','.join(f'$$cus_{i % 2000}$$' for i in range(n))}]::text[], "
@@ -54,5 +41,5 @@ for keys in 20000 50000 100000 200000 400000 800000 1600000 3200000; do
     psql_ -c "INSERT INTO idempotency_keys SELECT 'cus_' || (i % 2000), 0, 'earlier-' || i, '\\x00', 0, NULL, i, 0
               FROM generate_series($((previous + 1)), $keys) i" -c "ANALYZE idempotency_keys" >/dev/null
     previous=$keys
-    printf "%11d | %s | %s\n" "$keys" "$(plan "$dir/join.sql")" "$(plan "$dir/lateral.sql")"
+    printf "%11d | %s | %s\n" "$keys" "$(plan "$pg_dir/join.sql")" "$(plan "$pg_dir/lateral.sql")"
 done

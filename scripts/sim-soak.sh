@@ -18,22 +18,10 @@ sqlite_status=0
 "$bench" sim "$seeds" "$first" "$steps" | grep -E "^(FAILED|  replay|simulated)" || sqlite_status=$?
 
 echo "== PostgreSQL (shared store, three instances)"
-bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
-dir=$(mktemp -d /tmp/credits-sim-pg.XXXXXX)
-run_as=()
-if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$dir"; run_as=(runuser -u postgres --); fi
-"${run_as[@]}" "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${run_as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off" start >/dev/null
-stop() {
-    pid=$(head -1 "$dir/data/postmaster.pid" 2>/dev/null || true)
-    [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null && while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-    rm -rf "$dir"
-}
-trap stop EXIT
-"$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -q -c "CREATE DATABASE simulation"
+source scripts/temporary-postgres.sh
+start_temporary_postgres -c fsync=off -c synchronous_commit=off
+psql_ -q -c "CREATE DATABASE simulation"
 postgres_status=0
-"$bench" sim "$seeds" "$first" "$steps" "postgres://postgres@127.0.0.1:$port/simulation" \
+"$bench" sim "$seeds" "$first" "$steps" "postgres://postgres@127.0.0.1:$pg_port/simulation" \
     | grep -E "^(FAILED|  replay|simulated)" || postgres_status=$?
 [ "$sqlite_status" = 0 ] && [ "$postgres_status" = 0 ]
