@@ -25,6 +25,8 @@ public final class KafkaConsumer {
     /// Header names whose values `poll` copies into each message.
     private let headerNames: [String]
     private var closed = false
+    /// The topics a group member subscribed to (empty for a standalone reader).
+    private var topics: [String] = []
     /// Set when the group did not answer the close in time: the handle is then destroyed
     /// without another attempt to leave the group.
     private var abandoned = false
@@ -40,11 +42,25 @@ public final class KafkaConsumer {
         logger: Logger
     ) throws(KafkaError) {
         try self.init(settings: settings, groupID: groupID, listener: listener, headerNames: headerNames, logger: logger)
+        self.topics = topics
+        try subscribe()
+    }
+
+    private func subscribe() throws(KafkaError) {
         let list = RDKafkaPartitionList(topics.map { TopicPartition(topic: $0, partition: -1) })
         let error = rd_kafka_subscribe(handle, list.pointer)
         guard error == RD_KAFKA_RESP_ERR_NO_ERROR else {
             throw KafkaError(error, "subscribing to \(topics.joined(separator: ", "))")
         }
+    }
+
+    /// Asks the group for a new assignment: the subscription is made again, which revokes the
+    /// current assignment (through the listener, inside a later `poll`) and joins the group anew,
+    /// so that the group rebalances and this member gets the partitions the group gives it now.
+    /// A member cut off from the group rejoins when it reaches it.
+    public func rejoin() throws(KafkaError) {
+        guard !topics.isEmpty, !closed else { return }
+        try subscribe()
     }
 
     /// A standalone reader: no group membership, partitions chosen with `assign`.

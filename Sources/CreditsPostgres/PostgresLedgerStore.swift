@@ -8,11 +8,13 @@ import PostgresNIO
 /// consumer group gives each instance some input partitions; this store makes sure only the
 /// current owner of a partition changes what follows from it:
 ///
-/// - **Fencing.** Every batch transaction first advances each of its partitions' stored next
-///   offset with a compare-and-set against the position this instance read when it took the
-///   partition (`own`). If another instance applied the partition meanwhile (this one was paused,
-///   cut off, or slower than its session), the set fails, the transaction rolls back and the
-///   batch throws `StoreError.isFenced`: nothing of it is stored or published.
+/// - **Fencing.** Taking a partition (`own`) raises its epoch (`PartitionEpochs`); every
+///   transaction that writes for a partition (a batch of its input, a firing of its customers'
+///   deadlines) first finds the epoch this instance took, and holds it until it commits. Once
+///   another instance has taken the partition (this one was paused, cut off, or slower than its
+///   session), the transaction rolls back and throws `StoreError.isFenced`: nothing of it is
+///   stored or published. A batch also advances its partitions' stored next offsets with a
+///   compare-and-set against the positions this instance read when it took them.
 /// - **Fresh state.** Customers are read per batch with `SELECT … FOR UPDATE`, and idempotency
 ///   keys per batch through the primary key: nothing is cached between batches, so nothing goes
 ///   stale when partitions move, and memory does not grow with the keys ever seen.
@@ -26,13 +28,15 @@ public final class PostgresLedgerStore: LedgerWriter {
     private let url: PostgresStoreURL
     /// Owned input partitions and the next offset this instance expects to apply from each.
     private var positions: [TopicPartition: Int64] = [:]
-    /// Owned partitions that had no stored position when taken (never applied by anyone then).
-    private var unapplied = Set<TopicPartition>()
+    /// The epochs this instance took its partitions at.
+    private var epochs = PartitionEpochs()
     private var ownedNumbers: [Int32] = []
     /// Per owned partition, the highest outbox seq handed to the caller since the partition was
     /// taken: a delivered mark forgets a partition's rows only up to there. The outbox seq is
     /// global, so a mark from other partitions' rows says nothing of a row this instance has not
-    /// read (left by a crashed owner, or written by a zombie after the outbox was read).
+    /// read. Below there, every row of the partition is one this instance handed over: rows of
+    /// earlier owners were committed before it took the partition (taking waits for them) and
+    /// read by its rescan, and no other instance writes for the partition while it holds it.
     private var handedThrough: [Int32: Int64] = [:]
 
     private let options: Options
@@ -61,29 +65,43 @@ public final class PostgresLedgerStore: LedgerWriter {
 
     public var isShared: Bool { true }
 
-    public var summary: String { "PostgreSQL at \(url), shared; positions fenced per partition" }
+    public var summary: String { "PostgreSQL at \(url), shared; fenced per partition by ownership epoch" }
 
     public func close() { session.close() }
 
     // MARK: Partitions
 
+    /// Takes `partitions` (their epochs raised: whoever had them commits nothing more for them)
+    /// and reads their positions, in one transaction.
     public func own(_ partitions: [TopicPartition]) throws(StoreError) -> [TopicPartition: Int64] {
         var owned: [TopicPartition: Int64] = [:]
+        var taking = PartitionEpochs()
         if !partitions.isEmpty {
-            let rows = try session.query(
-                """
-                SELECT topic, partition, next_offset FROM partition_positions
-                WHERE (topic, partition) IN (SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[]))
-                """, "reading partition positions")
-            owned = try Self.positions(rows)
+            owned = try session.transaction { () throws(StoreError) -> [TopicPartition: Int64] in
+                try taking.take(partitions, session: session)
+                let rows = try session.query(
+                    """
+                    SELECT topic, partition, next_offset FROM partition_positions
+                    WHERE (topic, partition) IN (SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[]))
+                    """, "reading partition positions")
+                return try Self.positions(rows)
+            }
         }
+        epochs = taking
         positions = Dictionary(uniqueKeysWithValues: partitions.map { ($0, owned[$0] ?? 0) })
-        unapplied = Set(partitions.filter { owned[$0] == nil })
         ownedNumbers = Array(Set(partitions.map(\.partition))).sorted()
         // Nothing of the partitions is handed over yet under this ownership: the caller reads
         // their outbox afresh.
         handedThrough = [:]
         return owned
+    }
+
+    /// Keeps `handedThrough`: the rows handed over before stay forgettable once delivered (no
+    /// other writer's row of those partitions lies below them).
+    public func release() {
+        positions = [:]
+        epochs = PartitionEpochs()
+        ownedNumbers = []
     }
 
     public func consumedOffsets() throws(StoreError) -> [TopicPartition: Int64] {
@@ -113,12 +131,15 @@ public final class PostgresLedgerStore: LedgerWriter {
             let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
             next[partition] = max(next[partition] ?? 0, message.origin.offset + 1)
         }
+        let partitions = next.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
         var report = try session.transaction { () throws(StoreError) -> BatchReport in
-            // The fence, the customers' lock and the key lookup go out together, one wait for all.
+            // The fences, the customers' lock and the key lookup go out together, one wait for all.
+            let owners = try epochs.sendCheck(partitions, session: session)
             let fence = try sendFence(next)
             let lock = try sendLock(BatchPlan.customerIDs(of: batch))
             let keys = try sendKeyLookup(BatchPlan.keys(of: batch))
             let results = try session.settle()
+            if let owners { try epochs.check(results[owners], partitions: partitions) }
             if let fence { try checkFence(results[fence.position], partitions: fence.partitions) }
             var customers: [String: CustomerAccount] = [:]
             if let lock { customers = try lockedCustomers(results[lock]) }
@@ -134,7 +155,6 @@ public final class PostgresLedgerStore: LedgerWriter {
             return try finish(plan, written)
         }
         positions.merge(next) { _, new in new }
-        unapplied.subtract(next.keys)
         report.nextOffsets = next
         return report
     }
@@ -153,7 +173,7 @@ public final class PostgresLedgerStore: LedgerWriter {
     public func fireDueDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
         guard !ownedNumbers.isEmpty else { return BatchReport() }
         return try session.transaction { () throws(StoreError) -> BatchReport in
-            try confirmOwnership()
+            try epochs.confirm(positions.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }, session: session)
             let rows = try session.query(
                 """
                 SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
@@ -177,36 +197,6 @@ public final class PostgresLedgerStore: LedgerWriter {
             try send(plan, after: &written)
             return try finish(plan, written)
         }
-    }
-
-    /// Throws `fenced` unless every owned partition is as this instance read it: the positions of
-    /// the applied ones unchanged (row-locked until the transaction ends), and the never-applied
-    /// ones still without a position (none is written for them here, so that a partition nobody
-    /// applied never looks applied at 0 and skips the group-offset check).
-    private func confirmOwnership() throws(StoreError) {
-        try fence(positions.filter { !unapplied.contains($0.key) })
-        guard !unapplied.isEmpty else { return }
-        let partitions = Array(unapplied)
-        let rows = try session.query(
-            """
-            SELECT topic, partition FROM partition_positions
-            WHERE (topic, partition) IN (SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[]))
-            FOR SHARE
-            """, "confirming never-applied partitions")
-        guard rows.count > 0 else { return }
-        var moved: [String] = []
-        for row in rows { moved.append(try PostgresColumns(row).topicPartition().description) }
-        throw StoreError(
-            code: StoreError.fencedCode,
-            message: "another instance applied \(moved.sorted().joined(separator: ", ")) after this one took it",
-            context: "fencing", backend: "PostgreSQL")
-    }
-
-    /// Advances each partition's stored position from the expected one to `next`; throws
-    /// `fenced` naming the partitions another instance has moved.
-    private func fence(_ next: [TopicPartition: Int64]) throws(StoreError) {
-        guard let sent = try sendFence(next) else { return }
-        try checkFence(session.settle()[sent.position], partitions: sent.partitions)
     }
 
     /// Sends the fence's statement (nil when there is nothing to fence); `checkFence` reads it.

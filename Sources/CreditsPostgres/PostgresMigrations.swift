@@ -188,6 +188,23 @@ enum PostgresMigrations {
                 "ALTER TABLE customers ADD COLUMN top_up_requested BOOLEAN NOT NULL DEFAULT false",
             ]
         ),
+        (
+            "007_partition_owners",
+            [
+                // The ownership fence: every `own` of a partition raises its epoch, and every
+                // transaction that writes for a partition holds its row FOR SHARE and finds the epoch
+                // its instance took, so that an instance that lost the partition commits nothing more
+                // for it, even while the new owner has moved no position yet.
+                """
+                CREATE TABLE partition_owners (
+                    topic TEXT NOT NULL,
+                    partition INTEGER NOT NULL,
+                    epoch BIGINT NOT NULL,
+                    PRIMARY KEY (topic, partition)
+                )
+                """
+            ]
+        ),
     ]
 
     /// Migrations that need the ledger's own code, run once after all of `all`.

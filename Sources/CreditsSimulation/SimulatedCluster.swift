@@ -114,6 +114,13 @@ public final class SimulatedCluster {
         rebalance()
     }
 
+    /// A member asks for a new assignment (it joins again with its id): the group rebalances.
+    func rejoin(_ consumer: SimulatedConsumer) {
+        members[consumer.member]?.lastHeartbeat = now
+        note("member \(consumer.member) (instance \(consumer.instance)) rejoins")
+        rebalance()
+    }
+
     /// A member leaves the group on purpose (a clean close).
     func leave(_ member: Int) {
         guard members.removeValue(forKey: member) != nil else { return }

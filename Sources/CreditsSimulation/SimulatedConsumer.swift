@@ -23,6 +23,8 @@ public final class SimulatedConsumer: PipelineInput {
     /// An assignment the group made that this member has not served yet.
     private var pendingAssignment: [TopicPartition]?
     private var closed = false
+    /// Set by `rejoin` until the member reaches the group.
+    private var rejoinRequested = false
     /// Set by the simulation for the step in progress: a poll that would wait ends the step.
     var stepBudget: StepBudget?
 
@@ -44,7 +46,12 @@ public final class SimulatedConsumer: PipelineInput {
     public func poll(maxMessages: Int, timeoutMilliseconds: Int32) -> [KafkaMessage] {
         guard !closed else { return [] }
         if connected {
-            if !cluster.isMember(member) { cluster.join(self) }
+            if !cluster.isMember(member) {
+                cluster.join(self)
+            } else if rejoinRequested {
+                cluster.rejoin(self)
+            }
+            rejoinRequested = false
             cluster.heartbeat(member)
             if let partitions = pendingAssignment {
                 pendingAssignment = nil
@@ -103,6 +110,8 @@ public final class SimulatedConsumer: PipelineInput {
     }
 
     public func resume(_ partitions: [TopicPartition]) { paused.subtract(partitions) }
+
+    public func rejoin() throws(KafkaError) { rejoinRequested = true }
 
     var summary: String {
         "consumer fetching \(fetchPositions.sorted { Self.order($0.key, $1.key) }.map { "\($0.key)@\($0.value)" }), "

@@ -10,6 +10,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
     var decisions = 0
     var expiries = 0
     var expiredGrants = 0
+    var fenced = 0
     var failed: [UInt64] = []
     let started = Date()
     for seed in firstSeed..<(firstSeed + UInt64(seeds)) {
@@ -32,6 +33,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
             decisions += report.callDecisions
             expiries += report.expiries
             expiredGrants += report.expiredGrants
+            fenced += report.fencedBatches
         } catch let failure as Simulation.Failure {
             failed.append(seed)
             explored += failure.step
@@ -43,7 +45,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
     let seconds = Date().timeIntervalSince(started)
     print(
         "simulated \(seeds) seeds from \(firstSeed), \(explored) steps, \(decisions) call decisions "
-            + "(\(expiries) expiries), \(expiredGrants) expired grants, \(failed.count) failed, "
+            + "(\(expiries) expiries), \(expiredGrants) expired grants, \(fenced) fenced transactions, \(failed.count) failed, "
             + String(format: "%.1f s", seconds) + (failed.isEmpty ? "" : ": seeds \(failed)"))
     if !failed.isEmpty { exit(1) }
 }

@@ -7,15 +7,21 @@ import Testing
 final class RecordingListener: KafkaRebalanceListener {
     var assigned: [TopicPartition] = []
     var start: [TopicPartition: Int64] = [:]
+    /// Every callback in order: "assigned n" or "revoked n" with the number of partitions.
+    var events: [String] = []
 
     func partitionsAssigned(_ partitions: [TopicPartition])
         -> (start: [TopicPartition: Int64], paused: Set<TopicPartition>)
     {
         assigned = partitions
+        events.append("assigned \(partitions.count)")
         return (start, [])
     }
 
-    func partitionsRevoked(_ partitions: [TopicPartition]) { assigned = [] }
+    func partitionsRevoked(_ partitions: [TopicPartition]) {
+        assigned = []
+        events.append("revoked \(partitions.count)")
+    }
 }
 
 @Suite("librdkafka binding against the embedded broker")
@@ -87,5 +93,27 @@ struct KafkaBindingTests {
         #expect(try consumer.committedOffsets(second.assigned, timeoutMilliseconds: 5_000).values.reduce(0, +) == 19)
         #expect(again.map { String(decoding: $0.value, as: UTF8.self) } == ["v19"])
         consumer.close(timeoutMilliseconds: 10_000)
+    }
+
+    @Test("rejoin: the member's assignment is revoked and the group assigns it anew (what a fenced instance asks for)")
+    func rejoinReassigns() throws {
+        let broker = try EmbeddedBroker()
+        try broker.createTopic("t.re", partitions: 2)
+        let settings = KafkaClientSettings(
+            bootstrapServers: broker.bootstrapServers,
+            properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+                .merging(EmbeddedBroker.clientProperties) { _, embedded in embedded })
+        let listener = RecordingListener()
+        let consumer = try KafkaConsumer(
+            settings: settings, groupID: "g-rejoin", topics: ["t.re"], listener: listener, logger: Logger(label: "test"))
+        defer { consumer.close(timeoutMilliseconds: 10_000) }
+        var deadline = Date().addingTimeInterval(20)
+        while listener.events.isEmpty && Date() < deadline { _ = consumer.poll(maxMessages: 10, timeoutMilliseconds: 100) }
+        #expect(listener.events == ["assigned 2"])
+        try consumer.rejoin()
+        deadline = Date().addingTimeInterval(20)
+        while listener.events.count < 3 && Date() < deadline { _ = consumer.poll(maxMessages: 10, timeoutMilliseconds: 100) }
+        #expect(listener.events == ["assigned 2", "revoked 2", "assigned 2"])
+        #expect(consumer.assignment.count == 2)
     }
 }

@@ -15,13 +15,26 @@ struct PipelineStateTests {
         KafkaMessage(topic: partition.topic, partition: partition.partition, offset: offset, key: nil, value: [])
     }
 
-    @Test("After a fenced batch the positions read again move the consumer back there (defect 1)")
+    @Test("After a fenced batch the assignment waits for the group; positions read again move the consumer back (defect 1)")
     func fencedBatchSeeksBack() {
-        // B owns P at 100 and polls P[100, 300); a zombie commits P[100, 150); B's batch is fenced.
+        // B owns P at 100 and polls P[100, 300); another instance takes P and commits P[100, 150);
+        // B's batch is fenced.
         var state = PipelineState(shared: true, storedOffsets: [p0: 100])
+        state.assigned([p0, p1])
+        _ = state.owned([p0, p1], positions: [p0: 100, p1: 0], resuming: false)
+        let rescanning = state.startRescan(undelivered: 0)
+        #expect(rescanning)
+        state.backlogAfter = nil
+        #expect(state.deadlinesMayFire && state.isFresh(message(p1, 0)))
         state.heldBatch = (100..<300).map { message(p0, $0) }
-        state.fenced()
+        state.fenced([p0, p1])
         #expect(state.heldBatch == nil)
+        // Nothing more is applied or fired until the group assigns anew, of either partition.
+        #expect(!state.isFresh(message(p0, 200)) && !state.isFresh(message(p1, 0)))
+        #expect(!state.deadlinesMayFire)
+        #expect(state.pauseReasons[p1]?.contains("waiting for the group") == true)
+        state.revoked([p0, p1])
+        state.assigned([p0])
         // B reads P = 150 again while its consumer fetches from 300: it must seek to 150,
         // or P[150, 300) is never applied.
         let actions = state.owned([p0], positions: [p0: 150], resuming: true)

@@ -353,7 +353,8 @@ struct PostgresFencingTests {
         let zombie = try fixture.secondWriter()
         defer { zombie.close() }
         _ = try zombie.own(BackendFixture.partitions)
-        // The partition moves to `fixture.writer` (which read position 0 too) and is applied there.
+        // The partition moves to `fixture.writer` (which reads position 0 too) and is applied there.
+        _ = try fixture.writer.own(BackendFixture.partitions)
         let enable = fixture.message(.command, J.command("enable", "enable_credits"))
         try fixture.apply([enable])
         // The zombie wakes with the same message and more: rolled back whole.
@@ -372,6 +373,54 @@ struct PostgresFencingTests {
         #expect(positions[TopicPartition(topic: "credits.commands", partition: 0)] == 1)
         _ = try zombie.apply([stale[1]], at: t0)
         #expect(try fixture.balance("cus_1") == "5")
+    }
+
+    @Test("a writer is fenced from the moment another takes its partitions, before the new owner applies anything")
+    func takingFencesAtOnce() throws {
+        let fixture = try BackendFixture(.postgres)
+        try fixture.apply([
+            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"grace_period_seconds":1}"#)),
+            fixture.message(.usage, J.usage("u1", #""tool_calls":1"#)),
+        ])
+        let owner = try fixture.secondWriter()
+        defer { owner.close() }
+        let positions = try fixture.writer.consumedOffsets()
+        // The positions do not move: only the ownership does.
+        _ = try owner.own(BackendFixture.partitions)
+        do {
+            _ = try fixture.writer.apply([fixture.message(.usage, J.usage("u2", #""tool_calls":1"#))], at: t0)
+            Issue.record("the old owner's batch was stored")
+        } catch {
+            #expect(error.isFenced, "\(error)")
+            #expect(error.message.contains("credits.usage[0] (taken at epoch 1, now 2)"), "\(error.message)")
+        }
+        do {
+            _ = try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 5))
+            Issue.record("the old owner fired a deadline")
+        } catch {
+            #expect(error.isFenced, "\(error)")
+        }
+        #expect(try fixture.writer.consumedOffsets() == positions)
+        // The new owner fires the deadline; the old owner's rows and the new owner's never interleave.
+        #expect(try owner.fireDueDeadlines(at: t0.adding(seconds: 5)).deadlinesFired == 1)
+        // Released (revoked), the old owner fires and reads nothing, and fails no transaction.
+        fixture.writer.release()
+        #expect(try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 9)).deadlinesFired == 0)
+        #expect(try fixture.writer.pendingOutbox(after: 0, limit: 100).isEmpty)
+    }
+
+    @Test("a writer that took no partitions commits nothing for any")
+    func unownedPartitionIsFenced() throws {
+        let fixture = try BackendFixture(.postgres)
+        let other = try fixture.secondWriter()
+        defer { other.close() }
+        do {
+            _ = try other.apply([fixture.message(.command, J.command("enable", "enable_credits"))], at: t0)
+            Issue.record("a batch of a partition the writer never took was stored")
+        } catch {
+            #expect(error.isFenced, "\(error)")
+        }
+        #expect(try fixture.writer.consumedOffsets().isEmpty)
     }
 
     @Test("grace deadlines of a partition the writer no longer owns are not fired")

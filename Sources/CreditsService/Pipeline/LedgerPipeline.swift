@@ -196,17 +196,24 @@ public final class LedgerPipeline: KafkaRebalanceListener {
         }
     }
 
-    /// Another instance applied a partition of the batch after this one read its position (this
-    /// one was paused, cut off, or slower than its session). Nothing of the batch was stored; the
-    /// positions are read again, and the outbox with them, before anything more is applied.
+    /// Another instance took a partition of this one's assignment (this one was paused, cut off,
+    /// or slower than its session, and has not heard of the rebalance yet). Nothing of the
+    /// transaction was stored. Taking the partitions back would fence the instance the group gave
+    /// them to; instead this one gives them up, pauses, and asks the group for a new assignment.
     private func fenced(_ error: StoreError) {
         metrics.fenced()
         fencedBatches += 1
-        state.fenced()
+        state.fenced(Array(consumer?.assignment ?? []))
+        store.release()
         logger.warning(
-            "Batch fenced: another instance owns a partition now; positions read again",
+            "Fenced: another instance took a partition of this one's assignment; rejoining the group",
             metadata: ["reason": "\(error.message)"])
-        if let consumer { takeOwnership(of: Array(consumer.assignment)) }
+        do {
+            try consumer?.rejoin()
+        } catch {
+            logger.error("Asking the group for a new assignment failed", metadata: ["error": "\(error)"])
+        }
+        publishPauseReasons(assigned: nil)
     }
 
     private func stepWithStore(until stop: StopSignal) throws {
@@ -552,6 +559,7 @@ public final class LedgerPipeline: KafkaRebalanceListener {
 
     public func partitionsRevoked(_ partitions: [TopicPartition]) {
         state.revoked(partitions)
+        store.release()
         status.update {
             $0.assignedPartitions = []
             $0.pausedPartitions = [:]

@@ -21,6 +21,10 @@ public protocol PipelineInput: AnyObject {
         -> [TopicPartition: Int64]
     /// Messages behind the partition's end for a consumer at `nextOffset`; nil when unknown.
     func lag(of partition: TopicPartition, nextOffset: Int64) -> Int64?
+    /// Asks the group for a new assignment (after another member took a partition this one
+    /// still held): the assignment is revoked and the one the group makes now assigned, both
+    /// through the listener inside `poll`, once the member reaches the group.
+    func rejoin() throws(KafkaError)
     /// Leaves the group; false when it did not answer in time.
     func close(timeoutMilliseconds: Int) -> Bool
 }

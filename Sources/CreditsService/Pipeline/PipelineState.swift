@@ -39,6 +39,9 @@ struct PipelineState {
     var backlogAfter: Int64? = 0
     /// Input polled but not applied because the store refused it; applied again first.
     var heldBatch: [KafkaMessage]?
+    /// Set when a transaction was fenced (another instance took one of the partitions): the
+    /// whole assignment stays paused until the group assigns partitions anew.
+    private(set) var awaitingAssignment = false
 
     init(shared: Bool, storedOffsets: [TopicPartition: Int64]) {
         self.shared = shared
@@ -52,6 +55,7 @@ struct PipelineState {
         paused = Set(partitions)
         unverified = []
         pauseReasons = [:]
+        awaitingAssignment = false
     }
 
     /// The group revoked the assignment: what was polled is redelivered to the next owner.
@@ -103,11 +107,21 @@ struct PipelineState {
         return [.seek(seeks)] + (resumed.isEmpty ? [] : [.resume(resumed)])
     }
 
-    /// A batch was fenced: another instance applied one of its partitions after this one read
-    /// its position. Nothing of it was stored; it is dropped, and the positions must be read
-    /// again (`owned`) before anything more is applied.
-    mutating func fenced() {
+    /// A transaction was fenced: another instance took one of this assignment's partitions
+    /// (this one was paused, cut off, or slower than its session, and has not heard of the
+    /// rebalance yet). Nothing of it was stored; the batch is dropped. Taking the partitions
+    /// back would fence the instance the group gave them to, so the whole assignment stays
+    /// paused, applies and fires nothing, until the group assigns partitions anew (the driver
+    /// asks it to, and gives up the store's ownership meanwhile).
+    mutating func fenced(_ assignment: [TopicPartition]) {
         heldBatch = nil
+        unowned = nil
+        unverified = []
+        awaitingAssignment = true
+        for partition in assignment {
+            paused.insert(partition)
+            pauseReasons[partition] = "another instance took a partition of this assignment; waiting for the group to assign anew"
+        }
     }
 
     /// The group's committed offsets of the unverified partitions were read: those the group has
@@ -160,7 +174,7 @@ struct PipelineState {
 
     /// Whether due deadlines may fire now: only once every older output of the owned partitions
     /// is handed over, so that (say) `blocked` never goes out before the `depleted` it follows.
-    var deadlinesMayFire: Bool { !needsOutboxRescan && backlogAfter == nil && unowned == nil }
+    var deadlinesMayFire: Bool { !needsOutboxRescan && backlogAfter == nil && unowned == nil && !awaitingAssignment }
 
     // MARK: Output
 

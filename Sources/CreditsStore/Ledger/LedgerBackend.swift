@@ -10,8 +10,13 @@ public protocol LedgerWriter: AnyObject {
 
     /// Takes over `partitions` (the group's current assignment) and returns their stored next
     /// offsets (absent: never applied). From now on this writer's batches are fenced against
-    /// these positions, and its outbox and grace deadlines are those of these partitions.
+    /// these positions, and its outbox and grace deadlines are those of these partitions. A
+    /// shared store fences whoever had them before: they commit nothing more for them.
     func own(_ partitions: [TopicPartition]) throws(StoreError) -> [TopicPartition: Int64]
+
+    /// Gives up the owned partitions (the group revoked them, or another writer took one):
+    /// nothing more is applied, fired or read for them until the next `own`. No I/O.
+    func release()
 
     /// The next offset to consume for every partition this store has applied messages from.
     func consumedOffsets() throws(StoreError) -> [TopicPartition: Int64]
@@ -150,6 +155,9 @@ extension LedgerStore: LedgerWriter {
     public func own(_ partitions: [TopicPartition]) throws(StoreError) -> [TopicPartition: Int64] {
         try consumedOffsets().filter { partitions.contains($0.key) }
     }
+
+    /// The only writer of its file owns every partition whatever the group says.
+    public func release() {}
 
     public var summary: String {
         let figures = keyIndexFigures
