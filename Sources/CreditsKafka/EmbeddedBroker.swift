@@ -1,4 +1,5 @@
 import Crdkafka
+import Foundation
 
 /// A Kafka-protocol broker on loopback, from librdkafka's mock cluster (`rdkafka_mock.h`).
 /// For tests and the out-of-the-box run; it lives as long as this object.
@@ -62,9 +63,52 @@ public final class EmbeddedBroker: @unchecked Sendable {
         rd_kafka_mock_broker_set_down(cluster, broker)
     }
 
-    /// Accepts connections again.
-    public func setUp(broker: Int32 = 1) {
+    /// Accepts connections again, on the port it had.
+    ///
+    /// librdkafka 2.0.2's mock binds that port again and aborts the whole process when it cannot
+    /// (`Failed to create mock broker listener`): while the broker was down, the port was free for
+    /// any socket of the machine to take, a client connection's included. So the port is tried
+    /// first, every 50 ms for up to `waitSeconds`; if something still holds it, this throws
+    /// instead, and the broker stays down.
+    public func setUp(broker: Int32 = 1, waitSeconds: Double = 30) throws(KafkaError) {
+        if let port = port(of: broker) {
+            let deadline = Date().addingTimeInterval(waitSeconds)
+            while !Self.canListen(port: port) {
+                guard Date() < deadline else {
+                    throw KafkaError(
+                        code: -1, message: "the embedded broker's port \(port) is held by another socket; the broker stays down")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
         rd_kafka_mock_broker_set_up(cluster, broker)
+    }
+
+    /// The loopback port of broker `broker` (numbered from 1, in the order of `bootstrapServers`).
+    private func port(of broker: Int32) -> UInt16? {
+        let servers = bootstrapServers.split(separator: ",")
+        guard broker >= 1, Int(broker) <= servers.count, let port = servers[Int(broker) - 1].split(separator: ":").last else {
+            return nil
+        }
+        return UInt16(port)
+    }
+
+    /// Whether a listening socket can be bound to 127.0.0.1:`port` now (the probe is closed at once).
+    private static func canListen(port: UInt16) -> Bool {
+        let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard probe >= 0 else { return true }
+        defer { close(probe) }
+        var reuse: Int32 = 1
+        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     /// Delays every response of the broker by `milliseconds` (0 removes the delay).

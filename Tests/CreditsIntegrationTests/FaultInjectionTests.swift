@@ -67,7 +67,7 @@ struct FaultInjectionTests {
         h.broker.setDown()
         try await Task.sleep(for: .seconds(10))
         h.broker.setRoundTripTime(0)
-        h.broker.setUp()
+        try h.broker.setUp()
         try await expectExactlyOnce(h, customers, total: total, ordered: ordered)
     }
 

@@ -116,4 +116,39 @@ struct KafkaBindingTests {
         #expect(listener.events == ["assigned 2", "revoked 2", "assigned 2"])
         #expect(consumer.assignment.count == 2)
     }
+
+    @Test("a broker brought back up while another socket holds its port throws, instead of aborting the process")
+    func setUpWaitsForItsPort() throws {
+        let broker = try EmbeddedBroker()
+        let port = try #require(broker.bootstrapServers.split(separator: ":").last.flatMap { UInt16($0) })
+        broker.setDown()
+        // Someone else listens on the port meanwhile (librdkafka's mock would abort on its own bind).
+        let squatter = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var reuse: Int32 = 1
+        setsockopt(squatter, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var bound: Int32 = -1
+        for _ in 0..<100 where bound != 0 {
+            bound = withUnsafePointer(to: &address) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(squatter, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            if bound != 0 { Thread.sleep(forTimeInterval: 0.05) }  // the mock closes its listener asynchronously
+        }
+        try #require(bound == 0 && listen(squatter, 1) == 0)
+        #expect(throws: KafkaError.self) { try broker.setUp(waitSeconds: 0.3) }
+        close(squatter)
+        try broker.setUp(waitSeconds: 5)
+        let producer = try KafkaProducer(
+            settings: KafkaClientSettings(bootstrapServers: broker.bootstrapServers, properties: EmbeddedBroker.clientProperties),
+            logger: Logger(label: "test"))
+        var reports: [KafkaDelivery] = []
+        try producer.send(topic: "t.up", key: "k", value: "v", token: 1, reports: &reports)
+        reports += producer.flush(timeoutMilliseconds: 10_000)
+        #expect(reports.map(\.token) == [1] && reports.allSatisfy { $0.error == nil })
+    }
 }

@@ -157,7 +157,7 @@ struct OutboxPublisherTests {
         // Everything queued while the broker is down times out (message.timeout.ms 1 s).
         try await serve(publisher, seconds: 10) { $0.produceErrors > 0 }
         try #require(publisher.produceErrors > 0, "the outage made deliveries fail")
-        broker.setUp()
+        try broker.setUp()
         try publisher.publish(records(81...100))
         try await serve(publisher, seconds: 20) { $0.undeliveredCount == 0 }
         #expect(publisher.undeliveredCount == 0)
@@ -171,7 +171,7 @@ struct OutboxPublisherTests {
     func drainDeadline() throws {
         let publisher = try publisher(window: 100)
         broker.setDown()
-        defer { broker.setUp() }
+        defer { try? broker.setUp() }
         try publisher.publish(records(1...10))
         let started = Date()
         try publisher.drain(until: MonotonicClock.now() + 1_500_000_000)

@@ -39,7 +39,7 @@ struct ShutdownTests {
         #expect(took < 8, "5 s deadline, took \(took) s")
         #expect(serve.output.contains("credits-ledger stopped"))
         print("fault figures: SIGTERM with \(down) down: exit 0 after \(String(format: "%.1f", took)) s")
-        h.broker.setUp(broker: brokers)
+        try h.broker.setUp(broker: brokers)
         serve = try RunningExecutable(["serve"], environment: environment(h), directory: h.directory)
         try await h.expectExactBalances(customers, total: total, timeout: 90) { Int64($0 % 50 + 1) * 100_000 }
         try await waitUntil(timeout: 60, "the outbox to empty") { try h.reader().outboxDepth() == 0 }
@@ -52,7 +52,7 @@ struct ShutdownTests {
     func unreachableAtStart() async throws {
         let h = try ServiceHarness(partitions: 2)
         h.broker.setDown()
-        defer { h.broker.setUp() }
+        defer { try? h.broker.setUp() }
         let serve = try RunningExecutable(["serve"], environment: environment(h), directory: h.directory)
         try await serve.waitForOutput(containing: "HTTP listening", timeout: 30)
         let port = try #require(
