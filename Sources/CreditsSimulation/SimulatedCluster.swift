@@ -40,6 +40,8 @@ public final class SimulatedCluster {
     public private(set) var cutOff = Set<Int>()
     private(set) var assignment: [Int: [TopicPartition]] = [:]
     public private(set) var generation = 0
+    /// Assignments served by members cut off from the cluster (received before the cut-off).
+    public var assignmentsServedCutOff = 0
     private var memberIDs = 0
     /// What happened, one line an event, for a failure's report.
     public private(set) var trace: [String] = []

@@ -6,7 +6,9 @@ import CreditsService
 /// where the pipeline can tell: rebalances are served inside `poll` through the listener; messages
 /// are fetched ahead into a buffer and returned in partition order; a member cut off from the
 /// cluster keeps returning what it had fetched (the zombie), and learns that it lost its
-/// partitions only when it reaches the group again.
+/// partitions only when it reaches the group again. An assignment that reached the member before
+/// it was cut off is served at its next poll all the same, as librdkafka serves the callback it
+/// has queued: if the group has moved on meanwhile, the member takes partitions it no longer has.
 public final class SimulatedConsumer: PipelineInput {
     /// The instance it belongs to (whose network may be cut off).
     let instance: Int
@@ -22,6 +24,9 @@ public final class SimulatedConsumer: PipelineInput {
     private var buffer: [KafkaMessage] = []
     /// An assignment the group made that this member has not served yet.
     private var pendingAssignment: [TopicPartition]?
+    /// Whether the pending assignment reached the member (it was connected when the group made
+    /// it): it is then served even if the member is cut off, or dropped from the group, since.
+    private var pendingReceived = false
     private var closed = false
     /// Set by `rejoin` until the member reaches the group.
     private var rejoinRequested = false
@@ -36,10 +41,16 @@ public final class SimulatedConsumer: PipelineInput {
         random = SimulationRandom(seed: seed)
     }
 
-    func rebalanced(to partitions: [TopicPartition], generation: Int) { pendingAssignment = partitions }
+    func rebalanced(to partitions: [TopicPartition], generation: Int) {
+        pendingAssignment = partitions
+        pendingReceived = connected
+    }
 
-    /// The group dropped this member (its session expired): it rejoins when it next reaches the group.
-    func expelled() { pendingAssignment = nil }
+    /// The group dropped this member (its session expired): it rejoins when it next reaches the
+    /// group. An assignment it had received is still served (a stale one, by then).
+    func expelled() {
+        if !pendingReceived { pendingAssignment = nil }
+    }
 
     private var connected: Bool { cluster.isConnected(instance) }
 
@@ -53,12 +64,17 @@ public final class SimulatedConsumer: PipelineInput {
             }
             rejoinRequested = false
             cluster.heartbeat(member)
-            if let partitions = pendingAssignment {
-                pendingAssignment = nil
-                serveRebalance(partitions)
-            }
-            fetch()
         }
+        if let partitions = pendingAssignment, connected || pendingReceived {
+            pendingAssignment = nil
+            pendingReceived = false
+            if !connected {
+                cluster.assignmentsServedCutOff += 1
+                cluster.note("member \(member) (instance \(instance)), cut off, serves the assignment it had received")
+            }
+            serveRebalance(partitions)
+        }
+        if connected { fetch() }
         guard !buffer.isEmpty else {
             stepBudget?.waited(milliseconds: Int(timeoutMilliseconds), cluster: cluster)
             return []

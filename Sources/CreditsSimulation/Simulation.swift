@@ -46,6 +46,8 @@ public final class Simulation {
         public var crashes = 0
         public var cutOffs = 0
         public var rebalances = 0
+        /// Assignments a member served while cut off, received before (stale if the group moved on).
+        public var staleAssignments = 0
         public var fencedBatches = 0
         public var outputs = 0
         public var callDecisions = 0
@@ -56,7 +58,7 @@ public final class Simulation {
         public var description: String {
             "seed \(seed): \(steps) steps, \(inputs) inputs, \(entries) entries, \(deadLetters) dead letters, "
                 + "\(callDecisions) call decisions (\(expiries) expiries), \(expiredGrants) expired grants, "
-                + "\(outputs) outputs delivered, \(rebalances) rebalances, \(crashes) crashes, \(cutOffs) cut-offs, "
+                + "\(outputs) outputs delivered, \(rebalances) rebalances, \(crashes) crashes, \(cutOffs) cut-offs, \(staleAssignments) assignments served cut off, "
                 + "\(fencedBatches) fenced batches"
         }
     }
@@ -133,6 +135,7 @@ public final class Simulation {
         report.inputs = workload.inputs
         report.outputs = cluster.delivered.count
         report.rebalances = cluster.generation
+        report.staleAssignments = cluster.assignmentsServedCutOff
         return report
     }
 

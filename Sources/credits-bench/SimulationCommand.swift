@@ -11,6 +11,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
     var expiries = 0
     var expiredGrants = 0
     var fenced = 0
+    var stale = 0
     var failed: [UInt64] = []
     let started = Date()
     for seed in firstSeed..<(firstSeed + UInt64(seeds)) {
@@ -34,6 +35,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
             expiries += report.expiries
             expiredGrants += report.expiredGrants
             fenced += report.fencedBatches
+            stale += report.staleAssignments
         } catch let failure as Simulation.Failure {
             failed.append(seed)
             explored += failure.step
@@ -45,7 +47,7 @@ func simulationSoak(seeds: Int, firstSeed: UInt64, steps: Int, postgresURL: Stri
     let seconds = Date().timeIntervalSince(started)
     print(
         "simulated \(seeds) seeds from \(firstSeed), \(explored) steps, \(decisions) call decisions "
-            + "(\(expiries) expiries), \(expiredGrants) expired grants, \(fenced) fenced transactions, \(failed.count) failed, "
+            + "(\(expiries) expiries), \(expiredGrants) expired grants, \(fenced) fenced transactions, \(stale) assignments served cut off, \(failed.count) failed, "
             + String(format: "%.1f s", seconds) + (failed.isEmpty ? "" : ": seeds \(failed)"))
     if !failed.isEmpty { exit(1) }
 }
