@@ -181,8 +181,7 @@ public final class PostgresLedgerReader: LedgerReading {
 enum PostgresQueries {
     /// Output messages not yet acknowledged, of every partition.
     static func outboxDepth(_ session: PostgresSession) throws(StoreError) -> Int {
-        guard let row = try session.query("SELECT count(*) FROM outbox", "counting the outbox").first else { return 0 }
-        return Int(try PostgresColumns(row).int(0))
+        try PostgresOutbox.depth(session)
     }
 
     static func blockStateCounts(_ session: PostgresSession) throws(StoreError) -> [String: Int] {

@@ -348,12 +348,9 @@ public final class PostgresLedgerStore: LedgerWriter {
         }
         let outputs = written.outputs..<plan.outputs.count
         let rows = plan.outputs[outputs].map { (partition: $0.partition, message: $0.event.message) }
-        let position = try session.send(
-            rows, into: "outbox", columns: ["partition", "topic", "key", "value"], suffix: " RETURNING seq"
-        ) {
-            [.int32($0.partition), .int(Int64($0.message.topic.rawValue)), .text($0.message.key), .text($0.message.value)]
+        if let position = try PostgresOutbox.sendInsert(rows, session: session) {
+            written.outboxInserts.append((position, outputs))
         }
-        if let position { written.outboxInserts.append((position, outputs)) }
         written.messages += rows.map(\.message)
         written.changed = plan.changed.count
         written.entries = plan.entries.count
@@ -369,18 +366,11 @@ public final class PostgresLedgerStore: LedgerWriter {
         var report = plan.report
         report.outbox.reserveCapacity(written.messages.count)
         for insert in written.outboxInserts {
-            // Sequence values are drawn in the rows' order (unnest's, the arrays'); sorting
-            // restores it whatever order RETURNING uses. Parts are inserted one after another.
-            var seqs: [Int64] = []
-            for row in results[insert.position] { seqs.append(try PostgresColumns(row).int(0)) }
-            seqs.sort()
-            guard seqs.count == insert.outputs.count else {
-                throw StoreError(
-                    code: StoreError.postgresCode,
-                    message: "the outbox insert returned \(seqs.count) seqs for \(insert.outputs.count) rows",
-                    context: "writing the outbox", backend: "PostgreSQL")
-            }
-            for (seq, index) in zip(seqs, insert.outputs) {
+            // A part's messages in the order of their seqs (grouped by partition); parts are
+            // inserted one after another, so the report's seqs keep growing.
+            let rows = insert.outputs.map { (partition: plan.outputs[$0].partition, message: written.messages[$0]) }
+            let seqs = try PostgresOutbox.seqs(of: rows, inserted: results[insert.position])
+            for (seq, index) in zip(seqs, insert.outputs).sorted(by: { $0.0 < $1.0 }) {
                 // Handed over as the text just stored: the publisher does not encode it a second time.
                 report.outbox.append(OutboxRecord(seq: seq, event: .encoded(written.messages[index])))
                 handed(plan.outputs[index].partition, seq)
@@ -398,21 +388,10 @@ public final class PostgresLedgerStore: LedgerWriter {
     public func pendingOutbox(after seq: Int64, limit: Int) throws(StoreError) -> [OutboxRecord] {
         guard !ownedNumbers.isEmpty else { return [] }
         var records: [OutboxRecord] = []
-        let rows = try session.query(
-            """
-            SELECT seq, topic, key, value, partition FROM outbox WHERE seq > \(seq) AND partition = ANY(\(ownedNumbers)::int[])
-            ORDER BY seq LIMIT \(Int64(limit))
-            """, "reading the outbox")
-        for row in rows {
-            let columns = PostgresColumns(row)
-            handed(Int32(try columns.int(4)), try columns.int(0))
-            guard let topic = OutputTopic(rawValue: Int(try columns.int(1))) else { continue }
-            records.append(
-                OutboxRecord(
-                    seq: try columns.int(0),
-                    event: .encoded(
-                        OutboundMessage(
-                            topic: topic, key: try columns.string(2), value: try columns.string(3)))))
+        for pending in try PostgresOutbox.pending(after: seq, limit: limit, partitions: ownedNumbers, session: session) {
+            handed(pending.partition, pending.seq)
+            guard let message = pending.message else { continue }
+            records.append(OutboxRecord(seq: pending.seq, event: .encoded(message)))
         }
         return records + (try OutboxRecord.accountStatesRebuilt(for: records, states: accountStates(of:)))
     }
@@ -423,13 +402,7 @@ public final class PostgresLedgerStore: LedgerWriter {
         let cutoffs = handedThrough.map { (partition: $0.key, through: min($0.value, seq)) }.sorted {
             $0.partition < $1.partition
         }
-        guard !cutoffs.isEmpty else { return }
-        try session.query(
-            """
-            DELETE FROM outbox o USING unnest(\(cutoffs.map(\.partition))::int[], \(cutoffs.map(\.through))::bigint[]) AS c(p, s)
-            WHERE o.partition = c.p AND o.seq <= c.s
-            """,
-            "forgetting delivered output")
+        try PostgresOutbox.forget(cutoffs, session: session)
     }
 
     public func outboxDepth() throws(StoreError) -> Int { try PostgresQueries.outboxDepth(session) }

@@ -19,6 +19,8 @@ struct PostgresColumns {
     func topicPartition() throws(StoreError) -> TopicPartition {
         TopicPartition(topic: try string(0), partition: Int32(try int(1)))
     }
+    func strings(_ index: Int) throws(StoreError) -> [String] { try decode(index, [String].self) }
+    func int16s(_ index: Int) throws(StoreError) -> [Int16] { try decode(index, [Int16].self) }
     func bytes(_ index: Int) throws(StoreError) -> [UInt8] {
         let buffer = try decode(index, ByteBuffer.self)
         return Array(buffer.readableBytesView)

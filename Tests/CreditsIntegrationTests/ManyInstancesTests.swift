@@ -223,7 +223,7 @@ struct ManyInstancesTests {
             #expect(try reader.account(customer)?.balance.micros == expected[customer], "\(customer) \(events)")
         }
         // Every entry's event is published (the outbox empties, each event_id arrives).
-        try await waitUntil(timeout: 60, "the outbox to empty") { (try? sql("SELECT count(*) FROM outbox")) == 0 }
+        try await waitUntil(timeout: 60, "the outbox to empty") { (try? sql("SELECT count(*) FROM outbox_groups")) == 0 }
         let published = try await h.waitForDistinct("credits.balance-changed", count: expectedEntries, timeout: 60)
         #expect(published.count == expectedEntries)
         await h.drainOutputs(milliseconds: 500)

@@ -236,6 +236,30 @@ struct BackendContractTests {
         #expect(try fixture.writer.outboxDepth() == all.filter(\.isStored).count - 2)
     }
 
+    @Test(
+        "the outbox read page by page gives every message once, in order, whatever the page; the rest of a batch's output stays",
+        arguments: Backend.allCases)
+    func outboxPages(backend: Backend) throws {
+        let fixture = try enabled(backend)
+        try fixture.apply((1...6).map { fixture.message(.usage, J.usage("p\($0)", #""tool_calls":1"#)) })
+        let all = try fixture.writer.pendingOutbox(after: 0, limit: 1_000).filter(\.isStored)
+        #expect(all.count >= 10)
+        for page in 1...4 {
+            var read: [Int64] = []
+            var after: Int64 = 0
+            while let last = try fixture.writer.pendingOutbox(after: after, limit: page).filter(\.isStored).last {
+                read += try fixture.writer.pendingOutbox(after: after, limit: page).filter(\.isStored).map(\.seq)
+                after = last.seq
+            }
+            #expect(read == all.map(\.seq), "pages of \(page)")
+        }
+        // Delivered up to the third last message (inside the batch's output): the last two stay.
+        try fixture.writer.markDelivered(through: all[all.count - 3].seq)
+        let left = try fixture.writer.pendingOutbox(after: 0, limit: 1_000).filter(\.isStored)
+        #expect(left.map(\.seq) == all.suffix(2).map(\.seq))
+        #expect(try fixture.writer.outboxDepth() == 2)
+    }
+
     @Test("reads: history pages newest first, usage buckets, verify", arguments: Backend.allCases)
     func reads(backend: Backend) throws {
         let fixture = try enabled(backend)
