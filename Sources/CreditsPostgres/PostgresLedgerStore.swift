@@ -161,10 +161,14 @@ public final class PostgresLedgerStore: LedgerWriter {
 
     public func nextDeadline() throws(StoreError) -> Timestamp? {
         guard !ownedNumbers.isEmpty else { return nil }
+        // The earliest of each partition's first index entry: `min` over `partition = ANY(…)`
+        // read every pending deadline of the partitions instead.
         let rows = try session.query(
             """
-            SELECT min(next_deadline) FROM customers
-            WHERE next_deadline IS NOT NULL AND partition = ANY(\(ownedNumbers)::int[])
+            SELECT min(d.next_deadline) FROM unnest(\(ownedNumbers)::int[]) AS p(n)
+            CROSS JOIN LATERAL (
+                SELECT next_deadline FROM customers WHERE partition = p.n AND next_deadline IS NOT NULL
+                ORDER BY next_deadline LIMIT 1) d
             """, "reading the next deadline")
         guard let row = rows.first, let at = try PostgresColumns(row).optionalInt(0) else { return nil }
         return Timestamp(millisecondsSinceEpoch: at)
