@@ -76,6 +76,29 @@ struct BackendContractTests {
         #expect(retry.applied == 1, "the refused event_id was not remembered")
     }
 
+    @Test("the next deadline is the earliest over the customers of every owned partition", arguments: Backend.allCases)
+    func nextDeadlineOverPartitions(backend: Backend) throws {
+        let fixture = try BackendFixture(backend)
+        var messages: [InboundMessage] = []
+        // Grace periods of 90, 30 and 60 s, on partitions 0, 1 and 0; a customer without one on 1.
+        for (customer, grace, partition) in [("g90", 90, Int32(0)), ("g30", 30, 1), ("g60", 60, 0), ("none", 0, 1)] {
+            let settings = #""settings":{"grace_period_seconds":\#(grace)}"#
+            messages.append(
+                fixture.message(
+                    .command, J.command("e-\(customer)", "enable_credits", settings, customer: customer), partition: partition))
+            if grace > 0 {
+                let usage = J.usage("u-\(customer)", #""tool_calls":1"#, customer: customer)
+                messages.append(fixture.message(.usage, usage, partition: partition))
+            }
+        }
+        try fixture.apply(messages)
+        #expect(try fixture.writer.nextDeadline() == t0.adding(seconds: 30))
+        #expect(try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 30)).deadlinesFired == 1)
+        #expect(try fixture.writer.nextDeadline() == t0.adding(seconds: 60))
+        #expect(try fixture.writer.fireDueDeadlines(at: t0.adding(seconds: 90)).deadlinesFired == 2)
+        #expect(try fixture.writer.nextDeadline() == nil)
+    }
+
     @Test("grace deadlines fire once the period ends", arguments: Backend.allCases)
     func graceDeadline(backend: Backend) throws {
         let fixture = try BackendFixture(backend)
