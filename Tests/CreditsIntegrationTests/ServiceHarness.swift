@@ -22,6 +22,8 @@ final class ServiceHarness {
     private(set) var outputs: [String: [[String: JSONValue]]] = [:]
     /// The same messages as they came, for the schema check at `stop()`.
     private(set) var rawOutputs: [(topic: String, json: String)] = []
+    /// Messages the tail read per topic and partition (repeats included).
+    private(set) var readCounts: [String: [Int32: Int]] = [:]
     let logger: Logger
 
     init(partitions: Int32 = 2, brokers: Int32 = 1, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
@@ -239,12 +241,28 @@ final class ServiceHarness {
             let messages = tail?.poll(timeoutMilliseconds: 0) ?? []
             for message in messages {
                 rawOutputs.append((message.topic, String(decoding: message.value, as: UTF8.self)))
+                readCounts[message.topic, default: [:]][message.partition, default: 0] += 1
                 if case .object(let fields) = try? JSONParser.parse(message.value) {
                     outputs[message.topic, default: []].append(fields)
                 }
             }
             if messages.isEmpty { try? await Task.sleep(for: .milliseconds(10)) }
         } while Date() < deadline
+    }
+
+    /// Each partition's end offset of `topic` as the broker reports it (messages in its log),
+    /// read by a consumer of its own: to tell a message the broker never appended from one the
+    /// tail did not read.
+    func endOffsets(_ topic: String) throws -> [Int32: Int64?] {
+        let consumer = try KafkaConsumer(
+            settings: configuration.kafkaSettings(bootstrapServers: broker.bootstrapServers), logger: Logger(label: "end-offsets")
+        )
+        defer { consumer.close(timeoutMilliseconds: 2_000) }
+        var ends: [Int32: Int64?] = [:]
+        for index in 0..<(try consumer.partitionCount(of: topic)) {
+            ends[index] = consumer.queryEndOffset(of: TopicPartition(topic: topic, partition: index))
+        }
+        return ends
     }
 
     func messages(_ topic: String, customer: String) -> [[String: JSONValue]] {
