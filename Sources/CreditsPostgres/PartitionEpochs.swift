@@ -60,7 +60,7 @@ struct PartitionEpochs {
         }
         let lost = partitions.filter { partition in taken[partition].map { $0 != current[partition] } ?? true }
         guard !lost.isEmpty else { return }
-        let described = lost.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { partition in
+        let described = lost.sorted().map { partition in
             "\(partition) (taken at epoch \(taken[partition].map(String.init) ?? "none"), "
                 + "now \(current[partition].map(String.init) ?? "none"))"
         }

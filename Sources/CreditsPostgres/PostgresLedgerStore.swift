@@ -131,16 +131,16 @@ public final class PostgresLedgerStore: LedgerWriter {
             let partition = TopicPartition(topic: message.origin.topic, partition: message.origin.partition)
             next[partition] = max(next[partition] ?? 0, message.origin.offset + 1)
         }
-        let partitions = next.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+        let partitions = next.keys.sorted()
         var report = try session.transaction { () throws(StoreError) -> BatchReport in
             // The fences, the customers' lock and the key lookup go out together, one wait for all.
             let owners = try epochs.sendCheck(partitions, session: session)
-            let fence = try sendFence(next)
+            let fence = try sendFence(next, partitions: partitions)
             let lock = try sendLock(BatchPlan.customerIDs(of: batch))
             let keys = try sendKeyLookup(BatchPlan.keys(of: batch))
             let results = try session.settle()
             if let owners { try epochs.check(results[owners], partitions: partitions) }
-            if let fence { try checkFence(results[fence.position], partitions: fence.partitions) }
+            if let fence { try checkFence(results[fence], partitions: partitions) }
             var customers: [String: CustomerAccount] = [:]
             if let lock { customers = try lockedCustomers(results[lock]) }
             var stored: [BatchPlan.KeyID: BatchPlan.StoredKey] = [:]
@@ -177,7 +177,7 @@ public final class PostgresLedgerStore: LedgerWriter {
     public func fireDueDeadlines(at now: Timestamp) throws(StoreError) -> BatchReport {
         guard !ownedNumbers.isEmpty else { return BatchReport() }
         return try session.transaction { () throws(StoreError) -> BatchReport in
-            try epochs.confirm(positions.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }, session: session)
+            try epochs.confirm(positions.keys.sorted(), session: session)
             let rows = try session.query(
                 """
                 SELECT \(unescaped: PostgresRecords.customerSelect) FROM customers
@@ -203,12 +203,12 @@ public final class PostgresLedgerStore: LedgerWriter {
         }
     }
 
-    /// Sends the fence's statement (nil when there is nothing to fence); `checkFence` reads it.
-    private func sendFence(_ next: [TopicPartition: Int64]) throws(StoreError) -> (position: Int, partitions: [TopicPartition])? {
-        guard !next.isEmpty else { return nil }
-        let partitions = next.keys.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }
+    /// Sends the fence's statement for `partitions` (the keys of `next`, in order; nil when there
+    /// are none); `checkFence` reads it.
+    private func sendFence(_ next: [TopicPartition: Int64], partitions: [TopicPartition]) throws(StoreError) -> Int? {
+        guard !partitions.isEmpty else { return nil }
         let expected = partitions.map { positions[$0] ?? 0 }
-        let position = try session.send(
+        return try session.send(
             """
             INSERT INTO partition_positions AS p (topic, partition, next_offset)
             SELECT * FROM unnest(\(partitions.map(\.topic))::text[], \(partitions.map(\.partition))::int[],
@@ -219,7 +219,6 @@ public final class PostgresLedgerStore: LedgerWriter {
                                    WHERE x.t = p.topic AND x.n = p.partition)
             RETURNING topic, partition
             """, "advancing partition positions")
-        return (position, partitions)
     }
 
     /// Throws `fenced` unless the fence advanced every one of `partitions`.
@@ -372,8 +371,8 @@ public final class PostgresLedgerStore: LedgerWriter {
         for insert in written.outboxInserts {
             // A part's messages in the order of their seqs (grouped by partition); parts are
             // inserted one after another, so the report's seqs keep growing.
-            let rows = insert.outputs.map { (partition: plan.outputs[$0].partition, message: written.messages[$0]) }
-            let seqs = try PostgresOutbox.seqs(of: rows, inserted: results[insert.position])
+            let partitions = insert.outputs.map { plan.outputs[$0].partition }
+            let seqs = try PostgresOutbox.seqs(ofPartitions: partitions, inserted: results[insert.position])
             for (seq, index) in zip(seqs, insert.outputs).sorted(by: { $0.0 < $1.0 }) {
                 // Handed over as the text just stored: the publisher does not encode it a second time.
                 report.outbox.append(OutboxRecord(seq: seq, event: .encoded(written.messages[index])))

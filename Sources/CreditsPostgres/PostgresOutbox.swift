@@ -21,7 +21,7 @@ enum PostgresOutbox {
     /// Sends the insert of `rows` as one group per partition, each in the rows' order, without
     /// waiting (nil when there are none); `seqs` reads its result.
     static func sendInsert(_ rows: [Row], session: PostgresSession) throws(StoreError) -> Int? {
-        guard let first = rows.first else { return nil }
+        guard !rows.isEmpty else { return nil }
         var counts: [Int32: Int64] = [:]
         for row in rows { counts[row.partition, default: 0] += 1 }
         if let largest = counts.values.max(), largest >= span {
@@ -29,18 +29,9 @@ enum PostgresOutbox {
                 code: StoreError.postgresCode, message: "\(largest) output messages of one partition in one batch part",
                 context: "writing the outbox", backend: "PostgreSQL")
         }
-        var columns = [
-            PostgresColumnArray(like: .int32(first.partition)), PostgresColumnArray(like: .int(0)),
-            PostgresColumnArray(like: .text("")), PostgresColumnArray(like: .text("")),
-        ]
-        for row in rows {
-            columns[0].append(.int32(row.partition))
-            columns[1].append(.int(Int64(row.message.topic.rawValue)))
-            columns[2].append(.text(row.message.key))
-            columns[3].append(.text(row.message.value))
+        let bindings = PostgresColumnArray.bindings(rows, columns: 4, of: "outbox_groups") {
+            [.int32($0.partition), .int(Int64($0.message.topic.rawValue)), .text($0.message.key), .text($0.message.value)]
         }
-        var bindings = PostgresBindings(capacity: columns.count)
-        for column in columns { bindings.append(column, context: .default) }
         return try session.send(
             PostgresQuery(
                 unsafeSQL: """
@@ -53,8 +44,9 @@ enum PostgresOutbox {
             "writing the outbox")
     }
 
-    /// The seq of each of `rows`, in their order, from the result of their `sendInsert`.
-    static func seqs(of rows: [Row], inserted: PostgresQueryResult) throws(StoreError) -> [Int64] {
+    /// The seq of each row of a `sendInsert`, given the rows' partitions in their order, from
+    /// its result.
+    static func seqs(ofPartitions partitions: [Int32], inserted: PostgresQueryResult) throws(StoreError) -> [Int64] {
         var groups: [Int32: Int64] = [:]
         for result in inserted {
             let columns = PostgresColumns(result)
@@ -62,15 +54,15 @@ enum PostgresOutbox {
         }
         var places: [Int32: Int64] = [:]
         var seqs: [Int64] = []
-        seqs.reserveCapacity(rows.count)
-        for row in rows {
-            guard let group = groups[row.partition] else {
+        seqs.reserveCapacity(partitions.count)
+        for partition in partitions {
+            guard let group = groups[partition] else {
                 throw StoreError(
-                    code: StoreError.postgresCode, message: "the outbox insert returned no group for partition \(row.partition)",
+                    code: StoreError.postgresCode, message: "the outbox insert returned no group for partition \(partition)",
                     context: "writing the outbox", backend: "PostgreSQL")
             }
-            let place = places[row.partition, default: 0]
-            places[row.partition] = place + 1
+            let place = places[partition, default: 0]
+            places[partition] = place + 1
             seqs.append(group * span + place)
         }
         return seqs

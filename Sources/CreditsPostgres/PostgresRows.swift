@@ -56,17 +56,9 @@ extension PostgresSession {
         _ rows: [Row], into table: String, columns: [String], suffix: String = "",
         values: (Row) -> [PostgresValue]
     ) throws(StoreError) -> Int? {
-        guard let first = rows.first else { return nil }
-        var arrays = values(first).map(PostgresColumnArray.init(like:))
-        precondition(arrays.count == columns.count, "a row of \(table) has \(arrays.count) values for \(columns.count) columns")
-        for row in rows {
-            let rowValues = values(row)
-            precondition(rowValues.count == columns.count, "a row of \(table) has a wrong number of values")
-            for (index, value) in rowValues.enumerated() { arrays[index].append(value) }
-        }
-        var bindings = PostgresBindings(capacity: arrays.count)
-        for array in arrays { bindings.append(array, context: .default) }
-        let parameters = (1...arrays.count).map { "$\($0)" }.joined(separator: ", ")
+        guard !rows.isEmpty else { return nil }
+        let bindings = PostgresColumnArray.bindings(rows, columns: columns.count, of: table, values: values)
+        let parameters = (1...columns.count).map { "$\($0)" }.joined(separator: ", ")
         let sql = "INSERT INTO \(table) (\(columns.joined(separator: ", "))) SELECT * FROM unnest(\(parameters))\(suffix)"
         return try send(PostgresQuery(unsafeSQL: sql, binds: bindings), "inserting into \(table)")
     }
@@ -83,6 +75,22 @@ struct PostgresColumnArray: PostgresDynamicTypeEncodable {
     private var hasNull = false
     /// The elements as the binary array format has them: each its length (-1: NULL), its bytes.
     private var elements = ByteBuffer()
+
+    /// `rows` (at least one) as one array parameter per column, `$1` … `$columns` in order.
+    static func bindings<Row>(
+        _ rows: [Row], columns: Int, of table: String, values: (Row) -> [PostgresValue]
+    ) -> PostgresBindings {
+        var arrays = values(rows[0]).map(PostgresColumnArray.init(like:))
+        precondition(arrays.count == columns, "a row of \(table) has \(arrays.count) values for \(columns) columns")
+        for row in rows {
+            let rowValues = values(row)
+            precondition(rowValues.count == columns, "a row of \(table) has a wrong number of values")
+            for (index, value) in rowValues.enumerated() { arrays[index].append(value) }
+        }
+        var bindings = PostgresBindings(capacity: arrays.count)
+        for array in arrays { bindings.append(array, context: .default) }
+        return bindings
+    }
 
     /// An empty column for values of `value`'s kind.
     init(like value: PostgresValue) {

@@ -88,7 +88,7 @@ public final class SimulatedConsumer: PipelineInput {
     /// Revokes the old assignment and assigns the new one, as librdkafka's eager rebalance
     /// callback does, starting each partition where the listener says.
     private func serveRebalance(_ partitions: [TopicPartition]) {
-        if !assignment.isEmpty { listener?.partitionsRevoked(Array(assignment).sorted(by: Self.order)) }
+        if !assignment.isEmpty { listener?.partitionsRevoked(Array(assignment).sorted()) }
         assignment = []
         buffer.removeAll()
         fetchPositions = [:]
@@ -112,7 +112,7 @@ public final class SimulatedConsumer: PipelineInput {
     /// Fetches a few messages of each assigned, unpaused partition ahead into the buffer.
     private func fetch() {
         guard buffer.count < 400 else { return }
-        for partition in assignment.sorted(by: Self.order) where !paused.contains(partition) {
+        for partition in assignment.sorted() where !paused.contains(partition) {
             var position = fetchPositions[partition] ?? 0
             let wanted = random.int(0...40)
             var fetched = 0
@@ -130,7 +130,7 @@ public final class SimulatedConsumer: PipelineInput {
     public func rejoin() throws(KafkaError) { rejoinRequested = true }
 
     var summary: String {
-        "consumer fetching \(fetchPositions.sorted { Self.order($0.key, $1.key) }.map { "\($0.key)@\($0.value)" }), "
+        "consumer fetching \(fetchPositions.sorted { $0.key < $1.key }.map { "\($0.key)@\($0.value)" }), "
             + "paused \(paused.map(\.description).sorted()), \(buffer.count) buffered"
     }
 
@@ -161,7 +161,7 @@ public final class SimulatedConsumer: PipelineInput {
         guard !closed else { return true }
         closed = true
         guard connected else { return false }
-        if !assignment.isEmpty { listener?.partitionsRevoked(Array(assignment).sorted(by: Self.order)) }
+        if !assignment.isEmpty { listener?.partitionsRevoked(Array(assignment).sorted()) }
         assignment = []
         cluster.leave(member)
         return true
@@ -169,6 +169,4 @@ public final class SimulatedConsumer: PipelineInput {
 
     /// A crash: gone without leaving the group (the group notices after the session timeout).
     func crash() { closed = true }
-
-    static func order(_ a: TopicPartition, _ b: TopicPartition) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
 }

@@ -1,5 +1,6 @@
 /// A partition of a topic: where an input message came from, and what offsets are kept for.
-public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
+/// Ordered by topic, then partition number (the order in which row locks are taken).
+public struct TopicPartition: Hashable, Comparable, Sendable, CustomStringConvertible {
     public var topic: String
     public var partition: Int32
 
@@ -9,4 +10,6 @@ public struct TopicPartition: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(topic)[\(partition)]" }
+
+    public static func < (a: TopicPartition, b: TopicPartition) -> Bool { (a.topic, a.partition) < (b.topic, b.partition) }
 }
