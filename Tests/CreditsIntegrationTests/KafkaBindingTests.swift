@@ -26,14 +26,19 @@ final class RecordingListener: KafkaRebalanceListener {
 
 @Suite("librdkafka binding against the embedded broker")
 struct KafkaBindingTests {
+    /// Settings for group members of `broker` that notice a departed member within seconds.
+    private func groupSettings(_ broker: EmbeddedBroker) -> KafkaClientSettings {
+        KafkaClientSettings(
+            bootstrapServers: broker.bootstrapServers,
+            properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
+                .merging(EmbeddedBroker.clientProperties) { _, embedded in embedded })
+    }
+
     @Test("produce with delivery reports, consume in a group with range assignment, commit and resume")
     func roundTrip() throws {
         let broker = try EmbeddedBroker()
         try broker.createTopic("t.in", partitions: 2)
-        let settings = KafkaClientSettings(
-            bootstrapServers: broker.bootstrapServers,
-            properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
-                .merging(EmbeddedBroker.clientProperties) { _, embedded in embedded })
+        let settings = groupSettings(broker)
         let logger = Logger(label: "test")
         let producer = try KafkaProducer(settings: settings, logger: logger)
         var reports: [KafkaDelivery] = []
@@ -99,10 +104,7 @@ struct KafkaBindingTests {
     func rejoinReassigns() throws {
         let broker = try EmbeddedBroker()
         try broker.createTopic("t.re", partitions: 2)
-        let settings = KafkaClientSettings(
-            bootstrapServers: broker.bootstrapServers,
-            properties: ["session.timeout.ms": "6000", "heartbeat.interval.ms": "500"]
-                .merging(EmbeddedBroker.clientProperties) { _, embedded in embedded })
+        let settings = groupSettings(broker)
         let listener = RecordingListener()
         let consumer = try KafkaConsumer(
             settings: settings, groupID: "g-rejoin", topics: ["t.re"], listener: listener, logger: Logger(label: "test"))

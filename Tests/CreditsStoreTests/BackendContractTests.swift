@@ -422,13 +422,19 @@ struct PostgresFencingTests {
         #expect(try fixture.balance("cus_1") == "5")
     }
 
-    @Test("a writer is fenced from the moment another takes its partitions, before the new owner applies anything")
-    func takingFencesAtOnce() throws {
+    /// A PostgreSQL store whose cus_1 has run out of credits, its 1 s grace period running.
+    private func customerInGrace() throws -> BackendFixture {
         let fixture = try BackendFixture(.postgres)
         try fixture.apply([
             fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"grace_period_seconds":1}"#)),
             fixture.message(.usage, J.usage("u1", #""tool_calls":1"#)),
         ])
+        return fixture
+    }
+
+    @Test("a writer is fenced from the moment another takes its partitions, before the new owner applies anything")
+    func takingFencesAtOnce() throws {
+        let fixture = try customerInGrace()
         let owner = try fixture.secondWriter()
         defer { owner.close() }
         let positions = try fixture.writer.consumedOffsets()
@@ -472,11 +478,7 @@ struct PostgresFencingTests {
 
     @Test("grace deadlines of a partition the writer no longer owns are not fired")
     func timersAreFenced() throws {
-        let fixture = try BackendFixture(.postgres)
-        try fixture.apply([
-            fixture.message(.command, J.command("enable", "enable_credits", #""settings":{"grace_period_seconds":1}"#)),
-            fixture.message(.usage, J.usage("u1", #""tool_calls":1"#)),
-        ])
+        let fixture = try customerInGrace()
         let owner = try fixture.secondWriter()
         defer { owner.close() }
         _ = try owner.own(BackendFixture.partitions)
